@@ -1,0 +1,48 @@
+//! `winventory`: agentless inventory of Windows fleets over WMI, from Linux.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod trace;
+
+/// Agentless inventory of Windows fleets over WMI (DCOM/RPC, NTLMv2, signed and sealed).
+#[derive(Parser, Debug)]
+#[command(name = "winventory", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `debug` or `winv_rpc=trace`.
+    #[arg(long, global = true, env = "WINVENTORY_LOG", default_value = "warn")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read a packet capture and print every DCE/RPC PDU per connection,
+    /// decrypting and verifying sealed ones when given the NT password.
+    Trace(trace::TraceArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Command::Trace(args) => trace::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("winventory: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
