@@ -1,0 +1,264 @@
+//! An RPC connection: a [`ClientAssociation`] driven over a [`TcpStream`], with
+//! a deadline on the connect, on every read and on every call.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, trace};
+use uuid::Uuid;
+use winv_auth::SecurityContext;
+use winv_dcerpc::framer::PduBuffer;
+use winv_dcerpc::{ClientAssociation, ClientConfig, Event, SyntaxId};
+
+use crate::transport::{connect_tcp, ConnectError};
+
+/// Deadlines of an [`RpcConnection`]. Every network wait is bounded by one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// TCP connect.
+    pub connect: Duration,
+    /// Any single read that is waiting for the peer.
+    pub read: Duration,
+    /// A whole exchange: bind (all legs) or call (all fragments both ways).
+    pub call: Duration,
+}
+
+impl Default for Deadlines {
+    /// 10 s to connect (a firewall that drops SYNs is found out in that time),
+    /// 30 s for a read, 60 s for a call.
+    fn default() -> Self {
+        Deadlines {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(30),
+            call: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Errors of an RPC connection.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// The TCP connection could not be opened.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// A deadline passed.
+    #[error("{what} timed out after {}", humanize(*.after))]
+    Timeout {
+        /// What was waiting: "bind", "call", "read".
+        what: &'static str,
+        /// The deadline.
+        after: Duration,
+    },
+    /// The connection failed or was reset.
+    #[error("connection lost: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer closed the connection.
+    #[error("connection closed by the server")]
+    Closed,
+    /// The server sent a shutdown PDU.
+    #[error("server shut the connection down")]
+    Shutdown,
+    /// DCE/RPC protocol, security, fault or rejection.
+    #[error(transparent)]
+    Rpc(#[from] winv_dcerpc::Error),
+}
+
+impl RpcError {
+    /// The fault status, when the server answered with a fault.
+    pub fn fault_status(&self) -> Option<u32> {
+        match self {
+            RpcError::Rpc(winv_dcerpc::Error::Fault { status, .. }) => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the peer refused our credentials or failed the security
+    /// exchange (as opposed to the network or the protocol).
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            RpcError::Rpc(e) => {
+                e.kind() == winv_dcerpc::ErrorKind::Security
+                    // Windows and Samba answer a failed NTLM AUTHENTICATE with a
+                    // fault (access denied) on the first call, or close the connection.
+                    || matches!(e, winv_dcerpc::Error::Fault { status: 5, .. })
+                    || matches!(e, winv_dcerpc::Error::BindRejected { reason: 9, .. })
+            }
+            _ => false,
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// A bound DCE/RPC connection over TCP.
+pub struct RpcConnection {
+    stream: TcpStream,
+    assoc: ClientAssociation,
+    buf: PduBuffer,
+    deadlines: Deadlines,
+    peer: SocketAddr,
+    context_id: u16,
+}
+
+impl std::fmt::Debug for RpcConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcConnection")
+            .field("peer", &self.peer)
+            .field("context_id", &self.context_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Largest PDU we accept from a server.
+const MAX_PDU: usize = 65_535;
+
+impl RpcConnection {
+    /// Connects to `addr`, binds `interface` with `security` (none for an
+    /// unauthenticated bind) at `config.auth_level`, and completes every
+    /// authentication leg.
+    pub async fn connect(
+        addr: SocketAddr,
+        interface: SyntaxId,
+        config: ClientConfig,
+        security: Option<Box<dyn SecurityContext>>,
+        deadlines: Deadlines,
+    ) -> Result<Self, RpcError> {
+        let stream = connect_tcp(addr, deadlines.connect).await?;
+        let assoc = ClientAssociation::new(config, security)?;
+        let mut conn = RpcConnection {
+            stream,
+            assoc,
+            buf: PduBuffer::new(MAX_PDU),
+            deadlines,
+            peer: addr,
+            context_id: 0,
+        };
+        let call = deadlines.call;
+        conn.context_id = tokio::time::timeout(call, conn.bind(interface))
+            .await
+            .map_err(|_| RpcError::Timeout { what: "bind", after: call })??;
+        debug!(peer = %addr, interface = %interface.uuid, context_id = conn.context_id, "bound");
+        Ok(conn)
+    }
+
+    async fn bind(&mut self, interface: SyntaxId) -> Result<u16, RpcError> {
+        let (_, pdu) = self.assoc.bind(interface)?;
+        self.send(&pdu).await?;
+        loop {
+            let pdu = self.read_pdu().await?;
+            match self.assoc.receive(&pdu)?.check()? {
+                Event::Bound { context_id, send } => {
+                    if let Some(auth3) = send {
+                        self.send(&auth3).await?;
+                    }
+                    return Ok(context_id);
+                }
+                Event::AuthContinue { send } => self.send(&send).await?,
+                Event::Shutdown => return Err(RpcError::Shutdown),
+                other => {
+                    trace!(?other, "ignored during bind");
+                }
+            }
+        }
+    }
+
+    /// Adds a presentation context for another interface on this association.
+    pub async fn alter_context(&mut self, interface: SyntaxId) -> Result<u16, RpcError> {
+        let call = self.deadlines.call;
+        tokio::time::timeout(call, async {
+            let (_, pdu) = self.assoc.alter_context(interface)?;
+            self.send(&pdu).await?;
+            loop {
+                let pdu = self.read_pdu().await?;
+                match self.assoc.receive(&pdu)?.check()? {
+                    Event::ContextAdded { context_id } | Event::Bound { context_id, .. } => {
+                        return Ok(context_id)
+                    }
+                    Event::Shutdown => return Err(RpcError::Shutdown),
+                    other => trace!(?other, "ignored during alter_context"),
+                }
+            }
+        })
+        .await
+        .map_err(|_| RpcError::Timeout { what: "alter_context", after: call })?
+    }
+
+    /// Calls `opnum` on the bound interface and returns the response stub.
+    pub async fn call(&mut self, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, RpcError> {
+        self.call_on(self.context_id, opnum, None, stub).await
+    }
+
+    /// Calls `opnum` on presentation context `context_id`, optionally with an
+    /// object UUID (DCOM's IPID), and returns the response stub.
+    pub async fn call_on(
+        &mut self,
+        context_id: u16,
+        opnum: u16,
+        object: Option<Uuid>,
+        stub: &[u8],
+    ) -> Result<Vec<u8>, RpcError> {
+        let call = self.deadlines.call;
+        tokio::time::timeout(call, async {
+            let (call_id, frags) = self.assoc.request(context_id, opnum, object, stub)?;
+            for f in &frags {
+                self.send(f).await?;
+            }
+            loop {
+                let pdu = self.read_pdu().await?;
+                match self.assoc.receive(&pdu)?.check()? {
+                    Event::Response { call_id: id, stub } if id == call_id => return Ok(stub),
+                    Event::Fragment { .. } => {}
+                    Event::Shutdown => return Err(RpcError::Shutdown),
+                    other => trace!(?other, "ignored during call"),
+                }
+            }
+        })
+        .await
+        .map_err(|_| RpcError::Timeout { what: "call", after: call })?
+    }
+
+    /// The presentation context of the interface bound at connect.
+    pub fn context_id(&self) -> u16 {
+        self.context_id
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The association state (negotiated sizes, features, secondary address).
+    pub fn association(&self) -> &ClientAssociation {
+        &self.assoc
+    }
+
+    async fn send(&mut self, pdu: &[u8]) -> Result<(), RpcError> {
+        let read = self.deadlines.read;
+        tokio::time::timeout(read, self.stream.write_all(pdu))
+            .await
+            .map_err(|_| RpcError::Timeout { what: "write", after: read })??;
+        Ok(())
+    }
+
+    async fn read_pdu(&mut self) -> Result<Vec<u8>, RpcError> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(pdu) = self.buf.next_pdu()? {
+                return Ok(pdu);
+            }
+            let read = self.deadlines.read;
+            let n = tokio::time::timeout(read, self.stream.read(&mut chunk))
+                .await
+                .map_err(|_| RpcError::Timeout { what: "read", after: read })??;
+            if n == 0 {
+                return Err(RpcError::Closed);
+            }
+            // INVARIANT: n <= chunk.len() as returned by read.
+            self.buf.extend(&chunk[..n]);
+        }
+    }
+}
