@@ -6,10 +6,6 @@ use winv_ndr::{ContextHandle, NdrDecode, NdrEncode, NdrError, NdrReader, NdrWrit
 
 use super::tower::{Tower, TowerError};
 
-/// The endpoint mapper interface `e1af8308-5d1f-11c9-91a4-08002b14a0fa` v3.0.
-pub const EPM_UUID: Uuid = Uuid::from_u128(0xe1af8308_5d1f_11c9_91a4_08002b14a0fa);
-/// Interface version of the endpoint mapper.
-pub const EPM_VERSION: (u16, u16) = (3, 0);
 /// Opnum of `ept_lookup`.
 pub const OPNUM_EPT_LOOKUP: u16 = 2;
 /// Opnum of `ept_map`.
