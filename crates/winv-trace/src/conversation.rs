@@ -584,7 +584,16 @@ impl ConnState<'_> {
         if !level.signs() {
             return None;
         }
+        let any_keys = self.auth.values().any(|s| s.keys.is_some());
         let Some((c2s, s2c)) = self.auth.get_mut(&v.context_id).and_then(|s| s.keys.as_mut()) else {
+            if any_keys {
+                // The connection has a security context, but not this one: a
+                // receiver would refuse the PDU.
+                summary.verify_failures += 1;
+                rec.security = Some("failed");
+                rec.error = Some(format!("no security context with auth_context_id {}", v.context_id));
+                return None;
+            }
             summary.not_checked += 1;
             rec.security = Some("not-checked");
             return None;
