@@ -140,7 +140,10 @@ impl RpcConnection {
         let call = deadlines.call;
         conn.context_id = tokio::time::timeout(call, conn.bind(interface))
             .await
-            .map_err(|_| RpcError::Timeout { what: "bind", after: call })??;
+            .map_err(|_| RpcError::Timeout {
+                what: "bind",
+                after: call,
+            })??;
         debug!(peer = %addr, interface = %interface.uuid, context_id = conn.context_id, "bound");
         Ok(conn)
     }
@@ -184,7 +187,10 @@ impl RpcConnection {
             }
         })
         .await
-        .map_err(|_| RpcError::Timeout { what: "alter_context", after: call })?
+        .map_err(|_| RpcError::Timeout {
+            what: "alter_context",
+            after: call,
+        })?
     }
 
     /// Calls `opnum` on the bound interface and returns the response stub.
@@ -218,7 +224,10 @@ impl RpcConnection {
             }
         })
         .await
-        .map_err(|_| RpcError::Timeout { what: "call", after: call })?
+        .map_err(|_| RpcError::Timeout {
+            what: "call",
+            after: call,
+        })?
     }
 
     /// The presentation context of the interface bound at connect.
@@ -240,7 +249,10 @@ impl RpcConnection {
         let read = self.deadlines.read;
         tokio::time::timeout(read, self.stream.write_all(pdu))
             .await
-            .map_err(|_| RpcError::Timeout { what: "write", after: read })??;
+            .map_err(|_| RpcError::Timeout {
+                what: "write",
+                after: read,
+            })??;
         Ok(())
     }
 
@@ -253,7 +265,10 @@ impl RpcConnection {
             let read = self.deadlines.read;
             let n = tokio::time::timeout(read, self.stream.read(&mut chunk))
                 .await
-                .map_err(|_| RpcError::Timeout { what: "read", after: read })??;
+                .map_err(|_| RpcError::Timeout {
+                    what: "read",
+                    after: read,
+                })??;
             if n == 0 {
                 return Err(RpcError::Closed);
             }

@@ -75,7 +75,11 @@ pub fn classify_connect_error(e: &io::Error) -> ConnectFailure {
 /// Opens a TCP connection with a deadline and `TCP_NODELAY` set.
 pub async fn connect_tcp(addr: SocketAddr, deadline: Duration) -> Result<TcpStream, ConnectError> {
     match tokio::time::timeout(deadline, TcpStream::connect(addr)).await {
-        Err(_) => Err(ConnectError { addr, failure: ConnectFailure::TimedOut, errno: Some(ETIMEDOUT) }),
+        Err(_) => Err(ConnectError {
+            addr,
+            failure: ConnectFailure::TimedOut,
+            errno: Some(ETIMEDOUT),
+        }),
         Ok(Err(e)) => Err(ConnectError {
             addr,
             failure: classify_connect_error(&e),
@@ -99,10 +103,15 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
         drop(l);
-        let e = connect_tcp(addr, Duration::from_secs(5)).await.expect_err("must fail");
+        let e = connect_tcp(addr, Duration::from_secs(5))
+            .await
+            .expect_err("must fail");
         assert_eq!(e.failure, ConnectFailure::Refused);
         assert_eq!(e.errno, Some(111));
-        assert_eq!(e.to_string(), format!("tcp connect to {addr} failed: refused"));
+        assert_eq!(
+            e.to_string(),
+            format!("tcp connect to {addr} failed: refused")
+        );
     }
 
     #[test]
@@ -110,7 +119,10 @@ mod tests {
         let e = io::Error::from_raw_os_error(113);
         assert_eq!(classify_connect_error(&e), ConnectFailure::HostUnreachable);
         let e = io::Error::from_raw_os_error(101);
-        assert_eq!(classify_connect_error(&e), ConnectFailure::NetworkUnreachable);
+        assert_eq!(
+            classify_connect_error(&e),
+            ConnectFailure::NetworkUnreachable
+        );
         let e = io::Error::from_raw_os_error(1);
         assert_eq!(classify_connect_error(&e), ConnectFailure::Other);
     }

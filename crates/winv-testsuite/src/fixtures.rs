@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 /// Whether we run under CI (`CI=true`), where a missing prerequisite is a failure.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Skips the current test with a message, or panics under CI.
@@ -35,7 +37,9 @@ pub fn shared_fixture(rel: &str) -> Option<PathBuf> {
 pub fn require_fixture(rel: &str) -> Option<PathBuf> {
     let p = shared_fixture(rel);
     if p.is_none() {
-        skip_or_fail(&format!("../shared/fixtures/{rel} not found beside the repository"));
+        skip_or_fail(&format!(
+            "../shared/fixtures/{rel} not found beside the repository"
+        ));
     }
     p
 }

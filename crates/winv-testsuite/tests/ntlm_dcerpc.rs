@@ -26,18 +26,28 @@ impl Acceptor {
             dns_computer_name: "win2022-01.contoso.test".into(),
             dns_domain_name: "contoso.test".into(),
         });
-        ntlm.add_user("inventory", "CONTOSO", NtlmSecret::from_password("S3cret-inventory"));
+        ntlm.add_user(
+            "inventory",
+            "CONTOSO",
+            NtlmSecret::from_password("S3cret-inventory"),
+        );
         Acceptor { ntlm, level }
     }
 
     fn prot(&mut self) -> Protection<'_> {
-        Protection { ctx: &mut self.ntlm, level: self.level, context_id: 0 }
+        Protection {
+            ctx: &mut self.ntlm,
+            level: self.level,
+            context_id: 0,
+        }
     }
 
     /// Answers the client's bind; returns the bind_ack.
     fn bind_ack(&mut self, bind: &[u8]) -> Vec<u8> {
         let pdu = Pdu::decode(bind).expect("bind decodes");
-        let Body::Bind(b) = &pdu.body else { panic!("not a bind") };
+        let Body::Bind(b) = &pdu.body else {
+            panic!("not a bind")
+        };
         let token = pdu.auth.as_ref().expect("auth verifier").value.clone();
         let challenge = match self.ntlm.step(Some(&token)).expect("negotiate accepted") {
             Step::Continue(t) => t,
@@ -48,7 +58,11 @@ impl Acceptor {
             .iter()
             .map(|c| {
                 if c.transfer_syntaxes.contains(&NDR) {
-                    ContextResult { result: result::ACCEPTANCE, reason: 0, transfer_syntax: NDR }
+                    ContextResult {
+                        result: result::ACCEPTANCE,
+                        reason: 0,
+                        transfer_syntax: NDR,
+                    }
                 } else {
                     ContextResult {
                         result: result::NEGOTIATE_ACK,
@@ -92,9 +106,20 @@ impl Acceptor {
 }
 
 fn client(password: &str, level: AuthLevel) -> ClientAssociation {
-    let ntlm = NtlmClient::new(NtlmCredentials::with_password("inventory", "CONTOSO", "SCANNER", password));
-    ClientAssociation::new(ClientConfig { auth_level: level, ..ClientConfig::default() }, Some(Box::new(ntlm)))
-        .expect("association")
+    let ntlm = NtlmClient::new(NtlmCredentials::with_password(
+        "inventory",
+        "CONTOSO",
+        "SCANNER",
+        password,
+    ));
+    ClientAssociation::new(
+        ClientConfig {
+            auth_level: level,
+            ..ClientConfig::default()
+        },
+        Some(Box::new(ntlm)),
+    )
+    .expect("association")
 }
 
 fn bound(level: AuthLevel) -> (ClientAssociation, Acceptor, u16) {
@@ -102,17 +127,24 @@ fn bound(level: AuthLevel) -> (ClientAssociation, Acceptor, u16) {
     let mut s = Acceptor::new(level);
     let (ctx, bind) = c.bind(EPM).expect("bind");
     let ack = s.bind_ack(&bind);
-    let Event::Bound { context_id, send: Some(auth3) } = c.receive(&ack).expect("bind_ack") else {
+    let Event::Bound {
+        context_id,
+        send: Some(auth3),
+    } = c.receive(&ack).expect("bind_ack")
+    else {
         panic!("no auth3")
     };
     assert_eq!(context_id, ctx);
-    s.auth3(&auth3).expect("the acceptor authenticates the client");
+    s.auth3(&auth3)
+        .expect("the acceptor authenticates the client");
     assert_eq!(s.ntlm.authenticated_user(), Some(("inventory", "CONTOSO")));
     (c, s, ctx)
 }
 
 fn payload(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 fn exchange(level: AuthLevel) {
@@ -120,7 +152,10 @@ fn exchange(level: AuthLevel) {
     for round in 0..3u8 {
         let req = payload(9_000 + usize::from(round) * 777, round);
         let (call_id, frags) = c.request(ctx, 2, None, &req).expect("request");
-        assert!(frags.len() >= 5, "a 9 KB stub at max_xmit 2048 is fragmented");
+        assert!(
+            frags.len() >= 5,
+            "a 9 KB stub at max_xmit 2048 is fragmented"
+        );
         let mut re = Reassembler::default();
         let mut got = None;
         for f in &frags {
@@ -129,13 +164,16 @@ fn exchange(level: AuthLevel) {
                 assert!(!f.windows(16).any(|w| req.windows(16).next() == Some(w)));
             }
             let pdu = decode_protected(f, Some(&mut s.prot())).expect("acceptor verifies");
-            let Body::Request(r) = pdu.body else { panic!("request") };
+            let Body::Request(r) = pdu.body else {
+                panic!("request")
+            };
             got = re.push(call_id, pdu.flags, &r.stub).expect("reassembles");
         }
         assert_eq!(got.as_deref(), Some(&req[..]));
 
         let resp = payload(12_345, round.wrapping_add(100));
-        let frags = fragment_response(call_id, ctx, &resp, 4280, Some(&mut s.prot())).expect("response");
+        let frags =
+            fragment_response(call_id, ctx, &resp, 4280, Some(&mut s.prot())).expect("response");
         let mut out = None;
         for f in &frags {
             match c.receive(f).expect("client verifies") {
@@ -168,7 +206,8 @@ fn tampered_response_is_refused_by_the_client() {
     for f in &frags {
         decode_protected(f, Some(&mut s.prot())).expect("verifies");
     }
-    let mut frags = fragment_response(call_id, ctx, b"world, sealed", 4280, Some(&mut s.prot())).expect("response");
+    let mut frags = fragment_response(call_id, ctx, b"world, sealed", 4280, Some(&mut s.prot()))
+        .expect("response");
     let last = frags.len() - 1;
     frags[last][26] ^= 0x80; // a stub byte
     let err = c.receive(&frags[last]).expect_err("tampering detected");
@@ -190,7 +229,10 @@ fn wrong_password_fails_at_the_acceptor() {
     let mut s = Acceptor::new(AuthLevel::PktPrivacy);
     let (_, bind) = c.bind(EPM).expect("bind");
     let ack = s.bind_ack(&bind);
-    let Event::Bound { send: Some(auth3), .. } = c.receive(&ack).expect("bind_ack") else {
+    let Event::Bound {
+        send: Some(auth3), ..
+    } = c.receive(&ack).expect("bind_ack")
+    else {
         panic!("no auth3")
     };
     assert_eq!(s.auth3(&auth3), Err(AuthError::LogonFailure));

@@ -12,12 +12,20 @@ const PASSWORD: &str = "Password123!";
 fn trace(bytes: &[u8], password: Option<&str>) -> Trace {
     let capture = read_capture(bytes).expect("capture reads");
     let secret = password.map(NtlmSecret::from_password);
-    analyze(&capture, &Options { secret, stub_hex: false })
+    analyze(
+        &capture,
+        &Options {
+            secret,
+            stub_hex: false,
+        },
+    )
 }
 
 #[test]
 fn scapy_privacy_capture_decrypts_to_the_documented_stubs() {
-    let Some(path) = require_fixture(SCAPY) else { return };
+    let Some(path) = require_fixture(SCAPY) else {
+        return;
+    };
     let bytes = std::fs::read(path).expect("read fixture");
     let t = trace(&bytes, Some(PASSWORD));
 
@@ -28,7 +36,11 @@ fn scapy_privacy_capture_decrypts_to_the_documented_stubs() {
     assert_eq!(t.summary.decrypted, 12);
 
     let svcctl = &t.connections[1];
-    let open = svcctl.pdus.iter().find(|p| p.frame == 17).expect("frame 17");
+    let open = svcctl
+        .pdus
+        .iter()
+        .find(|p| p.frame == 17)
+        .expect("frame 17");
     assert_eq!(open.opnum, Some(15), "OpenSCManagerW");
     assert_eq!(open.security, Some("decrypted"));
     let want = "000002000e000000000000000e0000003100390032002e003100360038002e0030002e0031003000300000000000000004000000";
@@ -38,7 +50,11 @@ fn scapy_privacy_capture_decrypts_to_the_documented_stubs() {
         hex::encode(&open.stub)
     );
 
-    let call5 = svcctl.calls.iter().find(|c| c.call_id == 5).expect("call 5");
+    let call5 = svcctl
+        .calls
+        .iter()
+        .find(|c| c.call_id == 5)
+        .expect("call 5");
     let resp = call5.response.as_ref().expect("response reassembled");
     assert_eq!(resp.len(), 33_592);
     assert_eq!(call5.response_frames, vec![25, 26, 29, 31, 33, 34]);
@@ -50,7 +66,9 @@ fn scapy_privacy_capture_decrypts_to_the_documented_stubs() {
 
 #[test]
 fn scapy_capture_without_password_is_not_checked_and_with_wrong_one_is_refused() {
-    let Some(path) = require_fixture(SCAPY) else { return };
+    let Some(path) = require_fixture(SCAPY) else {
+        return;
+    };
     let bytes = std::fs::read(path).expect("read fixture");
     let t = trace(&bytes, None);
     assert_eq!(t.summary.pdus, 20);
@@ -59,15 +77,27 @@ fn scapy_capture_without_password_is_not_checked_and_with_wrong_one_is_refused()
 
     let t = trace(&bytes, Some("Password124!"));
     assert_eq!(t.summary.verified, 0);
-    let auth3 = t.connections[1].pdus.iter().find(|p| p.ptype_name == "auth3").expect("auth3");
-    assert!(auth3.error.as_deref().is_some_and(|e| e.contains("password")), "{auth3:?}");
+    let auth3 = t.connections[1]
+        .pdus
+        .iter()
+        .find(|p| p.ptype_name == "auth3")
+        .expect("auth3");
+    assert!(
+        auth3
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("password")),
+        "{auth3:?}"
+    );
 }
 
 /// Flipping any single byte of a sealed PDU (header, stub, trailer or
 /// signature) must make its verification fail.
 #[test]
 fn tampered_sealed_pdu_fails_verification() {
-    let Some(path) = require_fixture(SCAPY) else { return };
+    let Some(path) = require_fixture(SCAPY) else {
+        return;
+    };
     let bytes = std::fs::read(path).expect("read fixture");
     let capture = read_capture(&bytes).expect("capture");
     let conn = &capture.connections[1];
@@ -77,7 +107,10 @@ fn tampered_sealed_pdu_fails_verification() {
         .find(|c| c.frame == 17 && c.direction == Direction::ClientToServer)
         .expect("frame 17 data");
     let pdu = &chunk.data;
-    let at = bytes.windows(pdu.len()).position(|w| w == pdu.as_slice()).expect("pdu in file");
+    let at = bytes
+        .windows(pdu.len())
+        .position(|w| w == pdu.as_slice())
+        .expect("pdu in file");
     // Offsets: a header byte (call_id), stub bytes, the sec trailer, the signature.
     let len = pdu.len();
     for off in [12, 24, 40, len - 30, len - 20, len - 9, len - 1] {
@@ -93,22 +126,37 @@ fn tampered_sealed_pdu_fails_verification() {
 
 #[test]
 fn windows_wmi_capture_decodes_every_pdu() {
-    let Some(path) = require_fixture("pcap/windows-wmi-processcallcreate.pcapng") else { return };
+    let Some(path) = require_fixture("pcap/windows-wmi-processcallcreate.pcapng") else {
+        return;
+    };
     let bytes = std::fs::read(path).expect("read fixture");
     let t = trace(&bytes, None);
     assert_eq!(t.summary.decode_errors, 0);
     assert_eq!(t.summary.pdus, 46);
-    let activation = t.connections[0].pdus.iter().find(|p| p.frame == 24).expect("frame 24");
+    let activation = t.connections[0]
+        .pdus
+        .iter()
+        .find(|p| p.frame == 24)
+        .expect("frame 24");
     assert_eq!(activation.opnum, Some(4), "RemoteCreateInstance");
-    assert_eq!(activation.interface.as_ref().and_then(|i| i.name), Some("ISystemActivator"));
+    assert_eq!(
+        activation.interface.as_ref().and_then(|i| i.name),
+        Some("ISystemActivator")
+    );
     // The sealed IWbemServices calls are reassembled though not decrypted.
-    let call7 = t.connections[1].calls.iter().find(|c| c.call_id == 7).expect("call 7");
+    let call7 = t.connections[1]
+        .calls
+        .iter()
+        .find(|c| c.call_id == 7)
+        .expect("call 7");
     assert_eq!(call7.response_frames.len(), 14);
 }
 
 #[test]
 fn zeek_capture_finds_ntlm_inside_spnego() {
-    let Some(path) = require_fixture("pcap/zeek-dce-rpc-ntlm.pcapng") else { return };
+    let Some(path) = require_fixture("pcap/zeek-dce-rpc-ntlm.pcapng") else {
+        return;
+    };
     let bytes = std::fs::read(path).expect("read fixture");
     let t = trace(&bytes, None);
     assert_eq!(t.summary.decode_errors, 0);

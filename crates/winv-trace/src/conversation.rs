@@ -269,7 +269,11 @@ pub fn analyze(capture: &Capture, options: &Options) -> Trace {
             connections.push(c);
         }
     }
-    Trace { frames: capture.frame_count, connections, summary }
+    Trace {
+        frames: capture.frame_count,
+        connections,
+        summary,
+    }
 }
 
 /// NTLM messages seen for one `auth_context_id`, and the passive contexts
@@ -421,7 +425,13 @@ fn analyze_connection(
 }
 
 impl ConnState<'_> {
-    fn pdu(&mut self, bytes: &[u8], frame: u32, dir: Direction, summary: &mut Summary) -> PduRecord {
+    fn pdu(
+        &mut self,
+        bytes: &[u8],
+        frame: u32,
+        dir: Direction,
+        summary: &mut Summary,
+    ) -> PduRecord {
         let mut rec = PduRecord {
             frame,
             direction: dir_name(dir),
@@ -466,12 +476,14 @@ impl ConnState<'_> {
         };
         summary.pdus += 1;
         if let Some(v) = &plain.auth {
-            let ntlm = find_ntlmssp(&v.value).and_then(message_type).and_then(|t| match t {
-                1 => Some("NEGOTIATE"),
-                2 => Some("CHALLENGE"),
-                3 => Some("AUTHENTICATE"),
-                _ => None,
-            });
+            let ntlm = find_ntlmssp(&v.value)
+                .and_then(message_type)
+                .and_then(|t| match t {
+                    1 => Some("NEGOTIATE"),
+                    2 => Some("CHALLENGE"),
+                    3 => Some("AUTHENTICATE"),
+                    _ => None,
+                });
             rec.auth = Some(AuthRecord {
                 auth_type: v.auth_type.to_u8(),
                 auth_type_name: v.auth_type.name(),
@@ -510,7 +522,10 @@ impl ConnState<'_> {
                     .collect();
             }
             Body::BindNak(n) => {
-                rec.status = Some(StatusRecord { code: u32::from(n.reason), name: reject_reason_name(n.reason) });
+                rec.status = Some(StatusRecord {
+                    code: u32::from(n.reason),
+                    name: reject_reason_name(n.reason),
+                });
             }
             _ => {}
         }
@@ -518,7 +533,10 @@ impl ConnState<'_> {
             Body::Request(r) => (r.context_id, Some(r.opnum), &r.stub),
             Body::Response(r) => (r.context_id, None, &r.stub),
             Body::Fault(f) => {
-                rec.status = Some(StatusRecord { code: f.status, name: status_name(f.status) });
+                rec.status = Some(StatusRecord {
+                    code: f.status,
+                    name: status_name(f.status),
+                });
                 (f.context_id, None, &f.stub)
             }
             _ => return rec,
@@ -526,7 +544,9 @@ impl ConnState<'_> {
         rec.context_id = Some(context_id);
         rec.opnum = opnum;
         rec.interface = self.contexts.get(&context_id).map(Into::into);
-        let stub = self.open(bytes, &plain, dir, &mut rec, summary).unwrap_or_else(|| stub.clone());
+        let stub = self
+            .open(bytes, &plain, dir, &mut rec, summary)
+            .unwrap_or_else(|| stub.clone());
         rec.stub_len = Some(stub.len());
         self.reassemble(&plain, header.ptype, frame, dir, &stub);
         rec.stub = stub;
@@ -534,38 +554,66 @@ impl ConnState<'_> {
     }
 
     /// Records an NTLM message and derives the passive keys once all three are in.
-    fn ntlm_token(&mut self, ctx: u32, auth_type: AuthType, level: u8, token: &[u8], rec: &mut PduRecord) {
-        let Some(msg) = find_ntlmssp(token) else { return };
+    fn ntlm_token(
+        &mut self,
+        ctx: u32,
+        auth_type: AuthType,
+        level: u8,
+        token: &[u8],
+        rec: &mut PduRecord,
+    ) {
+        let Some(msg) = find_ntlmssp(token) else {
+            return;
+        };
         let st = self.auth.entry(ctx).or_default();
         st.auth_type = Some(auth_type);
         st.level = AuthLevel::from_u8(level);
         match message_type(msg) {
-            Some(1) => *st = AuthState { negotiate: Some(msg.to_vec()), auth_type: Some(auth_type), level: AuthLevel::from_u8(level), ..AuthState::default() },
+            Some(1) => {
+                *st = AuthState {
+                    negotiate: Some(msg.to_vec()),
+                    auth_type: Some(auth_type),
+                    level: AuthLevel::from_u8(level),
+                    ..AuthState::default()
+                }
+            }
             Some(2) => st.challenge = Some(msg.to_vec()),
             Some(3) => st.authenticate = Some(msg.to_vec()),
             _ => return,
         }
-        let (Some(n), Some(c), Some(a), Some(secret)) =
-            (&st.negotiate, &st.challenge, &st.authenticate, &self.options.secret)
-        else {
+        let (Some(n), Some(c), Some(a), Some(secret)) = (
+            &st.negotiate,
+            &st.challenge,
+            &st.authenticate,
+            &self.options.secret,
+        ) else {
             return;
         };
         match NtlmPassive::from_messages(n, c, a, secret) {
             Ok((c2s, s2c)) => {
                 st.keys = Some((
-                    Typed { inner: c2s, auth_type },
-                    Typed { inner: s2c, auth_type },
+                    Typed {
+                        inner: c2s,
+                        auth_type,
+                    },
+                    Typed {
+                        inner: s2c,
+                        auth_type,
+                    },
                 ));
                 st.failed = false;
             }
             Err(e) => {
                 st.failed = true;
                 let why = match e {
-                    AuthError::LogonFailure => "the password does not match the captured logon".to_string(),
+                    AuthError::LogonFailure => {
+                        "the password does not match the captured logon".to_string()
+                    }
                     e => e.to_string(),
                 };
                 rec.error = Some(why.clone());
-                self.notes.push(format!("frame {}: ntlm keys not derived: {why}", rec.frame));
+                self.notes
+                    .push(format!("frame {}: ntlm keys not derived: {why}", rec.frame));
             }
         }
     }
@@ -585,13 +633,20 @@ impl ConnState<'_> {
             return None;
         }
         let any_keys = self.auth.values().any(|s| s.keys.is_some());
-        let Some((c2s, s2c)) = self.auth.get_mut(&v.context_id).and_then(|s| s.keys.as_mut()) else {
+        let Some((c2s, s2c)) = self
+            .auth
+            .get_mut(&v.context_id)
+            .and_then(|s| s.keys.as_mut())
+        else {
             if any_keys {
                 // The connection has a security context, but not this one: a
                 // receiver would refuse the PDU.
                 summary.verify_failures += 1;
                 rec.security = Some("failed");
-                rec.error = Some(format!("no security context with auth_context_id {}", v.context_id));
+                rec.error = Some(format!(
+                    "no security context with auth_context_id {}",
+                    v.context_id
+                ));
                 return None;
             }
             summary.not_checked += 1;
@@ -602,7 +657,11 @@ impl ConnState<'_> {
             Direction::ClientToServer => c2s,
             Direction::ServerToClient => s2c,
         };
-        let mut prot = Protection { ctx, level, context_id: v.context_id };
+        let mut prot = Protection {
+            ctx,
+            level,
+            context_id: v.context_id,
+        };
         match decode_protected(bytes, Some(&mut prot)) {
             Ok(p) => {
                 summary.verified += 1;
@@ -627,7 +686,14 @@ impl ConnState<'_> {
         }
     }
 
-    fn reassemble(&mut self, pdu: &Pdu, ptype: PacketType, frame: u32, dir: Direction, stub: &[u8]) {
+    fn reassemble(
+        &mut self,
+        pdu: &Pdu,
+        ptype: PacketType,
+        frame: u32,
+        dir: Direction,
+        stub: &[u8],
+    ) {
         let i = dir_index(dir);
         let (context_id, opnum) = match &pdu.body {
             Body::Request(r) => (r.context_id, Some(r.opnum)),
@@ -636,15 +702,30 @@ impl ConnState<'_> {
             _ => return,
         };
         if pdu.flags & PFC_FIRST_FRAG != 0 || ptype == PacketType::Fault {
-            self.partial[i] = Some(Partial { call_id: pdu.call_id, context_id, opnum, frames: Vec::new(), stub: Vec::new() });
+            self.partial[i] = Some(Partial {
+                call_id: pdu.call_id,
+                context_id,
+                opnum,
+                frames: Vec::new(),
+                stub: Vec::new(),
+            });
         }
-        let Some(p) = self.partial[i].as_mut().filter(|p| p.call_id == pdu.call_id) else {
-            self.notes.push(format!("frame {frame}: fragment of call_id {} without its first fragment", pdu.call_id));
+        let Some(p) = self.partial[i]
+            .as_mut()
+            .filter(|p| p.call_id == pdu.call_id)
+        else {
+            self.notes.push(format!(
+                "frame {frame}: fragment of call_id {} without its first fragment",
+                pdu.call_id
+            ));
             return;
         };
         p.frames.push(frame);
         if p.stub.len().saturating_add(stub.len()) > MAX_STUB {
-            self.notes.push(format!("frame {frame}: call_id {} stub above {MAX_STUB} bytes, not kept", pdu.call_id));
+            self.notes.push(format!(
+                "frame {frame}: call_id {} stub above {MAX_STUB} bytes, not kept",
+                pdu.call_id
+            ));
             self.partial[i] = None;
             return;
         }
@@ -652,7 +733,9 @@ impl ConnState<'_> {
         if pdu.flags & PFC_LAST_FRAG == 0 && ptype != PacketType::Fault {
             return;
         }
-        let Some(done) = self.partial[i].take() else { return };
+        let Some(done) = self.partial[i].take() else {
+            return;
+        };
         let hex = |b: &[u8]| self.options.stub_hex.then(|| hex::encode(b));
         match dir {
             Direction::ClientToServer => self.calls.push(Call {
@@ -672,11 +755,19 @@ impl ConnState<'_> {
             }),
             Direction::ServerToClient => {
                 let fault = match &pdu.body {
-                    Body::Fault(f) => Some(StatusRecord { code: f.status, name: status_name(f.status) }),
+                    Body::Fault(f) => Some(StatusRecord {
+                        code: f.status,
+                        name: status_name(f.status),
+                    }),
                     _ => None,
                 };
                 let response_hex = hex(&done.stub);
-                if let Some(call) = self.calls.iter_mut().rev().find(|c| c.call_id == done.call_id && c.response.is_none()) {
+                if let Some(call) = self
+                    .calls
+                    .iter_mut()
+                    .rev()
+                    .find(|c| c.call_id == done.call_id && c.response.is_none())
+                {
                     call.response_frames = done.frames;
                     call.response_len = Some(done.stub.len());
                     call.fault = fault;

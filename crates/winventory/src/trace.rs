@@ -40,15 +40,26 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     };
     let data = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let capture = read_capture(&data).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let trace = analyze(&capture, &Options { secret, stub_hex: args.stubs });
+    let capture =
+        read_capture(&data).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let trace = analyze(
+        &capture,
+        &Options {
+            secret,
+            stub_hex: args.stubs,
+        },
+    );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&trace)?);
     } else {
         print!("{}", render_text(&trace));
     }
     let clean = trace.summary.decode_errors == 0 && trace.summary.verify_failures == 0;
-    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn render_text(trace: &Trace) -> String {
@@ -79,8 +90,15 @@ fn render_text(trace: &Trace) -> String {
 }
 
 fn pdu_line(p: &PduRecord) -> String {
-    let arrow = if p.direction == "client-to-server" { ">" } else { "<" };
-    let mut line = format!("#{:<5} {arrow} {:<18} call {:<3}", p.frame, p.ptype_name, p.call_id);
+    let arrow = if p.direction == "client-to-server" {
+        ">"
+    } else {
+        "<"
+    };
+    let mut line = format!(
+        "#{:<5} {arrow} {:<18} call {:<3}",
+        p.frame, p.ptype_name, p.call_id
+    );
     for c in &p.contexts {
         let name = c.interface.name.unwrap_or("?");
         let _ = write!(line, " ctx {}={} v{}", c.id, name, c.interface.version);
@@ -101,10 +119,18 @@ fn pdu_line(p: &PduRecord) -> String {
         let _ = write!(line, " opnum {op}");
     }
     if let Some(s) = &p.status {
-        let _ = write!(line, " status 0x{:08x} {}", s.code, s.name.unwrap_or("unknown"));
+        let _ = write!(
+            line,
+            " status 0x{:08x} {}",
+            s.code,
+            s.name.unwrap_or("unknown")
+        );
     }
     if let Some(a) = &p.auth {
-        let level = a.auth_level_name.unwrap_or("?").trim_start_matches("RPC_C_AUTHN_LEVEL_");
+        let level = a
+            .auth_level_name
+            .unwrap_or("?")
+            .trim_start_matches("RPC_C_AUTHN_LEVEL_");
         let kind = a.auth_type_name.trim_start_matches("RPC_C_AUTHN_");
         let _ = write!(line, " auth {kind}/{level}");
         if let Some(m) = a.ntlm {

@@ -81,15 +81,27 @@ impl Tower {
             let mut lhs = vec![protocol::UUID];
             lhs.extend_from_slice(&u.to_bytes_le());
             lhs.extend_from_slice(&major.to_le_bytes());
-            Floor { lhs, rhs: minor.to_le_bytes().to_vec() }
+            Floor {
+                lhs,
+                rhs: minor.to_le_bytes().to_vec(),
+            }
         };
         Tower {
             floors: vec![
                 uuid_floor(interface, if_version.0, if_version.1),
                 uuid_floor(transfer, transfer_version, 0),
-                Floor { lhs: vec![protocol::NCACN], rhs: 0u16.to_le_bytes().to_vec() },
-                Floor { lhs: vec![protocol::TCP], rhs: port.to_be_bytes().to_vec() },
-                Floor { lhs: vec![protocol::IP], rhs: ip.octets().to_vec() },
+                Floor {
+                    lhs: vec![protocol::NCACN],
+                    rhs: 0u16.to_le_bytes().to_vec(),
+                },
+                Floor {
+                    lhs: vec![protocol::TCP],
+                    rhs: port.to_be_bytes().to_vec(),
+                },
+                Floor {
+                    lhs: vec![protocol::IP],
+                    rhs: ip.octets().to_vec(),
+                },
             ],
         }
     }
@@ -151,11 +163,13 @@ impl Tower {
     /// `ncacn_ip_tcp:10.0.0.1[49667]` or `ncacn_np:\\HOST[\pipe\lsass]`.
     pub fn string_binding(&self) -> String {
         let text = |p: u8| {
-            self.rhs_of(p).map(|r| {
-                String::from_utf8_lossy(r.strip_suffix(&[0]).unwrap_or(r)).into_owned()
-            })
+            self.rhs_of(p)
+                .map(|r| String::from_utf8_lossy(r.strip_suffix(&[0]).unwrap_or(r)).into_owned())
         };
-        let host = self.ipv4().map(|a| a.to_string()).or_else(|| text(protocol::NETBIOS));
+        let host = self
+            .ipv4()
+            .map(|a| a.to_string())
+            .or_else(|| text(protocol::NETBIOS));
         let host = host.unwrap_or_default();
         if let Some(port) = self.tcp_port() {
             format!("ncacn_ip_tcp:{host}[{port}]")
@@ -172,7 +186,10 @@ impl Tower {
     }
 
     fn rhs_of(&self, proto: u8) -> Option<&[u8]> {
-        self.floors.iter().find(|f| f.lhs.first() == Some(&proto)).map(|f| f.rhs.as_slice())
+        self.floors
+            .iter()
+            .find(|f| f.lhs.first() == Some(&proto))
+            .map(|f| f.rhs.as_slice())
     }
 }
 
@@ -183,7 +200,9 @@ fn uuid_floor(f: &Floor) -> Option<(Uuid, u16, u16)> {
     }
     let u = Uuid::from_bytes_le(<[u8; 16]>::try_from(&rest[..16]).ok()?);
     let major = u16::from_le_bytes([rest[16], rest[17]]);
-    let minor = <[u8; 2]>::try_from(f.rhs.as_slice()).map(u16::from_le_bytes).unwrap_or(0);
+    let minor = <[u8; 2]>::try_from(f.rhs.as_slice())
+        .map(u16::from_le_bytes)
+        .unwrap_or(0);
     Some((u, major, minor))
 }
 

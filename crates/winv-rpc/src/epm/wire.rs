@@ -106,7 +106,11 @@ impl NdrDecode for RawEntry {
         let (offset, actual) = r.variance(64)?;
         let _ = offset;
         let annotation = r.bytes(actual as usize)?.to_vec();
-        Ok(RawEntry { object, tower, annotation })
+        Ok(RawEntry {
+            object,
+            tower,
+            annotation,
+        })
     }
     fn decode_deferred(&mut self, r: &mut NdrReader<'_>) -> winv_ndr::Result<()> {
         self.tower.decode_deferred(r)
@@ -157,12 +161,20 @@ pub fn decode_lookup(stub: &[u8]) -> Result<LookupReply, EpmWireError> {
             annotation: String::from_utf8_lossy(text).into_owned(),
         });
     }
-    Ok(LookupReply { handle, entries, status })
+    Ok(LookupReply {
+        handle,
+        entries,
+        status,
+    })
 }
 
 /// An `ept_map` request: which towers match `tower` (an interface over a
 /// protocol, with port and address left zero).
-pub fn encode_map(tower: &Tower, handle: &ContextHandle, max_towers: u32) -> Result<Vec<u8>, NdrError> {
+pub fn encode_map(
+    tower: &Tower,
+    handle: &ContextHandle,
+    max_towers: u32,
+) -> Result<Vec<u8>, NdrError> {
     let mut w = NdrWriter::new();
     // Windows sends the object as a non-null pointer to the nil UUID.
     w.write(&Some(Uuid::nil()))?;
@@ -199,7 +211,11 @@ pub fn decode_map(stub: &[u8]) -> Result<MapReply, EpmWireError> {
         .flatten()
         .map(|t| Tower::decode(&t.0))
         .collect::<Result<_, _>>()?;
-    Ok(MapReply { handle, towers, status })
+    Ok(MapReply {
+        handle,
+        towers,
+        status,
+    })
 }
 
 /// Runs both reply decoders on arbitrary bytes (fuzzing entry point).
@@ -229,14 +245,14 @@ mod tests {
             b.extend_from_slice(&(0x0002_0000 + 4 * i).to_le_bytes());
         }
         for t in towers {
-            while b.len() % 4 != 0 {
+            while !b.len().is_multiple_of(4) {
                 b.push(0);
             }
             b.extend_from_slice(&(t.len() as u32).to_le_bytes());
             b.extend_from_slice(&(t.len() as u32).to_le_bytes());
             b.extend_from_slice(t);
         }
-        while b.len() % 4 != 0 {
+        while !b.len().is_multiple_of(4) {
             b.push(0);
         }
         b.extend_from_slice(&status.to_le_bytes());
