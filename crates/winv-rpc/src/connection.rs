@@ -63,6 +63,16 @@ pub enum RpcError {
     /// DCE/RPC protocol, security, fault or rejection.
     #[error(transparent)]
     Rpc(#[from] winv_dcerpc::Error),
+    /// The server refused our credentials. NTLM's last leg (auth3) gets no
+    /// reply, so a failed logon shows on the first call after it: Samba
+    /// answers `nca_s_proto_error`, some servers hang up. (Windows answers
+    /// access denied, which a call can also get for other reasons: that stays
+    /// an [`RpcError::Rpc`] fault with status 5, for the caller to weigh.)
+    #[error("authentication failed: the server refused the credentials ({detail})")]
+    AuthenticationFailed {
+        /// What the first call got instead of a response.
+        detail: String,
+    },
 }
 
 impl RpcError {
@@ -74,19 +84,28 @@ impl RpcError {
         }
     }
 
-    /// Whether the peer refused our credentials or failed the security
-    /// exchange (as opposed to the network or the protocol).
+    /// Whether the peer refused our credentials or the security exchange
+    /// failed (a bad token or signature), as opposed to the network, the
+    /// protocol or an authorization refusal on a call.
     pub fn is_auth_failure(&self) -> bool {
         match self {
-            RpcError::Rpc(e) => {
-                e.kind() == winv_dcerpc::ErrorKind::Security
-                    // Windows and Samba answer a failed NTLM AUTHENTICATE with a
-                    // fault (access denied) on the first call, or close the connection.
-                    || matches!(e, winv_dcerpc::Error::Fault { status: 5, .. })
-                    || matches!(e, winv_dcerpc::Error::BindRejected { reason: 9, .. })
-            }
+            RpcError::AuthenticationFailed { .. } => true,
+            RpcError::Rpc(e) => e.kind() == winv_dcerpc::ErrorKind::Security,
             _ => false,
         }
+    }
+}
+
+/// `nca_s_proto_error`: what Samba answers after a failed auth3.
+const NCA_S_PROTO_ERROR: u32 = 0x1c01_000b;
+
+/// Whether the first call's failure after an auth3 can only be the server's
+/// refusal of the logon.
+fn refuses_logon(e: &RpcError) -> bool {
+    match e {
+        RpcError::Rpc(winv_dcerpc::Error::Fault { status, .. }) => *status == NCA_S_PROTO_ERROR,
+        RpcError::Closed | RpcError::Io(_) => true,
+        _ => false,
     }
 }
 
@@ -102,6 +121,9 @@ pub struct RpcConnection {
     deadlines: Deadlines,
     peer: SocketAddr,
     context_id: u16,
+    /// An auth3 was sent and no call has succeeded since: the first call's
+    /// failure may be the server's verdict on our credentials.
+    logon_unconfirmed: bool,
 }
 
 impl std::fmt::Debug for RpcConnection {
@@ -136,6 +158,7 @@ impl RpcConnection {
             deadlines,
             peer: addr,
             context_id: 0,
+            logon_unconfirmed: false,
         };
         let call = deadlines.call;
         conn.context_id = tokio::time::timeout(call, conn.bind(interface))
@@ -157,6 +180,7 @@ impl RpcConnection {
                 Event::Bound { context_id, send } => {
                     if let Some(auth3) = send {
                         self.send(&auth3).await?;
+                        self.logon_unconfirmed = true;
                     }
                     return Ok(context_id);
                 }
@@ -201,6 +225,24 @@ impl RpcConnection {
     /// Calls `opnum` on presentation context `context_id`, optionally with an
     /// object UUID (DCOM's IPID), and returns the response stub.
     pub async fn call_on(
+        &mut self,
+        context_id: u16,
+        opnum: u16,
+        object: Option<Uuid>,
+        stub: &[u8],
+    ) -> Result<Vec<u8>, RpcError> {
+        let result = self.exchange(context_id, opnum, object, stub).await;
+        if std::mem::take(&mut self.logon_unconfirmed) {
+            if let Err(e) = &result {
+                if refuses_logon(e) {
+                    return Err(RpcError::AuthenticationFailed { detail: e.to_string() });
+                }
+            }
+        }
+        result
+    }
+
+    async fn exchange(
         &mut self,
         context_id: u16,
         opnum: u16,
