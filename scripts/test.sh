@@ -44,7 +44,7 @@ if ((${#missing[@]} > 0)); then
             echo "krb5-config krb5-config/add_servers boolean false"
         } | debconf-set-selections
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends \
+        apt-get install -y -qq \
             -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
             "${missing[@]}"
     else
@@ -65,8 +65,14 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     fi
 fi
 
-echo "== running: ${runner[*]}"
 status=0
+if [[ "${runner[1]}" == "nextest" ]]; then
+    # nextest does not run doctests; run them first so that the runner's
+    # summary is the last thing printed.
+    echo "== running: cargo test --workspace --doc"
+    cargo test --workspace --doc || status=$?
+fi
+echo "== running: ${runner[*]}"
 "${runner[@]}" || status=$?
 echo "== tests finished with status ${status}"
 exit "${status}"
