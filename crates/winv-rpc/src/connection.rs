@@ -235,7 +235,9 @@ impl RpcConnection {
         if std::mem::take(&mut self.logon_unconfirmed) {
             if let Err(e) = &result {
                 if refuses_logon(e) {
-                    return Err(RpcError::AuthenticationFailed { detail: e.to_string() });
+                    return Err(RpcError::AuthenticationFailed {
+                        detail: e.to_string(),
+                    });
                 }
             }
         }

@@ -56,7 +56,9 @@ struct RidEnumeration {
 impl NdrDecode for RidEnumeration {
     fn decode_flat(r: &mut NdrReader<'_>) -> winv_ndr::Result<Self> {
         let _rid = r.u32()?;
-        Ok(RidEnumeration { name: RpcUnicodeString::decode_flat(r)? })
+        Ok(RidEnumeration {
+            name: RpcUnicodeString::decode_flat(r)?,
+        })
     }
     fn decode_deferred(&mut self, r: &mut NdrReader<'_>) -> winv_ndr::Result<()> {
         self.name.decode_deferred(r)
@@ -72,7 +74,9 @@ struct EnumerationBuffer {
 impl NdrDecode for EnumerationBuffer {
     fn decode_flat(r: &mut NdrReader<'_>) -> winv_ndr::Result<Self> {
         let _entries_read = r.u32()?;
-        Ok(EnumerationBuffer { entries: Option::decode_flat(r)? })
+        Ok(EnumerationBuffer {
+            entries: Option::decode_flat(r)?,
+        })
     }
     fn decode_deferred(&mut self, r: &mut NdrReader<'_>) -> winv_ndr::Result<()> {
         self.entries.decode_deferred(r)
@@ -143,7 +147,10 @@ fn epm_lookup_map_and_sealed_samr_calls_against_samba() {
         .expect("authenticated bind to the endpoint mapper");
         let mut epm = EpmClient::new(conn);
         let entries = epm.lookup_all().await.expect("ept_lookup to the end");
-        let samr_addr = epm.map_to_addr(interfaces::SAMR).await.expect("ept_map samr");
+        let samr_addr = epm
+            .map_to_addr(interfaces::SAMR)
+            .await
+            .expect("ept_map samr");
 
         let mut samr = RpcConnection::connect(
             samr_addr,
@@ -162,7 +169,10 @@ fn epm_lookup_map_and_sealed_samr_calls_against_samba() {
         assert_eq!(status, 0, "SamrConnect NTSTATUS");
         assert!(!server.is_null());
         let reply = samr
-            .call(OPNUM_SAMR_ENUMERATE_DOMAINS, &handle_request(&server, &[0, 0xffff_ffff]))
+            .call(
+                OPNUM_SAMR_ENUMERATE_DOMAINS,
+                &handle_request(&server, &[0, 0xffff_ffff]),
+            )
             .await
             .expect("sealed SamrEnumerateDomainsInSamServer");
         let (domains, status) = parse_enumerate_domains(&reply);
@@ -188,8 +198,14 @@ fn epm_lookup_map_and_sealed_samr_calls_against_samba() {
     assert_ne!(samr_addr.port(), 135, "samr lives on a dynamic port");
     assert_eq!(status, 0, "NTSTATUS");
     let upper: Vec<String> = domains.iter().map(|d| d.to_uppercase()).collect();
-    assert!(upper.contains(&dc.domain().to_uppercase()), "domains {domains:?}");
-    assert!(upper.contains(&"BUILTIN".to_string()), "domains {domains:?}");
+    assert!(
+        upper.contains(&dc.domain().to_uppercase()),
+        "domains {domains:?}"
+    );
+    assert!(
+        upper.contains(&"BUILTIN".to_string()),
+        "domains {domains:?}"
+    );
 
     // Our own passive reading of the capture verifies every signature Samba
     // and our client made, and decrypts every sealed stub.
@@ -198,7 +214,10 @@ fn epm_lookup_map_and_sealed_samr_calls_against_samba() {
     let secret = winv_auth::ntlm::NtlmSecret::from_password(dc.admin_password());
     let trace = winv_trace::conversation::analyze(
         &cap,
-        &winv_trace::conversation::Options { secret: Some(secret), stub_hex: false },
+        &winv_trace::conversation::Options {
+            secret: Some(secret),
+            stub_hex: false,
+        },
     );
     assert_eq!(trace.summary.decode_errors, 0, "{:?}", trace.summary);
     assert_eq!(trace.summary.verify_failures, 0, "{:?}", trace.summary);
@@ -242,8 +261,14 @@ fn epm_lookup_map_and_sealed_samr_calls_against_samba() {
         .output()
         .expect("tshark -V");
     let text = String::from_utf8_lossy(&verbose.stdout).to_uppercase();
-    assert!(text.contains("BUILTIN"), "tshark did not decrypt the SAMR reply");
-    assert!(!text.contains("MALFORMED"), "tshark reports a malformed packet");
+    assert!(
+        text.contains("BUILTIN"),
+        "tshark did not decrypt the SAMR reply"
+    );
+    assert!(
+        !text.contains("MALFORMED"),
+        "tshark reports a malformed packet"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::crypto::{self, Direction, DirectionKeys, NtlmSecret};
+use super::crypto::{self, Direction, NtlmSecret, Session};
 use super::messages::{
     self, av_id, AuthenticateMessage, AvPair, ChallengeMessage, NegotiateMessage, Version,
     AUTHENTICATE_MIC_OFFSET, AV_FLAG_MIC_PRESENT,
@@ -50,13 +50,8 @@ impl NtlmCredentials {
 
 enum ClientState {
     Initial,
-    SentNegotiate {
-        negotiate: Vec<u8>,
-    },
-    Established {
-        send: Box<DirectionKeys>,
-        recv: Box<DirectionKeys>,
-    },
+    SentNegotiate { negotiate: Vec<u8> },
+    Established(Box<Session>),
     Failed,
 }
 
@@ -97,7 +92,7 @@ impl NtlmClient {
     /// The next send / receive sequence numbers, once established.
     pub fn sequence_numbers(&self) -> Option<(u32, u32)> {
         match &self.state {
-            ClientState::Established { send, recv } => Some((send.seq(), recv.seq())),
+            ClientState::Established(session) => Some(session.sequence_numbers()),
             _ => None,
         }
     }
@@ -202,18 +197,11 @@ impl NtlmClient {
             m.copy_from_slice(&mic);
         }
         self.negotiated_flags = negotiated;
-        self.state = ClientState::Established {
-            send: Box::new(DirectionKeys::new(
-                &exported,
-                negotiated,
-                Direction::ClientToServer,
-            )),
-            recv: Box::new(DirectionKeys::new(
-                &exported,
-                negotiated,
-                Direction::ServerToClient,
-            )),
-        };
+        self.state = ClientState::Established(Box::new(Session::new(
+            &exported,
+            negotiated,
+            Direction::ClientToServer,
+        )));
         Ok(Step::Done(Some(bytes)))
     }
 }
@@ -238,7 +226,7 @@ impl SecurityContext for NtlmClient {
             (ClientState::SentNegotiate { .. }, None) => {
                 Err(AuthError::State("client expects a challenge"))
             }
-            (s @ ClientState::Established { .. }, _) => {
+            (s @ ClientState::Established(_), _) => {
                 self.state = s;
                 Err(AuthError::State("context already established"))
             }
@@ -247,7 +235,7 @@ impl SecurityContext for NtlmClient {
     }
 
     fn is_established(&self) -> bool {
-        matches!(self.state, ClientState::Established { .. })
+        matches!(self.state, ClientState::Established(_))
     }
 
     fn signature_len(&self) -> usize {
@@ -260,7 +248,7 @@ impl SecurityContext for NtlmClient {
         seal: Option<Range<usize>>,
     ) -> Result<Vec<u8>, AuthError> {
         match &mut self.state {
-            ClientState::Established { send, .. } => Ok(send.protect(message, seal)?.to_vec()),
+            ClientState::Established(session) => session.protect(message, seal),
             _ => Err(AuthError::State(
                 "protect before the context is established",
             )),
@@ -274,7 +262,7 @@ impl SecurityContext for NtlmClient {
         signature: &[u8],
     ) -> Result<(), AuthError> {
         match &mut self.state {
-            ClientState::Established { recv, .. } => recv.unprotect(message, seal, signature),
+            ClientState::Established(session) => session.unprotect(message, seal, signature),
             _ => Err(AuthError::State(
                 "unprotect before the context is established",
             )),

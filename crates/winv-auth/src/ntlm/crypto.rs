@@ -172,6 +172,16 @@ pub enum Direction {
     ServerToClient,
 }
 
+impl Direction {
+    /// The other direction.
+    pub fn reverse(self) -> Self {
+        match self {
+            Direction::ClientToServer => Direction::ServerToClient,
+            Direction::ServerToClient => Direction::ClientToServer,
+        }
+    }
+}
+
 /// `SIGNKEY`, [MS-NLMP] 3.4.5.2 (extended session security).
 pub fn sign_key(exported_session_key: &[u8; 16], dir: Direction) -> [u8; 16] {
     let magic = match dir {
@@ -246,12 +256,16 @@ impl DirectionKeys {
         self.seq
     }
 
-    /// `MAC()` with extended session security, [MS-NLMP] 3.4.4.2: version 1,
-    /// `HMAC_MD5(SigningKey, SeqNum || Message)[0..8]`, RC4-encrypted with the
-    /// handle under KEY_EXCH, then SeqNum; advances SeqNum.
-    fn mac(&mut self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let seq = self.seq.to_le_bytes();
-        let digest = hmac_md5(&self.sign_key, &[&seq, message]);
+    /// `HMAC_MD5(SigningKey, SeqNum || Message)`, the first half of `MAC()`
+    /// with extended session security, [MS-NLMP] 3.4.4.2.
+    fn digest(&self, message: &[u8]) -> [u8; 16] {
+        hmac_md5(&self.sign_key, &[&self.seq.to_le_bytes(), message])
+    }
+
+    /// The second half of `MAC()`: version 1, the digest's first 8 bytes
+    /// RC4-encrypted with the handle under KEY_EXCH, then SeqNum; advances
+    /// SeqNum.
+    fn signature(&mut self, digest: &[u8; 16]) -> [u8; SIGNATURE_LEN] {
         let mut checksum = [0u8; 8];
         checksum.copy_from_slice(&digest[..8]);
         if self.key_exch {
@@ -260,7 +274,7 @@ impl DirectionKeys {
         let mut sig = [0u8; SIGNATURE_LEN];
         sig[..4].copy_from_slice(&1u32.to_le_bytes());
         sig[4..12].copy_from_slice(&checksum);
-        sig[12..].copy_from_slice(&seq);
+        sig[12..].copy_from_slice(&self.seq.to_le_bytes());
         self.seq = self.seq.wrapping_add(1);
         sig
     }
@@ -274,23 +288,12 @@ impl DirectionKeys {
         seal: Option<Range<usize>>,
     ) -> Result<[u8; SIGNATURE_LEN], AuthError> {
         check_range(message.len(), &seal)?;
-        let seq = self.seq.to_le_bytes();
-        let digest = hmac_md5(&self.sign_key, &[&seq, message]);
+        let digest = self.digest(message);
         if let Some(r) = seal {
             // INVARIANT: check_range validated r against message.
             self.handle.apply_keystream(&mut message[r]);
         }
-        let mut checksum = [0u8; 8];
-        checksum.copy_from_slice(&digest[..8]);
-        if self.key_exch {
-            self.handle.apply_keystream(&mut checksum);
-        }
-        let mut sig = [0u8; SIGNATURE_LEN];
-        sig[..4].copy_from_slice(&1u32.to_le_bytes());
-        sig[4..12].copy_from_slice(&checksum);
-        sig[12..].copy_from_slice(&seq);
-        self.seq = self.seq.wrapping_add(1);
-        Ok(sig)
+        Ok(self.signature(&digest))
     }
 
     /// The receiving side of [`DirectionKeys::protect`]: decrypts
@@ -307,12 +310,55 @@ impl DirectionKeys {
             // INVARIANT: check_range validated r against message.
             self.handle.apply_keystream(&mut message[r]);
         }
-        let expected = self.mac(message);
+        let digest = self.digest(message);
+        let expected = self.signature(&digest);
         if ct_eq(&expected, signature) {
             Ok(())
         } else {
             Err(AuthError::BadSignature)
         }
+    }
+}
+
+/// Both directions of an established session, from one side's point of view:
+/// what it sends and what it receives. Client and server hold one each.
+#[derive(Debug)]
+pub struct Session {
+    send: DirectionKeys,
+    recv: DirectionKeys,
+}
+
+impl Session {
+    /// Keys for the side that sends in direction `sends`.
+    pub fn new(exported_session_key: &[u8; 16], negotiate_flags: u32, sends: Direction) -> Self {
+        Session {
+            send: DirectionKeys::new(exported_session_key, negotiate_flags, sends),
+            recv: DirectionKeys::new(exported_session_key, negotiate_flags, sends.reverse()),
+        }
+    }
+
+    /// Next (send, receive) sequence numbers.
+    pub fn sequence_numbers(&self) -> (u32, u32) {
+        (self.send.seq(), self.recv.seq())
+    }
+
+    /// Protects an outgoing message, see [`DirectionKeys::protect`].
+    pub fn protect(
+        &mut self,
+        message: &mut [u8],
+        seal: Option<Range<usize>>,
+    ) -> Result<Vec<u8>, AuthError> {
+        Ok(self.send.protect(message, seal)?.to_vec())
+    }
+
+    /// Checks an incoming message, see [`DirectionKeys::unprotect`].
+    pub fn unprotect(
+        &mut self,
+        message: &mut [u8],
+        seal: Option<Range<usize>>,
+        signature: &[u8],
+    ) -> Result<(), AuthError> {
+        self.recv.unprotect(message, seal, signature)
     }
 }
 

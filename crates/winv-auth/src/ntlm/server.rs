@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::crypto::{self, Direction, DirectionKeys, NtlmSecret};
+use super::crypto::{self, Direction, NtlmSecret, Session};
 use super::messages::{
     av_id, AuthenticateMessage, AvPair, ChallengeMessage, NegotiateMessage, Version,
 };
@@ -31,10 +31,7 @@ enum ServerState {
         challenge_bytes: Vec<u8>,
         challenge: ChallengeMessage,
     },
-    Established {
-        send: Box<DirectionKeys>,
-        recv: Box<DirectionKeys>,
-    },
+    Established(Box<Session>),
     Failed,
 }
 
@@ -92,7 +89,7 @@ impl NtlmServer {
     /// The next send / receive sequence numbers, once established.
     pub fn sequence_numbers(&self) -> Option<(u32, u32)> {
         match &self.state {
-            ServerState::Established { send, recv } => Some((send.seq(), recv.seq())),
+            ServerState::Established(session) => Some(session.sequence_numbers()),
             _ => None,
         }
     }
@@ -171,18 +168,11 @@ impl NtlmServer {
             secret.nt_hash(),
         )?;
         self.authenticated = Some((user, domain));
-        self.state = ServerState::Established {
-            send: Box::new(DirectionKeys::new(
-                &v.exported_session_key,
-                v.flags,
-                Direction::ServerToClient,
-            )),
-            recv: Box::new(DirectionKeys::new(
-                &v.exported_session_key,
-                v.flags,
-                Direction::ClientToServer,
-            )),
-        };
+        self.state = ServerState::Established(Box::new(Session::new(
+            &v.exported_session_key,
+            v.flags,
+            Direction::ServerToClient,
+        )));
         Ok(Step::Done(None))
     }
 }
@@ -207,7 +197,7 @@ impl SecurityContext for NtlmServer {
                 },
                 Some(t),
             ) => self.accept(&negotiate, &challenge_bytes, &challenge, t),
-            (s @ ServerState::Established { .. }, Some(_)) => {
+            (s @ ServerState::Established(_), Some(_)) => {
                 self.state = s;
                 Err(AuthError::State("context already established"))
             }
@@ -216,7 +206,7 @@ impl SecurityContext for NtlmServer {
     }
 
     fn is_established(&self) -> bool {
-        matches!(self.state, ServerState::Established { .. })
+        matches!(self.state, ServerState::Established(_))
     }
 
     fn signature_len(&self) -> usize {
@@ -229,7 +219,7 @@ impl SecurityContext for NtlmServer {
         seal: Option<Range<usize>>,
     ) -> Result<Vec<u8>, AuthError> {
         match &mut self.state {
-            ServerState::Established { send, .. } => Ok(send.protect(message, seal)?.to_vec()),
+            ServerState::Established(session) => session.protect(message, seal),
             _ => Err(AuthError::State(
                 "protect before the context is established",
             )),
@@ -243,7 +233,7 @@ impl SecurityContext for NtlmServer {
         signature: &[u8],
     ) -> Result<(), AuthError> {
         match &mut self.state {
-            ServerState::Established { recv, .. } => recv.unprotect(message, seal, signature),
+            ServerState::Established(session) => session.unprotect(message, seal, signature),
             _ => Err(AuthError::State(
                 "unprotect before the context is established",
             )),
