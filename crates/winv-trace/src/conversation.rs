@@ -778,3 +778,15 @@ impl ConnState<'_> {
         }
     }
 }
+
+/// Reads `data` as a capture and analyzes it, with a password so that the
+/// passive NTLM path runs too (fuzzing entry point; results are discarded).
+pub fn fuzz_analyze(data: &[u8]) {
+    if let Ok(capture) = crate::capture::read_capture(data) {
+        let options = Options {
+            secret: Some(NtlmSecret::from_password("fuzz")),
+            stub_hex: true,
+        };
+        let _ = analyze(&capture, &options);
+    }
+}
