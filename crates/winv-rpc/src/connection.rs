@@ -63,6 +63,10 @@ pub enum RpcError {
     /// DCE/RPC protocol, security, fault or rejection.
     #[error(transparent)]
     Rpc(#[from] winv_dcerpc::Error),
+    /// An earlier failure (a timeout mid-call, a bad signature, a broken
+    /// stream) left the connection out of step; open a new one.
+    #[error("connection unusable after an earlier failure: {0}")]
+    Unusable(String),
     /// The server refused our credentials. NTLM's last leg (auth3) gets no
     /// reply, so a failed logon shows on the first call after it: Samba
     /// answers `nca_s_proto_error`, some servers hang up. (Windows answers
@@ -124,6 +128,9 @@ pub struct RpcConnection {
     /// An auth3 was sent and no call has succeeded since: the first call's
     /// failure may be the server's verdict on our credentials.
     logon_unconfirmed: bool,
+    /// Set by a failure that leaves the association or the security
+    /// context out of step (sequence numbers, RC4 state, a half-read call).
+    broken: Option<String>,
 }
 
 impl std::fmt::Debug for RpcConnection {
@@ -159,6 +166,7 @@ impl RpcConnection {
             peer: addr,
             context_id: 0,
             logon_unconfirmed: false,
+            broken: None,
         };
         let call = deadlines.call;
         conn.context_id = tokio::time::timeout(call, conn.bind(interface))
@@ -231,7 +239,16 @@ impl RpcConnection {
         object: Option<Uuid>,
         stub: &[u8],
     ) -> Result<Vec<u8>, RpcError> {
+        if let Some(why) = &self.broken {
+            return Err(RpcError::Unusable(why.clone()));
+        }
         let result = self.exchange(context_id, opnum, object, stub).await;
+        if let Err(e) = &result {
+            // A fault is an answer: the association stays in step.
+            if e.fault_status().is_none() {
+                self.broken = Some(e.to_string());
+            }
+        }
         if std::mem::take(&mut self.logon_unconfirmed) {
             if let Err(e) = &result {
                 if refuses_logon(e) {
@@ -319,5 +336,67 @@ impl RpcConnection {
             // INVARIANT: n <= chunk.len() as returned by read.
             self.buf.extend(&chunk[..n]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+    use winv_dcerpc::interfaces::EPM;
+
+    /// A server that accepts the bind and then never answers: the call
+    /// deadline fires, and the connection refuses further calls.
+    #[tokio::test]
+    async fn silent_server_hits_the_call_deadline_and_poisons_the_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.expect("accept");
+            let mut buf = vec![0u8; 4096];
+            let n = sock.read(&mut buf).await.expect("read bind");
+            let bind = winv_dcerpc::Pdu::decode(&buf[..n]).expect("bind");
+            let ack = winv_dcerpc::Pdu {
+                flags: winv_dcerpc::pdu::PFC_FIRST_FRAG | winv_dcerpc::pdu::PFC_LAST_FRAG,
+                call_id: bind.call_id,
+                body: winv_dcerpc::Body::BindAck(winv_dcerpc::pdu::BindAck {
+                    max_xmit_frag: 4280,
+                    max_recv_frag: 4280,
+                    assoc_group_id: 1,
+                    sec_addr: b"135\0".to_vec(),
+                    results: vec![
+                        winv_dcerpc::pdu::ContextResult {
+                            result: 0,
+                            reason: 0,
+                            transfer_syntax: winv_dcerpc::interfaces::NDR,
+                        },
+                        winv_dcerpc::pdu::ContextResult {
+                            result: 2,
+                            reason: 2,
+                            transfer_syntax: winv_dcerpc::interfaces::NDR,
+                        },
+                    ],
+                }),
+                auth: None,
+            };
+            sock.write_all(&ack.encode().expect("encode"))
+                .await
+                .expect("write");
+            // Read requests forever, answer nothing.
+            while sock.read(&mut buf).await.map(|n| n > 0).unwrap_or(false) {}
+        });
+        let deadlines = Deadlines {
+            connect: Duration::from_secs(5),
+            read: Duration::from_millis(300),
+            call: Duration::from_millis(500),
+        };
+        let mut conn = RpcConnection::connect(addr, EPM, ClientConfig::default(), None, deadlines)
+            .await
+            .expect("bound");
+        let err = conn.call(2, &[0u8; 8]).await.expect_err("no answer");
+        assert!(matches!(err, RpcError::Timeout { .. }), "{err}");
+        let err = conn.call(2, &[0u8; 8]).await.expect_err("poisoned");
+        assert!(matches!(err, RpcError::Unusable(_)), "{err}");
+        server.abort();
     }
 }
