@@ -35,3 +35,25 @@ proptest! {
         fuzz_analyze(&bytes);
     }
 }
+
+/// Found by the `trace` fuzz target: a pcapng block whose total length is
+/// below 12 made pcap-parser 0.17 subtract past zero (a panic in debug builds).
+#[test]
+fn short_pcapng_block_length_is_an_error_not_a_panic() {
+    let crash = hex_bytes(
+        "0a0d0d0a0000001e1a2b3c4d010000000000000 41e1e1e00007beaa28660800000010000000a0d0a250a",
+    );
+    fuzz_analyze(&crash);
+    let err = winv_trace::capture::read_capture(&crash).expect_err("corrupt");
+    assert!(
+        err.to_string().starts_with("corrupt capture record"),
+        "{err}"
+    );
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}

@@ -145,6 +145,31 @@ fn units_per_sec(tsresol: u8) -> Option<u64> {
     }
 }
 
+/// Checks a pcapng block's total length before `pcap-parser` sees it
+/// (pcapng section 3.1: at least the 12 bytes of type and both lengths).
+/// pcap-parser 0.17 subtracts 12 from a shorter length unchecked, which
+/// panics in debug builds; found by the `trace` fuzz target.
+fn check_block_length(file: &[u8], rest: &[u8], big_endian: bool) -> Result<(), CaptureError> {
+    let offset = file.len() - rest.len();
+    let Some(raw) = rest.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
+        return Err(CaptureError::Truncated { offset });
+    };
+    // A Section Header Block's own length is in the byte order its magic
+    // announces; read both and accept it if either is sane.
+    let lens = if rest.get(..4) == Some(&PCAPNG_SHB[..]) {
+        vec![u32::from_le_bytes(raw), u32::from_be_bytes(raw)]
+    } else if big_endian {
+        vec![u32::from_be_bytes(raw)]
+    } else {
+        vec![u32::from_le_bytes(raw)]
+    };
+    if lens.iter().any(|&l| l >= 12) {
+        Ok(())
+    } else {
+        Err(CaptureError::Corrupt { offset })
+    }
+}
+
 fn read_pcapng(file: &[u8]) -> Result<(Vec<RawFrame<'_>>, FileNotes), CaptureError> {
     let mut rest = file;
     let mut big_endian = false;
@@ -152,6 +177,7 @@ fn read_pcapng(file: &[u8]) -> Result<(Vec<RawFrame<'_>>, FileNotes), CaptureErr
     let mut frames = Vec::new();
     let mut notes = FileNotes::default();
     while !rest.is_empty() {
+        check_block_length(file, rest, big_endian)?;
         let parsed = if rest.get(..4) == Some(&PCAPNG_SHB[..]) {
             pcap_parser::pcapng::parse_sectionheaderblock(rest)
                 .map(|(r, shb)| (r, Block::SectionHeader(shb)))
