@@ -283,11 +283,8 @@ struct AuthState {
     negotiate: Option<Vec<u8>>,
     challenge: Option<Vec<u8>>,
     authenticate: Option<Vec<u8>>,
-    auth_type: Option<AuthType>,
-    level: Option<AuthLevel>,
     /// (client-to-server, server-to-client)
     keys: Option<(Typed, Typed)>,
-    failed: bool,
 }
 
 /// A passive NTLM context reporting the trailer's auth type (NTLM carried in
@@ -494,7 +491,7 @@ impl ConnState<'_> {
                 ntlm,
             });
             if ntlm.is_some() {
-                self.ntlm_token(v.context_id, v.auth_type, v.auth_level, &v.value, &mut rec);
+                self.ntlm_token(v.context_id, v.auth_type, &v.value, &mut rec);
             }
         }
         match &plain.body {
@@ -554,26 +551,16 @@ impl ConnState<'_> {
     }
 
     /// Records an NTLM message and derives the passive keys once all three are in.
-    fn ntlm_token(
-        &mut self,
-        ctx: u32,
-        auth_type: AuthType,
-        level: u8,
-        token: &[u8],
-        rec: &mut PduRecord,
-    ) {
+    fn ntlm_token(&mut self, ctx: u32, auth_type: AuthType, token: &[u8], rec: &mut PduRecord) {
         let Some(msg) = find_ntlmssp(token) else {
             return;
         };
         let st = self.auth.entry(ctx).or_default();
-        st.auth_type = Some(auth_type);
-        st.level = AuthLevel::from_u8(level);
         match message_type(msg) {
+            // A NEGOTIATE starts a new exchange on this auth_context_id.
             Some(1) => {
                 *st = AuthState {
                     negotiate: Some(msg.to_vec()),
-                    auth_type: Some(auth_type),
-                    level: AuthLevel::from_u8(level),
                     ..AuthState::default()
                 }
             }
@@ -601,10 +588,8 @@ impl ConnState<'_> {
                         auth_type,
                     },
                 ));
-                st.failed = false;
             }
             Err(e) => {
-                st.failed = true;
                 let why = match e {
                     AuthError::LogonFailure => {
                         "the password does not match the captured logon".to_string()
