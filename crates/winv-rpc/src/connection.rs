@@ -100,6 +100,17 @@ impl RpcError {
     }
 }
 
+/// Runs `fut` within `after`, naming `what` in the timeout error.
+async fn with_deadline<T>(
+    what: &'static str,
+    after: Duration,
+    fut: impl std::future::Future<Output = Result<T, RpcError>>,
+) -> Result<T, RpcError> {
+    tokio::time::timeout(after, fut)
+        .await
+        .map_err(|_| RpcError::Timeout { what, after })?
+}
+
 /// `nca_s_proto_error`: what Samba answers after a failed auth3.
 const NCA_S_PROTO_ERROR: u32 = 0x1c01_000b;
 
@@ -168,13 +179,7 @@ impl RpcConnection {
             logon_unconfirmed: false,
             broken: None,
         };
-        let call = deadlines.call;
-        conn.context_id = tokio::time::timeout(call, conn.bind(interface))
-            .await
-            .map_err(|_| RpcError::Timeout {
-                what: "bind",
-                after: call,
-            })??;
+        conn.context_id = with_deadline("bind", deadlines.call, conn.bind(interface)).await?;
         debug!(peer = %addr, interface = %interface.uuid, context_id = conn.context_id, "bound");
         Ok(conn)
     }
@@ -183,8 +188,7 @@ impl RpcConnection {
         let (_, pdu) = self.assoc.bind(interface)?;
         self.send(&pdu).await?;
         loop {
-            let pdu = self.read_pdu().await?;
-            match self.assoc.receive(&pdu)?.check()? {
+            match self.next_event().await? {
                 Event::Bound { context_id, send } => {
                     if let Some(auth3) = send {
                         self.send(&auth3).await?;
@@ -193,36 +197,29 @@ impl RpcConnection {
                     return Ok(context_id);
                 }
                 Event::AuthContinue { send } => self.send(&send).await?,
-                Event::Shutdown => return Err(RpcError::Shutdown),
-                other => {
-                    trace!(?other, "ignored during bind");
-                }
+                other => trace!(?other, "ignored during bind"),
             }
         }
     }
 
     /// Adds a presentation context for another interface on this association.
     pub async fn alter_context(&mut self, interface: SyntaxId) -> Result<u16, RpcError> {
+        self.usable()?;
         let call = self.deadlines.call;
-        tokio::time::timeout(call, async {
+        let result = with_deadline("alter_context", call, async {
             let (_, pdu) = self.assoc.alter_context(interface)?;
             self.send(&pdu).await?;
             loop {
-                let pdu = self.read_pdu().await?;
-                match self.assoc.receive(&pdu)?.check()? {
+                match self.next_event().await? {
                     Event::ContextAdded { context_id } | Event::Bound { context_id, .. } => {
                         return Ok(context_id)
                     }
-                    Event::Shutdown => return Err(RpcError::Shutdown),
                     other => trace!(?other, "ignored during alter_context"),
                 }
             }
         })
-        .await
-        .map_err(|_| RpcError::Timeout {
-            what: "alter_context",
-            after: call,
-        })?
+        .await;
+        self.note_failure(result)
     }
 
     /// Calls `opnum` on the bound interface and returns the response stub.
@@ -239,16 +236,23 @@ impl RpcConnection {
         object: Option<Uuid>,
         stub: &[u8],
     ) -> Result<Vec<u8>, RpcError> {
-        if let Some(why) = &self.broken {
-            return Err(RpcError::Unusable(why.clone()));
-        }
-        let result = self.exchange(context_id, opnum, object, stub).await;
-        if let Err(e) = &result {
-            // A fault is an answer: the association stays in step.
-            if e.fault_status().is_none() {
-                self.broken = Some(e.to_string());
+        self.usable()?;
+        let call = self.deadlines.call;
+        let result = with_deadline("call", call, async {
+            let (call_id, frags) = self.assoc.request(context_id, opnum, object, stub)?;
+            for f in &frags {
+                self.send(f).await?;
             }
-        }
+            loop {
+                match self.next_event().await? {
+                    Event::Response { call_id: id, stub } if id == call_id => return Ok(stub),
+                    Event::Fragment { .. } => {}
+                    other => trace!(?other, "ignored during call"),
+                }
+            }
+        })
+        .await;
+        let result = self.note_failure(result);
         if std::mem::take(&mut self.logon_unconfirmed) {
             if let Err(e) = &result {
                 if refuses_logon(e) {
@@ -261,34 +265,33 @@ impl RpcConnection {
         result
     }
 
-    async fn exchange(
-        &mut self,
-        context_id: u16,
-        opnum: u16,
-        object: Option<Uuid>,
-        stub: &[u8],
-    ) -> Result<Vec<u8>, RpcError> {
-        let call = self.deadlines.call;
-        tokio::time::timeout(call, async {
-            let (call_id, frags) = self.assoc.request(context_id, opnum, object, stub)?;
-            for f in &frags {
-                self.send(f).await?;
+    /// Refuses to start an exchange on a connection an earlier failure broke.
+    fn usable(&self) -> Result<(), RpcError> {
+        match &self.broken {
+            Some(why) => Err(RpcError::Unusable(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks the connection broken after a failure that leaves it out of
+    /// step. A fault is an answer: the association stays in step.
+    fn note_failure<T>(&mut self, result: Result<T, RpcError>) -> Result<T, RpcError> {
+        if let Err(e) = &result {
+            if e.fault_status().is_none() {
+                self.broken = Some(e.to_string());
             }
-            loop {
-                let pdu = self.read_pdu().await?;
-                match self.assoc.receive(&pdu)?.check()? {
-                    Event::Response { call_id: id, stub } if id == call_id => return Ok(stub),
-                    Event::Fragment { .. } => {}
-                    Event::Shutdown => return Err(RpcError::Shutdown),
-                    other => trace!(?other, "ignored during call"),
-                }
-            }
-        })
-        .await
-        .map_err(|_| RpcError::Timeout {
-            what: "call",
-            after: call,
-        })?
+        }
+        result
+    }
+
+    /// Reads the next PDU and runs it through the association; faults and
+    /// bind_naks become errors, and so does a shutdown.
+    async fn next_event(&mut self) -> Result<Event, RpcError> {
+        let pdu = self.read_pdu().await?;
+        match self.assoc.receive(&pdu)?.check()? {
+            Event::Shutdown => Err(RpcError::Shutdown),
+            e => Ok(e),
+        }
     }
 
     /// The presentation context of the interface bound at connect.
@@ -308,13 +311,10 @@ impl RpcConnection {
 
     async fn send(&mut self, pdu: &[u8]) -> Result<(), RpcError> {
         let read = self.deadlines.read;
-        tokio::time::timeout(read, self.stream.write_all(pdu))
-            .await
-            .map_err(|_| RpcError::Timeout {
-                what: "write",
-                after: read,
-            })??;
-        Ok(())
+        with_deadline("write", read, async {
+            Ok(self.stream.write_all(pdu).await?)
+        })
+        .await
     }
 
     async fn read_pdu(&mut self) -> Result<Vec<u8>, RpcError> {
@@ -324,12 +324,10 @@ impl RpcConnection {
                 return Ok(pdu);
             }
             let read = self.deadlines.read;
-            let n = tokio::time::timeout(read, self.stream.read(&mut chunk))
-                .await
-                .map_err(|_| RpcError::Timeout {
-                    what: "read",
-                    after: read,
-                })??;
+            let n = with_deadline("read", read, async {
+                Ok(self.stream.read(&mut chunk).await?)
+            })
+            .await?;
             if n == 0 {
                 return Err(RpcError::Closed);
             }
