@@ -368,29 +368,42 @@ impl ClientAssociation {
             id: ctx_id,
             accepted: false,
         });
-        self.pending = vec![Pending::Context(ctx_id)];
+        let bytes =
+            self.send_alter_context(ctx_id, interface, PFC_FIRST_FRAG | PFC_LAST_FRAG, None)?;
+        Ok((ctx_id, bytes))
+    }
+
+    /// Encodes an alter_context offering `interface` as `context_id` over NDR
+    /// and moves to [`State::AlterSent`]; with `auth`, it is an
+    /// authentication leg ([MS-RPCE] 3.3.1.5.6).
+    fn send_alter_context(
+        &mut self,
+        context_id: u16,
+        interface: SyntaxId,
+        flags: u8,
+        auth: Option<AuthVerifier>,
+    ) -> Result<Vec<u8>> {
         let call_id = self.new_call_id();
+        let auth_leg = auth.is_some();
         let pdu = Pdu {
-            flags: PFC_FIRST_FRAG | PFC_LAST_FRAG,
+            flags,
             call_id,
             body: Body::AlterContext(Bind {
                 max_xmit_frag: self.max_xmit_frag,
                 max_recv_frag: self.max_recv_frag,
                 assoc_group_id: self.assoc_group_id,
                 contexts: vec![ContextElement {
-                    context_id: ctx_id,
+                    context_id,
                     abstract_syntax: interface,
                     transfer_syntaxes: vec![NDR],
                 }],
             }),
-            auth: None,
+            auth,
         };
         let bytes = pdu.encode()?;
-        self.state = State::AlterSent {
-            call_id,
-            auth_leg: false,
-        };
-        Ok((ctx_id, bytes))
+        self.pending = vec![Pending::Context(context_id)];
+        self.state = State::AlterSent { call_id, auth_leg };
+        Ok(bytes)
     }
 
     fn protection(&mut self) -> Option<Protection<'_>> {
@@ -651,29 +664,11 @@ impl ClientAssociation {
                 Ok(Event::Bound { context_id, send })
             }
             Step::Continue(t) => {
-                let call_id = self.new_call_id();
                 // The alter_context re-offers the bound presentation context.
-                let pdu = Pdu {
-                    flags: self.bind_flags(),
-                    call_id,
-                    body: Body::AlterContext(Bind {
-                        max_xmit_frag: self.max_xmit_frag,
-                        max_recv_frag: self.max_recv_frag,
-                        assoc_group_id: self.assoc_group_id,
-                        contexts: vec![ContextElement {
-                            context_id,
-                            abstract_syntax: self.interface.unwrap_or(NDR),
-                            transfer_syntaxes: vec![NDR],
-                        }],
-                    }),
-                    auth: self.auth_verifier(t),
-                };
-                self.pending = vec![Pending::Context(context_id)];
-                let bytes = pdu.encode()?;
-                self.state = State::AlterSent {
-                    call_id,
-                    auth_leg: true,
-                };
+                let interface = self.interface.unwrap_or(NDR);
+                let flags = self.bind_flags();
+                let auth = self.auth_verifier(t);
+                let bytes = self.send_alter_context(context_id, interface, flags, auth)?;
                 Ok(Event::AuthContinue { send: bytes })
             }
         }
