@@ -8,6 +8,7 @@
 //! - [`frag`], request/response fragmentation and reassembly;
 //! - [`framer`], PDU boundaries in a byte stream;
 //! - [`assoc`], [`ClientAssociation`];
+//! - [`server`], [`ServerAssociation`], its mirror for the simulator;
 //! - [`status`], fault / reject status names;
 //! - [`interfaces`], well-known interface UUIDs and names (the project's one table).
 
@@ -18,10 +19,12 @@ pub mod framer;
 pub mod interfaces;
 pub mod pdu;
 pub mod secure;
+pub mod server;
 pub mod status;
 
 pub use assoc::{ClientAssociation, ClientConfig, Event};
 pub use error::{Error, ErrorKind, Result};
+pub use server::{ServerAssociation, ServerConfig, ServerPolicy};
 pub use pdu::{Body, Header, PacketType, Pdu, SyntaxId};
 pub use status::status_name;
 
