@@ -50,11 +50,8 @@ pub fn type1_object_buffer(data: &[u8]) -> Result<&[u8]> {
     }
     let len = r.u32()?;
     let _filler = r.u32()?;
-    if len % 8 != 0 {
-        return Err(NdrError::BadHeader(
-            "object buffer length not a multiple of 8",
-        ));
-    }
+    // [MS-RPCE] 2.2.6.2 says ObjectBufferLength is a multiple of 8, but impacket
+    // sends unpadded lengths and Windows accepts them: so do we (the encoder pads).
     r.check_count(u64::from(len), 1)?;
     r.bytes(len as usize)
 }

@@ -1,6 +1,9 @@
 //! Fixtures shared by the integration tests in `tests/`: where `../shared/` is,
-//! a Samba AD DC in a network namespace of the test's own, and tshark.
+//! a Samba AD DC in a network namespace of the test's own, tshark, the Python
+//! venv with impacket and aiowmi, and an in-process simulated fleet.
 
 pub mod fixtures;
+pub mod python;
 pub mod samba;
+pub mod sim;
 pub mod tshark;

@@ -621,3 +621,246 @@ impl Drop for PacketCapture {
         }
     }
 }
+
+/// Additions for discovery tests: a DC that also serves DNS, `samba-tool` and
+/// Python (samba bindings) run against the DC's own configuration, and the
+/// TLS CA certificate Samba generates at first start.
+impl SambaDc {
+    /// Like [`SambaDc::start`], but Samba's internal DNS server runs too
+    /// (UDP and TCP port 53 on [`DC_ADDR`] and 127.0.0.1 inside the
+    /// namespace), serving the provisioned zone `winv.test` with the DC's
+    /// records (`dc1.winv.test`, `_ldap._tcp.dc._msdcs.winv.test`). It has no
+    /// forwarder: names outside the zone fail.
+    pub fn start_with_dns() -> Result<Option<SambaDc>> {
+        let (Some(samba), Some(samba_tool)) = (find_program("samba"), find_program("samba-tool"))
+        else {
+            return skip(
+                "samba / samba-tool not installed (apt-get install samba samba-ad-dc winbind)",
+            );
+        };
+        let Some(netns) = enter_private_netns()? else {
+            return Ok(None);
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("winv-samba-")
+            .tempdir()
+            .context("create temp dir")?;
+        let root = dir.path().to_path_buf();
+        let mut dc = SambaDc {
+            netns,
+            child: None,
+            dir: Some(dir),
+            provision_time: Duration::ZERO,
+            startup_time: Duration::ZERO,
+        };
+        let t0 = Instant::now();
+        dc.provision(&samba_tool, &root)?;
+        dc.provision_time = t0.elapsed();
+        // Turn the DNS service back on.
+        let conf_path = dc.smb_conf();
+        let conf = fs::read_to_string(&conf_path).context("read smb.conf")?;
+        let conf: String = conf
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("server services"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&conf_path, conf).context("write smb.conf")?;
+        // Samba's self-generated certificate names the host only in its
+        // subject CN, without subjectAltName, which RFC 6125 verifiers
+        // (rustls / webpki) refuse for any name; so the DC gets a certificate
+        // for `dc1.winv.test` (SAN) from a throw-away CA made here.
+        dc.make_tls_certs()?;
+
+        let t1 = Instant::now();
+        dc.spawn_and_wait(&samba, &root)?;
+        let end = Instant::now() + START_DEADLINE;
+        while !port_accepts(IpAddr::V4(DC_ADDR), 53) {
+            if Instant::now() >= end {
+                bail!(
+                    "samba dns did not accept within {START_DEADLINE:?}; log tail:\n{}",
+                    dc.log_tail(40)
+                );
+            }
+            sleep(Duration::from_millis(100));
+        }
+        dc.startup_time = t1.elapsed();
+        eprintln!(
+            "samba dc {} with dns ready at {DC_ADDR} in {}: provision {:.1?}, start {:.1?}",
+            REALM, dc.netns.id, dc.provision_time, dc.startup_time
+        );
+        Ok(Some(dc))
+    }
+
+    /// Makes a CA and a server certificate for [`SambaDc::fqdn`] (with
+    /// subjectAltName) under `private/winv-tls/` and points smb.conf's
+    /// `tls keyfile` / `tls certfile` / `tls cafile` at them.
+    fn make_tls_certs(&self) -> Result<()> {
+        let openssl = find_program("openssl").context("openssl not installed")?;
+        let dir = self.data_dir().join("private/winv-tls");
+        fs::create_dir_all(&dir).context("create winv-tls")?;
+        let fqdn = self.fqdn();
+        let ext = dir.join("ext.cnf");
+        fs::write(
+            &ext,
+            format!(
+                "subjectAltName=DNS:{fqdn}\nbasicConstraints=CA:FALSE\n\
+                 keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+            ),
+        )
+        .context("write ext.cnf")?;
+        let d = |f: &str| dir.join(f).display().to_string();
+        let steps: [Vec<String>; 3] = [
+            vec![
+                "req".into(),
+                "-x509".into(),
+                "-newkey".into(),
+                "rsa:2048".into(),
+                "-nodes".into(),
+                "-keyout".into(),
+                d("ca.key"),
+                "-out".into(),
+                d("ca.pem"),
+                "-days".into(),
+                "30".into(),
+                "-subj".into(),
+                "/CN=winv test CA".into(),
+                "-addext".into(),
+                "basicConstraints=critical,CA:TRUE".into(),
+                "-addext".into(),
+                "keyUsage=critical,keyCertSign,cRLSign".into(),
+            ],
+            vec![
+                "req".into(),
+                "-newkey".into(),
+                "rsa:2048".into(),
+                "-nodes".into(),
+                "-keyout".into(),
+                d("key.pem"),
+                "-out".into(),
+                d("req.csr"),
+                "-subj".into(),
+                format!("/CN={fqdn}"),
+            ],
+            vec![
+                "x509".into(),
+                "-req".into(),
+                "-in".into(),
+                d("req.csr"),
+                "-CA".into(),
+                d("ca.pem"),
+                "-CAkey".into(),
+                d("ca.key"),
+                "-CAcreateserial".into(),
+                "-out".into(),
+                d("cert.pem"),
+                "-days".into(),
+                "30".into(),
+                "-extfile".into(),
+                d("ext.cnf"),
+            ],
+        ];
+        for args in &steps {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_quiet(&openssl, &args)?;
+        }
+        fs::set_permissions(dir.join("key.pem"), fs::Permissions::from_mode(0o600))
+            .context("chmod key.pem")?;
+        let conf_path = self.smb_conf();
+        let conf = fs::read_to_string(&conf_path).context("read smb.conf")?;
+        let conf = conf.replacen(
+            "[global]\n",
+            &format!(
+                "[global]\n\ttls enabled = yes\n\ttls keyfile = {}\n\ttls certfile = {}\n\ttls cafile = {}\n",
+                d("key.pem"),
+                d("cert.pem"),
+                d("ca.pem")
+            ),
+            1,
+        );
+        fs::write(&conf_path, conf).context("write smb.conf")?;
+        Ok(())
+    }
+
+    /// The CA certificate (PEM) the DC's TLS certificate chains to: the one
+    /// [`SambaDc::start_with_dns`] made, else the self-signed one Samba
+    /// generates at first start (`private/tls/ca.pem`); waits up to 10 s for it.
+    pub fn tls_ca_file(&self) -> Result<PathBuf> {
+        let ours = self.data_dir().join("private/winv-tls/ca.pem");
+        if ours.exists() {
+            return Ok(ours);
+        }
+        let p = self.data_dir().join("private/tls/ca.pem");
+        let end = Instant::now() + Duration::from_secs(10);
+        while !p.exists() {
+            if Instant::now() >= end {
+                bail!("{} not created by samba", p.display());
+            }
+            sleep(Duration::from_millis(100));
+        }
+        Ok(p)
+    }
+
+    /// The DC's fully qualified host name, `dc1.winv.test` (the name in its
+    /// TLS certificate).
+    pub fn fqdn(&self) -> String {
+        format!("{}.{}", DC_HOSTNAME, REALM).to_lowercase()
+    }
+
+    /// Runs `samba-tool ARGS --configfile=<smb.conf>` with the administrator's
+    /// name and password in the environment (`USER`, `PASSWD`; never in argv)
+    /// and returns its standard output.
+    pub fn samba_tool(&self, args: &[&str]) -> Result<String> {
+        let prog = find_program("samba-tool").context("samba-tool not installed")?;
+        let out = Command::new(&prog)
+            .args(args)
+            .arg(format!("--configfile={}", self.smb_conf().display()))
+            .env("USER", ADMIN_USER)
+            .env("PASSWD", ADMIN_PASSWORD)
+            .stdin(Stdio::null())
+            .output()
+            .context("run samba-tool")?;
+        if !out.status.success() {
+            bail!(
+                "samba-tool {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs a Python 3 script (with Samba's bindings) from the calling
+    /// thread, so inside the namespace. The script finds `WINV_SMB_CONF`
+    /// (the DC's smb.conf), `WINV_SAM_LDB` (the path of `private/sam.ldb`),
+    /// `WINV_ADMIN_USER` / `WINV_ADMIN_PASSWORD` and `WINV_DC_ADDR` in its
+    /// environment, and `args` in `sys.argv[1:]`. Returns standard output.
+    pub fn run_python(&self, script: &str, args: &[&str]) -> Result<String> {
+        // Samba's bindings belong to the system interpreter, which may not be
+        // the first `python3` in PATH.
+        let py = [PathBuf::from("/usr/bin/python3")]
+            .into_iter()
+            .find(|p| p.exists())
+            .or_else(|| find_program("python3"))
+            .context("python3 not installed")?;
+        let out = Command::new(&py)
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .env("WINV_SMB_CONF", self.smb_conf())
+            .env("WINV_SAM_LDB", self.data_dir().join("private/sam.ldb"))
+            .env("WINV_ADMIN_USER", ADMIN_USER)
+            .env("WINV_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("WINV_DC_ADDR", DC_ADDR.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .context("run python3")?;
+        if !out.status.success() {
+            bail!(
+                "python script failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}

@@ -263,6 +263,84 @@ pub fn malformed_frames(capture: &Path, nt_password: Option<&str>) -> anyhow::Re
         .collect()
 }
 
+/// The values tshark gives for a list of fields in one frame ([`frame_fields`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameFields {
+    /// `frame.number`.
+    pub frame: u32,
+    /// Field name to every occurrence of it in the frame, in dissection order.
+    pub values: HashMap<String, Vec<String>>,
+}
+
+impl FrameFields {
+    /// Every occurrence of `field` (empty when tshark gave none).
+    pub fn all(&self, field: &str) -> &[String] {
+        self.values.get(field).map_or(&[], Vec::as_slice)
+    }
+
+    /// The first occurrence of `field`.
+    pub fn first(&self, field: &str) -> Option<&str> {
+        self.all(field).first().map(String::as_str)
+    }
+}
+
+/// Separates the occurrences of one field (ASCII record separator: never in a value).
+const AGGREGATOR: char = '\u{1e}';
+
+/// Runs `tshark -r FILE -Y FILTER -T fields -e frame.number -e FIELD...` with every
+/// occurrence of each field, and returns one [`FrameFields`] per displayed frame.
+/// Field names are tshark's (`tshark -G fields`), e.g. `dcom.oxid`, `dcom.ipid`,
+/// `dcerpc.obj_id`, `_ws.col.Info`. Values are as tshark prints them (tshark 4.0 does
+/// not escape backslashes in `-T fields` output: a string binding
+/// `\\HOST[\PIPE\atsvc]` on the wire is printed so).
+pub fn frame_fields(
+    capture: &Path,
+    nt_password: Option<&str>,
+    filter: &str,
+    fields: &[&str],
+) -> anyhow::Result<Vec<FrameFields>> {
+    let aggregator = format!("aggregator={AGGREGATOR}");
+    let mut args = vec![
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        &aggregator,
+        "-e",
+        "frame.number",
+    ];
+    for f in fields {
+        args.push("-e");
+        args.push(f);
+    }
+    let out = run_tshark(capture, nt_password, &args)?;
+    let mut frames = Vec::new();
+    for line in out.lines().filter(|l| !l.is_empty()) {
+        let mut cols = line.split('\t');
+        let frame: u32 = cols
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .with_context(|| format!("bad frame number in tshark line {line:?}"))?;
+        let mut values = HashMap::new();
+        for (f, col) in fields.iter().zip(cols) {
+            let v: Vec<String> = if col.is_empty() {
+                Vec::new()
+            } else {
+                col.split(AGGREGATOR).map(str::to_owned).collect()
+            };
+            values.insert((*f).to_string(), v);
+        }
+        frames.push(FrameFields { frame, values });
+    }
+    Ok(frames)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

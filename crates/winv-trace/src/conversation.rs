@@ -192,7 +192,7 @@ pub struct ResultRecord {
 }
 
 /// A status code with its name.
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, PartialEq, Eq)]
 pub struct StatusRecord {
     /// The code.
     pub code: u32,
@@ -252,6 +252,18 @@ pub struct Call {
     /// Response stub as hex (only with `stub_hex`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_hex: Option<String>,
+    /// DCOM / WMI reading of the call, when its interface is one of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dcom: Option<crate::dcom::DcomCall>,
+    /// The request's object UUID (`PFC_OBJECT_UUID`; the IPID of an ORPC call).
+    #[serde(skip)]
+    pub object: Option<winv_ndr::Uuid>,
+    /// A request fragment was sealed and not decrypted (its stub is ciphertext).
+    #[serde(skip)]
+    pub request_sealed: bool,
+    /// A response fragment was sealed and not decrypted.
+    #[serde(skip)]
+    pub response_sealed: bool,
     /// Reassembled plaintext request stub.
     #[serde(skip)]
     pub request: Vec<u8>,
@@ -329,6 +341,9 @@ struct Partial {
     call_id: u32,
     context_id: u16,
     opnum: Option<u16>,
+    object: Option<winv_ndr::Uuid>,
+    /// A fragment was sealed and left undecrypted.
+    sealed: bool,
     frames: Vec<u32>,
     stub: Vec<u8>,
 }
@@ -410,6 +425,9 @@ fn analyze_connection(
     }
     if pdus.is_empty() {
         return None;
+    }
+    for call in &mut st.calls {
+        call.dcom = crate::dcom::decode_call(call);
     }
     Some(Conversation {
         stream: conn.id,
@@ -545,7 +563,14 @@ impl ConnState<'_> {
             .open(bytes, &plain, dir, &mut rec, summary)
             .unwrap_or_else(|| stub.clone());
         rec.stub_len = Some(stub.len());
-        self.reassemble(&plain, header.ptype, frame, dir, &stub);
+        // A privacy-level PDU that was not decrypted carries ciphertext.
+        let sealed = plain
+            .auth
+            .as_ref()
+            .and_then(|v| AuthLevel::from_u8(v.auth_level))
+            .is_some_and(AuthLevel::seals)
+            && rec.security != Some("decrypted");
+        self.reassemble(&plain, header.ptype, frame, dir, &stub, sealed);
         rec.stub = stub;
         rec
     }
@@ -678,12 +703,13 @@ impl ConnState<'_> {
         frame: u32,
         dir: Direction,
         stub: &[u8],
+        sealed: bool,
     ) {
         let i = dir_index(dir);
-        let (context_id, opnum) = match &pdu.body {
-            Body::Request(r) => (r.context_id, Some(r.opnum)),
-            Body::Response(r) => (r.context_id, None),
-            Body::Fault(f) => (f.context_id, None),
+        let (context_id, opnum, object) = match &pdu.body {
+            Body::Request(r) => (r.context_id, Some(r.opnum), r.object),
+            Body::Response(r) => (r.context_id, None, None),
+            Body::Fault(f) => (f.context_id, None, None),
             _ => return,
         };
         if pdu.flags & PFC_FIRST_FRAG != 0 || ptype == PacketType::Fault {
@@ -691,6 +717,8 @@ impl ConnState<'_> {
                 call_id: pdu.call_id,
                 context_id,
                 opnum,
+                object,
+                sealed: false,
                 frames: Vec::new(),
                 stub: Vec::new(),
             });
@@ -706,6 +734,7 @@ impl ConnState<'_> {
             return;
         };
         p.frames.push(frame);
+        p.sealed |= sealed;
         if p.stub.len().saturating_add(stub.len()) > MAX_STUB {
             self.notes.push(format!(
                 "frame {frame}: call_id {} stub above {MAX_STUB} bytes, not kept",
@@ -735,6 +764,10 @@ impl ConnState<'_> {
                 fault: None,
                 request_hex: hex(&done.stub),
                 response_hex: None,
+                dcom: None,
+                object: done.object,
+                request_sealed: done.sealed,
+                response_sealed: false,
                 request: done.stub,
                 response: None,
             }),
@@ -757,6 +790,7 @@ impl ConnState<'_> {
                     call.response_len = Some(done.stub.len());
                     call.fault = fault;
                     call.response_hex = response_hex;
+                    call.response_sealed = done.sealed;
                     call.response = Some(done.stub);
                 }
             }

@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod decode;
+mod discover;
+mod explain;
+mod password;
+mod query;
+mod sim;
 mod trace;
 
 /// Agentless inventory of Windows fleets over WMI (DCOM/RPC, NTLMv2, signed and sealed).
@@ -23,6 +29,19 @@ enum Command {
     /// Read a packet capture and print every DCE/RPC PDU per connection,
     /// decrypting and verifying sealed ones when given the NT password.
     Trace(trace::TraceArgs),
+    /// Explain an error code or status: layer, causes, checks and remediation
+    /// (hex, decimal, symbolic name or status identifier).
+    Explain(explain::ExplainArgs),
+    /// Find computers in Active Directory (LDAP over TLS), or expand target
+    /// specifications and files, into a target file or JSON lines.
+    Discover(Box<discover::DiscoverArgs>),
+    /// Serve simulated Windows hosts (DCOM/WMI) on local addresses until interrupted.
+    Sim(sim::SimArgs),
+    /// Run one WQL query against one host over DCOM/WMI and print the rows
+    /// (exit codes in `winventory query --help`).
+    Query(Box<query::QueryArgs>),
+    /// Decode an MS-WMIO EncodingUnit or an OBJREF from a file.
+    Decode(decode::DecodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +56,11 @@ fn main() -> ExitCode {
 
     let result = match cli.command {
         Command::Trace(args) => trace::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Discover(args) => discover::run(*args),
+        Command::Sim(args) => sim::run(args),
+        Command::Query(args) => query::run(*args),
+        Command::Decode(args) => decode::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Args;
 use winv_auth::ntlm::NtlmSecret;
 use winv_trace::capture::read_capture;
-use winv_trace::conversation::{analyze, Options, PduRecord, Trace};
+use winv_trace::conversation::{analyze, Call, Options, PduRecord, StatusRecord, Trace};
+use winv_trace::dcom::{BindingsRecord, DcomRequest, DcomResponse, ObjRefRecord};
 
 /// Arguments of `winventory trace`.
 #[derive(Args, Debug)]
@@ -68,6 +69,13 @@ fn render_text(trace: &Trace) -> String {
         let _ = writeln!(out, "connection {}: {} -> {}", c.stream, c.client, c.server);
         for p in &c.pdus {
             let _ = writeln!(out, "  {}", pdu_line(p));
+        }
+        for call in &c.calls {
+            if let Some(lines) = dcom_lines(call) {
+                for l in lines {
+                    let _ = writeln!(out, "  {l}");
+                }
+            }
         }
         for n in &c.notes {
             let _ = writeln!(out, "  note: {n}");
@@ -147,4 +155,238 @@ fn pdu_line(p: &PduRecord) -> String {
         let _ = write!(line, " error: {e}");
     }
     line
+}
+
+fn status(s: &StatusRecord) -> String {
+    match s.name {
+        Some(n) => format!("0x{:08x} {n}", s.code),
+        None => format!("0x{:08x}", s.code),
+    }
+}
+
+fn objref_text(o: &ObjRefRecord) -> String {
+    let mut t = o.kind.to_string();
+    if let Some(n) = o.iid.name {
+        let _ = write!(t, " {n}");
+    } else if !o.iid.uuid.is_empty() {
+        let _ = write!(t, " {}", o.iid.uuid);
+    }
+    if let Some(x) = &o.oxid {
+        let _ = write!(t, " oxid {x}");
+    }
+    if let Some(x) = &o.ipid {
+        let _ = write!(t, " ipid {x}");
+    }
+    if let Some(x) = o.public_refs {
+        let _ = write!(t, " refs {x}");
+    }
+    if let Some(c) = &o.clsid {
+        let _ = write!(t, " clsid {}", c.name.unwrap_or(&c.uuid));
+    }
+    t
+}
+
+fn bindings_text(b: &BindingsRecord) -> String {
+    let strings: Vec<&str> = b
+        .string_bindings
+        .iter()
+        .map(|s| s.network_addr.as_str())
+        .collect();
+    let svcs: Vec<String> = b
+        .security_bindings
+        .iter()
+        .map(|s| format!("0x{:x}", s.authn_svc))
+        .collect();
+    format!(
+        "bindings [{}] authn [{}]",
+        strings.join(", "),
+        svcs.join(",")
+    )
+}
+
+fn opt(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("(null)")
+}
+
+/// One or two lines describing a DCOM / WMI call, `None` for other calls.
+fn dcom_lines(call: &Call) -> Option<Vec<String>> {
+    let d = call.dcom.as_ref()?;
+    let frames = |f: &[u32]| {
+        f.iter()
+            .map(|n| format!("#{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut first = format!(
+        "call {} {}.{}",
+        call.call_id,
+        d.interface,
+        d.method
+            .map_or_else(|| format!("opnum{}", call.opnum), str::to_owned)
+    );
+    let _ = write!(first, " [{}", frames(&call.request_frames));
+    if !call.response_frames.is_empty() {
+        let _ = write!(first, " -> {}", frames(&call.response_frames));
+    }
+    first.push(']');
+    if let Some(ipid) = &d.ipid {
+        let _ = write!(first, " on {ipid}");
+    }
+    match &d.request {
+        Some(DcomRequest::Activation {
+            clsid,
+            iids,
+            server_name,
+            ..
+        }) => {
+            let iids: Vec<&str> = iids.iter().map(|i| i.name.unwrap_or(&i.uuid)).collect();
+            let _ = write!(
+                first,
+                " clsid {} iids [{}] server {}",
+                clsid.name.unwrap_or(&clsid.uuid),
+                iids.join(", "),
+                opt(server_name)
+            );
+        }
+        Some(DcomRequest::RemQueryInterface { ipid, refs, iids }) => {
+            let iids: Vec<&str> = iids.iter().map(|i| i.name.unwrap_or(&i.uuid)).collect();
+            let _ = write!(first, " ipid {ipid} iids [{}]", iids.join(", "));
+            if let Some(r) = refs {
+                let _ = write!(first, " refs {r}");
+            }
+        }
+        Some(DcomRequest::RemRefs { refs }) => {
+            let r: Vec<String> = refs
+                .iter()
+                .map(|r| format!("{}:{}/{}", r.ipid, r.public_refs, r.private_refs))
+                .collect();
+            let _ = write!(first, " refs [{}]", r.join(", "));
+        }
+        Some(DcomRequest::NtlmLogin { namespace, .. }) => {
+            let _ = write!(first, " namespace {}", opt(namespace));
+        }
+        Some(DcomRequest::SetClientInfo {
+            client_machine,
+            process_id,
+        }) => {
+            let _ = write!(first, " client {} pid {process_id}", opt(client_machine));
+        }
+        Some(DcomRequest::OpenNamespace { namespace }) => {
+            let _ = write!(first, " namespace {}", opt(namespace));
+        }
+        Some(DcomRequest::GetObject { path, .. }) => {
+            let _ = write!(first, " path {}", opt(path));
+        }
+        Some(DcomRequest::ExecQuery {
+            language, query, ..
+        }) => {
+            let _ = write!(first, " {} \"{}\"", opt(language), opt(query));
+        }
+        Some(DcomRequest::ExecMethod { path, method, .. }) => {
+            let _ = write!(first, " path {} method {}", opt(path), opt(method));
+        }
+        Some(DcomRequest::Next { timeout, count, .. }) => {
+            let _ = write!(first, " count {count} timeout {timeout}");
+        }
+        Some(DcomRequest::Ping { set_id, .. }) => {
+            let _ = write!(first, " set {set_id}");
+        }
+        Some(DcomRequest::ResolveOxid { oxid, .. }) => {
+            let _ = write!(first, " oxid {oxid}");
+        }
+        None => {}
+    }
+    let mut second = String::from("  ->");
+    if d.encrypted {
+        second.push_str(" encrypted");
+    }
+    if let Some(f) = &call.fault {
+        let _ = write!(second, " fault {}", status(f));
+    }
+    if let Some(h) = &d.hresult {
+        let _ = write!(second, " {}", status(h));
+    }
+    match &d.response {
+        Some(DcomResponse::Activation {
+            oxid,
+            bindings,
+            ipid_rem_unknown,
+            authn_hint,
+            server_version,
+            interfaces,
+        }) => {
+            for i in interfaces {
+                let _ = write!(
+                    second,
+                    " {} {}",
+                    i.iid.name.unwrap_or(&i.iid.uuid),
+                    status(&i.hresult)
+                );
+                if let Some(o) = &i.objref {
+                    let _ = write!(second, " ({})", objref_text(o));
+                }
+            }
+            let _ = write!(
+                second,
+                "; oxid {oxid} {} ipidRemUnknown {ipid_rem_unknown} authn hint {authn_hint} com {server_version}",
+                bindings_text(bindings)
+            );
+        }
+        Some(DcomResponse::RemQueryInterface { results }) => {
+            for r in results {
+                let _ = write!(second, " [{}", status(&r.hresult));
+                if let Some(x) = &r.oxid {
+                    let _ = write!(second, " oxid {x}");
+                }
+                if let Some(x) = &r.ipid {
+                    let _ = write!(second, " ipid {x}");
+                }
+                if let Some(o) = &r.objref {
+                    let _ = write!(second, " {}", objref_text(o));
+                }
+                second.push(']');
+            }
+        }
+        Some(DcomResponse::RemRefs { results }) => {
+            let r: Vec<String> = results.iter().map(status).collect();
+            let _ = write!(second, " results [{}]", r.join(", "));
+        }
+        Some(DcomResponse::Interface { objref }) => match objref {
+            Some(o) => {
+                let _ = write!(second, " {}", objref_text(o));
+            }
+            None => second.push_str(" null interface"),
+        },
+        Some(DcomResponse::Objects {
+            returned,
+            buffer_len,
+        }) => {
+            let _ = write!(second, " {returned} objects");
+            if let Some(b) = buffer_len {
+                let _ = write!(second, " ({b} bytes)");
+            }
+        }
+        Some(DcomResponse::Resolver {
+            bindings,
+            ipid_rem_unknown,
+            com_version,
+        }) => {
+            if let Some(b) = bindings {
+                let _ = write!(second, " {}", bindings_text(b));
+            }
+            if let Some(i) = ipid_rem_unknown {
+                let _ = write!(second, " ipidRemUnknown {i}");
+            }
+            let _ = write!(second, " com {com_version}");
+        }
+        None => {}
+    }
+    for n in &d.notes {
+        let _ = write!(second, " note: {n}");
+    }
+    let mut lines = vec![first];
+    if second != "  ->" {
+        lines.push(second);
+    }
+    Some(lines)
 }

@@ -1,0 +1,44 @@
+//! A WMI client over DCOM ([MS-DCOM], [MS-WMI]) for Linux: activation of
+//! `CLSID_WbemLevel1Login` on port 135, the choice of the OXID binding, `NTLMLogin` to a
+//! namespace, WQL queries with a finite enumeration timeout (smart enumerator first,
+//! `IEnumWbemClassObject::Next` as fallback), `GetObject`, `ExecMethod`, the registry
+//! through `StdRegProv`, and the release of every reference granted.
+//!
+//! I/O tier: it drives the pure wire crates (`winv-dcom`, `winv-wmi`, `winv-wmio`) over
+//! [`winv_rpc::RpcConnection`]. Every network wait has a deadline ([`WmiOptions::deadlines`],
+//! [`WmiOptions::enum_timeout`]); every failure is a [`ClientError`] that names the
+//! [`Stage`] and the [`Cause`] (a connect failure, an RPC fault, an HRESULT by name...).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use winv_client::{Credentials, WmiClient, WmiOptions};
+//! use winv_client::registry::Hive;
+//!
+//! # async fn run() -> Result<(), winv_client::ClientError> {
+//! let creds = Credentials::with_password("admin", "LAB", "the password");
+//! let mut wmi = WmiClient::connect("10.0.0.5", creds, WmiOptions::default()).await?;
+//! for os in wmi.query("SELECT Caption, Version FROM Win32_OperatingSystem").await? {
+//!     println!("{:?} {:?}", os.get("Caption"), os.get("Version"));
+//! }
+//! let product = wmi
+//!     .registry()
+//!     .get_string_value(Hive::LocalMachine, r"SOFTWARE\Microsoft\Windows NT\CurrentVersion", "ProductName")
+//!     .await?;
+//! println!("{product}");
+//! wmi.close().await?; // releases every reference the server granted
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod binding;
+mod client;
+pub mod error;
+pub mod registry;
+
+pub use client::{Credentials, WmiClient, WmiOptions};
+pub use error::{code_with_name, Cause, ClientError, Stage};
+pub use winv_auth::ntlm::NtlmSecret;
+pub use winv_auth::AuthLevel;
+pub use winv_rpc::Deadlines;
+pub use winv_wmio::{Instance, Object, Value};

@@ -1,0 +1,433 @@
+//! The registry through WMI's `StdRegProv` class in `root\default`
+//! ([MS-WMI] 3.1.4.3.22 ExecMethod; the class's methods as documented for `StdRegProv`):
+//! the class is fetched once with `GetObject`, each call's in-parameters are an instance
+//! of the method's input `__PARAMETERS` class, and the Win32 `ReturnValue` is mapped to a
+//! named error.
+
+use winv_wmio::{ClassDef, Instance, Object, ObjectKind, Value};
+
+use crate::client::WmiClient;
+use crate::error::{Cause, ClientError, Stage};
+
+/// The namespace of `StdRegProv`.
+pub const STDREGPROV_NAMESPACE: &str = r"root\default";
+
+/// A registry hive (`hDefKey`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hive {
+    /// `HKEY_CLASSES_ROOT` 0x80000000.
+    ClassesRoot,
+    /// `HKEY_CURRENT_USER` 0x80000001.
+    CurrentUser,
+    /// `HKEY_LOCAL_MACHINE` 0x80000002.
+    LocalMachine,
+    /// `HKEY_USERS` 0x80000003.
+    Users,
+    /// `HKEY_CURRENT_CONFIG` 0x80000005.
+    CurrentConfig,
+}
+
+impl Hive {
+    /// The `hDefKey` value.
+    pub fn code(self) -> u32 {
+        match self {
+            Hive::ClassesRoot => 0x8000_0000,
+            Hive::CurrentUser => 0x8000_0001,
+            Hive::LocalMachine => 0x8000_0002,
+            Hive::Users => 0x8000_0003,
+            Hive::CurrentConfig => 0x8000_0005,
+        }
+    }
+}
+
+/// A registry value type as `EnumValues` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegType {
+    /// `REG_SZ` (1).
+    String,
+    /// `REG_EXPAND_SZ` (2).
+    ExpandString,
+    /// `REG_BINARY` (3).
+    Binary,
+    /// `REG_DWORD` (4).
+    Dword,
+    /// `REG_MULTI_SZ` (7).
+    MultiString,
+    /// `REG_QWORD` (11).
+    Qword,
+    /// Any other type code.
+    Other(i64),
+}
+
+impl RegType {
+    /// From the type code.
+    pub fn from_code(c: i64) -> RegType {
+        match c {
+            1 => RegType::String,
+            2 => RegType::ExpandString,
+            3 => RegType::Binary,
+            4 => RegType::Dword,
+            7 => RegType::MultiString,
+            11 => RegType::Qword,
+            o => RegType::Other(o),
+        }
+    }
+}
+
+/// What `StdRegProv` returns when the key exists and the value does not.
+pub const RET_VALUE_NOT_FOUND: u32 = 1;
+/// Win32 `ERROR_FILE_NOT_FOUND`: the key (or, on some versions, the value) does not exist.
+pub const ERROR_FILE_NOT_FOUND: u32 = 2;
+/// Win32 `ERROR_ACCESS_DENIED`.
+pub const ERROR_ACCESS_DENIED: u32 = 5;
+
+/// One installed program from an Uninstall key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Software {
+    /// `DisplayName`.
+    pub name: String,
+    /// `DisplayVersion`.
+    pub version: Option<String>,
+    /// `Publisher`.
+    pub publisher: Option<String>,
+    /// `InstallDate` (as written, usually `yyyymmdd`).
+    pub install_date: Option<String>,
+    /// The subkey name under the Uninstall key.
+    pub key: String,
+    /// Found in the 32-bit view (`WOW6432Node`).
+    pub wow64: bool,
+}
+
+/// The Uninstall keys of both registry views: (path, is the 32-bit view).
+pub const UNINSTALL_KEYS: [(&str, bool); 2] = [
+    (
+        r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall",
+        false,
+    ),
+    (
+        r"SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall",
+        true,
+    ),
+];
+
+/// Whether a registry error means the key or the value does not exist (`ReturnValue` 1
+/// for a missing value, 2 for a missing key).
+pub fn is_not_found(e: &ClientError) -> bool {
+    matches!(
+        e.win32_code(),
+        Some(RET_VALUE_NOT_FOUND | ERROR_FILE_NOT_FOUND)
+    )
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(_, items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn missing(method: &str, what: &str) -> ClientError {
+    ClientError::new(
+        Stage::Registry,
+        Cause::Protocol(format!("{method} returned no {what}")),
+    )
+}
+
+/// `StdRegProv` calls on a [`WmiClient`]; see [`WmiClient::registry`].
+pub struct Registry<'a> {
+    client: &'a mut WmiClient,
+}
+
+impl WmiClient {
+    /// The registry through `StdRegProv` (logs in to `root\default` on first use).
+    pub fn registry(&mut self) -> Registry<'_> {
+        Registry { client: self }
+    }
+}
+
+impl Registry<'_> {
+    async fn class(&mut self) -> Result<ClassDef, ClientError> {
+        if let Some(c) = &self.client.stdregprov {
+            return Ok(c.clone());
+        }
+        let obj = self
+            .client
+            .get_object_in(STDREGPROV_NAMESPACE, "StdRegProv")
+            .await?;
+        let class = match obj.kind {
+            ObjectKind::Class { current, .. } => current,
+            ObjectKind::Instance(i) => i.class,
+        };
+        self.client.stdregprov = Some(class.clone());
+        Ok(class)
+    }
+
+    /// Calls `method` with `hDefKey`, `sSubKeyName` and the other string parameters in
+    /// `args`, and returns the output parameters after checking `ReturnValue`.
+    async fn call(
+        &mut self,
+        method: &str,
+        hive: Hive,
+        path: &str,
+        args: &[(&str, &str)],
+    ) -> Result<Instance, ClientError> {
+        let class = self.class().await?;
+        let m = class.method_named(method).ok_or_else(|| {
+            ClientError::new(
+                Stage::Registry,
+                Cause::Protocol(format!("StdRegProv has no method {method}")),
+            )
+        })?;
+        let input = m
+            .input
+            .as_deref()
+            .and_then(Object::class_def)
+            .cloned()
+            .ok_or_else(|| missing(method, "input signature"))?;
+        let mut inp = Instance::new(input);
+        let bad = |e: winv_wmio::WmioError| ClientError::decode_at(Stage::Registry, e);
+        inp.set("hDefKey", Value::Uint32(hive.code()))
+            .map_err(bad)?;
+        inp.set("sSubKeyName", Value::String(path.to_string()))
+            .map_err(bad)?;
+        for (k, v) in args {
+            inp.set(k, Value::String((*v).to_string())).map_err(bad)?;
+        }
+        let out = self
+            .client
+            .exec_method_in(STDREGPROV_NAMESPACE, "StdRegProv", method, Some(inp))
+            .await?
+            .ok_or_else(|| missing(method, "out-parameters"))?;
+        let rv = out
+            .get("ReturnValue")
+            .and_then(Value::as_i128)
+            .ok_or_else(|| missing(method, "ReturnValue"))?;
+        let code = u32::try_from(rv).unwrap_or(u32::MAX);
+        if code != 0 {
+            return Err(ClientError::new(
+                Stage::Registry,
+                Cause::Win32 {
+                    method: method.to_string(),
+                    code,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `EnumKey`: the subkey names of `path`.
+    pub async fn enum_key(&mut self, hive: Hive, path: &str) -> Result<Vec<String>, ClientError> {
+        let out = self.call("EnumKey", hive, path, &[]).await?;
+        Ok(strings(out.get("sNames")))
+    }
+
+    /// `EnumValues`: the value names of `path` and their types.
+    pub async fn enum_values(
+        &mut self,
+        hive: Hive,
+        path: &str,
+    ) -> Result<Vec<(String, RegType)>, ClientError> {
+        let out = self.call("EnumValues", hive, path, &[]).await?;
+        let names = strings(out.get("sNames"));
+        let types: Vec<i64> = match out.get("Types") {
+            Some(Value::Array(_, items)) => items
+                .iter()
+                .map(|v| v.as_i128().and_then(|x| i64::try_from(x).ok()).unwrap_or(0))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(names
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, RegType::from_code(types.get(i).copied().unwrap_or(0))))
+            .collect())
+    }
+
+    async fn value(
+        &mut self,
+        method: &str,
+        hive: Hive,
+        path: &str,
+        name: &str,
+        out_name: &str,
+    ) -> Result<Value, ClientError> {
+        let out = self
+            .call(method, hive, path, &[("sValueName", name)])
+            .await?;
+        out.get(out_name)
+            .cloned()
+            .ok_or_else(|| missing(method, out_name))
+    }
+
+    /// `GetStringValue` (REG_SZ).
+    pub async fn get_string_value(
+        &mut self,
+        hive: Hive,
+        path: &str,
+        name: &str,
+    ) -> Result<String, ClientError> {
+        let v = self
+            .value("GetStringValue", hive, path, name, "sValue")
+            .await?;
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| missing("GetStringValue", "string"))
+    }
+
+    /// `GetExpandedStringValue` (REG_EXPAND_SZ, expanded by the server).
+    pub async fn get_expanded_string_value(
+        &mut self,
+        hive: Hive,
+        path: &str,
+        name: &str,
+    ) -> Result<String, ClientError> {
+        let v = self
+            .value("GetExpandedStringValue", hive, path, name, "sValue")
+            .await?;
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| missing("GetExpandedStringValue", "string"))
+    }
+
+    /// `GetMultiStringValue` (REG_MULTI_SZ).
+    pub async fn get_multi_string_value(
+        &mut self,
+        hive: Hive,
+        path: &str,
+        name: &str,
+    ) -> Result<Vec<String>, ClientError> {
+        let v = self
+            .value("GetMultiStringValue", hive, path, name, "sValue")
+            .await?;
+        Ok(strings(Some(&v)))
+    }
+
+    /// `GetDWORDValue` (REG_DWORD).
+    pub async fn get_dword_value(
+        &mut self,
+        hive: Hive,
+        path: &str,
+        name: &str,
+    ) -> Result<u32, ClientError> {
+        let v = self
+            .value("GetDWORDValue", hive, path, name, "uValue")
+            .await?;
+        v.as_i128()
+            .and_then(|x| u32::try_from(x).ok())
+            .ok_or_else(|| missing("GetDWORDValue", "uint32"))
+    }
+
+    /// `GetQWORDValue` (REG_QWORD).
+    pub async fn get_qword_value(
+        &mut self,
+        hive: Hive,
+        path: &str,
+        name: &str,
+    ) -> Result<u64, ClientError> {
+        let v = self
+            .value("GetQWORDValue", hive, path, name, "uValue")
+            .await?;
+        v.as_i128()
+            .and_then(|x| u64::try_from(x).ok())
+            .ok_or_else(|| missing("GetQWORDValue", "uint64"))
+    }
+
+    /// `GetBinaryValue` (REG_BINARY).
+    pub async fn get_binary_value(
+        &mut self,
+        hive: Hive,
+        path: &str,
+        name: &str,
+    ) -> Result<Vec<u8>, ClientError> {
+        let v = self
+            .value("GetBinaryValue", hive, path, name, "uValue")
+            .await?;
+        match v {
+            Value::Array(_, items) => items
+                .iter()
+                .map(|i| match i {
+                    Value::Uint8(b) => Ok(*b),
+                    _ => Err(missing("GetBinaryValue", "uint8 array")),
+                })
+                .collect(),
+            _ => Err(missing("GetBinaryValue", "uint8 array")),
+        }
+    }
+
+    /// A string value that may be absent: `None` when the value does not exist.
+    async fn optional_string(
+        &mut self,
+        path: &str,
+        name: &str,
+    ) -> Result<Option<String>, ClientError> {
+        match self.get_string_value(Hive::LocalMachine, path, name).await {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Installed software from the Uninstall keys of both views (never `Win32_Product`,
+    /// whose enumeration triggers MSI consistency checks and repairs on the target).
+    /// Entries without `DisplayName` are skipped; a view whose key is absent is skipped.
+    pub async fn installed_software(&mut self) -> Result<Vec<Software>, ClientError> {
+        let mut out = Vec::new();
+        for (base, wow64) in UNINSTALL_KEYS {
+            let keys = match self.enum_key(Hive::LocalMachine, base).await {
+                Ok(k) => k,
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            for key in keys {
+                let path = format!("{base}\\{key}");
+                let Some(name) = self.optional_string(&path, "DisplayName").await? else {
+                    continue;
+                };
+                if name.trim().is_empty() {
+                    continue;
+                }
+                out.push(Software {
+                    name,
+                    version: self.optional_string(&path, "DisplayVersion").await?,
+                    publisher: self.optional_string(&path, "Publisher").await?,
+                    install_date: self.optional_string(&path, "InstallDate").await?,
+                    key,
+                    wow64,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hive_codes() {
+        assert_eq!(Hive::LocalMachine.code(), 0x8000_0002);
+        assert_eq!(Hive::Users.code(), 0x8000_0003);
+        assert_eq!(RegType::from_code(4), RegType::Dword);
+        assert_eq!(RegType::from_code(99), RegType::Other(99));
+    }
+
+    #[test]
+    fn win32_return_value_is_named() {
+        let e = ClientError::new(
+            Stage::Registry,
+            Cause::Win32 {
+                method: "GetStringValue".into(),
+                code: 2,
+            },
+        );
+        assert!(is_not_found(&e));
+        assert_eq!(
+            e.to_string(),
+            "registry: GetStringValue returned 2 ERROR_FILE_NOT_FOUND"
+        );
+    }
+}

@@ -1,0 +1,1172 @@
+//! One simulated Windows host: its NTLM user table, its DCOM object exporter
+//! (activation, OXID resolver, IRemUnknown2, pings) and its WMI objects
+//! (IWbemLevel1Login, IWbemServices, enumerators), with the faults of its
+//! fleet entry applied where a real host would show them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::debug;
+use uuid::Uuid;
+use winv_auth::ntlm::{NtlmSecret, NtlmServer, NtlmTarget};
+use winv_auth::{AuthLevel, AuthType, SecurityContext};
+use winv_dcerpc::interfaces as ifs;
+use winv_dcerpc::server::Call;
+use winv_dcerpc::{ServerConfig, ServerPolicy, SyntaxId};
+use winv_dcom::activation::{
+    decode_remote_create_instance_request, encode_remote_create_instance_response,
+    ActivatedInterface, ActivationReply, OPNUM_REMOTE_CREATE_INSTANCE,
+};
+use winv_dcom::clsid::CLSID_WBEM_LEVEL1_LOGIN;
+use winv_dcom::objref::{tower, DualStringArray, ObjRef, SecurityBinding, StdObjRef, StringBinding};
+use winv_dcom::remunknown::{self as remunk, RemQiResult};
+use winv_dcom::{oxid, ComVersion, Hresult, MInterfacePointer, OrpcThat};
+use winv_wmi::enumerator::{
+    EnumNextRequest, EnumNextResponse, GetSmartEnumRequest, GetSmartEnumResponse,
+    HresultResponse, SmartEnumNextRequest, SmartEnumNextResponse,
+};
+use winv_wmi::login::{
+    EstablishPositionResponse, NtlmLoginRequest, NtlmLoginResponse, SetClientInfoResponse,
+};
+use winv_wmi::marshal::{class_object_from_pointer, class_object_to_pointer};
+use winv_wmi::services::{
+    ExecMethodRequest, ExecMethodResponse, ExecQueryRequest, ExecQueryResponse, GetObjectRequest,
+    GetObjectResponse,
+};
+use winv_wmio::object_array::{encode_object_array, SentClasses};
+use winv_wmio::{
+    decode_encoding_unit, encode_encoding_unit, ClassDef, Decoration, Instance, Object,
+    ObjectKind,
+};
+
+use super::conn::{Dispatch, Port, Reply};
+use crate::codes;
+use crate::data::host::HostData;
+use crate::fleet::{Fault, HostSpec};
+
+/// The ports every host of a running simulator shares.
+#[derive(Debug, Default)]
+pub struct Ports {
+    /// The endpoint mapper port.
+    pub epm: AtomicU16,
+    /// The dynamic endpoint.
+    pub dynamic: AtomicU16,
+}
+
+/// `WBEM_S_FALSE` ([MS-WMI] 2.2.11): fewer objects than asked, the end.
+const WBEM_S_FALSE: u32 = 1;
+/// `WBEM_S_TIMEDOUT` ([MS-WMI] 2.2.11).
+const WBEM_S_TIMEDOUT: u32 = 0x0004_0004;
+/// `WBEM_E_NOT_SUPPORTED`.
+const WBEM_E_NOT_SUPPORTED: u32 = 0x8004_100C;
+/// `E_NOINTERFACE`.
+const E_NOINTERFACE: u32 = 0x8000_4002;
+/// `REGDB_E_CLASSNOTREG`.
+const REGDB_E_CLASSNOTREG: u32 = 0x8004_0154;
+/// `RPC_E_INVALID_OXID`-style answer for an unknown IPID: `RPC_E_DISCONNECTED`.
+const RPC_E_DISCONNECTED: u32 = 0x8001_0108;
+/// The most objects one host keeps exported at once.
+const MAX_OBJECTS: usize = 4096;
+/// The most objects one `Next` returns.
+const MAX_BATCH: u32 = 10_000;
+
+/// What kind of interface an IPID is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Iface {
+    Login,
+    LoginClientId,
+    Services,
+    Enum,
+    FetchSmartEnum,
+    SmartEnum,
+}
+
+impl Iface {
+    fn iid(self) -> Uuid {
+        match self {
+            Iface::Login => ifs::IWBEMLEVEL1LOGIN.uuid,
+            Iface::LoginClientId => ifs::IWBEMLOGINCLIENTID.uuid,
+            Iface::Services => ifs::IWBEMSERVICES.uuid,
+            Iface::Enum => ifs::IENUMWBEMCLASSOBJECT.uuid,
+            Iface::FetchSmartEnum => ifs::IWBEMFETCHSMARTENUM.uuid,
+            Iface::SmartEnum => ifs::IWBEMWCOSMARTENUM.uuid,
+        }
+    }
+
+    fn from_iid(iid: &Uuid) -> Option<Iface> {
+        [
+            Iface::Login,
+            Iface::LoginClientId,
+            Iface::Services,
+            Iface::Enum,
+            Iface::FetchSmartEnum,
+            Iface::SmartEnum,
+        ]
+        .into_iter()
+        .find(|i| i.iid() == *iid)
+    }
+
+    /// The interfaces an object of this kind answers QueryInterface for.
+    fn siblings(self) -> &'static [Iface] {
+        match self {
+            Iface::Login | Iface::LoginClientId => &[Iface::Login, Iface::LoginClientId],
+            Iface::Services => &[Iface::Services],
+            Iface::Enum | Iface::FetchSmartEnum => &[Iface::Enum, Iface::FetchSmartEnum],
+            Iface::SmartEnum => &[Iface::SmartEnum],
+        }
+    }
+}
+
+/// The state behind an exported object.
+enum ObjState {
+    Login,
+    Services {
+        namespace: String,
+        data: Arc<HostData>,
+    },
+    Enum {
+        namespace: String,
+        class: String,
+        rows: Vec<Instance>,
+        pos: usize,
+        sent: SentClasses,
+    },
+}
+
+struct Exported {
+    iface: Iface,
+    oid: u64,
+    object: Arc<Mutex<ObjState>>,
+    refs: u32,
+}
+
+/// One simulated host.
+pub struct SimHost {
+    spec: HostSpec,
+    secrets: Vec<(String, String, NtlmSecret)>,
+    ports: Arc<Ports>,
+    started: Instant,
+    attempts: AtomicU32,
+    next_id: AtomicU64,
+    oxid: u64,
+    ipid_rem_unknown: Uuid,
+    objects: Mutex<HashMap<Uuid, Exported>>,
+}
+
+impl std::fmt::Debug for SimHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHost")
+            .field("address", &self.spec.address)
+            .field("name", &self.spec.name)
+            .field("users", &self.secrets.len())
+            .finish()
+    }
+}
+
+/// Lower-case `root\cimv2` from `//./root/cimv2`, `\\HOST\ROOT\CIMV2`, `root/cimv2`.
+pub fn normalize_namespace(ns: &str) -> String {
+    let s = ns.replace('/', "\\");
+    let s = if let Some(rest) = s.strip_prefix("\\\\") {
+        // \\server\namespace
+        rest.split_once('\\').map(|(_, n)| n).unwrap_or("")
+    } else {
+        s.trim_start_matches('\\')
+    };
+    s.trim_end_matches('\\').to_ascii_lowercase()
+}
+
+fn ns_matches(fault_ns: &str, ns: &str) -> bool {
+    normalize_namespace(fault_ns) == ns
+}
+
+fn class_matches(fault_class: &str, class: &str) -> bool {
+    fault_class.eq_ignore_ascii_case(class)
+}
+
+impl SimHost {
+    /// A host for `spec`; passwords are read from the environment variables
+    /// the fleet names (a missing variable leaves that user unable to log on).
+    pub fn new(spec: HostSpec, ports: Arc<Ports>, index: u32) -> SimHost {
+        let mut secrets = Vec::new();
+        for u in spec.users.iter() {
+            let secret = match (&u.nt_hash, &u.password_env) {
+                (Some(h), _) => NtlmSecret::from_nt_hash_hex(h),
+                (None, Some(var)) => std::env::var(var)
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| NtlmSecret::from_password(&p)),
+                (None, None) => None,
+            };
+            match secret {
+                Some(s) => secrets.push((u.user.clone(), u.domain.clone(), s)),
+                None => debug!(user = %u.qualified(), "no password for simulated user"),
+            }
+        }
+        let oxid = 0x5a00_0000_0000_0000 | (u64::from(index) << 16);
+        SimHost {
+            ipid_rem_unknown: Uuid::from_u128(
+                0x0000_c000_0000_0000_0000_0000_0000_0000 | (u128::from(index) << 32),
+            ),
+            spec,
+            secrets,
+            ports,
+            started: Instant::now(),
+            attempts: AtomicU32::new(0),
+            next_id: AtomicU64::new(1),
+            oxid,
+            objects: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The fleet entry.
+    pub fn spec(&self) -> &HostSpec {
+        &self.spec
+    }
+
+    fn attempt(&self) -> u32 {
+        self.attempts.load(Ordering::Relaxed).max(1)
+    }
+
+    fn faults(&self) -> impl Iterator<Item = &Fault> {
+        self.spec.active_faults(self.attempt())
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.faults().any(|f| match f {
+            Fault::ShuttingDown { after_ms } => {
+                self.started.elapsed() >= Duration::from_millis(*after_ms)
+            }
+            _ => false,
+        })
+    }
+
+    /// A fault that turns `method` (on `class`) into an RPC-level failure.
+    fn call_fault(&self, method: &str, class: Option<&str>) -> Option<Reply> {
+        for f in self.faults() {
+            match f {
+                Fault::RpcCallFailed { call } if call.matches(method, class) => {
+                    return Some(Reply::Fault(codes::RPC_S_CALL_FAILED))
+                }
+                Fault::CallCancelled { call } if call.matches(method, class) => {
+                    return Some(Reply::Fault(codes::RPC_S_CALL_CANCELLED))
+                }
+                Fault::ConnectionReset { call } if call.matches(method, class) => {
+                    return Some(Reply::Reset)
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn new_oid(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn export(&self, iface: Iface, oid: u64, object: Arc<Mutex<ObjState>>) -> Option<StdObjRef> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let ipid = Uuid::from_u128(
+            (u128::from(self.oxid) << 64) | (u128::from(n) << 16) | u128::from(iface as u16),
+        );
+        let mut objects = self.objects.lock().ok()?;
+        if objects.len() >= MAX_OBJECTS {
+            return None;
+        }
+        objects.insert(
+            ipid,
+            Exported {
+                iface,
+                oid,
+                object,
+                refs: 5,
+            },
+        );
+        Some(StdObjRef {
+            flags: 0,
+            public_refs: 5,
+            oxid: self.oxid,
+            oid,
+            ipid,
+        })
+    }
+
+    fn objref(&self, iface: Iface, std: StdObjRef) -> ObjRef {
+        ObjRef::Standard {
+            iid: iface.iid(),
+            std,
+            resolver: self.resolver_bindings(),
+        }
+    }
+
+    fn bindings(&self, port: u16) -> DualStringArray {
+        let addr = match self.spec.address {
+            std::net::IpAddr::V4(a) => a.to_string(),
+            std::net::IpAddr::V6(a) => a.to_string(),
+        };
+        let mut string_bindings = vec![
+            StringBinding {
+                tower_id: tower::NCACN_IP_TCP,
+                network_addr: format!("{}[{port}]", self.spec.name),
+            },
+            StringBinding {
+                tower_id: tower::NCACN_IP_TCP,
+                network_addr: format!("{addr}[{port}]"),
+            },
+        ];
+        if port == 0 {
+            for b in &mut string_bindings {
+                b.network_addr.truncate(b.network_addr.find('[').unwrap_or(0));
+            }
+        }
+        DualStringArray {
+            string_bindings,
+            security_bindings: [0x0a_u16, 0x09, 0x10, 0x0e]
+                .into_iter()
+                .map(|authn_svc| SecurityBinding {
+                    authn_svc,
+                    authz_svc: 0xffff,
+                    principal_name: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    fn resolver_bindings(&self) -> DualStringArray {
+        self.bindings(0)
+    }
+
+    fn lookup(&self, ipid: &Uuid) -> Option<(Iface, u64, Arc<Mutex<ObjState>>)> {
+        let objects = self.objects.lock().ok()?;
+        objects
+            .get(ipid)
+            .map(|e| (e.iface, e.oid, e.object.clone()))
+    }
+
+    fn host_data(&self) -> HostData {
+        let mut data = self.spec.data();
+        if let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) {
+            data.set_current_time(i64::try_from(now.as_secs()).unwrap_or(0));
+        }
+        data
+    }
+
+    // ---- port 135 ----------------------------------------------------------
+
+    fn activate(&self, call: &Call) -> Reply {
+        let that = OrpcThat::default();
+        let fail = |hr: u32| {
+            encode_remote_create_instance_response(&that, None, Hresult(hr))
+                .map(Reply::Stub)
+                .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+        };
+        let req = match decode_remote_create_instance_request(&call.stub) {
+            Ok((_, req)) => req,
+            Err(e) => {
+                debug!(error = %e, "bad activation request");
+                return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+            }
+        };
+        if let Some(r) = self.call_fault("RemoteCreateInstance", None) {
+            return r;
+        }
+        if self.shutting_down() {
+            return fail(codes::HRESULT_SHUTDOWN_IN_PROGRESS);
+        }
+        let level = call.auth.map_or(AuthLevel::None, |a| a.level);
+        for f in self.faults() {
+            match f {
+                Fault::DcomAccessDenied => return fail(codes::E_ACCESSDENIED),
+                Fault::RequireIntegrity if level < AuthLevel::PktIntegrity => {
+                    return fail(codes::E_ACCESSDENIED)
+                }
+                _ => {}
+            }
+        }
+        if req.clsid != CLSID_WBEM_LEVEL1_LOGIN {
+            return fail(REGDB_E_CLASSNOTREG);
+        }
+        let login = Arc::new(Mutex::new(ObjState::Login));
+        let oid = self.new_oid();
+        let mut interfaces = Vec::with_capacity(req.iids.len());
+        for iid in &req.iids {
+            let iface = if *iid == ifs::IUNKNOWN.uuid {
+                Some(Iface::Login)
+            } else {
+                Iface::from_iid(iid).filter(|i| Iface::Login.siblings().contains(i))
+            };
+            let item = match iface.and_then(|i| self.export(i, oid, login.clone()).map(|s| (i, s))) {
+                Some((i, std)) => ActivatedInterface {
+                    iid: *iid,
+                    hresult: Hresult(0),
+                    objref: Some(ObjRef::Standard {
+                        iid: *iid,
+                        std,
+                        resolver: self.resolver_bindings(),
+                    })
+                    .map(|o| {
+                        let _ = i;
+                        o
+                    }),
+                },
+                None => ActivatedInterface {
+                    iid: *iid,
+                    hresult: Hresult(E_NOINTERFACE),
+                    objref: None,
+                },
+            };
+            interfaces.push(item);
+        }
+        let reply = ActivationReply {
+            oxid: self.oxid,
+            oxid_bindings: self.bindings(self.ports.dynamic.load(Ordering::Relaxed)),
+            ipid_rem_unknown: self.ipid_rem_unknown,
+            authn_hint: 4,
+            server_version: ComVersion::V5_7,
+            interfaces,
+            dest_ctx: 2,
+        };
+        encode_remote_create_instance_response(&that, Some(&reply), Hresult(0))
+            .map(Reply::Stub)
+            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+    }
+
+    fn exporter(&self, call: &Call) -> Reply {
+        let dynamic = self.ports.dynamic.load(Ordering::Relaxed);
+        let stub = match call.opnum {
+            oxid::OPNUM_SIMPLE_PING => Ok(oxid::encode_status_response(0)),
+            oxid::OPNUM_COMPLEX_PING => match oxid::decode_complex_ping_request(&call.stub) {
+                Ok(r) => Ok(oxid::encode_complex_ping_response(
+                    if r.set_id == 0 { self.new_oid() } else { r.set_id },
+                    0,
+                    0,
+                )),
+                Err(_) => return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR),
+            },
+            oxid::OPNUM_SERVER_ALIVE => Ok(oxid::encode_status_response(0)),
+            oxid::OPNUM_SERVER_ALIVE2 => oxid::encode_server_alive2_response(
+                &oxid::ServerAlive2Reply {
+                    com_version: ComVersion::V5_7,
+                    bindings: Some(self.resolver_bindings()),
+                    reserved: 0,
+                },
+                0,
+            ),
+            oxid::OPNUM_RESOLVE_OXID2 => oxid::encode_resolve_oxid2_response(
+                &oxid::ResolveOxid2Reply {
+                    bindings: Some(self.bindings(dynamic)),
+                    ipid_rem_unknown: self.ipid_rem_unknown,
+                    authn_hint: 4,
+                    com_version: ComVersion::V5_7,
+                },
+                0,
+            ),
+            _ => return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR),
+        };
+        stub.map(Reply::Stub)
+            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+    }
+
+    // ---- dynamic port --------------------------------------------------------
+
+    fn rem_unknown(&self, call: &Call) -> Reply {
+        let that = OrpcThat::default();
+        let r = match call.opnum {
+            remunk::OPNUM_REM_QUERY_INTERFACE => {
+                let Ok((_, req)) = remunk::decode_rem_query_interface_request(&call.stub) else {
+                    return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+                };
+                let results: Vec<RemQiResult> = match self.lookup(&req.ipid) {
+                    Some((iface, oid, object)) => req
+                        .iids
+                        .iter()
+                        .map(|iid| {
+                            let target = if *iid == ifs::IUNKNOWN.uuid {
+                                Some(iface)
+                            } else {
+                                Iface::from_iid(iid).filter(|i| iface.siblings().contains(i))
+                            };
+                            match target.and_then(|t| self.export(t, oid, object.clone())) {
+                                Some(std) => RemQiResult {
+                                    hresult: Hresult(0),
+                                    std,
+                                },
+                                None => RemQiResult {
+                                    hresult: Hresult(E_NOINTERFACE),
+                                    std: StdObjRef::default(),
+                                },
+                            }
+                        })
+                        .collect(),
+                    None => {
+                        return remunk::encode_rem_query_interface_response(
+                            &that,
+                            &[],
+                            Hresult(RPC_E_DISCONNECTED),
+                        )
+                        .map(Reply::Stub)
+                        .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+                    }
+                };
+                remunk::encode_rem_query_interface_response(&that, &results, Hresult(0))
+            }
+            remunk::OPNUM_REM_ADD_REF => match remunk::decode_rem_add_ref_request(&call.stub) {
+                Ok((_, refs)) => {
+                    let hrs: Vec<Hresult> = refs.iter().map(|_| Hresult(0)).collect();
+                    remunk::encode_rem_add_ref_response(&that, &hrs, Hresult(0))
+                }
+                Err(_) => return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR),
+            },
+            remunk::OPNUM_REM_RELEASE => match remunk::decode_rem_release_request(&call.stub) {
+                Ok((_, refs)) => {
+                    if let Ok(mut objects) = self.objects.lock() {
+                        for r in refs {
+                            if let Some(e) = objects.get_mut(&r.ipid) {
+                                e.refs = e.refs.saturating_sub(r.public_refs);
+                                if e.refs == 0 {
+                                    objects.remove(&r.ipid);
+                                }
+                            }
+                        }
+                    }
+                    remunk::encode_rem_release_response(&that, Hresult(0))
+                }
+                Err(_) => return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR),
+            },
+            _ => return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR),
+        };
+        r.map(Reply::Stub)
+            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+    }
+
+    fn login(&self, call: &Call) -> Reply {
+        let that = OrpcThat::default();
+        let level = call.auth.map_or(AuthLevel::None, |a| a.level);
+        let stub = match call.opnum {
+            3 => EstablishPositionResponse {
+                that,
+                locale_version: 1,
+                hresult: Hresult(0),
+            }
+            .encode(),
+            4 | 5 => HresultResponse {
+                that,
+                hresult: Hresult(WBEM_E_NOT_SUPPORTED),
+            }
+            .encode(),
+            6 => {
+                let Ok(req) = NtlmLoginRequest::decode(&call.stub) else {
+                    return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+                };
+                if let Some(r) = self.call_fault("NTLMLogin", None) {
+                    return r;
+                }
+                let ns = normalize_namespace(req.network_resource.as_deref().unwrap_or(""));
+                let (hr, services) = match self.login_check(&ns, level) {
+                    Err(hr) => (hr, None),
+                    Ok(()) => {
+                        let object = Arc::new(Mutex::new(ObjState::Services {
+                            namespace: ns,
+                            data: Arc::new(self.host_data()),
+                        }));
+                        match self.export(Iface::Services, self.new_oid(), object) {
+                            Some(std) => (
+                                0,
+                                self.objref(Iface::Services, std).to_interface_pointer().ok(),
+                            ),
+                            None => (codes::WBEM_E_FAILED, None),
+                        }
+                    }
+                };
+                NtlmLoginResponse {
+                    that,
+                    namespace: services,
+                    hresult: Hresult(hr),
+                }
+                .encode()
+            }
+            _ => return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR),
+        };
+        stub.map(Reply::Stub)
+            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+    }
+
+    fn login_check(&self, ns: &str, level: AuthLevel) -> Result<(), u32> {
+        if self.shutting_down() {
+            return Err(codes::WBEM_E_SHUTTING_DOWN);
+        }
+        for f in self.faults() {
+            let hr = match f {
+                Fault::WmiAccessDenied { namespace } if ns_matches(namespace, ns) => {
+                    codes::WBEM_E_ACCESS_DENIED
+                }
+                Fault::RequirePrivacy { namespace }
+                    if ns_matches(namespace, ns) && level < AuthLevel::PktPrivacy =>
+                {
+                    codes::WBEM_E_ENCRYPTED_CONNECTION_REQUIRED
+                }
+                Fault::InvalidNamespace { namespace } if ns_matches(namespace, ns) => {
+                    codes::WBEM_E_INVALID_NAMESPACE
+                }
+                Fault::NamespaceNotFound { namespace } if ns_matches(namespace, ns) => {
+                    codes::WBEM_E_NOT_FOUND
+                }
+                Fault::InvalidParameter { namespace } if ns_matches(namespace, ns) => {
+                    codes::WBEM_E_INVALID_PARAMETER
+                }
+                _ => continue,
+            };
+            return Err(hr);
+        }
+        if ns != "root\\cimv2" && ns != "root\\default" && ns != "root" {
+            return Err(codes::WBEM_E_INVALID_NAMESPACE);
+        }
+        Ok(())
+    }
+
+    fn decoration(&self, namespace: &str) -> Decoration {
+        Decoration {
+            server: self.spec.name.clone(),
+            namespace: namespace.to_ascii_uppercase().replace("ROOT\\", "ROOT\\"),
+        }
+    }
+
+    fn services(&self, call: &Call, object: &Arc<Mutex<ObjState>>) -> Reply {
+        let that = OrpcThat::default();
+        let (namespace, data) = match object.lock().as_deref() {
+            Ok(ObjState::Services { namespace, data }) => (namespace.clone(), data.clone()),
+            _ => return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR),
+        };
+        let stub = match call.opnum {
+            20 => {
+                let Ok(req) = ExecQueryRequest::decode(&call.stub) else {
+                    return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+                };
+                let lang = req.query_language.text().unwrap_or("").to_string();
+                let text = req.query.text().unwrap_or("").to_string();
+                let class = crate::wql::parse_with_language(&lang, &text)
+                    .ok()
+                    .map(|q| q.class.clone());
+                if let Some(r) = self.call_fault("ExecQuery", class.as_deref()) {
+                    return r;
+                }
+                let result = match class.as_deref().and_then(|c| self.class_fault(c)) {
+                    Some(hr) => Err(hr),
+                    None if self.shutting_down() => Err(codes::WBEM_E_SHUTTING_DOWN),
+                    None => crate::wql::exec_query(&data, &namespace, &lang, &text)
+                        .map_err(|e| e.code()),
+                };
+                let (hr, enumerator) = match result {
+                    Err(hr) => (hr, None),
+                    Ok(rows) => {
+                        let object = Arc::new(Mutex::new(ObjState::Enum {
+                            namespace: namespace.clone(),
+                            class: class.unwrap_or_default(),
+                            rows,
+                            pos: 0,
+                            sent: SentClasses::new(),
+                        }));
+                        match self.export(Iface::Enum, self.new_oid(), object) {
+                            Some(std) => (0, self.objref(Iface::Enum, std).to_interface_pointer().ok()),
+                            None => (codes::WBEM_E_FAILED, None),
+                        }
+                    }
+                };
+                ExecQueryResponse {
+                    that,
+                    enumerator,
+                    hresult: Hresult(hr),
+                }
+                .encode()
+            }
+            6 => {
+                let Ok(req) = GetObjectRequest::decode(&call.stub) else {
+                    return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+                };
+                let path = req.object_path.text().unwrap_or("").to_string();
+                let class_name = path.split(['.', '=']).next().unwrap_or("").trim().to_string();
+                if let Some(r) = self.call_fault("GetObject", Some(&class_name)) {
+                    return r;
+                }
+                let (hr, object) = match self.class_fault(&class_name) {
+                    Some(hr) => (hr, None),
+                    None => match data.class(&namespace, &class_name) {
+                        None => (codes::WBEM_E_NOT_FOUND, None),
+                        Some(class) => {
+                            let obj = Object {
+                                decoration: Some(self.decoration(&namespace)),
+                                kind: ObjectKind::Class {
+                                    parent: ClassDef::default(),
+                                    current: class.clone(),
+                                },
+                            };
+                            match encode_encoding_unit(&obj)
+                                .ok()
+                                .and_then(|eu| class_object_to_pointer(&eu).ok())
+                            {
+                                Some(p) => (0, Some(p)),
+                                None => (codes::WBEM_E_FAILED, None),
+                            }
+                        }
+                    },
+                };
+                GetObjectResponse {
+                    that,
+                    object: req.object.map(|_| object),
+                    call_result: req.call_result.map(|_| None),
+                    hresult: Hresult(hr),
+                }
+                .encode()
+            }
+            24 => {
+                let Ok(req) = ExecMethodRequest::decode(&call.stub) else {
+                    return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+                };
+                let path = req.object_path.text().unwrap_or("").to_string();
+                let method = req.method_name.text().unwrap_or("").to_string();
+                let class_name = path.split(['.', '=']).next().unwrap_or("").trim().to_string();
+                if let Some(r) = self.call_fault("ExecMethod", Some(&class_name)) {
+                    return r;
+                }
+                let (hr, out) = self.exec_method(&data, &namespace, &class_name, &method, req.in_params.as_ref());
+                ExecMethodResponse {
+                    that,
+                    out_params: req.out_params.map(|_| out),
+                    call_result: req.call_result.map(|_| None),
+                    hresult: Hresult(hr),
+                }
+                .encode()
+            }
+            _ => HresultResponse {
+                that,
+                hresult: Hresult(WBEM_E_NOT_SUPPORTED),
+            }
+            .encode(),
+        };
+        stub.map(Reply::Stub)
+            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+    }
+
+    fn exec_method(
+        &self,
+        data: &HostData,
+        namespace: &str,
+        class_name: &str,
+        method: &str,
+        in_params: Option<&MInterfacePointer>,
+    ) -> (u32, Option<MInterfacePointer>) {
+        if !class_name.eq_ignore_ascii_case("StdRegProv") || namespace != "root\\default" {
+            return (codes::WBEM_E_INVALID_CLASS, None);
+        }
+        let inst = match in_params.map(|p| {
+            class_object_from_pointer(p)
+                .ok()
+                .and_then(|eu| decode_encoding_unit(&eu).ok())
+        }) {
+            Some(Some(Object {
+                kind: ObjectKind::Instance(i),
+                ..
+            })) => i,
+            Some(_) => return (codes::WBEM_E_INVALID_METHOD_PARAMETERS, None),
+            None => match crate::data::classes::method_input(method) {
+                Some(c) => Instance::new(c.clone()),
+                None => return (codes::WBEM_E_INVALID_METHOD, None),
+            },
+        };
+        match crate::stdregprov::call(&data.registry, method, &inst) {
+            Err(hr) => (hr, None),
+            Ok(out) => {
+                let obj = Object {
+                    decoration: Some(self.decoration(namespace)),
+                    kind: ObjectKind::Instance(out),
+                };
+                match encode_encoding_unit(&obj)
+                    .ok()
+                    .and_then(|eu| class_object_to_pointer(&eu).ok())
+                {
+                    Some(p) => (0, Some(p)),
+                    None => (codes::WBEM_E_FAILED, None),
+                }
+            }
+        }
+    }
+
+    fn class_fault(&self, class: &str) -> Option<u32> {
+        self.faults().find_map(|f| match f {
+            Fault::InvalidClass { class: c } if class_matches(c, class) => {
+                Some(codes::WBEM_E_INVALID_CLASS)
+            }
+            Fault::ProviderLoadFailure { class: c } if class_matches(c, class) => {
+                Some(codes::WBEM_E_PROVIDER_LOAD_FAILURE)
+            }
+            _ => None,
+        })
+    }
+
+    /// Faults of a class that show while its rows are fetched.
+    fn fetch_fault(&self, class: &str, timeout_ms: i32) -> Option<Reply> {
+        for f in self.faults() {
+            match f {
+                Fault::ProviderFailure { class: c } if class_matches(c, class) => {
+                    return Some(Reply::Stub(Vec::new())); // marker, replaced by the caller
+                }
+                Fault::ProviderHang { class: c } if class_matches(c, class) => {
+                    return Some(if timeout_ms < 0 {
+                        Reply::Hang
+                    } else {
+                        Reply::After(
+                            Duration::from_millis(timeout_ms.unsigned_abs().into()),
+                            Box::new(Reply::Stub(vec![1])), // marker: timed out
+                        )
+                    });
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn slow(&self, class: &str) -> Option<Duration> {
+        self.faults().find_map(|f| match f {
+            Fault::ProviderSlow { class: c, delay_ms } if class_matches(c, class) => {
+                Some(Duration::from_millis(*delay_ms))
+            }
+            _ => None,
+        })
+    }
+
+    /// Takes up to `count` rows from an enumerator: (objects, end reached).
+    fn take_rows(&self, object: &Arc<Mutex<ObjState>>, count: u32) -> Option<(Vec<Object>, bool, String)> {
+        let mut state = object.lock().ok()?;
+        let ObjState::Enum {
+            namespace,
+            rows,
+            pos,
+            class,
+            ..
+        } = &mut *state
+        else {
+            return None;
+        };
+        let n = usize::try_from(count.min(MAX_BATCH)).unwrap_or(0);
+        let end = pos.saturating_add(n).min(rows.len());
+        let decoration = self.decoration(namespace);
+        let objs = rows
+            .get(*pos..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|i| Object {
+                decoration: Some(decoration.clone()),
+                kind: ObjectKind::Instance(i.clone()),
+            })
+            .collect::<Vec<_>>();
+        *pos = end;
+        let short = objs.len() < n;
+        Some((objs, short, class.clone()))
+    }
+
+    fn enum_class(object: &Arc<Mutex<ObjState>>) -> String {
+        match object.lock().as_deref() {
+            Ok(ObjState::Enum { class, .. }) => class.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// The fault-aware prelude of Next / smart Next: a reply to send instead
+    /// of rows, or a delay to apply before them.
+    fn before_rows(&self, class: &str, timeout: i32, timed_out: impl Fn() -> Reply, failed: impl Fn() -> Reply) -> Result<Option<Duration>, Reply> {
+        if let Some(r) = self.call_fault("Next", Some(class)) {
+            return Err(r);
+        }
+        match self.fetch_fault(class, timeout) {
+            Some(Reply::Hang) => Err(Reply::Hang),
+            Some(Reply::After(d, _)) => Err(Reply::After(d, Box::new(timed_out()))),
+            Some(_) => Err(failed()),
+            None => Ok(self.slow(class)),
+        }
+    }
+
+    fn enumerator(&self, call: &Call, object: &Arc<Mutex<ObjState>>) -> Reply {
+        let that = OrpcThat::default();
+        match call.opnum {
+            3 => {
+                if let Ok(mut s) = object.lock() {
+                    if let ObjState::Enum { pos, .. } = &mut *s {
+                        *pos = 0;
+                    }
+                }
+                HresultResponse {
+                    that,
+                    hresult: Hresult(0),
+                }
+                .encode()
+                .map(Reply::Stub)
+                .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+            }
+            4 => {
+                let Ok(req) = EnumNextRequest::decode(&call.stub) else {
+                    return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+                };
+                let class = Self::enum_class(object);
+                let empty = |hr: u32| {
+                    EnumNextResponse {
+                        that: OrpcThat::default(),
+                        capacity: req.count,
+                        objects: Vec::new(),
+                        hresult: Hresult(hr),
+                    }
+                    .encode()
+                    .map(Reply::Stub)
+                    .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+                };
+                let delay = match self.before_rows(
+                    &class,
+                    req.timeout,
+                    || empty(WBEM_S_TIMEDOUT),
+                    || empty(codes::WBEM_E_PROVIDER_FAILURE),
+                ) {
+                    Ok(d) => d,
+                    Err(r) => return r,
+                };
+                let Some((objs, end, _)) = self.take_rows(object, req.count) else {
+                    return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+                };
+                let mut pointers = Vec::with_capacity(objs.len());
+                for o in &objs {
+                    match encode_encoding_unit(o)
+                        .ok()
+                        .and_then(|eu| class_object_to_pointer(&eu).ok())
+                    {
+                        Some(p) => pointers.push(Some(p)),
+                        None => return empty(codes::WBEM_E_FAILED),
+                    }
+                }
+                let reply = EnumNextResponse {
+                    that,
+                    capacity: req.count,
+                    objects: pointers,
+                    hresult: Hresult(if end { WBEM_S_FALSE } else { 0 }),
+                }
+                .encode()
+                .map(Reply::Stub)
+                .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED));
+                match delay {
+                    Some(d) => Reply::After(d, Box::new(reply)),
+                    None => reply,
+                }
+            }
+            _ => HresultResponse {
+                that,
+                hresult: Hresult(WBEM_E_NOT_SUPPORTED),
+            }
+            .encode()
+            .map(Reply::Stub)
+            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED)),
+        }
+    }
+
+    fn fetch_smart_enum(&self, call: &Call, oid: u64, object: &Arc<Mutex<ObjState>>) -> Reply {
+        if call.opnum != 3 || GetSmartEnumRequest::decode(&call.stub).is_err() {
+            return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR);
+        }
+        let (hr, smart) = match self.export(Iface::SmartEnum, oid, object.clone()) {
+            Some(std) => (0, self.objref(Iface::SmartEnum, std).to_interface_pointer().ok()),
+            None => (codes::WBEM_E_FAILED, None),
+        };
+        GetSmartEnumResponse {
+            that: OrpcThat::default(),
+            smart_enum: smart,
+            hresult: Hresult(hr),
+        }
+        .encode()
+        .map(Reply::Stub)
+        .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+    }
+
+    fn smart_enum(&self, call: &Call, object: &Arc<Mutex<ObjState>>) -> Reply {
+        if call.opnum != 3 {
+            return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR);
+        }
+        let Ok(req) = SmartEnumNextRequest::decode(&call.stub) else {
+            return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+        };
+        let class = Self::enum_class(object);
+        let empty = |hr: u32| {
+            SmartEnumNextResponse {
+                that: OrpcThat::default(),
+                returned: 0,
+                buffer: None,
+                hresult: Hresult(hr),
+            }
+            .encode()
+            .map(Reply::Stub)
+            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+        };
+        let delay = match self.before_rows(
+            &class,
+            req.timeout,
+            || empty(WBEM_S_TIMEDOUT),
+            || empty(codes::WBEM_E_PROVIDER_FAILURE),
+        ) {
+            Ok(d) => d,
+            Err(r) => return r,
+        };
+        let Some((objs, end, _)) = self.take_rows(object, req.count) else {
+            return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
+        };
+        let buffer = {
+            let Ok(mut state) = object.lock() else {
+                return empty(codes::WBEM_E_FAILED);
+            };
+            let ObjState::Enum { sent, .. } = &mut *state else {
+                return empty(codes::WBEM_E_FAILED);
+            };
+            if objs.is_empty() {
+                None
+            } else {
+                match encode_object_array(&objs, 0, sent) {
+                    Ok(b) => Some(b),
+                    Err(_) => return empty(codes::WBEM_E_FAILED),
+                }
+            }
+        };
+        let reply = SmartEnumNextResponse {
+            that: OrpcThat::default(),
+            returned: u32::try_from(objs.len()).unwrap_or(u32::MAX),
+            buffer,
+            hresult: Hresult(if end { WBEM_S_FALSE } else { 0 }),
+        }
+        .encode()
+        .map(Reply::Stub)
+        .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED));
+        match delay {
+            Some(d) => Reply::After(d, Box::new(reply)),
+            None => reply,
+        }
+    }
+}
+
+/// The bind policy of one association to a simulated host.
+struct HostPolicy {
+    port: Port,
+    dcom_disabled: bool,
+    target: NtlmTarget,
+    users: Vec<(String, String, NtlmSecret)>,
+}
+
+impl ServerPolicy for HostPolicy {
+    fn accepts(&self, interface: &SyntaxId) -> bool {
+        match self.port {
+            Port::Epm => {
+                (*interface == ifs::ISYSTEMACTIVATOR && !self.dcom_disabled)
+                    || *interface == ifs::IOBJECTEXPORTER
+                    || *interface == ifs::EPM
+            }
+            Port::Dynamic => [
+                ifs::IREMUNKNOWN,
+                ifs::IREMUNKNOWN2,
+                ifs::IWBEMLEVEL1LOGIN,
+                ifs::IWBEMLOGINCLIENTID,
+                ifs::IWBEMSERVICES,
+                ifs::IENUMWBEMCLASSOBJECT,
+                ifs::IWBEMFETCHSMARTENUM,
+                ifs::IWBEMWCOSMARTENUM,
+                ifs::IWBEMCALLRESULT,
+            ]
+            .contains(interface),
+        }
+    }
+
+    fn security(&mut self, auth_type: AuthType) -> Option<Box<dyn SecurityContext>> {
+        if auth_type != AuthType::WinNt {
+            return None;
+        }
+        let mut server = NtlmServer::new(self.target.clone());
+        for (user, domain, secret) in &self.users {
+            server.add_user(user, domain, secret.clone());
+        }
+        Some(Box::new(server))
+    }
+}
+
+impl Dispatch for SimHost {
+    fn policy(&self, port: Port) -> Box<dyn ServerPolicy> {
+        if port == Port::Epm {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+        }
+        let refuse_logon = self
+            .faults()
+            .any(|f| matches!(f, Fault::WrongPassword | Fault::UnknownUser));
+        let domain = self.spec.domain.clone();
+        let nb_domain = domain.split('.').next().unwrap_or("").to_ascii_uppercase();
+        Box::new(HostPolicy {
+            port,
+            dcom_disabled: self.faults().any(|f| matches!(f, Fault::DcomDisabled)),
+            target: NtlmTarget {
+                nb_computer_name: self.spec.name.to_ascii_uppercase(),
+                nb_domain_name: nb_domain,
+                dns_computer_name: format!("{}.{}", self.spec.name.to_ascii_lowercase(), domain),
+                dns_domain_name: domain,
+            },
+            users: if refuse_logon {
+                Vec::new()
+            } else {
+                self.secrets.clone()
+            },
+        })
+    }
+
+    fn answers(&self, port: Port) -> bool {
+        port == Port::Epm || !self.faults().any(|f| matches!(f, Fault::DynamicPortSilent))
+    }
+
+    fn config(&self, port: Port) -> ServerConfig {
+        let p = match port {
+            Port::Epm => self.ports.epm.load(Ordering::Relaxed),
+            Port::Dynamic => self.ports.dynamic.load(Ordering::Relaxed),
+        };
+        ServerConfig {
+            secondary_address: p.to_string(),
+            assoc_group_id: 0x0001_0000 | (self.oxid >> 16) as u32,
+            ..ServerConfig::default()
+        }
+    }
+
+    fn call(&self, port: Port, call: &Call) -> Reply {
+        match (port, call.interface) {
+            (Port::Epm, i) if i == ifs::ISYSTEMACTIVATOR => {
+                if call.opnum == OPNUM_REMOTE_CREATE_INSTANCE {
+                    self.activate(call)
+                } else {
+                    Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR)
+                }
+            }
+            (Port::Epm, i) if i == ifs::IOBJECTEXPORTER => self.exporter(call),
+            (Port::Dynamic, i) if i == ifs::IREMUNKNOWN2 || i == ifs::IREMUNKNOWN => {
+                self.rem_unknown(call)
+            }
+            (Port::Dynamic, _) => {
+                let Some((iface, oid, object)) = call.object.and_then(|ipid| self.lookup(&ipid))
+                else {
+                    return Reply::Fault(RPC_E_DISCONNECTED);
+                };
+                match iface {
+                    Iface::Login => self.login(call),
+                    Iface::LoginClientId => SetClientInfoResponse {
+                        that: OrpcThat::default(),
+                        hresult: Hresult(0),
+                    }
+                    .encode()
+                    .map(Reply::Stub)
+                    .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED)),
+                    Iface::Services => self.services(call, &object),
+                    Iface::Enum => self.enumerator(call, &object),
+                    Iface::FetchSmartEnum => self.fetch_smart_enum(call, oid, &object),
+                    Iface::SmartEnum => self.smart_enum(call, &object),
+                }
+            }
+            _ => Reply::Fault(winv_dcerpc::server::NCA_S_UNK_IF),
+        }
+    }
+}

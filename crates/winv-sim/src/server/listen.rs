@@ -1,0 +1,170 @@
+//! Listeners: port 135 and one dynamic endpoint, per address or on a wildcard
+//! address; each accepted connection goes to the host whose address it was
+//! made to (the socket's local address), so one process serves a whole fleet.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+use super::conn::{serve_connection, ConnLimits, Dispatch, Port};
+
+/// How the simulator listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listen {
+    /// One socket per host address and port (2 file descriptors a host).
+    PerAddress,
+    /// One socket per port on this address (e.g. `0.0.0.0` or `127.0.0.1`...),
+    /// for fleets too large for one socket per host. Connections to addresses
+    /// that are not in the fleet are closed at once.
+    Wildcard(IpAddr),
+}
+
+/// Where and how to listen.
+#[derive(Clone, Debug)]
+pub struct ListenOptions {
+    /// The endpoint mapper / activation port (135).
+    pub epm_port: u16,
+    /// The dynamic endpoint (0: let the system choose one, then use it for
+    /// every address).
+    pub dynamic_port: u16,
+    /// Per address or wildcard.
+    pub listen: Listen,
+    /// Deadlines of served connections.
+    pub limits: ConnLimits,
+    /// Cap on connections served at once (this machine allows 20,000 open
+    /// files; listeners and the client side need some).
+    pub max_connections: usize,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            epm_port: 135,
+            dynamic_port: 0,
+            listen: Listen::PerAddress,
+            limits: ConnLimits::default(),
+            max_connections: 8_000,
+        }
+    }
+}
+
+/// The hosts by address.
+pub type Directory = HashMap<IpAddr, Arc<dyn Dispatch>>;
+
+/// A running simulator; dropping it (or [`Running::stop`]) stops the listeners.
+#[derive(Debug)]
+pub struct Running {
+    /// The endpoint mapper port.
+    pub epm_port: u16,
+    /// The dynamic endpoint port, the same for every host.
+    pub dynamic_port: u16,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Stops accepting; served connections end with their tasks.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Binds the listeners for `hosts` and starts accepting. `on_ports` learns the
+/// actual ports before any connection is served (the hosts put the dynamic
+/// port in their OXID bindings).
+pub async fn start(
+    hosts: Arc<Directory>,
+    opts: ListenOptions,
+    on_ports: impl FnOnce(u16, u16),
+) -> io::Result<Running> {
+    let mut epm = Vec::new();
+    let mut dynamic = Vec::new();
+    let addrs: Vec<IpAddr> = match &opts.listen {
+        Listen::PerAddress => {
+            let mut v: Vec<IpAddr> = hosts.keys().copied().collect();
+            v.sort();
+            v
+        }
+        Listen::Wildcard(a) => vec![*a],
+    };
+    let mut dynamic_port = opts.dynamic_port;
+    let mut epm_port = opts.epm_port;
+    for a in &addrs {
+        let l = listener(SocketAddr::new(*a, epm_port))?;
+        epm_port = l.local_addr()?.port();
+        epm.push(l);
+        let l = listener(SocketAddr::new(*a, dynamic_port))?;
+        dynamic_port = l.local_addr()?.port();
+        dynamic.push(l);
+    }
+    on_ports(epm_port, dynamic_port);
+    let (stop, stopped) = watch::channel(false);
+    let permits = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    let mut tasks = JoinSet::new();
+    for (l, port) in epm
+        .into_iter()
+        .map(|l| (l, Port::Epm))
+        .chain(dynamic.into_iter().map(|l| (l, Port::Dynamic)))
+    {
+        let hosts = hosts.clone();
+        let permits = permits.clone();
+        let mut stopped = stopped.clone();
+        let limits = opts.limits;
+        tasks.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = l.accept() => a,
+                    _ = stopped.changed() => return,
+                };
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(local) = stream.local_addr() else {
+                    continue;
+                };
+                let Some(host) = hosts.get(&local.ip()).cloned() else {
+                    debug!(%local, %peer, "connection to an address outside the fleet");
+                    continue;
+                };
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    warn!(%local, "connection limit reached; refusing");
+                    continue;
+                };
+                tokio::spawn(async move {
+                    serve_connection(stream, peer, port, host, limits).await;
+                    drop(permit);
+                });
+            }
+        });
+    }
+    Ok(Running {
+        epm_port,
+        dynamic_port,
+        stop,
+        tasks,
+    })
+}

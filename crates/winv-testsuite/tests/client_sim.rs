@@ -1,0 +1,437 @@
+//! End to end: the WMI client (`winv-client`) against the simulator (`winv-sim`) over
+//! loopback. Each test serves its own hosts on addresses 127.0.31.x and compares what the
+//! client gets with the simulator's own generated data, or checks that a fault of
+//! docs/fleet.md surfaces at its stage with its named code.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use winv_client::registry::Hive;
+use winv_client::{
+    AuthLevel, Cause, ClientError, Credentials, Deadlines, Stage, Value, WmiClient, WmiOptions,
+};
+use winv_sim::fleet::Fleet;
+use winv_sim::server::{ListenOptions, SimServer};
+
+const PW_ENV: &str = "WINV_CLIENT_SIM_PASSWORD";
+const PASSWORD: &str = "Sim-Passw0rd!";
+
+fn fleet_toml(addr: &str, faults: &str) -> String {
+    format!(
+        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = 31\n\n\
+         [[host]]\naddress = \"{addr}\"\nfaults = [{faults}]\n"
+    )
+}
+
+async fn serve(addr: &str, faults: &str) -> (SimServer, Fleet) {
+    std::env::set_var(PW_ENV, PASSWORD);
+    let text = fleet_toml(addr, faults);
+    let fleet = Fleet::parse(&text).unwrap();
+    let sim = SimServer::start(
+        Fleet::parse(&text).unwrap(),
+        ListenOptions {
+            epm_port: 0,
+            dynamic_port: 0,
+            ..ListenOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    (sim, fleet)
+}
+
+fn opts(sim: &SimServer, level: AuthLevel) -> WmiOptions {
+    WmiOptions {
+        auth_level: level,
+        epm_port: sim.epm_port,
+        deadlines: Deadlines {
+            connect: Duration::from_secs(3),
+            read: Duration::from_secs(5),
+            call: Duration::from_secs(5),
+        },
+        enum_timeout: Duration::from_millis(500),
+        ..WmiOptions::default()
+    }
+}
+
+fn creds(password: &str) -> Credentials {
+    Credentials::with_password("admin", "LAB", password)
+}
+
+async fn connect(addr: &str, _sim: &SimServer, o: WmiOptions) -> Result<WmiClient, ClientError> {
+    WmiClient::connect(addr, creds(PASSWORD), o).await
+}
+
+fn names(rows: &[winv_wmio::Instance]) -> Vec<String> {
+    let mut v: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            r.get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+async fn rows_match(addr: &str, level: AuthLevel, smart: bool) {
+    let (sim, fleet) = serve(addr, "").await;
+    let ip: IpAddr = addr.parse().unwrap();
+    let data = fleet.host(ip).unwrap().data();
+    let o = WmiOptions {
+        smart_enum: smart,
+        batch_size: 7,
+        ..opts(&sim, level)
+    };
+    let mut c = connect(addr, &sim, o).await.unwrap();
+    assert_eq!(c.binding_used().ip(), ip);
+    assert_eq!(c.binding_used().port(), sim.dynamic_port);
+    let rows = c.query("SELECT * FROM Win32_Service").await.unwrap();
+    let want = data.instances(r"root\cimv2", "Win32_Service").unwrap();
+    assert!(!want.is_empty());
+    assert_eq!(rows.len(), want.len());
+    assert_eq!(names(&rows), names(want));
+    // Every property of the first row agrees with the generated instance.
+    let first = want
+        .iter()
+        .find(|w| w.get("Name") == rows[0].get("Name"))
+        .unwrap();
+    for p in &first.class.properties {
+        assert_eq!(rows[0].get(&p.name), first.get(&p.name), "{}", p.name);
+    }
+    let os = c
+        .query("SELECT * FROM Win32_OperatingSystem")
+        .await
+        .unwrap();
+    assert_eq!(os.len(), 1);
+    let want_os = &data
+        .instances(r"root\cimv2", "Win32_OperatingSystem")
+        .unwrap()[0];
+    assert_eq!(os[0].get("Caption"), want_os.get("Caption"));
+    c.close().await.unwrap();
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_at_privacy_returns_the_simulated_rows() {
+    rows_match("127.0.31.1", AuthLevel::PktPrivacy, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_at_integrity_returns_the_simulated_rows() {
+    rows_match("127.0.31.2", AuthLevel::PktIntegrity, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_with_next_instead_of_the_smart_enumerator() {
+    rows_match("127.0.31.3", AuthLevel::PktPrivacy, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_query_filters() {
+    let addr = "127.0.31.4";
+    let (sim, fleet) = serve(addr, "").await;
+    let data = fleet.host(addr.parse().unwrap()).unwrap().data();
+    let want: Vec<_> = data
+        .instances(r"root\cimv2", "Win32_Service")
+        .unwrap()
+        .iter()
+        .filter(|i| i.get("State").and_then(Value::as_str) == Some("Running"))
+        .cloned()
+        .collect();
+    let mut c = connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+        .await
+        .unwrap();
+    let rows = c
+        .query("SELECT Name, State FROM Win32_Service WHERE State = 'Running'")
+        .await
+        .unwrap();
+    assert!(!want.is_empty());
+    assert_eq!(names(&rows), names(&want));
+    for r in &rows {
+        assert_eq!(r.get("State").and_then(Value::as_str), Some("Running"));
+    }
+    c.close().await.unwrap();
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_returns_the_simulated_values() {
+    use winv_sim::registry::RegValue;
+    let addr = "127.0.31.5";
+    let (sim, fleet) = serve(addr, "").await;
+    let data = fleet.host(addr.parse().unwrap()).unwrap().data();
+    let hklm = Hive::LocalMachine.code();
+    let cv = r"SOFTWARE\Microsoft\Windows NT\CurrentVersion";
+    let mut c = connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+        .await
+        .unwrap();
+    let mut reg = c.registry();
+    let product = reg
+        .get_string_value(Hive::LocalMachine, cv, "ProductName")
+        .await
+        .unwrap();
+    assert_eq!(
+        Some(&RegValue::Sz(product)),
+        data.registry.value(hklm, cv, "ProductName")
+    );
+    let ubr = reg
+        .get_dword_value(Hive::LocalMachine, cv, "UBR")
+        .await
+        .unwrap();
+    assert_eq!(
+        Some(&RegValue::Dword(ubr)),
+        data.registry.value(hklm, cv, "UBR")
+    );
+    let values = reg.enum_values(Hive::LocalMachine, cv).await.unwrap();
+    assert!(values.iter().any(|(n, _)| n == "ProductName"));
+    let e = reg
+        .get_string_value(Hive::LocalMachine, cv, "NoSuchValue-31")
+        .await
+        .unwrap_err();
+    assert_eq!(e.stage(), Stage::Registry);
+    assert_eq!(e.win32_code(), Some(1), "{e}");
+    assert!(winv_client::registry::is_not_found(&e));
+    assert!(e.to_string().contains("value not found"), "{e}");
+    let e = reg
+        .enum_key(Hive::LocalMachine, r"SOFTWARE\NoSuchKey31")
+        .await
+        .unwrap_err();
+    assert_eq!(e.win32_code(), Some(2), "{e}");
+    assert!(e.to_string().contains("ERROR_FILE_NOT_FOUND"), "{e}");
+    let unin = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall";
+    let mut keys = reg.enum_key(Hive::LocalMachine, unin).await.unwrap();
+    keys.sort();
+    let mut want_keys: Vec<String> = data
+        .registry
+        .key(hklm, unin)
+        .unwrap()
+        .subkeys
+        .iter()
+        .map(|k| k.name.clone())
+        .collect();
+    want_keys.sort();
+    assert_eq!(keys, want_keys);
+    let sw = reg.installed_software().await.unwrap();
+    assert!(!sw.is_empty());
+    for s in &sw {
+        let base = if s.wow64 {
+            r"SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall"
+        } else {
+            unin
+        };
+        let path = format!("{base}\\{}", s.key);
+        assert_eq!(
+            data.registry.value(hklm, &path, "DisplayName"),
+            Some(&RegValue::Sz(s.name.clone()))
+        );
+    }
+    c.close().await.unwrap();
+    sim.stop().await;
+}
+
+/// Runs `f` against a host with `fault` and returns the client's error.
+async fn fault_error(addr: &str, fault: &str, level: AuthLevel, wql: &str) -> ClientError {
+    let (sim, _fleet) = serve(addr, fault).await;
+    let o = WmiOptions {
+        deadlines: Deadlines {
+            connect: Duration::from_secs(2),
+            read: Duration::from_secs(2),
+            call: Duration::from_secs(2),
+        },
+        ..opts(&sim, level)
+    };
+    let r = match connect(addr, &sim, o).await {
+        Err(e) => Err(e),
+        Ok(mut c) => {
+            let r = c.query(wql).await.map(|_| ());
+            let _ = c.close().await;
+            r
+        }
+    };
+    sim.stop().await;
+    r.expect_err("the fault must surface as an error")
+}
+
+const BIOS: &str = "SELECT * FROM Win32_BIOS";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_an_authentication_failure() {
+    let (sim, _f) = serve("127.0.31.10", "").await;
+    let e = WmiClient::connect(
+        "127.0.31.10",
+        creds("not-the-password"),
+        opts(&sim, AuthLevel::PktPrivacy),
+    )
+    .await
+    .unwrap_err();
+    sim.stop().await;
+    assert!(e.is_auth_failure(), "{e}");
+    assert_eq!(e.stage(), Stage::Bind135, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dcom_access_denied_at_activation() {
+    let e = fault_error(
+        "127.0.31.11",
+        "{ kind = \"dcom_access_denied\" }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert_eq!(e.stage(), Stage::Activation, "{e}");
+    assert_eq!(e.hresult(), Some(0x8007_0005), "{e}");
+    assert!(e.to_string().contains("E_ACCESSDENIED"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wmi_access_denied_at_login() {
+    let e = fault_error(
+        "127.0.31.12",
+        "{ kind = \"wmi_access_denied\", namespace = \"root\\\\cimv2\" }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert_eq!(e.stage(), Stage::Login, "{e}");
+    assert_eq!(e.hresult(), Some(0x8004_1003), "{e}");
+    assert!(e.to_string().contains("WBEM_E_ACCESS_DENIED"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_namespace_at_login() {
+    let e = fault_error(
+        "127.0.31.13",
+        "{ kind = \"invalid_namespace\", namespace = \"root\\\\cimv2\" }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert_eq!(e.stage(), Stage::Login, "{e}");
+    assert_eq!(e.hresult(), Some(0x8004_100e), "{e}");
+    assert!(e.to_string().contains("WBEM_E_INVALID_NAMESPACE"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_class_at_query() {
+    let e = fault_error(
+        "127.0.31.14",
+        "{ kind = \"invalid_class\", class = \"Win32_QuickFixEngineering\" }",
+        AuthLevel::PktPrivacy,
+        "SELECT * FROM Win32_QuickFixEngineering",
+    )
+    .await;
+    assert!(matches!(e.stage(), Stage::Query | Stage::Enumerate), "{e}");
+    assert_eq!(e.hresult(), Some(0x8004_1010), "{e}");
+    assert!(e.to_string().contains("WBEM_E_INVALID_CLASS"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_failure_at_query() {
+    let e = fault_error(
+        "127.0.31.15",
+        "{ kind = \"provider_failure\", class = \"Win32_Service\" }",
+        AuthLevel::PktPrivacy,
+        "SELECT * FROM Win32_Service",
+    )
+    .await;
+    assert!(matches!(e.stage(), Stage::Query | Stage::Enumerate), "{e}");
+    assert_eq!(e.hresult(), Some(0x8004_1004), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_provider_is_a_query_timeout() {
+    let started = std::time::Instant::now();
+    let e = fault_error(
+        "127.0.31.16",
+        "{ kind = \"provider_hang\", class = \"Win32_PhysicalMemory\" }",
+        AuthLevel::PktPrivacy,
+        "SELECT * FROM Win32_PhysicalMemory",
+    )
+    .await;
+    assert!(e.is_timeout(), "{e}");
+    assert!(matches!(e.stage(), Stage::Query | Stage::Enumerate), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_call_failed_is_a_fault() {
+    let e = fault_error(
+        "127.0.31.17",
+        "{ kind = \"rpc_call_failed\", call = \"ExecQuery:Win32_BIOS\" }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert_eq!(e.stage(), Stage::Query, "{e}");
+    assert_eq!(e.rpc_status(), Some(1726), "{e}");
+    assert!(e.to_string().contains("RPC_S_CALL_FAILED"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_dynamic_port_fails_at_the_dynamic_stage() {
+    let e = fault_error(
+        "127.0.31.18",
+        "{ kind = \"dynamic_port_silent\" }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert!(
+        matches!(e.stage(), Stage::ConnectDynamic | Stage::BindDynamic),
+        "{e}"
+    );
+    assert!(e.is_timeout() || e.is_connection_failure(), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_privacy_refuses_integrity_login() {
+    let e = fault_error(
+        "127.0.31.19",
+        "{ kind = \"require_privacy\", namespace = \"root\\\\cimv2\" }",
+        AuthLevel::PktIntegrity,
+        BIOS,
+    )
+    .await;
+    assert_eq!(e.stage(), Stage::Login, "{e}");
+    assert_eq!(e.hresult(), Some(0x8004_1087), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dcom_disabled_is_a_bind_rejection() {
+    let e = fault_error(
+        "127.0.31.20",
+        "{ kind = \"dcom_disabled\" }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert_eq!(e.stage(), Stage::Bind135, "{e}");
+    assert!(matches!(e.cause(), Cause::BindRejected(_)), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_namespace_reuses_the_activation() {
+    let addr = "127.0.31.21";
+    let (sim, _f) = serve(addr, "").await;
+    let mut c = connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+        .await
+        .unwrap();
+    c.open_namespace(r"root\default").await.unwrap();
+    let obj = c
+        .get_object_in(r"root\default", "StdRegProv")
+        .await
+        .unwrap();
+    assert_eq!(obj.class_name(), "StdRegProv");
+    assert!(obj
+        .class_def()
+        .unwrap()
+        .method_named("GetStringValue")
+        .is_some());
+    c.close().await.unwrap();
+    sim.stop().await;
+}

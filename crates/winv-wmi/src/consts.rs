@@ -1,0 +1,54 @@
+//! WBEM flag and status values that clients and the simulator put on the wire
+//! ([MS-WMI] 2.2.6 - 2.2.13, 2.2.11). Names of status codes for display belong to the
+//! knowledge base, not here.
+
+use winv_dcom::Hresult;
+
+/// `WBEM_FLAG_RETURN_WBEM_COMPLETE` ([MS-WMI] 2.2.6): synchronous operation (the default).
+pub const WBEM_FLAG_RETURN_WBEM_COMPLETE: i32 = 0x0;
+/// `WBEM_FLAG_RETURN_IMMEDIATELY` ([MS-WMI] 2.2.6): semisynchronous operation.
+pub const WBEM_FLAG_RETURN_IMMEDIATELY: i32 = 0x10;
+/// `WBEM_FLAG_FORWARD_ONLY` ([MS-WMI] 2.2.6): a forward-only enumerator (no Reset/Clone).
+pub const WBEM_FLAG_FORWARD_ONLY: i32 = 0x20;
+/// `WBEM_FLAG_NO_ERROR_OBJECT` ([MS-WMI] 2.2.6): must not be set.
+pub const WBEM_FLAG_NO_ERROR_OBJECT: i32 = 0x40;
+/// `WBEM_FLAG_SEND_STATUS` ([MS-WMI] 2.2.6).
+pub const WBEM_FLAG_SEND_STATUS: i32 = 0x80;
+/// `WBEM_FLAG_ENSURE_LOCATABLE` ([MS-WMI] 2.2.6).
+pub const WBEM_FLAG_ENSURE_LOCATABLE: i32 = 0x100;
+/// `WBEM_FLAG_DIRECT_READ` ([MS-WMI] 2.2.6).
+pub const WBEM_FLAG_DIRECT_READ: i32 = 0x200;
+/// `WBEM_FLAG_USE_AMENDED_QUALIFIERS` ([MS-WMI] 2.2.6).
+pub const WBEM_FLAG_USE_AMENDED_QUALIFIERS: i32 = 0x20000;
+/// `WBEM_FLAG_STRONG_VALIDATION` ([MS-WMI] 2.2.6).
+pub const WBEM_FLAG_STRONG_VALIDATION: i32 = 0x100000;
+/// `WBEM_FLAG_PROTOTYPE` ([MS-WMI] 2.2.8, `WBEM_QUERY_FLAG_TYPE`): return the class of the
+/// result set instead of the results.
+pub const WBEM_FLAG_PROTOTYPE: i32 = 0x2;
+/// `WBEM_FLAG_DEEP` ([MS-WMI] 2.2.8).
+pub const WBEM_FLAG_DEEP: i32 = 0x0;
+/// `WBEM_FLAG_SHALLOW` ([MS-WMI] 2.2.8).
+pub const WBEM_FLAG_SHALLOW: i32 = 0x1;
+/// `WBEM_FLAG_CONNECT_REPOSITORY_ONLY` ([MS-WMI] 2.2.9, `WBEM_CONNECT_OPTIONS`).
+pub const WBEM_FLAG_CONNECT_REPOSITORY_ONLY: i32 = 0x40;
+
+/// The `lFlags` that Windows tools and impacket-style clients send with `ExecQuery`:
+/// `WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY` ([MS-WMI] 3.1.4.3.18).
+pub const EXEC_QUERY_DEFAULT_FLAGS: i32 = WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY;
+
+/// `WBEM_INFINITE` ([MS-WMI] 2.2.13 `WBEM_TIMEOUT_TYPE`): no timeout, as a `long lTimeout`.
+pub const WBEM_INFINITE: i32 = -1;
+/// `WBEM_NO_WAIT` ([MS-WMI] 2.2.13): return at once.
+pub const WBEM_NO_WAIT: i32 = 0;
+
+/// `WBEM_S_NO_ERROR` ([MS-WMI] 2.2.11).
+pub const WBEM_S_NO_ERROR: Hresult = Hresult(0);
+/// `WBEM_S_FALSE` ([MS-WMI] 2.2.11): fewer objects than requested (end of the enumeration).
+pub const WBEM_S_FALSE: Hresult = Hresult(1);
+/// `WBEM_S_TIMEDOUT` ([MS-WMI] 2.2.11): the timeout elapsed before all objects were ready.
+pub const WBEM_S_TIMEDOUT: Hresult = Hresult(0x0004_0004);
+/// `WBEM_S_NO_MORE_DATA` ([MS-WMI] 2.2.11).
+pub const WBEM_S_NO_MORE_DATA: Hresult = Hresult(0x0004_0005);
+/// `WBEM_E_NOT_SUPPORTED` ([MS-WMI] 2.2.11): what `EstablishPosition`-era login methods
+/// `RequestChallenge` and `WBEMLogin` return ([MS-WMI] 3.1.4.1.2, 3.1.4.1.3).
+pub const WBEM_E_NOT_SUPPORTED: Hresult = Hresult(0x8004_100C);

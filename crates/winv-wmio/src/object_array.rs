@@ -1,0 +1,351 @@
+//! `ObjectArray` ([MS-WMI] 2.2.14): the buffer of `IWbemWCOSmartEnum::Next` and of the
+//! optimized `IWbemObjectSink::Indicate`.
+//!
+//! Layout: a header (`dwByteOrdering` 0, `abSignature` "WBEMDATA", `dwSizeOfHeader1` 0x1A,
+//! `dwDataSize1`, `dwFlags` 0, `bVersion` 1, `bPacketType`), `dwSizeOfHeader2` 8,
+//! `dwDataSize2`, `dwSizeOfHeader3` 12, `dwDataSize3`, `dwNumObjects`, then that many
+//! `WBEM_DATAPACKET_OBJECT`s ([MS-WMI] 2.2.14.1: `dwSizeOfHeader` 9, `dwSizeOfData`,
+//! `bObjectType`) holding a `WBEMOBJECT_CLASS` (type 1, 2.2.14.2: header 8, an
+//! `ObjectBlock`), a `WBEMOBJECT_INSTANCE` (type 2, 2.2.14.3: header 0x18, `classID`, an
+//! `ObjectBlock`) or a `WBEMOBJECT_INSTANCE_NOCLASS` (type 3, 2.2.14.4: header 0x18,
+//! `classID`, an `EncodingUnitInstanceNoClass` of [MS-WMIO] 2.2.3 whose class part was sent
+//! earlier in a type-2 object with the same `classID`).
+
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+
+use crate::decode::{
+    budget_for, decode_block_with_class, read_flags_and_decoration, read_instance, ClassPartInfo,
+    Ctx, Cur,
+};
+use crate::encode::{class_part, encode_object_block, instance_part, write_flags_and_decoration};
+use crate::error::WmioError;
+use crate::object::{Object, ObjectKind};
+
+/// `abSignature` ([MS-WMI] 2.2.14).
+pub const SIGNATURE: &[u8; 8] = b"WBEMDATA";
+/// `bObjectType` ([MS-WMI] 2.2.14.1): `WBEMOBJECT_CLASS`.
+pub const TYPE_CLASS: u8 = 1;
+/// `bObjectType` ([MS-WMI] 2.2.14.1): `WBEMOBJECT_INSTANCE`.
+pub const TYPE_INSTANCE: u8 = 2;
+/// `bObjectType` ([MS-WMI] 2.2.14.1): `WBEMOBJECT_INSTANCE_NOCLASS`.
+pub const TYPE_INSTANCE_NOCLASS: u8 = 3;
+
+/// The per-enumerator class cache of a reader ([MS-WMI] 2.2.14.4): class parts seen in
+/// `WBEMOBJECT_INSTANCE`s by `classID`, at most `capacity` of them (the oldest goes first).
+pub struct ClassCache {
+    entries: VecDeque<([u8; 16], ClassPartInfo)>,
+    capacity: usize,
+}
+
+impl ClassCache {
+    /// An empty cache holding at most `capacity` classes.
+    pub fn new(capacity: usize) -> ClassCache {
+        ClassCache {
+            entries: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+    /// The number of cached classes.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    fn insert(&mut self, id: [u8; 16], info: ClassPartInfo) {
+        self.entries.retain(|(k, _)| *k != id);
+        if self.entries.len() >= self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((id, info));
+    }
+    fn get(&self, id: &[u8; 16]) -> Option<&ClassPartInfo> {
+        self.entries.iter().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+}
+
+impl std::fmt::Debug for ClassCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClassCache")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+/// A decoded `ObjectArray` ([MS-WMI] 2.2.14).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectArray {
+    /// `bPacketType` (depends on the call).
+    pub packet_type: u8,
+    pub objects: Vec<Object>,
+}
+
+fn expect_u32(cur: &mut Cur<'_>, what: &'static str, want: u32) -> Result<(), WmioError> {
+    if cur.u32(what)? == want {
+        Ok(())
+    } else {
+        Err(WmioError::Invalid(what))
+    }
+}
+
+fn sized<'a>(cur: &mut Cur<'a>, what: &'static str) -> Result<&'a [u8], WmioError> {
+    let n = usize::try_from(cur.u32(what)?).map_err(|_| WmioError::Truncated(what))?;
+    cur.take(n, what)
+}
+
+/// Decodes an `ObjectArray`, resolving instances without class through `cache` (and
+/// adding the classes of instances that carry one).
+pub fn decode_object_array(data: &[u8], cache: &mut ClassCache) -> Result<ObjectArray, WmioError> {
+    let budget = budget_for(data.len());
+    let mut cur = Cur::new(data);
+    expect_u32(&mut cur, "byte ordering", 0)?;
+    if cur.take(8, "signature")? != SIGNATURE {
+        return Err(WmioError::Invalid("object array signature"));
+    }
+    expect_u32(&mut cur, "header1 size", 0x1a)?;
+    let len1 = usize::try_from(cur.u32("data size 1")?)
+        .map_err(|_| WmioError::Truncated("data size 1"))?;
+    let _flags = cur.u32("flags")?;
+    if cur.u8("version")? != 1 {
+        return Err(WmioError::Invalid("object array version"));
+    }
+    let packet_type = cur.u8("packet type")?;
+    let mut h = Cur::new(cur.take(len1, "object array data")?);
+    expect_u32(&mut h, "header2 size", 8)?;
+    let mut d2 = Cur::new(sized(&mut h, "data size 2")?);
+    expect_u32(&mut d2, "header3 size", 12)?;
+    let len3 =
+        usize::try_from(d2.u32("data size 3")?).map_err(|_| WmioError::Truncated("data size 3"))?;
+    let count = usize::try_from(d2.u32("object count")?)
+        .map_err(|_| WmioError::Truncated("object count"))?;
+    let mut objs = Cur::new(d2.take(len3, "objects")?);
+    // Every object takes at least 17 octets of headers.
+    let mut objects = Vec::with_capacity(count.min(objs.remaining() / 17));
+    for _ in 0..count {
+        expect_u32(&mut objs, "packet object header size", 9)?;
+        let len = usize::try_from(objs.u32("packet object size")?)
+            .map_err(|_| WmioError::Truncated("packet object"))?;
+        let kind = objs.u8("object type")?;
+        let mut p = Cur::new(objs.take(len, "packet object")?);
+        let obj = match kind {
+            TYPE_CLASS => {
+                expect_u32(&mut p, "class header size", 8)?;
+                let block = sized(&mut p, "class data size")?;
+                decode_block_with_class(block, Ctx::root(&budget))?.0
+            }
+            TYPE_INSTANCE | TYPE_INSTANCE_NOCLASS => {
+                expect_u32(&mut p, "instance header size", 0x18)?;
+                let n = usize::try_from(p.u32("instance data size")?)
+                    .map_err(|_| WmioError::Truncated("instance"))?;
+                let mut id = [0u8; 16];
+                id.copy_from_slice(p.take(16, "class id")?);
+                let block = p.take(n, "instance data")?;
+                if kind == TYPE_INSTANCE {
+                    let (obj, info) = decode_block_with_class(block, Ctx::root(&budget))?;
+                    let info = info.ok_or(WmioError::Invalid("instance packet holds a class"))?;
+                    cache.insert(id, info);
+                    obj
+                } else {
+                    let info = cache
+                        .get(&id)
+                        .ok_or(WmioError::ClassCache("unknown class id"))?
+                        .clone();
+                    // EncodingUnitInstanceNoClass ([MS-WMIO] 2.2.3).
+                    let mut b = Cur::new(block);
+                    let (flags, decoration) = read_flags_and_decoration(&mut b)?;
+                    if flags & crate::decode::OBJECT_FLAG_CLASS != 0 {
+                        return Err(WmioError::Invalid("object flags"));
+                    }
+                    let instance = read_instance(&mut b, info, Ctx::root(&budget))?;
+                    Object {
+                        decoration,
+                        kind: ObjectKind::Instance(instance),
+                    }
+                }
+            }
+            _ => return Err(WmioError::Invalid("packet object type")),
+        };
+        objects.push(obj);
+    }
+    Ok(ObjectArray {
+        packet_type,
+        objects,
+    })
+}
+
+/// The writer's side of the class cache ([MS-WMI] 2.2.14.3, 2.2.14.4): class parts already sent in this enumeration and
+/// the `classID` given to each (derived from the class part's bytes, so the same class gets
+/// the same id).
+#[derive(Debug, Default)]
+pub struct SentClasses {
+    sent: Vec<(Vec<u8>, [u8; 16])>,
+}
+
+impl SentClasses {
+    /// Nothing sent yet.
+    pub fn new() -> SentClasses {
+        SentClasses::default()
+    }
+}
+
+fn class_id(bytes: &[u8]) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    for (i, chunk) in id.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (i, bytes).hash(&mut h);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    id
+}
+
+fn put32(out: &mut Vec<u8>, v: usize) -> Result<(), WmioError> {
+    out.extend_from_slice(
+        &u32::try_from(v)
+            .map_err(|_| WmioError::TooLarge)?
+            .to_le_bytes(),
+    );
+    Ok(())
+}
+
+/// Encodes `objects` as an `ObjectArray`: classes as type 1, the first instance of each
+/// class as type 2 and later ones (per `sent`, which lasts for the enumeration) as type 3.
+pub fn encode_object_array(
+    objects: &[Object],
+    packet_type: u8,
+    sent: &mut SentClasses,
+) -> Result<Vec<u8>, WmioError> {
+    let mut items = Vec::new();
+    for obj in objects {
+        let mut inner = Vec::new();
+        let kind = match &obj.kind {
+            ObjectKind::Class { .. } => {
+                let block = encode_object_block(obj)?;
+                put32(&mut inner, 8)?;
+                put32(&mut inner, block.len())?;
+                inner.extend_from_slice(&block);
+                TYPE_CLASS
+            }
+            ObjectKind::Instance(i) => {
+                let cp = class_part(&i.class, 0)?;
+                let (kind, id, block) = match sent.sent.iter().find(|(b, _)| *b == cp) {
+                    Some((_, id)) => {
+                        let mut block = Vec::new();
+                        write_flags_and_decoration(&mut block, obj)?;
+                        block.extend_from_slice(&instance_part(i, 0)?);
+                        (TYPE_INSTANCE_NOCLASS, *id, block)
+                    }
+                    None => {
+                        let id = class_id(&cp);
+                        sent.sent.push((cp, id));
+                        (TYPE_INSTANCE, id, encode_object_block(obj)?)
+                    }
+                };
+                put32(&mut inner, 0x18)?;
+                put32(&mut inner, block.len())?;
+                inner.extend_from_slice(&id);
+                inner.extend_from_slice(&block);
+                kind
+            }
+        };
+        put32(&mut items, 9)?;
+        put32(&mut items, inner.len())?;
+        items.push(kind);
+        items.extend_from_slice(&inner);
+    }
+    let mut d3 = Vec::with_capacity(items.len() + 12);
+    put32(&mut d3, 12)?;
+    put32(&mut d3, items.len())?;
+    put32(&mut d3, objects.len())?;
+    d3.extend_from_slice(&items);
+    let mut out = Vec::with_capacity(d3.len() + 34);
+    put32(&mut out, 0)?;
+    out.extend_from_slice(SIGNATURE);
+    put32(&mut out, 0x1a)?;
+    put32(&mut out, d3.len() + 8)?;
+    put32(&mut out, 0)?; // dwFlags
+    out.push(1); // bVersion
+    out.push(packet_type);
+    put32(&mut out, 8)?;
+    put32(&mut out, d3.len())?;
+    out.extend_from_slice(&d3);
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use crate::object::{ClassDef, Instance};
+    use crate::value::{CimBase, CimType, Value};
+
+    fn proc_instance(pid: u32) -> Object {
+        let c = ClassDef::new("Win32_Process", &["CIM_Process"])
+            .with_property(
+                "Handle",
+                CimType::scalar(CimBase::String),
+                vec![crate::Qualifier::key()],
+            )
+            .with_property("ProcessId", CimType::scalar(CimBase::Uint32), vec![]);
+        let mut i = Instance::new(c);
+        i.set("Handle", Value::String(pid.to_string())).unwrap();
+        i.set("ProcessId", Value::Uint32(pid)).unwrap();
+        Object::from_instance(i).decorated("HOST", "root\\cimv2")
+    }
+
+    #[test]
+    fn second_instance_goes_without_class_and_comes_back_whole() {
+        let objs = vec![
+            Object::class(ClassDef::new("C", &[]).with_property(
+                "X",
+                CimType::scalar(CimBase::Uint8),
+                vec![],
+            )),
+            proc_instance(4),
+            proc_instance(8),
+        ];
+        let mut sent = SentClasses::new();
+        let bytes = encode_object_array(&objs, 7, &mut sent).unwrap();
+        assert_eq!(&bytes[4..12], b"WBEMDATA");
+        // Object types in order: class, instance, instance-without-class.
+        let mut cache = ClassCache::new(4);
+        let arr = decode_object_array(&bytes, &mut cache).unwrap();
+        assert_eq!(arr.packet_type, 7);
+        assert_eq!(arr.objects, objs);
+        assert_eq!(cache.len(), 1);
+        // A later batch of the same enumeration sends only the no-class form.
+        let more = vec![proc_instance(12)];
+        let bytes2 = encode_object_array(&more, 7, &mut sent).unwrap();
+        assert!(
+            bytes2.len()
+                < encode_object_array(&more, 7, &mut SentClasses::new())
+                    .unwrap()
+                    .len()
+        );
+        assert_eq!(
+            decode_object_array(&bytes2, &mut cache).unwrap().objects,
+            more
+        );
+        // Without the cached class it is an error, not a guess.
+        assert_eq!(
+            decode_object_array(&bytes2, &mut ClassCache::new(4)),
+            Err(WmioError::ClassCache("unknown class id"))
+        );
+    }
+
+    #[test]
+    fn cache_is_bounded() {
+        let mut cache = ClassCache::new(2);
+        let mut sent = SentClasses::new();
+        for n in ["A", "B", "C"] {
+            let c =
+                ClassDef::new(n, &[]).with_property("X", CimType::scalar(CimBase::Uint8), vec![]);
+            let b = encode_object_array(&[Object::from_instance(Instance::new(c))], 0, &mut sent)
+                .unwrap();
+            decode_object_array(&b, &mut cache).unwrap();
+        }
+        assert_eq!(cache.len(), 2);
+    }
+}

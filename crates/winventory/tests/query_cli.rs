@@ -1,0 +1,245 @@
+//! `winventory query` against the simulator over loopback (127.0.32.x), and
+//! `winventory decode` on the MS-WMIO fixtures.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::process::{Command, Output};
+
+use winv_sim::fleet::Fleet;
+use winv_sim::server::{ListenOptions, SimServer};
+use winv_testsuite::fixtures::require_fixture;
+
+const PW_ENV: &str = "WINV_QUERY_CLI_PASSWORD";
+const PASSWORD: &str = "Cli-Passw0rd!";
+
+fn toml(addr: &str, faults: &str) -> String {
+    format!(
+        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = 32\n\n\
+         [[host]]\naddress = \"{addr}\"\nfaults = [{faults}]\n"
+    )
+}
+
+async fn serve(addr: &str, faults: &str) -> (SimServer, Fleet) {
+    std::env::set_var(PW_ENV, PASSWORD);
+    let t = toml(addr, faults);
+    let sim = SimServer::start(
+        Fleet::parse(&t).unwrap(),
+        ListenOptions {
+            epm_port: 0,
+            dynamic_port: 0,
+            ..ListenOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    (sim, Fleet::parse(&t).unwrap())
+}
+
+async fn run(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_winventory"))
+            .args(&args)
+            .env(PW_ENV, PASSWORD)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn query_args(addr: &str, port: u16, wql: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "query",
+        addr,
+        wql,
+        "--user",
+        "LAB\\admin",
+        "--password-env",
+        PW_ENV,
+        "--port",
+        &port.to_string(),
+        "--timeout",
+        "3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_prints_the_simulated_rows_as_json_and_csv() {
+    let addr = "127.0.32.1";
+    let (sim, fleet) = serve(addr, "").await;
+    let data = fleet.host(addr.parse().unwrap()).unwrap().data();
+    let want = data.instances(r"root\cimv2", "Win32_Service").unwrap();
+    let out = run(query_args(
+        addr,
+        sim.epm_port,
+        "SELECT Name, State FROM Win32_Service",
+        &["--format", "json", "--auth-level", "integrity"],
+    ))
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), want.len());
+    let mut got: Vec<&str> = rows.iter().map(|r| r["Name"].as_str().unwrap()).collect();
+    let mut exp: Vec<&str> = want
+        .iter()
+        .map(|w| w.get("Name").and_then(|v| v.as_str()).unwrap())
+        .collect();
+    got.sort();
+    exp.sort();
+    assert_eq!(got, exp);
+
+    let out = run(query_args(
+        addr,
+        sim.epm_port,
+        "SELECT Name, State FROM Win32_Service",
+        &["--format", "csv"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), want.len() + 1);
+    assert!(text.lines().next().unwrap().contains("Name"));
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_name_the_failure() {
+    let addr = "127.0.32.2";
+    let (sim, _f) = serve(
+        addr,
+        "{ kind = \"invalid_namespace\", namespace = \"root\\\\cimv2\" }",
+    )
+    .await;
+    let out = run(query_args(
+        addr,
+        sim.epm_port,
+        "SELECT * FROM Win32_BIOS",
+        &[],
+    ))
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("query failed at login: 0x8004100e WBEM_E_INVALID_NAMESPACE"),
+        "{err}"
+    );
+    assert!(!err.contains(PASSWORD));
+    sim.stop().await;
+
+    let addr = "127.0.32.3";
+    let (sim, _f) = serve(addr, "{ kind = \"wrong_password\" }").await;
+    let out = run(query_args(
+        addr,
+        sim.epm_port,
+        "SELECT * FROM Win32_BIOS",
+        &[],
+    ))
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sim.stop().await;
+
+    // Nothing listens on port 1: connection failure.
+    let out = run(query_args("127.0.32.4", 1, "SELECT * FROM Win32_BIOS", &[])).await;
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("connect-135"), "{err}");
+}
+
+#[tokio::test]
+async fn password_is_never_taken_from_the_command_line() {
+    let out = run(vec![
+        "query".into(),
+        "127.0.32.5".into(),
+        "SELECT * FROM Win32_BIOS".into(),
+        "--user".into(),
+        "admin".into(),
+        "--password".into(),
+        "x".into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn decode_prints_the_fixtures() {
+    let Some(objref) = require_fixture("wmio/impacket_win32_currenttime.objref.bin") else {
+        return;
+    };
+    let out = run(vec![
+        "decode".into(),
+        "objref".into(),
+        objref.display().to_string(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("IWbemClassObject"), "{text}");
+    assert!(text.contains("Milliseconds = NULL"), "{text}");
+    assert!(text.contains("Hour = 0"), "{text}");
+
+    let out = run(vec![
+        "decode".into(),
+        "objref".into(),
+        objref.display().to_string(),
+        "--json".into(),
+    ])
+    .await;
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["type"], "custom");
+    assert!(j["object"]["Milliseconds"].is_null());
+    assert_eq!(j["object"]["Year"], 2021);
+
+    for name in [
+        "structure_example.bin",
+        "instance_encoding.bin",
+        "class_encoding_with_methods.bin",
+        "win32_process.bin",
+    ] {
+        let Some(f) = require_fixture(&format!("wmio/{name}")) else {
+            continue;
+        };
+        let out = run(vec![
+            "decode".into(),
+            "wmio".into(),
+            f.display().to_string(),
+            "--json".into(),
+        ])
+        .await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    }
+    let Some(inst) = require_fixture("wmio/instance_encoding.bin") else {
+        return;
+    };
+    let out = run(vec![
+        "decode".into(),
+        "wmio".into(),
+        inst.display().to_string(),
+    ])
+    .await;
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("instance of MyClass"), "{text}");
+    assert!(text.contains("Id = 123"), "{text}");
+    assert!(text.contains("Array = {1,2,3}"), "{text}");
+}

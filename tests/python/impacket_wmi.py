@@ -1,0 +1,106 @@
+"""Drives impacket's DCOM/WMI client against one host and prints what it got as JSON.
+
+Usage: impacket_wmi.py HOST DOMAIN USER NAMESPACE QUERY [QUERY...]
+The password comes from the environment variable WINV_TEST_PASSWORD (never argv).
+Each query prints {"query": ..., "rows": [{prop: value, ...}], "error": null|"0x..."};
+a query of the form "REG:GetStringValue:HKLM_SUBKEY:VALUE" calls StdRegProv in
+root\\default through ExecMethod instead. Exit status 0 unless the connection
+itself failed (then {"connect_error": ...} and status 3).
+"""
+import json
+import os
+import sys
+
+from impacket.dcerpc.v5.dcom import wmi
+from impacket.dcerpc.v5.dcomrt import DCOMConnection
+from impacket.dcerpc.v5.dtypes import NULL
+from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_INTEGRITY, RPC_C_AUTHN_LEVEL_PKT_PRIVACY
+
+
+def error_code(e):
+    code = getattr(e, "error_code", None)
+    if code is None and hasattr(e, "get_error_code"):
+        code = e.get_error_code()
+    if code is None:
+        return str(e)
+    return "0x%08x" % (code & 0xFFFFFFFF)
+
+
+def plain(v):
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, bytes):
+        return v.decode("latin-1")
+    return v
+
+
+def rows_of(services, query):
+    out = []
+    enum = services.ExecQuery(query)
+    while True:
+        try:
+            objs = enum.Next(0xFFFFFFFF, 1)
+        except Exception as e:  # impacket raises on S_FALSE at the end
+            if "S_FALSE" in str(e) or getattr(e, "error_code", None) == 1:
+                break
+            raise
+        if not objs:
+            break
+        for obj in objs:
+            props = obj.getProperties()
+            out.append({k: plain(v["value"]) for k, v in props.items()})
+    enum.RemRelease()
+    return out
+
+
+def main():
+    host, domain, user, namespace = sys.argv[1:5]
+    queries = sys.argv[5:]
+    level = RPC_C_AUTHN_LEVEL_PKT_PRIVACY
+    if os.environ.get("WINV_TEST_LEVEL") == "integrity":
+        level = RPC_C_AUTHN_LEVEL_PKT_INTEGRITY
+    password = os.environ["WINV_TEST_PASSWORD"]
+    dcom = None
+    try:
+        dcom = DCOMConnection(host, user, password, domain, "", "", None, oxidResolver=True,
+                              authLevel=level)
+        iface = dcom.CoCreateInstanceEx(wmi.CLSID_WbemLevel1Login, wmi.IID_IWbemLevel1Login)
+        login = wmi.IWbemLevel1Login(iface)
+        results = []
+        services = {}
+
+        def ns(name):
+            if name not in services:
+                services[name] = login.NTLMLogin(name, NULL, NULL)
+            return services[name]
+
+        for q in queries:
+            try:
+                if q.startswith("REG:"):
+                    _, method, subkey, value = q.split(":", 3)
+                    svc = ns("//./root/default")
+                    prov, _ = svc.GetObject("StdRegProv")
+                    res = getattr(prov, method)(0x80000002, subkey, value)
+                    results.append({"query": q, "rows": [{
+                        "ReturnValue": res.ReturnValue,
+                        "sValue": plain(getattr(res, "sValue", None)),
+                    }], "error": None})
+                else:
+                    results.append({"query": q, "rows": rows_of(ns(namespace), q), "error": None})
+            except Exception as e:
+                results.append({"query": q, "rows": [], "error": error_code(e)})
+        print(json.dumps({"results": results}))
+        return 0
+    except Exception as e:
+        print(json.dumps({"connect_error": error_code(e), "detail": str(e)}))
+        return 3
+    finally:
+        if dcom is not None:
+            try:
+                dcom.disconnect()
+            except Exception:
+                pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
