@@ -4,8 +4,9 @@
 # 1. Installs the Debian packages the integration tests need (a real Samba AD
 #    DC, client tools, tshark) when missing -- only as root; otherwise prints
 #    what to install and goes on, so the unit tests still run.
-# 2. Installs cargo-nextest when missing (falls back to `cargo test`).
-# 3. Runs the whole workspace's tests and exits with the runner's status.
+# 2. Creates .venv-tests/ with pinned impacket and aiowmi (the simulator's judges).
+# 3. Installs cargo-nextest when missing (falls back to `cargo test`).
+# 4. Runs the whole workspace's tests and exits with the runner's status.
 #
 # CI=true (passed through unchanged) turns skipped integration tests into failures.
 # Idempotent: a second run installs nothing.
@@ -54,6 +55,25 @@ if ((${#missing[@]} > 0)); then
     fi
 else
     echo "== packages: all present"
+fi
+
+# The third-party clients that judge the simulator, pinned, in a venv of the
+# repository's own (.venv-tests/, ignored by git).
+VENV=.venv-tests
+PY_PKGS=(impacket==0.13.1 aiowmi==1.1.3)
+if ! "$VENV/bin/python" -c 'import impacket, aiowmi' >/dev/null 2>&1; then
+    echo "== creating $VENV with ${PY_PKGS[*]}"
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv --help >/dev/null 2>&1; then
+        if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip
+        fi
+    fi
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "${PY_PKGS[@]}" \
+        || echo "== could not create $VENV: impacket/aiowmi tests skip (or fail under CI=true)" >&2
+else
+    echo "== python venv: $VENV has impacket and aiowmi"
 fi
 
 runner=(cargo nextest run --workspace --no-fail-fast)
