@@ -435,3 +435,216 @@ async fn second_namespace_reuses_the_activation() {
     c.close().await.unwrap();
     sim.stop().await;
 }
+
+// ---- the rest of docs/fleet.md's faults --------------------------------------------
+
+/// Connects (at `level`) and logs in to root\default, as the registry reads do.
+async fn default_namespace_error(addr: &str, fault: &str) -> ClientError {
+    let (sim, _fleet) = serve(addr, fault).await;
+    let r = match connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy)).await {
+        Err(e) => Err(e),
+        Ok(mut c) => {
+            let r = c.open_namespace("root\\default").await;
+            let _ = c.close().await;
+            r
+        }
+    };
+    sim.stop().await;
+    r.expect_err("the fault must surface as an error")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_user_is_an_authentication_failure() {
+    let e = fault_error(
+        "127.0.32.1",
+        "{ kind = \"unknown_user\" }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert!(e.is_auth_failure(), "{e}");
+    assert_eq!(e.stage(), Stage::Bind135, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_faults_of_root_cimv2_at_login() {
+    for (i, (kind, code, name)) in [
+        ("namespace_not_found", 0x8004_1002, "WBEM_E_NOT_FOUND"),
+        ("invalid_parameter", 0x8004_1008, "WBEM_E_INVALID_PARAMETER"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let addr = format!("127.0.32.{}", 10 + i);
+        let fault = format!("{{ kind = \"{kind}\", namespace = \"root\\\\cimv2\" }}");
+        let e = fault_error(&addr, &fault, AuthLevel::PktPrivacy, BIOS).await;
+        assert_eq!(e.stage(), Stage::Login, "{kind}: {e}");
+        assert_eq!(e.hresult(), Some(code), "{kind}: {e}");
+        assert!(e.to_string().contains(name), "{kind}: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_faults_of_root_default_spare_root_cimv2() {
+    for (i, (kind, code)) in [
+        ("invalid_namespace", 0x8004_100e),
+        ("namespace_not_found", 0x8004_1002),
+        ("invalid_parameter", 0x8004_1008),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let addr = format!("127.0.32.{}", 20 + i);
+        let fault = format!("{{ kind = \"{kind}\", namespace = \"root\\\\default\" }}");
+        // root\cimv2 still answers on the same host...
+        let (sim, fleet) = serve(&addr, &fault).await;
+        let mut c = connect(&addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: root\\cimv2 login must work: {e}"));
+        let rows = c.query("SELECT * FROM Win32_BIOS").await.unwrap();
+        let want = fleet.hosts[0].data();
+        assert_eq!(
+            rows.len(),
+            want.instances("root\\cimv2", "Win32_BIOS").unwrap().len()
+        );
+        let _ = c.close().await;
+        sim.stop().await;
+        // ...while root\default fails with the fault's code.
+        let e = default_namespace_error(&format!("127.0.32.{}", 30 + i), &fault).await;
+        assert_eq!(e.hresult(), Some(code), "{kind}: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_load_failure_at_query() {
+    let e = fault_error(
+        "127.0.32.40",
+        "{ kind = \"provider_load_failure\", class = \"Win32_DiskDrive\" }",
+        AuthLevel::PktPrivacy,
+        "SELECT * FROM Win32_DiskDrive",
+    )
+    .await;
+    assert!(matches!(e.stage(), Stage::Query | Stage::Enumerate), "{e}");
+    assert_eq!(e.hresult(), Some(0x8004_1013), "{e}");
+    assert!(
+        e.to_string().contains("WBEM_E_PROVIDER_LOAD_FAILURE"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_provider_answers_late_but_completely() {
+    let addr = "127.0.32.41";
+    let (sim, fleet) = serve(
+        addr,
+        "{ kind = \"provider_slow\", class = \"Win32_Processor\", delay_ms = 700 }",
+    )
+    .await;
+    let mut c = connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let rows = c.query("SELECT * FROM Win32_Processor").await.unwrap();
+    let took = started.elapsed();
+    let fast = c.query("SELECT * FROM Win32_BIOS").await.unwrap();
+    let _ = c.close().await;
+    sim.stop().await;
+    let want = fleet.hosts[0].data();
+    assert_eq!(
+        rows.len(),
+        want.instances("root\\cimv2", "Win32_Processor")
+            .unwrap()
+            .len()
+    );
+    assert!(!fast.is_empty());
+    assert!(
+        took >= Duration::from_millis(700),
+        "the delay applies: {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_cancelled_is_a_fault_at_login() {
+    let e = fault_error(
+        "127.0.32.42",
+        "{ kind = \"call_cancelled\", call = \"NTLMLogin\" }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert_eq!(e.stage(), Stage::Login, "{e}");
+    assert_eq!(e.rpc_status(), Some(1818), "{e}");
+    assert!(e.to_string().contains("RPC_S_CALL_CANCELLED"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_host_refuses_activation() {
+    let e = fault_error(
+        "127.0.32.43",
+        "{ kind = \"shutting_down\", after_ms = 0 }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert_eq!(e.stage(), Stage::Activation, "{e}");
+    assert_eq!(e.hresult(), Some(0x8007_045b), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_reset_mid_enumeration() {
+    let e = fault_error(
+        "127.0.32.44",
+        "{ kind = \"connection_reset\", call = \"Next\" }",
+        AuthLevel::PktPrivacy,
+        BIOS,
+    )
+    .await;
+    assert!(matches!(e.stage(), Stage::Query | Stage::Enumerate), "{e}");
+    assert!(e.hresult().is_none() && e.rpc_status().is_none(), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_integrity_refuses_connect_level_activation() {
+    let e = fault_error(
+        "127.0.32.45",
+        "{ kind = \"require_integrity\" }",
+        AuthLevel::Connect,
+        BIOS,
+    )
+    .await;
+    assert_eq!(e.stage(), Stage::Activation, "{e}");
+    assert_eq!(e.hresult(), Some(0x8007_0005), "{e}");
+    // The same host at packet integrity is inventoried.
+    let addr = "127.0.32.46";
+    let (sim, _f) = serve(addr, "{ kind = \"require_integrity\" }").await;
+    let mut c = connect(addr, &sim, opts(&sim, AuthLevel::PktIntegrity))
+        .await
+        .unwrap();
+    assert!(!c.query(BIOS).await.unwrap().is_empty());
+    let _ = c.close().await;
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intermittent_fault_clears_after_its_attempts() {
+    let addr = "127.0.32.47";
+    let (sim, _f) = serve(
+        addr,
+        "{ kind = \"rpc_call_failed\", call = \"RemoteCreateInstance\", first_attempts = 2 }",
+    )
+    .await;
+    for attempt in 1..=2 {
+        let e = connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("attempt {attempt} must fail"));
+        assert_eq!(e.stage(), Stage::Activation, "{e}");
+        assert_eq!(e.rpc_status(), Some(1726), "{e}");
+    }
+    let mut c = connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+        .await
+        .expect("attempt 3 succeeds");
+    assert!(!c.query(BIOS).await.unwrap().is_empty());
+    let _ = c.close().await;
+    sim.stop().await;
+}
