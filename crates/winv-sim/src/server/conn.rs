@@ -120,14 +120,9 @@ pub async fn serve_connection(
             Ok(Incoming::Call(call)) => {
                 trace!(%peer, opnum = call.opnum, call_id = call.call_id, "call");
                 let mut reply = host.call(port, &call);
-                loop {
-                    match reply {
-                        Reply::After(d, r) => {
-                            tokio::time::sleep(d).await;
-                            reply = *r;
-                        }
-                        _ => break,
-                    }
+                while let Reply::After(d, r) = reply {
+                    tokio::time::sleep(d).await;
+                    reply = *r;
                 }
                 match reply {
                     Reply::Stub(stub) => match assoc.respond(call.call_id, &stub) {

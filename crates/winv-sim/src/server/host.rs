@@ -396,18 +396,14 @@ impl SimHost {
             } else {
                 Iface::from_iid(iid).filter(|i| Iface::Login.siblings().contains(i))
             };
-            let item = match iface.and_then(|i| self.export(i, oid, login.clone()).map(|s| (i, s))) {
-                Some((i, std)) => ActivatedInterface {
+            let item = match iface.and_then(|i| self.export(i, oid, login.clone())) {
+                Some(std) => ActivatedInterface {
                     iid: *iid,
                     hresult: Hresult(0),
                     objref: Some(ObjRef::Standard {
                         iid: *iid,
                         std,
                         resolver: self.resolver_bindings(),
-                    })
-                    .map(|o| {
-                        let _ = i;
-                        o
                     }),
                 },
                 None => ActivatedInterface {
@@ -628,7 +624,7 @@ impl SimHost {
     fn decoration(&self, namespace: &str) -> Decoration {
         Decoration {
             server: self.spec.name.clone(),
-            namespace: namespace.to_ascii_uppercase().replace("ROOT\\", "ROOT\\"),
+            namespace: namespace.to_ascii_uppercase(),
         }
     }
 
@@ -1144,6 +1140,12 @@ impl Dispatch for SimHost {
             }
             (Port::Epm, i) if i == ifs::IOBJECTEXPORTER => self.exporter(call),
             (Port::Dynamic, i) if i == ifs::IREMUNKNOWN2 || i == ifs::IREMUNKNOWN => {
+                self.rem_unknown(call)
+            }
+            // Windows dispatches an ORPC call by the IPID in the header's object
+            // UUID, whatever interface the presentation context names: aiowmi
+            // calls IRemUnknown on the context it bound for IWbemLevel1Login.
+            (Port::Dynamic, _) if call.object == Some(self.ipid_rem_unknown) => {
                 self.rem_unknown(call)
             }
             (Port::Dynamic, _) => {
