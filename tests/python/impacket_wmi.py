@@ -14,7 +14,12 @@ import sys
 from impacket.dcerpc.v5.dcom import wmi
 from impacket.dcerpc.v5.dcomrt import DCOMConnection
 from impacket.dcerpc.v5.dtypes import NULL
-from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_INTEGRITY, RPC_C_AUTHN_LEVEL_PKT_PRIVACY
+from impacket.dcerpc.v5.rpcrt import (RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
+                                      RPC_C_AUTHN_LEVEL_PKT_PRIVACY, rpc_status_codes)
+
+# impacket raises an RPC fault on a call as DCERPCException("rpc_s_call_failed")
+# with no error_code: map its short name back to the status it names.
+RPC_STATUS_BY_NAME = {name: code for code, name in rpc_status_codes.items()}
 
 
 def error_code(e):
@@ -22,7 +27,14 @@ def error_code(e):
     if code is None and hasattr(e, "get_error_code"):
         code = e.get_error_code()
     if code is None:
-        return str(e)
+        text = str(e)
+        if text in RPC_STATUS_BY_NAME:
+            return "0x%08x" % RPC_STATUS_BY_NAME[text]
+        # A fault status impacket has no name for: "Unknown DCE RPC fault status code: 000006be".
+        prefix = "Unknown DCE RPC fault status code: "
+        if text.startswith(prefix):
+            return "0x" + text[len(prefix):].strip()
+        return text
     return "0x%08x" % (code & 0xFFFFFFFF)
 
 
@@ -59,12 +71,20 @@ def main():
     level = RPC_C_AUTHN_LEVEL_PKT_PRIVACY
     if os.environ.get("WINV_TEST_LEVEL") == "integrity":
         level = RPC_C_AUTHN_LEVEL_PKT_INTEGRITY
+    elif os.environ.get("WINV_TEST_LEVEL") == "connect":
+        level = RPC_C_AUTHN_LEVEL_CONNECT
     password = os.environ["WINV_TEST_PASSWORD"]
     dcom = None
     try:
         dcom = DCOMConnection(host, user, password, domain, "", "", None, oxidResolver=True,
                               authLevel=level)
         iface = dcom.CoCreateInstanceEx(wmi.CLSID_WbemLevel1Login, wmi.IID_IWbemLevel1Login)
+        # impacket takes the level for the object exporter from the activation
+        # reply's authnHint (Windows sends 4, so impacket picks integrity);
+        # like wmiquery.py's -rpc-auth-level, raise it to privacy when asked,
+        # here before NTLMLogin so the whole WMI conversation is sealed.
+        if level == RPC_C_AUTHN_LEVEL_PKT_PRIVACY:
+            iface.get_cinstance().set_auth_level(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
         login = wmi.IWbemLevel1Login(iface)
         results = []
         services = {}
@@ -88,7 +108,8 @@ def main():
                 else:
                     results.append({"query": q, "rows": rows_of(ns(namespace), q), "error": None})
             except Exception as e:
-                results.append({"query": q, "rows": [], "error": error_code(e)})
+                results.append({"query": q, "rows": [], "error": error_code(e),
+                                "detail": str(e)})
         print(json.dumps({"results": results}))
         return 0
     except Exception as e:

@@ -677,7 +677,7 @@ impl SimHost {
                 .encode()
             }
             6 => {
-                let Ok(req) = GetObjectRequest::decode(&call.stub) else {
+                let Ok(req) = decode_lenient(&call.stub, GetObjectRequest::decode) else {
                     return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
                 };
                 let path = req.object_path.text().unwrap_or("").to_string();
@@ -716,7 +716,7 @@ impl SimHost {
                 .encode()
             }
             24 => {
-                let Ok(req) = ExecMethodRequest::decode(&call.stub) else {
+                let Ok(req) = decode_lenient(&call.stub, ExecMethodRequest::decode) else {
                     return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
                 };
                 let path = req.object_path.text().unwrap_or("").to_string();
@@ -963,7 +963,8 @@ impl SimHost {
     }
 
     fn fetch_smart_enum(&self, call: &Call, oid: u64, object: &Arc<Mutex<ObjState>>) -> Reply {
-        if call.opnum != 3 || GetSmartEnumRequest::decode(&call.stub).is_err() {
+        let decodes = decode_lenient(&call.stub, GetSmartEnumRequest::decode).is_ok();
+        if call.opnum != 3 || !decodes {
             return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR);
         }
         let (hr, smart) = match self.export(Iface::SmartEnum, oid, object.clone()) {
@@ -1021,7 +1022,9 @@ impl SimHost {
             if objs.is_empty() {
                 None
             } else {
-                match encode_object_array(&objs, 0, sent) {
+                // bPacketType 1: the smart enumerator's Next, as Windows sends it
+                // (aiowmi, written against Windows, rejects any other value).
+                match encode_object_array(&objs, 1, sent) {
                     Ok(b) => Some(b),
                     Err(_) => return empty(codes::WBEM_E_FAILED),
                 }
@@ -1086,6 +1089,34 @@ impl ServerPolicy for HostPolicy {
     }
 }
 
+/// How much trailing NDR data [`decode_lenient`] skips at most.
+const MAX_TRAILING: usize = 64;
+
+/// Decodes a request stub as Windows does, ignoring NDR data after the last
+/// parameter: impacket marshals each `[in, out] IWbemClassObject**` slot of
+/// `GetObject` / `ExecMethod` as a pointer to an empty `MInterfacePointer`
+/// (12 bytes where Windows reads a NULL interface pointer and stops), and
+/// aiowmi sends 16 bytes after ORPCTHIS in `GetSmartEnum`. Tries the whole stub,
+/// then ever shorter 4-byte-aligned prefixes, at most [`MAX_TRAILING`] bytes shorter.
+fn decode_lenient<T, E>(stub: &[u8], decode: impl Fn(&[u8]) -> Result<T, E>) -> Result<T, E> {
+    let full = decode(stub);
+    if full.is_ok() {
+        return full;
+    }
+    let shortest = stub.len().saturating_sub(MAX_TRAILING);
+    let mut len = stub.len() & !3;
+    if len == stub.len() {
+        len = len.saturating_sub(4);
+    }
+    while len >= shortest && len > 0 {
+        if let Some(Ok(v)) = stub.get(..len).map(&decode) {
+            return Ok(v);
+        }
+        len -= 4;
+    }
+    full
+}
+
 impl Dispatch for SimHost {
     fn policy(&self, port: Port) -> Box<dyn ServerPolicy> {
         if port == Port::Epm {
@@ -1140,6 +1171,12 @@ impl Dispatch for SimHost {
             }
             (Port::Epm, i) if i == ifs::IOBJECTEXPORTER => self.exporter(call),
             (Port::Dynamic, i) if i == ifs::IREMUNKNOWN2 || i == ifs::IREMUNKNOWN => {
+                self.rem_unknown(call)
+            }
+            // Windows dispatches an ORPC call by the IPID in the header's object
+            // UUID, whatever interface the presentation context names: aiowmi
+            // calls IRemUnknown on the context it bound for IWbemLevel1Login.
+            (Port::Dynamic, _) if call.object == Some(self.ipid_rem_unknown) => {
                 self.rem_unknown(call)
             }
             // Windows dispatches an ORPC call by the IPID in the header's object
