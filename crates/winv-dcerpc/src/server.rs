@@ -64,7 +64,8 @@ pub struct ServerConfig {
     pub feature_negotiation: bool,
     /// Cap on one reassembled request stub.
     pub max_request_stub: usize,
-    /// Cap on security contexts per connection.
+    /// Cap on security contexts kept per connection; beyond it the oldest
+    /// idle one is forgotten (a later call on it is refused).
     pub max_security_contexts: usize,
 }
 
@@ -77,7 +78,7 @@ impl Default for ServerConfig {
             header_signing: true,
             feature_negotiation: true,
             max_request_stub: DEFAULT_MAX_STUB,
-            max_security_contexts: 16,
+            max_security_contexts: 64,
         }
     }
 }
@@ -397,7 +398,21 @@ impl ServerAssociation {
             .ok_or(reject::NOT_SPECIFIED)?;
         if !self.security.contains_key(&v.context_id) {
             if self.security.len() >= self.config.max_security_contexts {
-                return Err(reject::LOCAL_LIMIT_EXCEEDED);
+                // Clients that open a context per alter_context (impacket)
+                // use only their newest: forget the one with the lowest
+                // auth_context_id that no outstanding call needs.
+                let busy: Vec<u32> = self
+                    .pending
+                    .values()
+                    .filter_map(|(_, a)| a.map(|a| a.context_id))
+                    .collect();
+                let oldest = self
+                    .security
+                    .keys()
+                    .copied()
+                    .find(|id| !busy.contains(id))
+                    .ok_or(reject::LOCAL_LIMIT_EXCEEDED)?;
+                self.security.remove(&oldest);
             }
             let ctx = self
                 .policy

@@ -313,57 +313,7 @@ fn a_second_security_context_on_one_connection_is_kept_apart() {
     let mut c1 = client("S3cret-inventory", AuthLevel::PktPrivacy);
     let mut s = server(None);
     let ctx1 = bind(&mut c1, &mut s, ISYSTEMACTIVATOR);
-    let mut c2 = ClientAssociation::new(
-        ClientConfig {
-            auth_level: AuthLevel::PktPrivacy,
-            auth_context_id: 79232,
-            ..ClientConfig::default()
-        },
-        Some(Box::new(NtlmClient::new(NtlmCredentials::with_password(
-            "inventory",
-            "CONTOSO",
-            "SCANNER",
-            "S3cret-inventory",
-        )))),
-    )
-    .expect("second context");
-    // The second context's bind goes as an alter_context on the same connection.
-    let (ctx2, bind2) = c2.bind(IOBJECTEXPORTER).expect("bind");
-    let mut pdu = Pdu::decode(&bind2).expect("decodes");
-    let Body::Bind(b) = pdu.body else {
-        panic!("bind")
-    };
-    let mut b = b;
-    b.contexts.truncate(1);
-    b.contexts[0].context_id = 7;
-    pdu.body = Body::AlterContext(b);
-    let resp = sent(
-        s.receive(&pdu.encode().expect("encode"))
-            .expect("alter_context"),
-    );
-    let mut ack = Pdu::decode(&resp[0]).expect("decodes");
-    let Body::AlterContextResp(a) = ack.body else {
-        panic!("alter_context_resp")
-    };
-    assert_eq!(a.results[0].result, result::ACCEPTANCE);
-    assert_eq!(a.results[0].transfer_syntax, NDR);
-    // Hand it to c2 as the bind_ack it waits for (one result, no feature
-    // negotiation expected: re-add the one c2 asked for).
-    let mut a = a;
-    a.results.push(winv_dcerpc::pdu::ContextResult {
-        result: result::NEGOTIATE_ACK,
-        reason: 3,
-        transfer_syntax: SyntaxId::new(uuid::Uuid::nil(), 0, 0),
-    });
-    a.results[0].transfer_syntax = NDR;
-    ack.body = Body::BindAck(a);
-    let Event::Bound {
-        send: Some(auth3), ..
-    } = c2.receive(&ack.encode().expect("encode")).expect("bound")
-    else {
-        panic!("auth3 expected")
-    };
-    assert_eq!(s.receive(&auth3).expect("auth3"), Incoming::Nothing);
+    let (mut c2, ctx2) = extra_context(&mut s, 79232, 7);
     assert_eq!(ctx2, 0);
     // Calls alternate between the contexts; each verifies with its own keys.
     for i in 0..3u8 {
@@ -382,4 +332,87 @@ fn a_second_security_context_on_one_connection_is_kept_apart() {
             Event::Response { .. }
         ));
     }
+}
+
+/// Opens another security context on `s`'s connection, as impacket's
+/// alter_ctx does: an alter_context carrying a fresh NTLM negotiate under a
+/// new `auth_context_id`, then auth3. Returns the client side and its context id.
+fn extra_context(
+    s: &mut ServerAssociation,
+    auth_context_id: u32,
+    pres_ctx: u16,
+) -> (ClientAssociation, u16) {
+    let mut c = ClientAssociation::new(
+        ClientConfig {
+            auth_level: AuthLevel::PktPrivacy,
+            auth_context_id,
+            ..ClientConfig::default()
+        },
+        Some(Box::new(NtlmClient::new(NtlmCredentials::with_password(
+            "inventory",
+            "CONTOSO",
+            "SCANNER",
+            "S3cret-inventory",
+        )))),
+    )
+    .expect("another context");
+    let (ctx, bind) = c.bind(IOBJECTEXPORTER).expect("bind");
+    let mut pdu = Pdu::decode(&bind).expect("decodes");
+    let Body::Bind(mut b) = pdu.body else {
+        panic!("bind")
+    };
+    b.contexts.truncate(1);
+    b.contexts[0].context_id = pres_ctx;
+    pdu.body = Body::AlterContext(b);
+    let resp = sent(
+        s.receive(&pdu.encode().expect("encode"))
+            .expect("alter_context"),
+    );
+    let mut ack = Pdu::decode(&resp[0]).expect("decodes");
+    let Body::AlterContextResp(mut a) = ack.body else {
+        panic!("alter_context_resp")
+    };
+    assert_eq!(a.results[0].result, result::ACCEPTANCE);
+    assert_eq!(a.results[0].transfer_syntax, NDR);
+    // Hand it to the client as the bind_ack it waits for, with the feature
+    // negotiation result it asked for.
+    a.results.push(winv_dcerpc::pdu::ContextResult {
+        result: result::NEGOTIATE_ACK,
+        reason: 3,
+        transfer_syntax: SyntaxId::new(uuid::Uuid::nil(), 0, 0),
+    });
+    ack.body = Body::BindAck(a);
+    let Event::Bound {
+        send: Some(auth3), ..
+    } = c.receive(&ack.encode().expect("encode")).expect("bound")
+    else {
+        panic!("auth3 expected")
+    };
+    assert_eq!(s.receive(&auth3).expect("auth3"), Incoming::Nothing);
+    (c, ctx)
+}
+
+#[test]
+fn a_long_session_of_new_security_contexts_keeps_the_newest() {
+    // impacket opens a security context per interface switch; a long session
+    // opens more than the cap, and the newest must keep working.
+    let mut c1 = client("S3cret-inventory", AuthLevel::PktPrivacy);
+    let mut s = server(None);
+    bind(&mut c1, &mut s, ISYSTEMACTIVATOR);
+    let mut last = None;
+    for i in 0..100u32 {
+        let (mut c, ctx) = extra_context(&mut s, 80_000 + i, 7);
+        let (call_id, frags) = c.request(ctx, 1, None, b"ping").expect("request");
+        let Incoming::Call(seen) = s.receive(&frags[0]).expect("verified") else {
+            panic!("a call")
+        };
+        assert_eq!(seen.auth.map(|a| a.context_id), Some(80_000 + i));
+        let out = s.respond(call_id, b"pong").expect("respond");
+        assert!(matches!(
+            c.receive(&out[0]).expect("verifies"),
+            Event::Response { .. }
+        ));
+        last = Some(c);
+    }
+    assert!(last.is_some());
 }
