@@ -26,6 +26,7 @@ use crate::pdu::{
     PFC_SUPPORT_HEADER_SIGN,
 };
 use crate::secure::{decode_protected, Protection};
+use crate::status::reject;
 
 /// `nca_s_fault_access_denied` / `rpc_s_access_denied` (0x00000005), what
 /// Windows answers to a call on a security context whose logon failed.
@@ -36,16 +37,6 @@ pub const NCA_S_UNK_IF: u32 = 0x1c01_0003;
 pub const NCA_S_OP_RNG_ERROR: u32 = 0x1c01_0002;
 /// `nca_s_proto_error` (0x1c01000b).
 pub const NCA_S_PROTO_ERROR: u32 = 0x1c01_000b;
-
-/// `provider_reject_reason` values of a bind_nak ([MS-RPCE] 2.2.2.5).
-pub mod reject {
-    /// `reason_not_specified`.
-    pub const NOT_SPECIFIED: u16 = 0;
-    /// `local_limit_exceeded`.
-    pub const LOCAL_LIMIT_EXCEEDED: u16 = 2;
-    /// `authentication_type_not_recognized`.
-    pub const AUTHENTICATION_TYPE_NOT_RECOGNIZED: u16 = 8;
-}
 
 /// Settings of a [`ServerAssociation`] ([C706] 12.6.4.4).
 #[derive(Clone, Debug)]
@@ -301,7 +292,7 @@ impl ServerAssociation {
         let is_bind = ptype == PacketType::Bind;
         if is_bind {
             if bind.max_xmit_frag < 16 || bind.max_recv_frag < 16 {
-                return self.nak(call_id, reject::NOT_SPECIFIED);
+                return self.nak(call_id, reject::REASON_NOT_SPECIFIED);
             }
             // What we send is bounded by what the client receives.
             self.max_xmit_frag = self.config.max_frag.min(bind.max_recv_frag);
@@ -395,7 +386,7 @@ impl ServerAssociation {
     fn auth_leg(&mut self, v: &AuthVerifier) -> std::result::Result<Option<AuthVerifier>, u16> {
         let level = AuthLevel::from_u8(v.auth_level)
             .filter(|l| *l >= AuthLevel::Connect)
-            .ok_or(reject::NOT_SPECIFIED)?;
+            .ok_or(reject::REASON_NOT_SPECIFIED)?;
         if !self.security.contains_key(&v.context_id) {
             if self.security.len() >= self.config.max_security_contexts {
                 // Clients that open a context per alter_context (impacket)
@@ -430,9 +421,9 @@ impl ServerAssociation {
         let sec = self
             .security
             .get_mut(&v.context_id)
-            .ok_or(reject::NOT_SPECIFIED)?;
+            .ok_or(reject::REASON_NOT_SPECIFIED)?;
         if !matches!(sec.state, AuthState::Negotiating) || sec.ctx.auth_type() != v.auth_type {
-            return Err(reject::NOT_SPECIFIED);
+            return Err(reject::REASON_NOT_SPECIFIED);
         }
         let token = match sec.ctx.step(Some(&v.value)) {
             Ok(Step::Continue(t)) => Some(t),
@@ -446,7 +437,7 @@ impl ServerAssociation {
             }
             Err(_) => {
                 sec.state = AuthState::Failed;
-                return Err(reject::NOT_SPECIFIED);
+                return Err(reject::REASON_NOT_SPECIFIED);
             }
         };
         Ok(token.map(|value| AuthVerifier {

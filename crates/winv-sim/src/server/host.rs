@@ -20,12 +20,15 @@ use winv_dcom::activation::{
     ActivatedInterface, ActivationReply, OPNUM_REMOTE_CREATE_INSTANCE,
 };
 use winv_dcom::clsid::CLSID_WBEM_LEVEL1_LOGIN;
-use winv_dcom::objref::{tower, DualStringArray, ObjRef, SecurityBinding, StdObjRef, StringBinding};
+use winv_dcom::objref::{
+    tower, DualStringArray, ObjRef, SecurityBinding, StdObjRef, StringBinding,
+};
 use winv_dcom::remunknown::{self as remunk, RemQiResult};
 use winv_dcom::{oxid, ComVersion, Hresult, MInterfacePointer, OrpcThat};
+use winv_wmi::consts::{WBEM_E_NOT_SUPPORTED, WBEM_S_FALSE, WBEM_S_TIMEDOUT};
 use winv_wmi::enumerator::{
-    EnumNextRequest, EnumNextResponse, GetSmartEnumRequest, GetSmartEnumResponse,
-    HresultResponse, SmartEnumNextRequest, SmartEnumNextResponse,
+    EnumNextRequest, EnumNextResponse, GetSmartEnumRequest, GetSmartEnumResponse, HresultResponse,
+    SmartEnumNextRequest, SmartEnumNextResponse,
 };
 use winv_wmi::login::{
     EstablishPositionResponse, NtlmLoginRequest, NtlmLoginResponse, SetClientInfoResponse,
@@ -37,8 +40,7 @@ use winv_wmi::services::{
 };
 use winv_wmio::object_array::{encode_object_array, SentClasses};
 use winv_wmio::{
-    decode_encoding_unit, encode_encoding_unit, ClassDef, Decoration, Instance, Object,
-    ObjectKind,
+    decode_encoding_unit, encode_encoding_unit, ClassDef, Decoration, Instance, Object, ObjectKind,
 };
 
 use super::conn::{Dispatch, Port, Reply};
@@ -55,18 +57,10 @@ pub struct Ports {
     pub dynamic: AtomicU16,
 }
 
-/// `WBEM_S_FALSE` ([MS-WMI] 2.2.11): fewer objects than asked, the end.
-const WBEM_S_FALSE: u32 = 1;
-/// `WBEM_S_TIMEDOUT` ([MS-WMI] 2.2.11).
-const WBEM_S_TIMEDOUT: u32 = 0x0004_0004;
-/// `WBEM_E_NOT_SUPPORTED`.
-const WBEM_E_NOT_SUPPORTED: u32 = 0x8004_100C;
-/// `E_NOINTERFACE`.
-const E_NOINTERFACE: u32 = 0x8000_4002;
-/// `REGDB_E_CLASSNOTREG`.
-const REGDB_E_CLASSNOTREG: u32 = 0x8004_0154;
 /// `RPC_E_INVALID_OXID`-style answer for an unknown IPID: `RPC_E_DISCONNECTED`.
 const RPC_E_DISCONNECTED: u32 = 0x8001_0108;
+/// What a reply that cannot be encoded becomes.
+const CALL_FAILED: Reply = Reply::Fault(codes::RPC_S_CALL_FAILED);
 /// The most objects one host keeps exported at once.
 const MAX_OBJECTS: usize = 4096;
 /// The most objects one `Next` returns.
@@ -317,7 +311,8 @@ impl SimHost {
         ];
         if port == 0 {
             for b in &mut string_bindings {
-                b.network_addr.truncate(b.network_addr.find('[').unwrap_or(0));
+                b.network_addr
+                    .truncate(b.network_addr.find('[').unwrap_or(0));
             }
         }
         DualStringArray {
@@ -358,8 +353,7 @@ impl SimHost {
         let that = OrpcThat::default();
         let fail = |hr: u32| {
             encode_remote_create_instance_response(&that, None, Hresult(hr))
-                .map(Reply::Stub)
-                .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+                .map_or(CALL_FAILED, Reply::Stub)
         };
         let req = match decode_remote_create_instance_request(&call.stub) {
             Ok((_, req)) => req,
@@ -385,7 +379,7 @@ impl SimHost {
             }
         }
         if req.clsid != CLSID_WBEM_LEVEL1_LOGIN {
-            return fail(REGDB_E_CLASSNOTREG);
+            return fail(Hresult::REGDB_E_CLASSNOTREG.0);
         }
         let login = Arc::new(Mutex::new(ObjState::Login));
         let oid = self.new_oid();
@@ -408,7 +402,7 @@ impl SimHost {
                 },
                 None => ActivatedInterface {
                     iid: *iid,
-                    hresult: Hresult(E_NOINTERFACE),
+                    hresult: Hresult::E_NOINTERFACE,
                     objref: None,
                 },
             };
@@ -424,8 +418,7 @@ impl SimHost {
             dest_ctx: 2,
         };
         encode_remote_create_instance_response(&that, Some(&reply), Hresult(0))
-            .map(Reply::Stub)
-            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+            .map_or(CALL_FAILED, Reply::Stub)
     }
 
     fn exporter(&self, call: &Call) -> Reply {
@@ -434,7 +427,11 @@ impl SimHost {
             oxid::OPNUM_SIMPLE_PING => Ok(oxid::encode_status_response(0)),
             oxid::OPNUM_COMPLEX_PING => match oxid::decode_complex_ping_request(&call.stub) {
                 Ok(r) => Ok(oxid::encode_complex_ping_response(
-                    if r.set_id == 0 { self.new_oid() } else { r.set_id },
+                    if r.set_id == 0 {
+                        self.new_oid()
+                    } else {
+                        r.set_id
+                    },
                     0,
                     0,
                 )),
@@ -460,8 +457,7 @@ impl SimHost {
             ),
             _ => return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR),
         };
-        stub.map(Reply::Stub)
-            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+        stub.map_or(CALL_FAILED, Reply::Stub)
     }
 
     // ---- dynamic port --------------------------------------------------------
@@ -489,7 +485,7 @@ impl SimHost {
                                     std,
                                 },
                                 None => RemQiResult {
-                                    hresult: Hresult(E_NOINTERFACE),
+                                    hresult: Hresult::E_NOINTERFACE,
                                     std: StdObjRef::default(),
                                 },
                             }
@@ -501,8 +497,7 @@ impl SimHost {
                             &[],
                             Hresult(RPC_E_DISCONNECTED),
                         )
-                        .map(Reply::Stub)
-                        .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+                        .map_or(CALL_FAILED, Reply::Stub)
                     }
                 };
                 remunk::encode_rem_query_interface_response(&that, &results, Hresult(0))
@@ -532,8 +527,7 @@ impl SimHost {
             },
             _ => return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR),
         };
-        r.map(Reply::Stub)
-            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+        r.map_or(CALL_FAILED, Reply::Stub)
     }
 
     fn login(&self, call: &Call) -> Reply {
@@ -548,7 +542,7 @@ impl SimHost {
             .encode(),
             4 | 5 => HresultResponse {
                 that,
-                hresult: Hresult(WBEM_E_NOT_SUPPORTED),
+                hresult: WBEM_E_NOT_SUPPORTED,
             }
             .encode(),
             6 => {
@@ -569,7 +563,9 @@ impl SimHost {
                         match self.export(Iface::Services, self.new_oid(), object) {
                             Some(std) => (
                                 0,
-                                self.objref(Iface::Services, std).to_interface_pointer().ok(),
+                                self.objref(Iface::Services, std)
+                                    .to_interface_pointer()
+                                    .ok(),
                             ),
                             None => (codes::WBEM_E_FAILED, None),
                         }
@@ -584,8 +580,7 @@ impl SimHost {
             }
             _ => return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR),
         };
-        stub.map(Reply::Stub)
-            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+        stub.map_or(CALL_FAILED, Reply::Stub)
     }
 
     fn login_check(&self, ns: &str, level: AuthLevel) -> Result<(), u32> {
@@ -664,7 +659,9 @@ impl SimHost {
                             sent: SentClasses::new(),
                         }));
                         match self.export(Iface::Enum, self.new_oid(), object) {
-                            Some(std) => (0, self.objref(Iface::Enum, std).to_interface_pointer().ok()),
+                            Some(std) => {
+                                (0, self.objref(Iface::Enum, std).to_interface_pointer().ok())
+                            }
                             None => (codes::WBEM_E_FAILED, None),
                         }
                     }
@@ -681,7 +678,12 @@ impl SimHost {
                     return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
                 };
                 let path = req.object_path.text().unwrap_or("").to_string();
-                let class_name = path.split(['.', '=']).next().unwrap_or("").trim().to_string();
+                let class_name = path
+                    .split(['.', '='])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 if let Some(r) = self.call_fault("GetObject", Some(&class_name)) {
                     return r;
                 }
@@ -721,11 +723,22 @@ impl SimHost {
                 };
                 let path = req.object_path.text().unwrap_or("").to_string();
                 let method = req.method_name.text().unwrap_or("").to_string();
-                let class_name = path.split(['.', '=']).next().unwrap_or("").trim().to_string();
+                let class_name = path
+                    .split(['.', '='])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 if let Some(r) = self.call_fault("ExecMethod", Some(&class_name)) {
                     return r;
                 }
-                let (hr, out) = self.exec_method(&data, &namespace, &class_name, &method, req.in_params.as_ref());
+                let (hr, out) = self.exec_method(
+                    &data,
+                    &namespace,
+                    &class_name,
+                    &method,
+                    req.in_params.as_ref(),
+                );
                 ExecMethodResponse {
                     that,
                     out_params: req.out_params.map(|_| out),
@@ -736,12 +749,11 @@ impl SimHost {
             }
             _ => HresultResponse {
                 that,
-                hresult: Hresult(WBEM_E_NOT_SUPPORTED),
+                hresult: WBEM_E_NOT_SUPPORTED,
             }
             .encode(),
         };
-        stub.map(Reply::Stub)
-            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+        stub.map_or(CALL_FAILED, Reply::Stub)
     }
 
     fn exec_method(
@@ -833,7 +845,11 @@ impl SimHost {
     }
 
     /// Takes up to `count` rows from an enumerator: (objects, end reached).
-    fn take_rows(&self, object: &Arc<Mutex<ObjState>>, count: u32) -> Option<(Vec<Object>, bool, String)> {
+    fn take_rows(
+        &self,
+        object: &Arc<Mutex<ObjState>>,
+        count: u32,
+    ) -> Option<(Vec<Object>, bool, String)> {
         let mut state = object.lock().ok()?;
         let ObjState::Enum {
             namespace,
@@ -871,7 +887,13 @@ impl SimHost {
 
     /// The fault-aware prelude of Next / smart Next: a reply to send instead
     /// of rows, or a delay to apply before them.
-    fn before_rows(&self, class: &str, timeout: i32, timed_out: impl Fn() -> Reply, failed: impl Fn() -> Reply) -> Result<Option<Duration>, Reply> {
+    fn before_rows(
+        &self,
+        class: &str,
+        timeout: i32,
+        timed_out: impl Fn() -> Reply,
+        failed: impl Fn() -> Reply,
+    ) -> Result<Option<Duration>, Reply> {
         if let Some(r) = self.call_fault("Next", Some(class)) {
             return Err(r);
         }
@@ -897,8 +919,7 @@ impl SimHost {
                     hresult: Hresult(0),
                 }
                 .encode()
-                .map(Reply::Stub)
-                .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+                .map_or(CALL_FAILED, Reply::Stub)
             }
             4 => {
                 let Ok(req) = EnumNextRequest::decode(&call.stub) else {
@@ -913,13 +934,12 @@ impl SimHost {
                         hresult: Hresult(hr),
                     }
                     .encode()
-                    .map(Reply::Stub)
-                    .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+                    .map_or(CALL_FAILED, Reply::Stub)
                 };
                 let delay = match self.before_rows(
                     &class,
                     req.timeout,
-                    || empty(WBEM_S_TIMEDOUT),
+                    || empty(WBEM_S_TIMEDOUT.0),
                     || empty(codes::WBEM_E_PROVIDER_FAILURE),
                 ) {
                     Ok(d) => d,
@@ -942,11 +962,10 @@ impl SimHost {
                     that,
                     capacity: req.count,
                     objects: pointers,
-                    hresult: Hresult(if end { WBEM_S_FALSE } else { 0 }),
+                    hresult: Hresult(if end { WBEM_S_FALSE.0 } else { 0 }),
                 }
                 .encode()
-                .map(Reply::Stub)
-                .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED));
+                .map_or(CALL_FAILED, Reply::Stub);
                 match delay {
                     Some(d) => Reply::After(d, Box::new(reply)),
                     None => reply,
@@ -954,11 +973,10 @@ impl SimHost {
             }
             _ => HresultResponse {
                 that,
-                hresult: Hresult(WBEM_E_NOT_SUPPORTED),
+                hresult: WBEM_E_NOT_SUPPORTED,
             }
             .encode()
-            .map(Reply::Stub)
-            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED)),
+            .map_or(CALL_FAILED, Reply::Stub),
         }
     }
 
@@ -968,7 +986,12 @@ impl SimHost {
             return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR);
         }
         let (hr, smart) = match self.export(Iface::SmartEnum, oid, object.clone()) {
-            Some(std) => (0, self.objref(Iface::SmartEnum, std).to_interface_pointer().ok()),
+            Some(std) => (
+                0,
+                self.objref(Iface::SmartEnum, std)
+                    .to_interface_pointer()
+                    .ok(),
+            ),
             None => (codes::WBEM_E_FAILED, None),
         };
         GetSmartEnumResponse {
@@ -977,8 +1000,7 @@ impl SimHost {
             hresult: Hresult(hr),
         }
         .encode()
-        .map(Reply::Stub)
-        .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+        .map_or(CALL_FAILED, Reply::Stub)
     }
 
     fn smart_enum(&self, call: &Call, object: &Arc<Mutex<ObjState>>) -> Reply {
@@ -997,13 +1019,12 @@ impl SimHost {
                 hresult: Hresult(hr),
             }
             .encode()
-            .map(Reply::Stub)
-            .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED))
+            .map_or(CALL_FAILED, Reply::Stub)
         };
         let delay = match self.before_rows(
             &class,
             req.timeout,
-            || empty(WBEM_S_TIMEDOUT),
+            || empty(WBEM_S_TIMEDOUT.0),
             || empty(codes::WBEM_E_PROVIDER_FAILURE),
         ) {
             Ok(d) => d,
@@ -1034,11 +1055,10 @@ impl SimHost {
             that: OrpcThat::default(),
             returned: u32::try_from(objs.len()).unwrap_or(u32::MAX),
             buffer,
-            hresult: Hresult(if end { WBEM_S_FALSE } else { 0 }),
+            hresult: Hresult(if end { WBEM_S_FALSE.0 } else { 0 }),
         }
         .encode()
-        .map(Reply::Stub)
-        .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED));
+        .map_or(CALL_FAILED, Reply::Stub);
         match delay {
             Some(d) => Reply::After(d, Box::new(reply)),
             None => reply,
@@ -1197,8 +1217,7 @@ impl Dispatch for SimHost {
                         hresult: Hresult(0),
                     }
                     .encode()
-                    .map(Reply::Stub)
-                    .unwrap_or(Reply::Fault(codes::RPC_S_CALL_FAILED)),
+                    .map_or(CALL_FAILED, Reply::Stub),
                     Iface::Services => self.services(call, &object),
                     Iface::Enum => self.enumerator(call, &object),
                     Iface::FetchSmartEnum => self.fetch_smart_enum(call, oid, &object),
