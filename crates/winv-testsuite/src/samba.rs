@@ -243,6 +243,12 @@ impl SambaDc {
     /// installed or we may not create a network namespace. Under `CI=true`
     /// those are errors instead.
     pub fn start() -> Result<Option<SambaDc>> {
+        Self::start_with(false)
+    }
+
+    /// Provisions and starts a DC, with Samba's DNS server and a verifiable
+    /// TLS certificate when `dns` (see [`SambaDc::start_with_dns`]).
+    fn start_with(dns: bool) -> Result<Option<SambaDc>> {
         let (Some(samba), Some(samba_tool)) = (find_program("samba"), find_program("samba-tool"))
         else {
             return skip(
@@ -268,13 +274,32 @@ impl SambaDc {
         let t0 = Instant::now();
         dc.provision(&samba_tool, &root)?;
         dc.provision_time = t0.elapsed();
+        if dns {
+            dc.enable_dns_and_tls()?;
+        }
 
         let t1 = Instant::now();
         dc.spawn_and_wait(&samba, &root)?;
+        if dns {
+            let end = Instant::now() + START_DEADLINE;
+            while !port_accepts(IpAddr::V4(DC_ADDR), 53) {
+                if Instant::now() >= end {
+                    bail!(
+                        "samba dns did not accept within {START_DEADLINE:?}; log tail:\n{}",
+                        dc.log_tail(40)
+                    );
+                }
+                sleep(Duration::from_millis(100));
+            }
+        }
         dc.startup_time = t1.elapsed();
         eprintln!(
-            "samba dc {} ready at {DC_ADDR} in {}: provision {:.1?}, start {:.1?}",
-            REALM, dc.netns.id, dc.provision_time, dc.startup_time
+            "samba dc {} {}ready at {DC_ADDR} in {}: provision {:.1?}, start {:.1?}",
+            REALM,
+            if dns { "with dns " } else { "" },
+            dc.netns.id,
+            dc.provision_time,
+            dc.startup_time
         );
         Ok(Some(dc))
     }
@@ -632,32 +657,13 @@ impl SambaDc {
     /// records (`dc1.winv.test`, `_ldap._tcp.dc._msdcs.winv.test`). It has no
     /// forwarder: names outside the zone fail.
     pub fn start_with_dns() -> Result<Option<SambaDc>> {
-        let (Some(samba), Some(samba_tool)) = (find_program("samba"), find_program("samba-tool"))
-        else {
-            return skip(
-                "samba / samba-tool not installed (apt-get install samba samba-ad-dc winbind)",
-            );
-        };
-        let Some(netns) = enter_private_netns()? else {
-            return Ok(None);
-        };
-        let dir = tempfile::Builder::new()
-            .prefix("winv-samba-")
-            .tempdir()
-            .context("create temp dir")?;
-        let root = dir.path().to_path_buf();
-        let mut dc = SambaDc {
-            netns,
-            child: None,
-            dir: Some(dir),
-            provision_time: Duration::ZERO,
-            startup_time: Duration::ZERO,
-        };
-        let t0 = Instant::now();
-        dc.provision(&samba_tool, &root)?;
-        dc.provision_time = t0.elapsed();
-        // Turn the DNS service back on.
-        let conf_path = dc.smb_conf();
+        Self::start_with(true)
+    }
+
+    /// Turns the DNS service back on in smb.conf and gives the DC a TLS
+    /// certificate that verifiers accept.
+    fn enable_dns_and_tls(&self) -> Result<()> {
+        let conf_path = self.smb_conf();
         let conf = fs::read_to_string(&conf_path).context("read smb.conf")?;
         let conf: String = conf
             .lines()
@@ -669,26 +675,7 @@ impl SambaDc {
         // subject CN, without subjectAltName, which RFC 6125 verifiers
         // (rustls / webpki) refuse for any name; so the DC gets a certificate
         // for `dc1.winv.test` (SAN) from a throw-away CA made here.
-        dc.make_tls_certs()?;
-
-        let t1 = Instant::now();
-        dc.spawn_and_wait(&samba, &root)?;
-        let end = Instant::now() + START_DEADLINE;
-        while !port_accepts(IpAddr::V4(DC_ADDR), 53) {
-            if Instant::now() >= end {
-                bail!(
-                    "samba dns did not accept within {START_DEADLINE:?}; log tail:\n{}",
-                    dc.log_tail(40)
-                );
-            }
-            sleep(Duration::from_millis(100));
-        }
-        dc.startup_time = t1.elapsed();
-        eprintln!(
-            "samba dc {} with dns ready at {DC_ADDR} in {}: provision {:.1?}, start {:.1?}",
-            REALM, dc.netns.id, dc.provision_time, dc.startup_time
-        );
-        Ok(Some(dc))
+        self.make_tls_certs()
     }
 
     /// Makes a CA and a server certificate for [`SambaDc::fqdn`] (with
