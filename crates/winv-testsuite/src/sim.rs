@@ -71,3 +71,38 @@ impl Drop for SimHandle {
         }
     }
 }
+
+/// The fleet file of one host at `addr` with `faults` (the inside of a TOML
+/// array, e.g. `{ kind = "dcom_access_denied" }`), accepting `LAB\admin` whose
+/// password is in the environment variable `password_env`.
+pub fn one_host_fleet(addr: &str, faults: &str, password_env: &str, seed: u64) -> String {
+    format!(
+        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{password_env}\"\nseed = {seed}\n\n\
+         [[host]]\naddress = \"{addr}\"\nfaults = [{faults}]\n"
+    )
+}
+
+/// Serves [`one_host_fleet`] on the caller's runtime, on ports the system
+/// chooses, after setting `password_env` to `password`. Returns the server and
+/// the parsed fleet (for the expected data).
+pub async fn serve_one_host(
+    addr: &str,
+    faults: &str,
+    password_env: &str,
+    password: &str,
+    seed: u64,
+) -> Result<(SimServer, Fleet)> {
+    // The variable is the calling test's own, set before the simulator reads it.
+    std::env::set_var(password_env, password);
+    let text = one_host_fleet(addr, faults, password_env, seed);
+    let sim = SimServer::start(
+        Fleet::parse(&text)?,
+        ListenOptions {
+            epm_port: 0,
+            dynamic_port: 0,
+            ..ListenOptions::default()
+        },
+    )
+    .await?;
+    Ok((sim, Fleet::parse(&text)?))
+}

@@ -13,33 +13,16 @@ use winv_client::{
     AuthLevel, Cause, ClientError, Credentials, Deadlines, Stage, Value, WmiClient, WmiOptions,
 };
 use winv_sim::fleet::Fleet;
-use winv_sim::server::{ListenOptions, SimServer};
+use winv_sim::server::SimServer;
+use winv_testsuite::sim::serve_one_host;
 
 const PW_ENV: &str = "WINV_CLIENT_SIM_PASSWORD";
 const PASSWORD: &str = "Sim-Passw0rd!";
 
-fn fleet_toml(addr: &str, faults: &str) -> String {
-    format!(
-        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = 31\n\n\
-         [[host]]\naddress = \"{addr}\"\nfaults = [{faults}]\n"
-    )
-}
-
 async fn serve(addr: &str, faults: &str) -> (SimServer, Fleet) {
-    std::env::set_var(PW_ENV, PASSWORD);
-    let text = fleet_toml(addr, faults);
-    let fleet = Fleet::parse(&text).unwrap();
-    let sim = SimServer::start(
-        Fleet::parse(&text).unwrap(),
-        ListenOptions {
-            epm_port: 0,
-            dynamic_port: 0,
-            ..ListenOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    (sim, fleet)
+    serve_one_host(addr, faults, PW_ENV, PASSWORD, 31)
+        .await
+        .unwrap()
 }
 
 fn opts(sim: &SimServer, level: AuthLevel) -> WmiOptions {

@@ -6,33 +6,17 @@
 use std::process::{Command, Output};
 
 use winv_sim::fleet::Fleet;
-use winv_sim::server::{ListenOptions, SimServer};
+use winv_sim::server::SimServer;
 use winv_testsuite::fixtures::require_fixture;
+use winv_testsuite::sim::serve_one_host;
 
 const PW_ENV: &str = "WINV_QUERY_CLI_PASSWORD";
 const PASSWORD: &str = "Cli-Passw0rd!";
 
-fn toml(addr: &str, faults: &str) -> String {
-    format!(
-        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = 32\n\n\
-         [[host]]\naddress = \"{addr}\"\nfaults = [{faults}]\n"
-    )
-}
-
 async fn serve(addr: &str, faults: &str) -> (SimServer, Fleet) {
-    std::env::set_var(PW_ENV, PASSWORD);
-    let t = toml(addr, faults);
-    let sim = SimServer::start(
-        Fleet::parse(&t).unwrap(),
-        ListenOptions {
-            epm_port: 0,
-            dynamic_port: 0,
-            ..ListenOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    (sim, Fleet::parse(&t).unwrap())
+    serve_one_host(addr, faults, PW_ENV, PASSWORD, 32)
+        .await
+        .unwrap()
 }
 
 async fn run(args: Vec<String>) -> Output {
