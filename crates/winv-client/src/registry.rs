@@ -269,12 +269,7 @@ impl Registry<'_> {
         path: &str,
         name: &str,
     ) -> Result<String, ClientError> {
-        let v = self
-            .value("GetStringValue", hive, path, name, "sValue")
-            .await?;
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| missing("GetStringValue", "string"))
+        self.string_value("GetStringValue", hive, path, name).await
     }
 
     /// `GetExpandedStringValue` (REG_EXPAND_SZ, expanded by the server).
@@ -284,12 +279,22 @@ impl Registry<'_> {
         path: &str,
         name: &str,
     ) -> Result<String, ClientError> {
-        let v = self
-            .value("GetExpandedStringValue", hive, path, name, "sValue")
-            .await?;
+        self.string_value("GetExpandedStringValue", hive, path, name)
+            .await
+    }
+
+    /// A string-valued getter: `method`'s `sValue`.
+    async fn string_value(
+        &mut self,
+        method: &str,
+        hive: Hive,
+        path: &str,
+        name: &str,
+    ) -> Result<String, ClientError> {
+        let v = self.value(method, hive, path, name, "sValue").await?;
         v.as_str()
             .map(str::to_string)
-            .ok_or_else(|| missing("GetExpandedStringValue", "string"))
+            .ok_or_else(|| missing(method, "string"))
     }
 
     /// `GetMultiStringValue` (REG_MULTI_SZ).
