@@ -399,7 +399,6 @@ fn a_long_session_of_new_security_contexts_keeps_the_newest() {
     let mut c1 = client("S3cret-inventory", AuthLevel::PktPrivacy);
     let mut s = server(None);
     bind(&mut c1, &mut s, ISYSTEMACTIVATOR);
-    let mut last = None;
     for i in 0..100u32 {
         let (mut c, ctx) = extra_context(&mut s, 80_000 + i, 7);
         let (call_id, frags) = c.request(ctx, 1, None, b"ping").expect("request");
@@ -412,7 +411,5 @@ fn a_long_session_of_new_security_contexts_keeps_the_newest() {
             c.receive(&out[0]).expect("verifies"),
             Event::Response { .. }
         ));
-        last = Some(c);
     }
-    assert!(last.is_some());
 }
