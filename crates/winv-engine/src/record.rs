@@ -1,0 +1,212 @@
+//! What the engine records about each computer: the final status, the failure that caused
+//! it, every attempt, every class, and the inventory collected. These are the rows the
+//! store writes and `--json` prints; they never hold a secret (a credential appears only
+//! as its account name).
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::status::Status;
+
+/// Who refused access, when the status is `access-denied` (seed 001, "Access" errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeniedBy {
+    /// The NTLM (or Kerberos) logon itself failed: wrong password, unknown account.
+    Authentication,
+    /// DCOM refused the activation (Remote Launch / Remote Activation permission,
+    /// "Distributed COM Users", or the authentication level).
+    Dcom,
+    /// The WMI namespace refused the login (namespace security: Remote Enable).
+    WmiNamespace,
+    /// A registry key's permissions (a `StdRegProv` `ReturnValue` of 5).
+    Registry,
+}
+
+impl DeniedBy {
+    /// Stable identifier.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeniedBy::Authentication => "authentication",
+            DeniedBy::Dcom => "dcom",
+            DeniedBy::WmiNamespace => "wmi-namespace",
+            DeniedBy::Registry => "registry",
+        }
+    }
+}
+
+/// One classified failure: where the flow broke and why (`../shared/DESIGN.md`,
+/// "Every failure becomes one record").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The status this failure gives the computer (or the class, for a per-class error).
+    pub status: Status,
+    /// The client's stage (`connect-135`, `activation`, `login`, `query`...), or
+    /// `resolve` / `credentials` / `watchdog` / `run` for the engine's own.
+    pub stage: String,
+    /// Connecting or operation (seed 002).
+    pub phase: winv_kb::Phase,
+    /// Connectivity, access or core WMI (seed 001).
+    pub category: winv_kb::Category,
+    /// The raw code: errno, RPC status, HRESULT, `ReturnValue`; `None` when there is none
+    /// (a deadline of our own, NXDOMAIN).
+    pub code: Option<u32>,
+    /// The code's symbolic name from the knowledge base (`E_ACCESSDENIED`, `WSAETIMEDOUT`).
+    pub code_name: Option<String>,
+    /// Whether it is a retry-class error (seed 000).
+    pub retry: bool,
+    /// For `access-denied`: who refused.
+    pub denied_by: Option<DeniedBy>,
+    /// The error as the client reported it (never contains a secret).
+    pub message: String,
+}
+
+/// How one class fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassOutcome {
+    /// The query succeeded (possibly with zero rows).
+    Collected,
+    /// The query failed; the class keeps its error.
+    Failed,
+    /// The watchdog ended the query after a query on the computer had already succeeded.
+    TimedOut,
+}
+
+impl ClassOutcome {
+    /// Stable identifier.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassOutcome::Collected => "collected",
+            ClassOutcome::Failed => "failed",
+            ClassOutcome::TimedOut => "timed-out",
+        }
+    }
+}
+
+/// The final result of one class (or registry item) of the profile on one computer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassResult {
+    /// The item's name: a WMI class (`Win32_BIOS`) or a registry item (`registry:software`).
+    pub class: String,
+    /// The namespace it was collected from.
+    pub namespace: String,
+    /// Collected, failed or timed out.
+    pub outcome: ClassOutcome,
+    /// Rows collected.
+    pub rows: usize,
+    /// The attempt (1-based) that gave this result.
+    pub attempt: u32,
+    /// The error, when not collected.
+    pub error: Option<Failure>,
+}
+
+/// One attempt at a computer: a fresh connection, the classes in the order tried.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// 1-based.
+    pub number: u32,
+    /// Start, milliseconds since the Unix epoch.
+    pub started_ms: i64,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// The account the attempt ended with (`LAB\admin`), when one got that far.
+    pub credential: Option<String>,
+    /// The item order of this attempt (a retry moves the failing item to the end).
+    pub class_order: Vec<String>,
+    /// How the attempt ended: a final status, or the retry-class status that requeued it.
+    pub outcome: Status,
+    /// The item being collected when a retry-class error abandoned the attempt.
+    pub failing_class: Option<String>,
+    /// The failure that ended the attempt, when it failed.
+    pub failure: Option<Failure>,
+}
+
+/// An installed program, from the registry's Uninstall keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoftwareRow {
+    /// `DisplayName`.
+    pub name: String,
+    /// `DisplayVersion`.
+    pub version: Option<String>,
+    /// `Publisher`.
+    pub publisher: Option<String>,
+    /// `InstallDate`, as written.
+    pub install_date: Option<String>,
+    /// Found in the 32-bit registry view.
+    pub wow64: bool,
+}
+
+/// Everything collected from one computer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Raw instances per WMI class, as JSON objects (`{"__CLASS": ..., prop: value}`).
+    pub classes: Vec<ClassInstances>,
+    /// Installed software (both registry views).
+    pub software: Vec<SoftwareRow>,
+    /// Registry values the profile asked for: (item name, value), e.g.
+    /// (`os-edition`, `ServerStandard`).
+    pub registry_values: Vec<(String, Option<String>)>,
+}
+
+/// The instances of one class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassInstances {
+    /// The class.
+    pub class: String,
+    /// The namespace.
+    pub namespace: String,
+    /// One JSON object per instance.
+    pub instances: Vec<serde_json::Value>,
+}
+
+impl Inventory {
+    /// The instances of `class`, if collected.
+    pub fn class(&self, class: &str) -> Option<&[serde_json::Value]> {
+        self.classes
+            .iter()
+            .find(|c| c.class.eq_ignore_ascii_case(class))
+            .map(|c| c.instances.as_slice())
+    }
+}
+
+/// The final result of one computer in one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComputerResult {
+    /// The target as given (a name or an address).
+    pub target: String,
+    /// The address connected to (or resolved), when there was one.
+    pub address: Option<IpAddr>,
+    /// The final status.
+    pub status: Status,
+    /// The failure behind a failed status (for `inventoried-incomplete`: none; see
+    /// `classes`).
+    pub failure: Option<Failure>,
+    /// Every attempt, in order.
+    pub attempts: Vec<AttemptRecord>,
+    /// The account that worked (`LAB\admin`), remembered for the computer.
+    pub credential: Option<String>,
+    /// The final result of every item of the profile (empty when no connection was made).
+    pub classes: Vec<ClassResult>,
+    /// What was collected.
+    pub inventory: Inventory,
+    /// When the computer finished, milliseconds since the Unix epoch.
+    pub finished_ms: i64,
+}
+
+impl ComputerResult {
+    /// The first remediation step of the knowledge base for this computer's failure: the
+    /// entry of its code when the code has one, else the entry of its status.
+    pub fn first_remediation(&self) -> Option<&'static str> {
+        let f = self.failure.as_ref()?;
+        let by_code = f
+            .code_name
+            .as_deref()
+            .and_then(winv_kb::by_name)
+            .and_then(|e| e.remediation.first());
+        by_code
+            .or_else(|| self.status.kb_entry().and_then(|e| e.remediation.first()))
+            .map(String::as_str)
+    }
+}
