@@ -4,6 +4,7 @@
 //! - [`status`]: the statuses of seed 000 (the MAP inventory engine).
 //! - [`record`]: what is recorded per computer, attempt and class.
 
+pub mod classify;
 pub mod record;
 pub mod status;
 

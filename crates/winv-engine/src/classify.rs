@@ -1,0 +1,392 @@
+//! From a client error to a [`Failure`]: the status, phase, category, code and retry class
+//! of `../shared/DESIGN.md` ("where each failure is caught").
+//!
+//! The knowledge base owns what a code means (its retry class, the statuses it gives, its
+//! category); this module only adds what the code alone does not say: the stage where it
+//! came back (an `E_ACCESSDENIED` from the activation is DCOM's refusal, from `NTLMLogin`
+//! the namespace's) and which namespace was being opened (`root\cimv2` or the
+//! `root\default` of `StdRegProv`). `diagnose` and the engine both classify through here.
+
+use winv_client::{Cause, ClientError, Stage};
+use winv_kb::{Category, Entry, Kind, Phase, RetryClass};
+use winv_rpc::transport::ConnectFailure;
+
+use crate::record::{DeniedBy, Failure};
+use crate::status::Status;
+
+/// Which namespace a login was for: the two MAP names (seed 000) and any other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamespaceRole {
+    /// `root\cimv2`.
+    Cimv2,
+    /// `root\default`, where `StdRegProv` lives.
+    StdRegProv,
+    /// Another namespace of a custom profile.
+    Other,
+}
+
+impl NamespaceRole {
+    /// The role of `namespace` (any case, either slash).
+    pub fn of(namespace: &str) -> NamespaceRole {
+        let n = namespace.replace('/', "\\").to_ascii_lowercase();
+        match n.trim_start_matches('\\') {
+            "root\\cimv2" => NamespaceRole::Cimv2,
+            "root\\default" => NamespaceRole::StdRegProv,
+            _ => NamespaceRole::Other,
+        }
+    }
+}
+
+/// Winsock codes of the connect failures (what a Windows client reports).
+const WSAETIMEDOUT: u32 = 10060;
+const WSAECONNREFUSED: u32 = 10061;
+const WSAEHOSTUNREACH: u32 = 10065;
+const WSAENETUNREACH: u32 = 10051;
+/// `RPC_S_SERVER_UNAVAILABLE` as the HRESULT a WMI client shows.
+const RPC_SERVER_UNAVAILABLE_HR: u32 = 0x8007_06BA;
+/// `RPC_S_CALL_FAILED` as an HRESULT: a connection lost in the middle of a call.
+const RPC_CALL_FAILED_HR: u32 = 0x8007_06BE;
+/// `E_ACCESSDENIED`: what a Windows client reports for a refused logon.
+const E_ACCESSDENIED: u32 = 0x8007_0005;
+
+/// Whether the stage belongs to "connecting" (seed 002): up to and including the login.
+pub fn phase_of(stage: Stage) -> Phase {
+    match stage {
+        Stage::Connect135
+        | Stage::Bind135
+        | Stage::Activation
+        | Stage::ConnectDynamic
+        | Stage::BindDynamic
+        | Stage::Login => Phase::Connecting,
+        _ => Phase::Operation,
+    }
+}
+
+/// The knowledge-base entry of `code` as it came back: a fault status is looked for among
+/// the RPC numberings first, a method's return among the WBEM and COM ones.
+fn entry_for(code: u32, fault: bool) -> Option<&'static Entry> {
+    let order: &[Kind] = if fault {
+        &[Kind::Nca, Kind::RpcStatus, Kind::Win32, Kind::Hresult, Kind::Wbem]
+    } else {
+        &[Kind::Wbem, Kind::Hresult, Kind::RpcStatus, Kind::Win32, Kind::Nca]
+    };
+    let hits = winv_kb::by_value(code);
+    order
+        .iter()
+        .find_map(|k| hits.iter().find(|e| e.kind == *k).copied())
+}
+
+fn status_category(status: Status) -> Category {
+    status
+        .kb_entry()
+        .map(|e| e.category)
+        .unwrap_or(Category::CoreWmi)
+}
+
+/// A failure the engine makes itself (no client error): resolution, the watchdog, a
+/// missing credential list, a stopped run.
+pub fn engine_failure(status: Status, stage: &str, code: Option<u32>, message: String) -> Failure {
+    let entry = status.kb_entry();
+    Failure {
+        status,
+        stage: stage.to_string(),
+        phase: entry.map(|e| e.phase).unwrap_or(Phase::Either),
+        category: status_category(status),
+        code,
+        code_name: code.and_then(winv_kb::name).map(str::to_string),
+        retry: status.is_retry_class(),
+        denied_by: None,
+        message,
+    }
+}
+
+/// Classifies a client error. `role` is the namespace being opened or used when it failed.
+pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
+    let stage = err.stage();
+    let phase = phase_of(stage);
+    let f = Failure {
+        status: Status::OtherReasons,
+        stage: stage.as_str().to_string(),
+        phase,
+        category: Category::CoreWmi,
+        code: None,
+        code_name: None,
+        retry: false,
+        denied_by: None,
+        message: err.to_string(),
+    };
+    let with = |mut f: Failure, status: Status, code: Option<u32>| {
+        f.status = status;
+        f.category = status_category(status);
+        f.retry = status.is_retry_class();
+        f.code = code;
+        f.code_name = code.and_then(winv_kb::name).map(str::to_string);
+        f
+    };
+    match err.cause() {
+        Cause::Resolve { .. } => with(f, Status::MachineNotFound, None),
+        Cause::Connect(c) if stage == Stage::Connect135 => {
+            let (status, code) = match c.failure {
+                ConnectFailure::TimedOut => (Status::ConnectionTimeout, Some(WSAETIMEDOUT)),
+                ConnectFailure::Refused => (Status::ConnectionRefused, Some(WSAECONNREFUSED)),
+                ConnectFailure::HostUnreachable => {
+                    (Status::HostUnreachable, Some(WSAEHOSTUNREACH))
+                }
+                ConnectFailure::NetworkUnreachable => {
+                    (Status::HostUnreachable, Some(WSAENETUNREACH))
+                }
+                ConnectFailure::Other => (Status::OtherReasons, c.errno.map(|e| e as u32)),
+            };
+            with(f, status, code)
+        }
+        // Port 135 answered and activated; the OXID's endpoint did not: a firewall that
+        // opens 135 but not the dynamic range, or a binding behind NAT (seed 001).
+        Cause::Connect(_) => with(
+            f,
+            Status::RpcServerUnavailable,
+            Some(RPC_SERVER_UNAVAILABLE_HR),
+        ),
+        Cause::Timeout { .. } => match stage {
+            Stage::Connect135 => with(f, Status::ConnectionTimeout, Some(WSAETIMEDOUT)),
+            Stage::ConnectDynamic => with(
+                f,
+                Status::RpcServerUnavailable,
+                Some(RPC_SERVER_UNAVAILABLE_HR),
+            ),
+            // Connected, then no answer in time: seed 000's "WMI query time out".
+            _ => with(f, Status::WmiQueryTimeout, None),
+        },
+        Cause::AuthenticationFailed(_) => {
+            let mut f = with(f, Status::AccessDenied, Some(E_ACCESSDENIED));
+            f.denied_by = Some(DeniedBy::Authentication);
+            f
+        }
+        // No presentation context for the activation (or login) interface: the host speaks
+        // RPC but offers no DCOM (not Windows, or DCOM disabled).
+        Cause::BindRejected(_) => with(f, Status::RpcServerUnavailable, None),
+        Cause::Rpc(_) | Cause::Decode(_) | Cause::Protocol(_)
+            if matches!(stage, Stage::Bind135 | Stage::BindDynamic) =>
+        {
+            with(f, Status::RpcServerUnavailable, None)
+        }
+        // The connection broke in the middle of a call: Windows reports RPC_S_CALL_FAILED.
+        Cause::Rpc(_) => with(f, Status::RpcCallFailed, Some(RPC_CALL_FAILED_HR)),
+        Cause::Decode(_) | Cause::Protocol(_) => with(f, Status::OtherReasons, None),
+        Cause::Fault { status } => from_code(f, *status, true, stage, role),
+        Cause::Hresult(hr) => from_code(f, *hr, false, stage, role),
+        Cause::Win32 { code, .. } => {
+            if *code == winv_client::registry::ERROR_ACCESS_DENIED {
+                let mut f = with(f, Status::AccessDenied, Some(*code));
+                f.denied_by = Some(DeniedBy::Registry);
+                f.code_name = winv_kb::name_in(Kind::Win32, *code).map(str::to_string);
+                f
+            } else {
+                let mut f = with(f, Status::OtherReasons, Some(*code));
+                f.code_name = winv_kb::name_in(Kind::Win32, *code).map(str::to_string);
+                f
+            }
+        }
+    }
+}
+
+/// A fault status or a method's HRESULT, through the knowledge base.
+fn from_code(mut f: Failure, code: u32, fault: bool, stage: Stage, role: NamespaceRole) -> Failure {
+    let entry = entry_for(code, fault);
+    f.code = Some(code);
+    f.code_name = entry
+        .map(|e| e.name.clone())
+        .or_else(|| winv_kb::name(code).map(str::to_string));
+    let Some(entry) = entry else {
+        f.status = if f.phase == Phase::Connecting {
+            Status::RpcServerUnavailable
+        } else {
+            Status::OtherReasons
+        };
+        f.category = status_category(f.status);
+        return f;
+    };
+    f.retry = entry.retry_class == RetryClass::Retry;
+    let statuses: Vec<Status> = entry
+        .statuses
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let namespace_status = |cimv2: bool| {
+        statuses.iter().copied().find(|s| {
+            let id = s.as_str();
+            if cimv2 {
+                id.starts_with("cimv2-")
+            } else {
+                id.starts_with("stdregprov-")
+            }
+        })
+    };
+    f.status = if stage == Stage::Login && role != NamespaceRole::Other {
+        namespace_status(role == NamespaceRole::Cimv2)
+            .or_else(|| statuses.iter().copied().find(|s| !is_namespace(*s)))
+    } else {
+        statuses.iter().copied().find(|s| !is_namespace(*s))
+    }
+    .unwrap_or(if f.retry {
+        Status::RpcCallFailed
+    } else if f.phase == Phase::Connecting && stage != Stage::Login {
+        Status::RpcServerUnavailable
+    } else {
+        Status::OtherReasons
+    });
+    // A retry-class code keeps its retry meaning only with a retry-class status.
+    f.retry = f.retry && f.status.is_retry_class();
+    f.category = match entry.category {
+        Category::None => status_category(f.status),
+        c => c,
+    };
+    if f.status == Status::AccessDenied {
+        f.denied_by = Some(match stage {
+            Stage::Connect135 | Stage::Bind135 | Stage::BindDynamic => DeniedBy::Authentication,
+            Stage::Activation => DeniedBy::Dcom,
+            Stage::Registry => DeniedBy::Registry,
+            _ => DeniedBy::WmiNamespace,
+        });
+    }
+    f
+}
+
+fn is_namespace(s: Status) -> bool {
+    matches!(
+        s,
+        Status::Cimv2NamespaceInvalid
+            | Status::Cimv2NamespaceNotFound
+            | Status::Cimv2NamespaceInvalidParameter
+            | Status::StdRegProvNamespaceInvalid
+            | Status::StdRegProvNamespaceNotFound
+            | Status::StdRegProvNamespaceInvalidParameter
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn hr(stage: Stage, code: u32, role: NamespaceRole) -> Failure {
+        classify(&ClientError::hresult_at(stage, code), role)
+    }
+
+    fn fault(stage: Stage, status: u32) -> Failure {
+        classify(
+            &ClientError::new(stage, Cause::Fault { status }),
+            NamespaceRole::Cimv2,
+        )
+    }
+
+    #[test]
+    fn namespace_codes_at_login_give_the_namespace_statuses() {
+        use NamespaceRole::*;
+        let cases = [
+            (0x8004_100e, Cimv2, Status::Cimv2NamespaceInvalid),
+            (0x8004_1002, Cimv2, Status::Cimv2NamespaceNotFound),
+            (0x8004_1008, Cimv2, Status::Cimv2NamespaceInvalidParameter),
+            (0x8004_100e, StdRegProv, Status::StdRegProvNamespaceInvalid),
+            (0x8004_1002, StdRegProv, Status::StdRegProvNamespaceNotFound),
+            (0x8004_1008, StdRegProv, Status::StdRegProvNamespaceInvalidParameter),
+        ];
+        for (code, role, want) in cases {
+            let f = hr(Stage::Login, code, role);
+            assert_eq!(f.status, want, "{code:#x} {role:?}");
+            assert_eq!(f.phase, Phase::Connecting);
+            assert!(!f.retry);
+            assert_eq!(f.code, Some(code));
+        }
+        // The same code during a query is a per-class error, not a namespace status.
+        let f = hr(Stage::Query, 0x8004_1002, Cimv2);
+        assert_eq!(f.status, Status::OtherReasons);
+        assert_eq!(f.phase, Phase::Operation);
+    }
+
+    #[test]
+    fn access_denied_says_who_refused() {
+        let dcom = hr(Stage::Activation, 0x8007_0005, NamespaceRole::Cimv2);
+        assert_eq!(dcom.status, Status::AccessDenied);
+        assert_eq!(dcom.denied_by, Some(DeniedBy::Dcom));
+        assert_eq!(dcom.category, Category::Access);
+        assert_eq!(dcom.code_name.as_deref(), Some("E_ACCESSDENIED"));
+        let wmi = hr(Stage::Login, 0x8004_1003, NamespaceRole::Cimv2);
+        assert_eq!(wmi.status, Status::AccessDenied);
+        assert_eq!(wmi.denied_by, Some(DeniedBy::WmiNamespace));
+        let auth = classify(
+            &ClientError::new(Stage::Bind135, Cause::AuthenticationFailed("x".into())),
+            NamespaceRole::Cimv2,
+        );
+        assert_eq!(auth.status, Status::AccessDenied);
+        assert_eq!(auth.denied_by, Some(DeniedBy::Authentication));
+    }
+
+    #[test]
+    fn retry_class_faults() {
+        let f = fault(Stage::Query, 1726);
+        assert_eq!(f.status, Status::RpcCallFailed);
+        assert!(f.retry);
+        assert_eq!(f.code_name.as_deref(), Some("RPC_S_CALL_FAILED"));
+        let f = fault(Stage::Enumerate, 1818);
+        assert_eq!(f.status, Status::RpcCallCancelled);
+        assert!(f.retry);
+        let f = hr(Stage::Query, 0x8007_045b, NamespaceRole::Cimv2);
+        assert_eq!(f.status, Status::ComputerShuttingDown);
+        assert!(f.retry);
+        let f = hr(Stage::Query, 0x8004_1045, NamespaceRole::Cimv2);
+        assert_eq!(f.status, Status::RpcCallCancelled, "server too busy");
+        assert!(f.retry);
+    }
+
+    #[test]
+    fn per_class_errors_are_not_retried() {
+        for code in [0x8004_1010, 0x8004_1004, 0x8004_1013] {
+            let f = hr(Stage::Query, code, NamespaceRole::Cimv2);
+            assert_eq!(f.status, Status::OtherReasons, "{code:#x}");
+            assert!(!f.retry, "{code:#x}");
+            assert_eq!(f.category, Category::CoreWmi, "{code:#x}");
+        }
+    }
+
+    #[test]
+    fn timeouts_depend_on_the_stage() {
+        let t = |stage| {
+            classify(
+                &ClientError::new(
+                    stage,
+                    Cause::Timeout {
+                        what: "call",
+                        after: Duration::from_secs(1),
+                    },
+                ),
+                NamespaceRole::Cimv2,
+            )
+        };
+        assert_eq!(t(Stage::Connect135).status, Status::ConnectionTimeout);
+        assert_eq!(t(Stage::ConnectDynamic).status, Status::RpcServerUnavailable);
+        let q = t(Stage::Enumerate);
+        assert_eq!(q.status, Status::WmiQueryTimeout);
+        assert!(q.retry);
+    }
+
+    #[test]
+    fn no_dcom_is_rpc_server_unavailable() {
+        let f = classify(
+            &ClientError::new(Stage::Bind135, Cause::BindRejected("abstract syntax".into())),
+            NamespaceRole::Cimv2,
+        );
+        assert_eq!(f.status, Status::RpcServerUnavailable);
+        assert_eq!(f.category, Category::Connectivity);
+        let f = fault(Stage::Activation, 0x1c01_0003);
+        assert_eq!(f.status, Status::RpcServerUnavailable);
+        assert_eq!(f.code_name.as_deref(), Some("nca_s_unk_if"));
+    }
+
+    #[test]
+    fn namespace_role_of() {
+        assert_eq!(NamespaceRole::of("ROOT\\CIMV2"), NamespaceRole::Cimv2);
+        assert_eq!(NamespaceRole::of("root/default"), NamespaceRole::StdRegProv);
+        assert_eq!(NamespaceRole::of("root\\wmi"), NamespaceRole::Other);
+    }
+}
