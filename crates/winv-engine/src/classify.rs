@@ -148,7 +148,9 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
         ),
         Cause::Timeout { .. } => match stage {
             Stage::Connect135 => with(f, Status::ConnectionTimeout, Some(WSAETIMEDOUT)),
-            Stage::ConnectDynamic => with(
+            // The OXID's endpoint did not connect, or accepted and never answered the
+            // bind: the dynamic port is blocked or something else listens there.
+            Stage::ConnectDynamic | Stage::BindDynamic => with(
                 f,
                 Status::RpcServerUnavailable,
                 Some(RPC_SERVER_UNAVAILABLE_HR),
@@ -365,6 +367,8 @@ mod tests {
         };
         assert_eq!(t(Stage::Connect135).status, Status::ConnectionTimeout);
         assert_eq!(t(Stage::ConnectDynamic).status, Status::RpcServerUnavailable);
+        assert_eq!(t(Stage::BindDynamic).status, Status::RpcServerUnavailable);
+        assert_eq!(t(Stage::Bind135).status, Status::WmiQueryTimeout);
         let q = t(Stage::Enumerate);
         assert_eq!(q.status, Status::WmiQueryTimeout);
         assert!(q.retry);

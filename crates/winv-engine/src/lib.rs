@@ -2,12 +2,21 @@
 //! credentials in, one honest status per computer out.
 //!
 //! - [`status`]: the statuses of seed 000 (the MAP inventory engine).
+//! - [`classify`]: a client error to a status, phase, category and code, through the
+//!   knowledge base (shared with `diagnose`).
+//! - [`profile`]: what to collect (the built-in `standard` profile, or a TOML file).
+//! - [`engine`]: the scheduler (concurrency, connection rate, retry queue, watchdog) and
+//!   the per-computer state machine.
 //! - [`record`]: what is recorded per computer, attempt and class.
 
 pub mod classify;
+pub mod engine;
+pub mod profile;
 pub mod record;
 pub mod status;
 
+pub use engine::{Credential, Engine, EngineOptions, Event};
+pub use profile::{Item, Profile};
 pub use record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
     Inventory, SoftwareRow,
