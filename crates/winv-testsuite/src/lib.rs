@@ -3,6 +3,7 @@
 //! venv with impacket and aiowmi, and an in-process simulated fleet.
 
 pub mod fixtures;
+pub mod netlab;
 pub mod python;
 pub mod samba;
 pub mod sim;
