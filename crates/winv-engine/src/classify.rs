@@ -49,6 +49,14 @@ const RPC_CALL_FAILED_HR: u32 = 0x8007_06BE;
 /// `E_ACCESSDENIED`: what a Windows client reports for a refused logon.
 const E_ACCESSDENIED: u32 = 0x8007_0005;
 
+/// `nca_s_unk_if`: the server does not know the interface called.
+const NCA_S_UNK_IF: u32 = 0x1C01_0003;
+
+/// What a host that speaks RPC but has no DCOM activation is told apart by (a Samba
+/// server, a non-Windows RPC service, or DCOM disabled).
+pub const NO_DCOM: &str =
+    "the host answers RPC on port 135 but offers no DCOM activation (not Windows, or DCOM disabled)";
+
 /// Whether the stage belongs to "connecting" (seed 002): up to and including the login.
 pub fn phase_of(stage: Stage) -> Phase {
     match stage {
@@ -165,7 +173,11 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
         }
         // No presentation context for the activation (or login) interface: the host speaks
         // RPC but offers no DCOM (not Windows, or DCOM disabled).
-        Cause::BindRejected(_) => with(f, Status::RpcServerUnavailable, None),
+        Cause::BindRejected(_) => {
+            let mut f = with(f, Status::RpcServerUnavailable, None);
+            f.message = format!("{NO_DCOM}: {}", f.message);
+            f
+        }
         Cause::Rpc(_) | Cause::Decode(_) | Cause::Protocol(_)
             if matches!(stage, Stage::Bind135 | Stage::BindDynamic) =>
         {
@@ -208,6 +220,9 @@ fn from_code(mut f: Failure, code: u32, fault: bool, stage: Stage, role: Namespa
         return f;
     };
     f.retry = entry.retry_class == RetryClass::Retry;
+    if stage == Stage::Activation && fault && code == NCA_S_UNK_IF {
+        f.message = format!("{NO_DCOM}: {}", f.message);
+    }
     let statuses: Vec<Status> = entry
         .statuses
         .iter()
@@ -382,9 +397,11 @@ mod tests {
         );
         assert_eq!(f.status, Status::RpcServerUnavailable);
         assert_eq!(f.category, Category::Connectivity);
+        assert!(f.message.starts_with(NO_DCOM), "{}", f.message);
         let f = fault(Stage::Activation, 0x1c01_0003);
         assert_eq!(f.status, Status::RpcServerUnavailable);
         assert_eq!(f.code_name.as_deref(), Some("nca_s_unk_if"));
+        assert!(f.message.starts_with(NO_DCOM), "{}", f.message);
     }
 
     #[test]

@@ -213,7 +213,8 @@ impl Engine {
     ) -> Engine {
         opts.concurrency = opts.concurrency.max(1);
         opts.max_attempts = opts.max_attempts.max(1);
-        if !(opts.connections_per_second > 0.0) {
+        // Zero, negative or NaN: no limit.
+        if opts.connections_per_second.is_nan() || opts.connections_per_second <= 0.0 {
             opts.connections_per_second = f64::INFINITY;
         }
         opts.client.deadlines.call = opts.client.deadlines.call.min(opts.watchdog);
