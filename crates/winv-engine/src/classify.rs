@@ -74,9 +74,21 @@ pub fn phase_of(stage: Stage) -> Phase {
 /// the RPC numberings first, a method's return among the WBEM and COM ones.
 fn entry_for(code: u32, fault: bool) -> Option<&'static Entry> {
     let order: &[Kind] = if fault {
-        &[Kind::Nca, Kind::RpcStatus, Kind::Win32, Kind::Hresult, Kind::Wbem]
+        &[
+            Kind::Nca,
+            Kind::RpcStatus,
+            Kind::Win32,
+            Kind::Hresult,
+            Kind::Wbem,
+        ]
     } else {
-        &[Kind::Wbem, Kind::Hresult, Kind::RpcStatus, Kind::Win32, Kind::Nca]
+        &[
+            Kind::Wbem,
+            Kind::Hresult,
+            Kind::RpcStatus,
+            Kind::Win32,
+            Kind::Nca,
+        ]
     };
     let hits = winv_kb::by_value(code);
     order
@@ -137,9 +149,7 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
             let (status, code) = match c.failure {
                 ConnectFailure::TimedOut => (Status::ConnectionTimeout, Some(WSAETIMEDOUT)),
                 ConnectFailure::Refused => (Status::ConnectionRefused, Some(WSAECONNREFUSED)),
-                ConnectFailure::HostUnreachable => {
-                    (Status::HostUnreachable, Some(WSAEHOSTUNREACH))
-                }
+                ConnectFailure::HostUnreachable => (Status::HostUnreachable, Some(WSAEHOSTUNREACH)),
                 ConnectFailure::NetworkUnreachable => {
                     (Status::HostUnreachable, Some(WSAENETUNREACH))
                 }
@@ -306,7 +316,11 @@ mod tests {
             (0x8004_1008, Cimv2, Status::Cimv2NamespaceInvalidParameter),
             (0x8004_100e, StdRegProv, Status::StdRegProvNamespaceInvalid),
             (0x8004_1002, StdRegProv, Status::StdRegProvNamespaceNotFound),
-            (0x8004_1008, StdRegProv, Status::StdRegProvNamespaceInvalidParameter),
+            (
+                0x8004_1008,
+                StdRegProv,
+                Status::StdRegProvNamespaceInvalidParameter,
+            ),
         ];
         for (code, role, want) in cases {
             let f = hr(Stage::Login, code, role);
@@ -381,7 +395,10 @@ mod tests {
             )
         };
         assert_eq!(t(Stage::Connect135).status, Status::ConnectionTimeout);
-        assert_eq!(t(Stage::ConnectDynamic).status, Status::RpcServerUnavailable);
+        assert_eq!(
+            t(Stage::ConnectDynamic).status,
+            Status::RpcServerUnavailable
+        );
         assert_eq!(t(Stage::BindDynamic).status, Status::RpcServerUnavailable);
         assert_eq!(t(Stage::Bind135).status, Status::WmiQueryTimeout);
         let q = t(Stage::Enumerate);
@@ -392,7 +409,10 @@ mod tests {
     #[test]
     fn no_dcom_is_rpc_server_unavailable() {
         let f = classify(
-            &ClientError::new(Stage::Bind135, Cause::BindRejected("abstract syntax".into())),
+            &ClientError::new(
+                Stage::Bind135,
+                Cause::BindRejected("abstract syntax".into()),
+            ),
             NamespaceRole::Cimv2,
         );
         assert_eq!(f.status, Status::RpcServerUnavailable);

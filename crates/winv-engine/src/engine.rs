@@ -37,8 +37,8 @@ use winv_wmio::ObjectKind;
 use crate::classify::{classify, engine_failure, NamespaceRole};
 use crate::profile::{Item, Profile};
 use crate::record::{
-    AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, Failure,
-    Inventory, SoftwareRow,
+    AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, Failure, Inventory,
+    SoftwareRow,
 };
 use crate::status::Status;
 
@@ -153,14 +153,22 @@ impl Job {
         }
     }
 
-    fn finish(self, status: Status, failure: Option<Failure>, creds: &[Credential]) -> ComputerResult {
+    fn finish(
+        self,
+        status: Status,
+        failure: Option<Failure>,
+        creds: &[Credential],
+    ) -> ComputerResult {
         ComputerResult {
             target: self.target,
             address: self.address,
             status,
             failure,
             attempts: self.attempts,
-            credential: self.remembered.and_then(|i| creds.get(i)).map(|c| c.account.clone()),
+            credential: self
+                .remembered
+                .and_then(|i| creds.get(i))
+                .map(|c| c.account.clone()),
             classes: self.classes,
             inventory: self.inventory,
             finished_ms: now_ms(),
@@ -236,15 +244,19 @@ impl Engine {
     /// [`Event`]s to `events`. Setting `stop` to true ends the run: attempts in progress
     /// stop at their next step and every unfinished computer is reported as
     /// `inventory-not-completed`. Returns when every target has had its `Finished` event.
-    pub async fn run(&self, targets: Vec<String>, events: mpsc::Sender<Event>, stop: watch::Receiver<bool>) {
+    pub async fn run(
+        &self,
+        targets: Vec<String>,
+        events: mpsc::Sender<Event>,
+        stop: watch::Receiver<bool>,
+    ) {
         let mut queue: VecDeque<Job> = targets
             .into_iter()
             .map(|t| Job::new(t, &self.profile))
             .collect();
         let mut running: JoinSet<(Job, Outcome)> = JoinSet::new();
-        let interval = Duration::from_secs_f64(
-            (1.0 / self.opts.connections_per_second).min(3600.0),
-        );
+        let interval =
+            Duration::from_secs_f64((1.0 / self.opts.connections_per_second).min(3600.0));
         let mut next_start = Instant::now();
         let mut stop_rx = stop.clone();
         let mut stopped = *stop.borrow();
@@ -319,9 +331,11 @@ impl Engine {
         let attempts = u32::try_from(job.attempts.len()).unwrap_or(u32::MAX);
         let result = match outcome {
             Outcome::Final(status, failure) => job.finish(status, failure, &self.creds),
-            Outcome::Stopped => {
-                job.finish(Status::InventoryNotCompleted, Some(not_completed()), &self.creds)
-            }
+            Outcome::Stopped => job.finish(
+                Status::InventoryNotCompleted,
+                Some(not_completed()),
+                &self.creds,
+            ),
             Outcome::Retry(failure, failing) if attempts < self.opts.max_attempts && !stopped => {
                 if let Some(name) = failing {
                     if let Some(pos) = job.order.iter().position(|i| i.name() == name) {
@@ -342,7 +356,11 @@ impl Engine {
             }
             Outcome::Retry(failure, _) if stopped => {
                 let _ = failure;
-                job.finish(Status::InventoryNotCompleted, Some(not_completed()), &self.creds)
+                job.finish(
+                    Status::InventoryNotCompleted,
+                    Some(not_completed()),
+                    &self.creds,
+                )
             }
             Outcome::Retry(failure, _) => final_after_retries(job, failure, &self.creds),
         };
@@ -478,15 +496,21 @@ async fn attempt_inner(
                 },
                 Ok(Resolution::NotFound { reason, .. }) => {
                     let (code, msg, transient) = match &reason {
-                        NotFoundReason::NxDomain => {
-                            (WSAHOST_NOT_FOUND, format!("{} does not exist in dns", job.target), false)
-                        }
-                        NotFoundReason::NoRecords => {
-                            (WSANO_DATA, format!("{} has no address record", job.target), false)
-                        }
-                        NotFoundReason::TryAgain(d) => {
-                            (WSATRY_AGAIN, format!("dns lookup of {} failed: {d}", job.target), true)
-                        }
+                        NotFoundReason::NxDomain => (
+                            WSAHOST_NOT_FOUND,
+                            format!("{} does not exist in dns", job.target),
+                            false,
+                        ),
+                        NotFoundReason::NoRecords => (
+                            WSANO_DATA,
+                            format!("{} has no address record", job.target),
+                            false,
+                        ),
+                        NotFoundReason::TryAgain(d) => (
+                            WSATRY_AGAIN,
+                            format!("dns lookup of {} failed: {d}", job.target),
+                            true,
+                        ),
                     };
                     let f = engine_failure(Status::MachineNotFound, "resolve", Some(code), msg);
                     if transient {
@@ -518,7 +542,11 @@ async fn attempt_inner(
     for i in order {
         let c = &creds[i];
         // Boxed: the connect future is large, and tasks run on 2 MiB stacks.
-        let conn = Box::pin(WmiClient::connect(&host, c.creds.clone(), opts.client.clone()));
+        let conn = Box::pin(WmiClient::connect(
+            &host,
+            c.creds.clone(),
+            opts.client.clone(),
+        ));
         match guarded(conn, opts.watchdog, &mut ctx.stop).await {
             Err(None) => return (Outcome::Stopped, None, None),
             Err(Some(())) => {
@@ -526,7 +554,10 @@ async fn attempt_inner(
                     Status::WmiQueryTimeout,
                     "watchdog",
                     None,
-                    format!("connecting made no progress for {} s", opts.watchdog.as_secs()),
+                    format!(
+                        "connecting made no progress for {} s",
+                        opts.watchdog.as_secs()
+                    ),
                 );
                 return (Outcome::Retry(f, None), Some(c.account.clone()), None);
             }
@@ -558,7 +589,12 @@ async fn attempt_inner(
     }
     let Some((mut client, cred_index)) = connected else {
         let f = denied.unwrap_or_else(|| {
-            engine_failure(Status::AccessDenied, "credentials", None, "no credential worked".into())
+            engine_failure(
+                Status::AccessDenied,
+                "credentials",
+                None,
+                "no credential worked".into(),
+            )
         });
         return (Outcome::Final(Status::AccessDenied, Some(f)), None, None);
     };
@@ -583,7 +619,11 @@ async fn attempt_inner(
             // The previous item left the connection unusable: a fresh one for the rest.
             let c = &creds[cred_index];
             match guarded(
-                Box::pin(WmiClient::connect(&host, c.creds.clone(), opts.client.clone())),
+                Box::pin(WmiClient::connect(
+                    &host,
+                    c.creds.clone(),
+                    opts.client.clone(),
+                )),
                 opts.watchdog,
                 &mut ctx.stop,
             )
@@ -614,7 +654,12 @@ async fn attempt_inner(
             }
         }
         let role = NamespaceRole::of(item.namespace());
-        let result = guarded(Box::pin(collect(&mut client, &item)), opts.watchdog, &mut ctx.stop).await;
+        let result = guarded(
+            Box::pin(collect(&mut client, &item)),
+            opts.watchdog,
+            &mut ctx.stop,
+        )
+        .await;
         let (outcome, rows, error) = match result {
             Err(None) => return (Outcome::Stopped, account, None),
             Err(Some(())) => {
@@ -650,7 +695,10 @@ async fn attempt_inner(
                     let _ = client.close().await;
                     return (Outcome::Final(f.status, Some(f)), account, None);
                 } else {
-                    if !matches!(e.cause(), winv_client::Cause::Hresult(_) | winv_client::Cause::Win32 { .. }) {
+                    if !matches!(
+                        e.cause(),
+                        winv_client::Cause::Hresult(_) | winv_client::Cause::Win32 { .. }
+                    ) {
                         client_ok = false;
                     }
                     (ClassOutcome::Failed, 0, Some(f))
@@ -680,20 +728,30 @@ async fn attempt_inner(
     if client_ok {
         let _ = tokio::time::timeout(opts.client.deadlines.call, client.close()).await;
     }
-    let complete = job
-        .order
-        .iter()
-        .all(|i| job.classes.iter().any(|c| c.class == i.name() && c.outcome == ClassOutcome::Collected));
+    let complete = job.order.iter().all(|i| {
+        job.classes
+            .iter()
+            .any(|c| c.class == i.name() && c.outcome == ClassOutcome::Collected)
+    });
     if complete {
         return (Outcome::Final(Status::Inventoried, None), account, None);
     }
     if job.any_success {
-        return (Outcome::Final(Status::InventoriedIncomplete, None), account, None);
+        return (
+            Outcome::Final(Status::InventoriedIncomplete, None),
+            account,
+            None,
+        );
     }
     // Every item failed and nothing was ever collected: try again later; after the
     // last attempt this is "other reasons".
     let mut f = last_item_failure.unwrap_or_else(|| {
-        engine_failure(Status::OtherReasons, "items", None, "no item was collected".into())
+        engine_failure(
+            Status::OtherReasons,
+            "items",
+            None,
+            "no item was collected".into(),
+        )
     });
     f.stage = "items".to_string();
     f.status = Status::OtherReasons;
@@ -732,7 +790,12 @@ impl Collected {
 
     fn store(self, inv: &mut Inventory, item: &Item) {
         match (self, item) {
-            (Collected::Instances(instances), Item::Wmi { class, namespace, .. }) => {
+            (
+                Collected::Instances(instances),
+                Item::Wmi {
+                    class, namespace, ..
+                },
+            ) => {
                 inv.classes.retain(|c| c.class != *class);
                 inv.classes.push(ClassInstances {
                     class: class.clone(),

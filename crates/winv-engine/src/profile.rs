@@ -194,7 +194,10 @@ impl Profile {
         let mut items = Vec::new();
         for w in f.wmi {
             if !is_identifier(&w.class) {
-                return Err(ProfileError::Invalid(format!("invalid class name {:?}", w.class)));
+                return Err(ProfileError::Invalid(format!(
+                    "invalid class name {:?}",
+                    w.class
+                )));
             }
             let props = match &w.properties {
                 None => "*".to_string(),
@@ -215,7 +218,12 @@ impl Profile {
                 }
             };
             let mut wql = format!("SELECT {props} FROM {}", w.class);
-            if let Some(c) = w.condition.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            if let Some(c) = w
+                .condition
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            {
                 wql.push_str(" WHERE ");
                 wql.push_str(c);
             }
@@ -227,7 +235,9 @@ impl Profile {
         }
         for r in f.registry {
             if r.item.is_empty() || r.key.is_empty() {
-                return Err(ProfileError::Invalid("registry item without name or key".into()));
+                return Err(ProfileError::Invalid(
+                    "registry item without name or key".into(),
+                ));
             }
             items.push(Item::RegistryValue {
                 name: r.item,
@@ -243,10 +253,7 @@ impl Profile {
         }
         let mut names: Vec<String> = items.iter().map(Item::name).collect();
         names.sort_by_key(|n| n.to_ascii_lowercase());
-        if let Some(w) = names
-            .windows(2)
-            .find(|w| w[0].eq_ignore_ascii_case(&w[1]))
-        {
+        if let Some(w) = names.windows(2).find(|w| w[0].eq_ignore_ascii_case(&w[1])) {
             return Err(ProfileError::Invalid(format!("{} appears twice", w[0])));
         }
         Ok(Profile {
@@ -266,15 +273,24 @@ mod tests {
         let p = Profile::standard();
         assert_eq!(p.name, "standard");
         let names: Vec<String> = p.items.iter().map(Item::name).collect();
-        assert_eq!(names.first().map(String::as_str), Some("Win32_ComputerSystem"));
+        assert_eq!(
+            names.first().map(String::as_str),
+            Some("Win32_ComputerSystem")
+        );
         assert!(names.contains(&"Win32_QuickFixEngineering".to_string()));
         assert!(names.contains(&"registry:os-edition".to_string()));
         assert_eq!(names.last().map(String::as_str), Some(SOFTWARE_ITEM));
         assert!(!names.iter().any(|n| n == "Win32_Product"));
-        let nic = p.items.iter().find(|i| i.name() == "Win32_NetworkAdapterConfiguration");
+        let nic = p
+            .items
+            .iter()
+            .find(|i| i.name() == "Win32_NetworkAdapterConfiguration");
         match nic {
             Some(Item::Wmi { wql, namespace, .. }) => {
-                assert_eq!(wql, "SELECT * FROM Win32_NetworkAdapterConfiguration WHERE IPEnabled = TRUE");
+                assert_eq!(
+                    wql,
+                    "SELECT * FROM Win32_NetworkAdapterConfiguration WHERE IPEnabled = TRUE"
+                );
                 assert_eq!(namespace, r"root\cimv2");
             }
             other => panic!("{other:?}"),
@@ -286,8 +302,14 @@ mod tests {
         for (text, want) in [
             ("name = \"x\"", "collects nothing"),
             ("name = \"x\"\n[[wmi]]\nclass = \"A;DROP\"", "invalid class"),
-            ("name = \"x\"\n[[wmi]]\nclass = \"A\"\nproperties = []", "empty property"),
-            ("name = \"x\"\n[[wmi]]\nclass = \"A\"\n[[wmi]]\nclass = \"a\"", "twice"),
+            (
+                "name = \"x\"\n[[wmi]]\nclass = \"A\"\nproperties = []",
+                "empty property",
+            ),
+            (
+                "name = \"x\"\n[[wmi]]\nclass = \"A\"\n[[wmi]]\nclass = \"a\"",
+                "twice",
+            ),
             ("name = \"x\"\nbogus = 1", "unknown field"),
         ] {
             let e = Profile::parse(text).unwrap_err().to_string();
@@ -306,7 +328,9 @@ mod tests {
             vec![Item::Wmi {
                 class: "MSStorageDriver_FailurePredictStatus".into(),
                 namespace: r"root\wmi".into(),
-                wql: "SELECT InstanceName, PredictFailure FROM MSStorageDriver_FailurePredictStatus".into(),
+                wql:
+                    "SELECT InstanceName, PredictFailure FROM MSStorageDriver_FailurePredictStatus"
+                        .into(),
             }]
         );
     }

@@ -211,7 +211,9 @@ mod tests {
     #[test]
     fn every_status_has_a_kb_entry() {
         for st in Status::ALL {
-            let e = st.kb_entry().unwrap_or_else(|| panic!("no kb entry for {st}"));
+            let e = st
+                .kb_entry()
+                .unwrap_or_else(|| panic!("no kb entry for {st}"));
             assert_eq!(e.name, st.as_str());
             // The KB's retry class agrees with seed 000's list.
             assert_eq!(

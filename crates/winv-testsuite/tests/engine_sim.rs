@@ -21,11 +21,12 @@ const PASSWORD: &str = "Engine-Sim-Pw0rd!";
 
 /// A fleet of `hosts` (address, faults as the inside of a TOML array).
 fn fleet_text(hosts: &[(&str, &str)]) -> String {
-    let mut s = format!(
-        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = 7\n"
-    );
+    let mut s =
+        format!("[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = 7\n");
     for (addr, faults) in hosts {
-        s.push_str(&format!("\n[[host]]\naddress = \"{addr}\"\nfaults = [{faults}]\n"));
+        s.push_str(&format!(
+            "\n[[host]]\naddress = \"{addr}\"\nfaults = [{faults}]\n"
+        ));
     }
     s
 }
@@ -73,10 +74,7 @@ fn options(sim: &SimServer) -> EngineOptions {
 }
 
 /// Runs the engine over `targets`; returns the results by target and the events.
-async fn scan(
-    engine: &Engine,
-    targets: &[&str],
-) -> (HashMap<String, ComputerResult>, Vec<String>) {
+async fn scan(engine: &Engine, targets: &[&str]) -> (HashMap<String, ComputerResult>, Vec<String>) {
     let (tx, mut rx) = mpsc::channel(64);
     let (_stop_tx, stop_rx) = watch::channel(false);
     let targets: Vec<String> = targets.iter().map(|s| s.to_string()).collect();
@@ -92,9 +90,11 @@ async fn scan(
                     "two results for one target"
                 );
             }
-            Event::Requeued { target, attempt, status } => {
-                log.push(format!("requeued {target} {attempt} {status}"))
-            }
+            Event::Requeued {
+                target,
+                attempt,
+                status,
+            } => log.push(format!("requeued {target} {attempt} {status}")),
             _ => {}
         }
     }
@@ -111,24 +111,62 @@ async fn every_fault_gets_its_status_phase_and_code() {
     let hosts = [
         ("127.0.61.1", ""),
         ("127.0.61.2", "{ kind = \"dcom_access_denied\" }"),
-        ("127.0.61.3", "{ kind = \"wmi_access_denied\", namespace = 'root\\cimv2' }"),
-        ("127.0.61.4", "{ kind = \"invalid_namespace\", namespace = 'root\\cimv2' }"),
-        ("127.0.61.5", "{ kind = \"namespace_not_found\", namespace = 'root\\cimv2' }"),
-        ("127.0.61.6", "{ kind = \"invalid_parameter\", namespace = 'root\\cimv2' }"),
-        ("127.0.61.7", "{ kind = \"invalid_namespace\", namespace = 'root\\default' }"),
-        ("127.0.61.8", "{ kind = \"namespace_not_found\", namespace = 'root\\default' }"),
-        ("127.0.61.9", "{ kind = \"invalid_parameter\", namespace = 'root\\default' }"),
-        ("127.0.61.10", "{ kind = \"rpc_call_failed\", call = \"ExecQuery\" }"),
-        ("127.0.61.11", "{ kind = \"call_cancelled\", call = \"ExecQuery\" }"),
+        (
+            "127.0.61.3",
+            "{ kind = \"wmi_access_denied\", namespace = 'root\\cimv2' }",
+        ),
+        (
+            "127.0.61.4",
+            "{ kind = \"invalid_namespace\", namespace = 'root\\cimv2' }",
+        ),
+        (
+            "127.0.61.5",
+            "{ kind = \"namespace_not_found\", namespace = 'root\\cimv2' }",
+        ),
+        (
+            "127.0.61.6",
+            "{ kind = \"invalid_parameter\", namespace = 'root\\cimv2' }",
+        ),
+        (
+            "127.0.61.7",
+            "{ kind = \"invalid_namespace\", namespace = 'root\\default' }",
+        ),
+        (
+            "127.0.61.8",
+            "{ kind = \"namespace_not_found\", namespace = 'root\\default' }",
+        ),
+        (
+            "127.0.61.9",
+            "{ kind = \"invalid_parameter\", namespace = 'root\\default' }",
+        ),
+        (
+            "127.0.61.10",
+            "{ kind = \"rpc_call_failed\", call = \"ExecQuery\" }",
+        ),
+        (
+            "127.0.61.11",
+            "{ kind = \"call_cancelled\", call = \"ExecQuery\" }",
+        ),
         ("127.0.61.12", "{ kind = \"shutting_down\", after_ms = 0 }"),
-        ("127.0.61.13", "{ kind = \"invalid_class\", class = \"Win32_BIOS\" }"),
+        (
+            "127.0.61.13",
+            "{ kind = \"invalid_class\", class = \"Win32_BIOS\" }",
+        ),
         ("127.0.61.14", "{ kind = \"dynamic_port_silent\" }"),
         ("127.0.61.15", "{ kind = \"dcom_disabled\" }"),
         ("127.0.61.16", "{ kind = \"wrong_password\" }"),
-        ("127.0.61.17", "{ kind = \"provider_hang\", class = \"Win32_BIOS\" }"),
+        (
+            "127.0.61.17",
+            "{ kind = \"provider_hang\", class = \"Win32_BIOS\" }",
+        ),
     ];
     let sim = serve(&hosts).await;
-    let engine = Engine::new(options(&sim), vec![cred(PASSWORD)], Profile::standard(), None);
+    let engine = Engine::new(
+        options(&sim),
+        vec![cred(PASSWORD)],
+        Profile::standard(),
+        None,
+    );
     let targets: Vec<&str> = hosts.iter().map(|(a, _)| *a).collect();
     let (r, _) = scan(&engine, &targets).await;
     assert_eq!(r.len(), hosts.len());
@@ -136,23 +174,101 @@ async fn every_fault_gets_its_status_phase_and_code() {
     // (address, status, stage, code, attempts)
     let want: [(&str, Status, &str, Option<u32>, usize); 16] = [
         ("127.0.61.1", Status::Inventoried, "", None, 1),
-        ("127.0.61.2", Status::AccessDenied, "activation", Some(0x8007_0005), 1),
-        ("127.0.61.3", Status::AccessDenied, "login", Some(0x8004_1003), 1),
-        ("127.0.61.4", Status::Cimv2NamespaceInvalid, "login", Some(0x8004_100e), 1),
-        ("127.0.61.5", Status::Cimv2NamespaceNotFound, "login", Some(0x8004_1002), 1),
-        ("127.0.61.6", Status::Cimv2NamespaceInvalidParameter, "login", Some(0x8004_1008), 1),
-        ("127.0.61.7", Status::StdRegProvNamespaceInvalid, "login", Some(0x8004_100e), 1),
-        ("127.0.61.8", Status::StdRegProvNamespaceNotFound, "login", Some(0x8004_1002), 1),
-        ("127.0.61.9", Status::StdRegProvNamespaceInvalidParameter, "login", Some(0x8004_1008), 1),
+        (
+            "127.0.61.2",
+            Status::AccessDenied,
+            "activation",
+            Some(0x8007_0005),
+            1,
+        ),
+        (
+            "127.0.61.3",
+            Status::AccessDenied,
+            "login",
+            Some(0x8004_1003),
+            1,
+        ),
+        (
+            "127.0.61.4",
+            Status::Cimv2NamespaceInvalid,
+            "login",
+            Some(0x8004_100e),
+            1,
+        ),
+        (
+            "127.0.61.5",
+            Status::Cimv2NamespaceNotFound,
+            "login",
+            Some(0x8004_1002),
+            1,
+        ),
+        (
+            "127.0.61.6",
+            Status::Cimv2NamespaceInvalidParameter,
+            "login",
+            Some(0x8004_1008),
+            1,
+        ),
+        (
+            "127.0.61.7",
+            Status::StdRegProvNamespaceInvalid,
+            "login",
+            Some(0x8004_100e),
+            1,
+        ),
+        (
+            "127.0.61.8",
+            Status::StdRegProvNamespaceNotFound,
+            "login",
+            Some(0x8004_1002),
+            1,
+        ),
+        (
+            "127.0.61.9",
+            Status::StdRegProvNamespaceInvalidParameter,
+            "login",
+            Some(0x8004_1008),
+            1,
+        ),
         ("127.0.61.10", Status::RpcCallFailed, "query", Some(1726), 4),
-        ("127.0.61.11", Status::RpcCallCancelled, "query", Some(1818), 4),
-        ("127.0.61.12", Status::ComputerShuttingDown, "", Some(0x8007_045b), 4),
+        (
+            "127.0.61.11",
+            Status::RpcCallCancelled,
+            "query",
+            Some(1818),
+            4,
+        ),
+        (
+            "127.0.61.12",
+            Status::ComputerShuttingDown,
+            "",
+            Some(0x8007_045b),
+            4,
+        ),
         ("127.0.61.13", Status::InventoriedIncomplete, "", None, 1),
         // The simulator accepts on the dynamic port and stays silent (a DROP rule in the
         // network-fault test gives connect-dynamic instead).
-        ("127.0.61.14", Status::RpcServerUnavailable, "bind-dynamic", Some(0x8007_06ba), 1),
-        ("127.0.61.15", Status::RpcServerUnavailable, "bind-135", None, 1),
-        ("127.0.61.16", Status::AccessDenied, "bind-135", Some(0x8007_0005), 1),
+        (
+            "127.0.61.14",
+            Status::RpcServerUnavailable,
+            "bind-dynamic",
+            Some(0x8007_06ba),
+            1,
+        ),
+        (
+            "127.0.61.15",
+            Status::RpcServerUnavailable,
+            "bind-135",
+            None,
+            1,
+        ),
+        (
+            "127.0.61.16",
+            Status::AccessDenied,
+            "bind-135",
+            Some(0x8007_0005),
+            1,
+        ),
     ];
     for (addr, status, stage, code, attempts) in want {
         let c = &r[addr];
@@ -187,42 +303,98 @@ async fn every_fault_gets_its_status_phase_and_code() {
     // The healthy host: every item collected, with data.
     let ok = &r["127.0.61.1"];
     assert_eq!(ok.classes.len(), Profile::standard().items.len());
-    assert!(ok.classes.iter().all(|c| c.outcome == ClassOutcome::Collected));
+    assert!(ok
+        .classes
+        .iter()
+        .all(|c| c.outcome == ClassOutcome::Collected));
     assert_eq!(ok.credential.as_deref(), Some("LAB\\admin"));
     let os = ok.inventory.class("Win32_OperatingSystem").unwrap();
     assert_eq!(os.len(), 1);
     assert!(os[0]["Caption"].as_str().unwrap().contains("Windows"));
     assert!(!ok.inventory.software.is_empty());
-    let edition = ok.inventory.registry_values.iter().find(|(n, _)| n == "os-edition");
-    assert!(matches!(edition, Some((_, Some(e))) if !e.is_empty()), "{edition:?}");
+    let edition = ok
+        .inventory
+        .registry_values
+        .iter()
+        .find(|(n, _)| n == "os-edition");
+    assert!(
+        matches!(edition, Some((_, Some(e))) if !e.is_empty()),
+        "{edition:?}"
+    );
 
     // A missing class keeps its own error, the computer is otherwise inventoried.
     let inc = &r["127.0.61.13"];
-    let bios = inc.classes.iter().find(|c| c.class == "Win32_BIOS").unwrap();
+    let bios = inc
+        .classes
+        .iter()
+        .find(|c| c.class == "Win32_BIOS")
+        .unwrap();
     assert_eq!(bios.outcome, ClassOutcome::Failed);
     assert_eq!(bios.error.as_ref().unwrap().code, Some(0x8004_1010));
-    assert_eq!(inc.classes.iter().filter(|c| c.outcome == ClassOutcome::Collected).count(), inc.classes.len() - 1);
+    assert_eq!(
+        inc.classes
+            .iter()
+            .filter(|c| c.outcome == ClassOutcome::Collected)
+            .count(),
+        inc.classes.len() - 1
+    );
 
     // A hung provider after a successful query: the class times out, the computer goes on.
     let hang = &r["127.0.61.17"];
-    assert_eq!(hang.status, Status::InventoriedIncomplete, "{:?}", hang.failure);
-    let bios = hang.classes.iter().find(|c| c.class == "Win32_BIOS").unwrap();
+    assert_eq!(
+        hang.status,
+        Status::InventoriedIncomplete,
+        "{:?}",
+        hang.failure
+    );
+    let bios = hang
+        .classes
+        .iter()
+        .find(|c| c.class == "Win32_BIOS")
+        .unwrap();
     assert_eq!(bios.outcome, ClassOutcome::TimedOut);
     assert_eq!(hang.attempts.len(), 1);
-    assert!(hang.classes.iter().filter(|c| c.outcome == ClassOutcome::Collected).count() > 5);
+    assert!(
+        hang.classes
+            .iter()
+            .filter(|c| c.outcome == ClassOutcome::Collected)
+            .count()
+            > 5
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn intermittent_faults_clear_on_the_attempt_after() {
     let hosts = [
-        ("127.0.62.1", "{ kind = \"rpc_call_failed\", call = \"ExecQuery\", first_attempts = 1 }"),
-        ("127.0.62.2", "{ kind = \"call_cancelled\", call = \"ExecQuery\", first_attempts = 2 }"),
-        ("127.0.62.3", "{ kind = \"rpc_call_failed\", call = \"ExecQuery\", first_attempts = 3 }"),
-        ("127.0.62.4", "{ kind = \"rpc_call_failed\", call = \"ExecQuery\", first_attempts = 4 }"),
+        (
+            "127.0.62.1",
+            "{ kind = \"rpc_call_failed\", call = \"ExecQuery\", first_attempts = 1 }",
+        ),
+        (
+            "127.0.62.2",
+            "{ kind = \"call_cancelled\", call = \"ExecQuery\", first_attempts = 2 }",
+        ),
+        (
+            "127.0.62.3",
+            "{ kind = \"rpc_call_failed\", call = \"ExecQuery\", first_attempts = 3 }",
+        ),
+        (
+            "127.0.62.4",
+            "{ kind = \"rpc_call_failed\", call = \"ExecQuery\", first_attempts = 4 }",
+        ),
     ];
     let sim = serve(&hosts).await;
-    let engine = Engine::new(options(&sim), vec![cred(PASSWORD)], Profile::standard(), None);
-    let (r, log) = scan(&engine, &["127.0.62.1", "127.0.62.2", "127.0.62.3", "127.0.62.4"]).await;
+    let engine = Engine::new(
+        options(&sim),
+        vec![cred(PASSWORD)],
+        Profile::standard(),
+        None,
+    );
+    let (r, log) = scan(
+        &engine,
+        &["127.0.62.1", "127.0.62.2", "127.0.62.3", "127.0.62.4"],
+    )
+    .await;
     for (addr, attempts) in [("127.0.62.1", 2), ("127.0.62.2", 3), ("127.0.62.3", 4)] {
         let c = &r[addr];
         assert_eq!(c.status, Status::Inventoried, "{addr}: {:?}", c.failure);
@@ -241,7 +413,11 @@ async fn intermittent_faults_clear_on_the_attempt_after() {
     let c = &r["127.0.62.4"];
     assert_eq!(c.status, Status::RpcCallFailed);
     assert_eq!(c.attempts.len(), 4);
-    assert_eq!(log.iter().filter(|l| l.contains("127.0.62.4")).count(), 3, "{log:?}");
+    assert_eq!(
+        log.iter().filter(|l| l.contains("127.0.62.4")).count(),
+        3,
+        "{log:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -253,7 +429,12 @@ async fn the_failing_class_moves_to_the_end_on_a_retry() {
         "{ kind = \"provider_hang\", class = \"Win32_ComputerSystem\", first_attempts = 1 }",
     )];
     let sim = serve(&hosts).await;
-    let engine = Engine::new(options(&sim), vec![cred(PASSWORD)], Profile::standard(), None);
+    let engine = Engine::new(
+        options(&sim),
+        vec![cred(PASSWORD)],
+        Profile::standard(),
+        None,
+    );
     let (r, _) = scan(&engine, &["127.0.63.1"]).await;
     let c = &r["127.0.63.1"];
     assert_eq!(c.status, Status::Inventoried, "{:?}", c.attempts);
@@ -261,19 +442,33 @@ async fn the_failing_class_moves_to_the_end_on_a_retry() {
     let a1 = &c.attempts[0];
     assert_eq!(a1.outcome, Status::WmiQueryTimeout);
     assert_eq!(a1.failing_class.as_deref(), Some("Win32_ComputerSystem"));
-    assert_eq!(a1.class_order.first().map(String::as_str), Some("Win32_ComputerSystem"));
+    assert_eq!(
+        a1.class_order.first().map(String::as_str),
+        Some("Win32_ComputerSystem")
+    );
     let a2 = &c.attempts[1];
-    assert_eq!(a2.class_order.last().map(String::as_str), Some("Win32_ComputerSystem"));
+    assert_eq!(
+        a2.class_order.last().map(String::as_str),
+        Some("Win32_ComputerSystem")
+    );
     assert_eq!(a2.class_order.len(), a1.class_order.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_class_that_never_answers_ends_as_wmi_query_timeout() {
-    let hosts = [("127.0.63.2", "{ kind = \"provider_hang\", class = \"Win32_BIOS\" }")];
+    let hosts = [(
+        "127.0.63.2",
+        "{ kind = \"provider_hang\", class = \"Win32_BIOS\" }",
+    )];
     let sim = serve(&hosts).await;
     let mut o = options(&sim);
     o.watchdog = Duration::from_millis(600);
-    let engine = Engine::new(o, vec![cred(PASSWORD)], one_class_profile("Win32_BIOS"), None);
+    let engine = Engine::new(
+        o,
+        vec![cred(PASSWORD)],
+        one_class_profile("Win32_BIOS"),
+        None,
+    );
     let (r, _) = scan(&engine, &["127.0.63.2"]).await;
     let c = &r["127.0.63.2"];
     assert_eq!(c.status, Status::WmiQueryTimeout, "{:?}", c.failure);
@@ -283,9 +478,17 @@ async fn a_class_that_never_answers_ends_as_wmi_query_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_class_failing_on_every_attempt_is_other_reasons() {
-    let hosts = [("127.0.63.3", "{ kind = \"provider_failure\", class = \"Win32_BIOS\" }")];
+    let hosts = [(
+        "127.0.63.3",
+        "{ kind = \"provider_failure\", class = \"Win32_BIOS\" }",
+    )];
     let sim = serve(&hosts).await;
-    let engine = Engine::new(options(&sim), vec![cred(PASSWORD)], one_class_profile("Win32_BIOS"), None);
+    let engine = Engine::new(
+        options(&sim),
+        vec![cred(PASSWORD)],
+        one_class_profile("Win32_BIOS"),
+        None,
+    );
     let (r, _) = scan(&engine, &["127.0.63.3"]).await;
     let c = &r["127.0.63.3"];
     assert_eq!(c.status, Status::OtherReasons, "{:?}", c.failure);
@@ -300,7 +503,10 @@ async fn credentials_are_tried_in_order_and_the_working_one_remembered() {
         // The simulator counts activations: the wrong credential's is the first, the
         // right one's the second; the third (engine attempt 2) fails too unless the
         // engine tries the wrong credential again first.
-        ("127.0.64.1", "{ kind = \"rpc_call_failed\", call = \"ExecQuery\", first_attempts = 3 }"),
+        (
+            "127.0.64.1",
+            "{ kind = \"rpc_call_failed\", call = \"ExecQuery\", first_attempts = 3 }",
+        ),
         ("127.0.64.2", ""),
     ];
     let sim = serve(&hosts).await;
@@ -324,14 +530,25 @@ async fn credentials_are_tried_in_order_and_the_working_one_remembered() {
     // activations, then one each). Retrying the list in order would have taken two.
     let c = &r["127.0.64.1"];
     assert_eq!(c.attempts.len(), 3, "{:?}", c.attempts);
-    assert!(c.attempts.iter().all(|a| a.credential.as_deref() == Some("LAB\\admin")));
+    assert!(c
+        .attempts
+        .iter()
+        .all(|a| a.credential.as_deref() == Some("LAB\\admin")));
 
     // None right: access denied by the logon.
-    let engine = Engine::new(options(&sim), vec![wrong.clone(), wrong], Profile::standard(), None);
+    let engine = Engine::new(
+        options(&sim),
+        vec![wrong.clone(), wrong],
+        Profile::standard(),
+        None,
+    );
     let (r, _) = scan(&engine, &["127.0.64.2"]).await;
     let c = &r["127.0.64.2"];
     assert_eq!(c.status, Status::AccessDenied);
-    assert_eq!(c.failure.as_ref().unwrap().denied_by, Some(DeniedBy::Authentication));
+    assert_eq!(
+        c.failure.as_ref().unwrap().denied_by,
+        Some(DeniedBy::Authentication)
+    );
     assert_eq!(c.credential, None);
     // No secret in what is recorded.
     let text = serde_json::to_string(&r.values().collect::<Vec<_>>()).unwrap();
@@ -365,13 +582,19 @@ async fn stopping_a_run_gives_every_computer_one_status() {
             }
         }
     }
-    tokio::time::timeout(Duration::from_secs(10), run).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(results.len(), addrs.len());
     let mut seen: Vec<&str> = results.iter().map(|r| r.target.as_str()).collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), addrs.len());
-    let done = results.iter().filter(|r| r.status == Status::Inventoried).count();
+    let done = results
+        .iter()
+        .filter(|r| r.status == Status::Inventoried)
+        .count();
     let stopped = results
         .iter()
         .filter(|r| r.status == Status::InventoryNotCompleted)

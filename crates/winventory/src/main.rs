@@ -4,12 +4,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod credentials;
 mod decode;
+mod demo;
 mod discover;
 mod explain;
 mod password;
 mod query;
+mod scan;
 mod sim;
+mod status;
 mod trace;
 
 /// Agentless inventory of Windows fleets over WMI (DCOM/RPC, NTLMv2, signed and sealed).
@@ -26,6 +30,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Inventory computers over WMI into a SQLite database, with MAP's statuses and
+    /// retry rules (resume a stopped run with --resume).
+    Scan(Box<scan::ScanArgs>),
+    /// Read a run back from the database: the summary by status, per-class counts, and
+    /// the failed computers.
+    Status(status::StatusArgs),
+    /// Scan a simulated fleet of a few hundred hosts (healthy and faulty) on loopback
+    /// into a SQLite file, and print the summary.
+    Demo(demo::DemoArgs),
     /// Read a packet capture and print every DCE/RPC PDU per connection,
     /// decrypting and verifying sealed ones when given the NT password.
     Trace(trace::TraceArgs),
@@ -55,6 +68,9 @@ fn main() -> ExitCode {
         .init();
 
     let result = match cli.command {
+        Command::Scan(args) => scan::run(*args),
+        Command::Status(args) => status::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Discover(args) => discover::run(*args),

@@ -1,0 +1,102 @@
+//! The winventory store (layer 5 of `../shared/DESIGN.md`): runs, computers, attempts,
+//! per-class results, raw instances and report tables in SQL, through `sqlx`.
+//!
+//! A SQLite file today; the schema is written so that PostgreSQL can follow (see below).
+//! Queries are runtime `sqlx::query` / `query_as` (no compile-time checked macros, so
+//! no `DATABASE_URL` at build time); migrations are embedded with `sqlx::migrate!`
+//! from `migrations/`.
+//!
+//! ```no_run
+//! # async fn demo(result: winv_engine::ComputerResult) -> Result<(), winv_store::StoreError> {
+//! use winv_store::{RunState, Store};
+//! let store = Store::open(std::path::Path::new("winventory.db")).await?;
+//! let run = store
+//!     .create_run(&["pc1".to_string()], &serde_json::json!({}), 1_700_000_000_000)
+//!     .await?;
+//! store.save_computer(run, &result).await?;
+//! store.set_run_state(run, RunState::Completed, Some(1_700_000_060_000)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Schema (`migrations/0001_init.sql`)
+//!
+//! Every table has `run_id`, so several runs live in one file; child tables carry
+//! `computer_id` and `target` as well, so a report filters by run and target without a
+//! join.
+//!
+//! - `runs` (state `running` / `completed` / `stopped`, options as JSON text) and
+//!   `run_targets` (the target list in input order: a resume never needs the input file).
+//! - `computers`: one per (run, target), `UNIQUE (run_id, target)`, indexed by
+//!   `(run_id, status)`; status identifiers of `winv_engine::Status`, the failure
+//!   columns (`failure_status`, `stage`, `phase`, `category`, `code` (the raw `u32` in a
+//!   BIGINT), `code_name`, `retry`, `denied_by`, `message`). The same failure columns sit
+//!   in `attempts` and `class_results`.
+//! - `attempts` (class order as a JSON array), `class_results` (`rows_collected`),
+//!   `inventory_classes` + `instances` (one JSON text per instance, exactly as collected),
+//!   `registry_values`.
+//! - Report tables, filled at save time for inventoried computers only (statuses
+//!   `inventoried` and `inventoried-incomplete`), so reports need plain SQL:
+//!   - `hosts`: one row per inventoried computer, from the first `Win32_ComputerSystem`
+//!     instance (name, domain, manufacturer, model, `total_physical_memory` in bytes).
+//!   - `operating_systems`: one row per inventoried computer, from the first
+//!     `Win32_OperatingSystem` instance (`service_pack` is `CSDVersion`; `install_date` and
+//!     `last_boot` turned from CIM datetimes into ISO 8601 with Windows' offset) plus the
+//!     `os-edition` registry item as `edition`.
+//!   - `hardware`: one row per inventoried computer: `Win32_BIOS` (`bios_version` is
+//!     `SMBIOSBIOSVersion`, else `Version`); `Win32_Processor` **aggregated**: `processors`
+//!     (instance count), `processor_name` (the first one's, trimmed), `cores` and
+//!     `logical_processors` summed; `Win32_SystemEnclosure`: `chassis` (the DMTF name of
+//!     the first chassis type) and `chassis_types` (all of them, comma-separated).
+//!   - `installed_software` (from `Inventory::software`), `hotfixes`
+//!     (`Win32_QuickFixEngineering`: HotFixID, Description, InstalledOn as reported),
+//!     `services` (`Win32_Service`: Name, DisplayName, State, StartMode, StartName).
+//!
+//!   A class that was not collected, a missing property or a JSON null is a NULL column,
+//!   never an error; property names match without regard to case.
+//!
+//! Notes on the schema: a save is one transaction of roughly one INSERT per attempt,
+//! class result, instance, program, hotfix and service (a typical server: a few hundred
+//! rows); the instances table is the largest by far (raw JSON of every instance) and the
+//! one to prune when a file grows (`DELETE FROM instances WHERE run_id = ?`): the report
+//! tables do not depend on it after the save. No secret is ever stored: the engine's
+//! records hold account names only, and run options must not hold passwords.
+//!
+//! # Concurrency
+//!
+//! One writer connection (SQLite has one writer at a time; saves queue in the pool, up
+//! to 5 minutes, instead of failing with `SQLITE_BUSY`), four reader connections (WAL:
+//! reads do not block the writer). Write transactions are `BEGIN IMMEDIATE`, so another
+//! process (or another `Store` on the same file) makes them wait, up to the 30 s busy
+//! timeout, instead of failing.
+//!
+//! # PostgreSQL later
+//!
+//! What changes: `INTEGER PRIMARY KEY` (the SQLite rowid alias of `runs.id` and
+//! `computers.id`) becomes `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY`, in a
+//! separate `migrations/postgres/` directory; JSON text columns may become `JSONB`;
+//! placeholders `?` become `$1, $2...` (or the queries go through `sqlx::Any`); the
+//! pools lose the single-writer rule, `BEGIN IMMEDIATE`, WAL and the busy timeout
+//! (PostgreSQL locks rows), and
+//! a concurrent duplicate save from two scanners is caught by `UNIQUE (run_id, target)`
+//! (already mapped to [`StoreError::AlreadyRecorded`]). Everything else is portable
+//! already: `TEXT`, `BIGINT`, `BOOLEAN`, `INSERT ... RETURNING`, `COALESCE`, no SQLite
+//! JSON functions in the store's queries.
+//!
+//! # Failures
+//!
+//! A file that is not SQLite (or is damaged) is [`StoreError::NotADatabase`]; a file
+//! written by a newer winventory (a migration this build does not know) is
+//! [`StoreError::NewerSchema`]; neither panics.
+
+mod codec;
+mod error;
+mod model;
+mod report;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::StoreError;
+pub use model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary, UnknownRunState};
+pub use store::Store;

@@ -1,0 +1,1069 @@
+#![allow(clippy::unwrap_used)]
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{json, Value};
+use sqlx::Row;
+use winv_engine::{
+    AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
+    Inventory, SoftwareRow, Status,
+};
+use winv_kb::{Category, Phase};
+
+use crate::{RunState, Store, StoreError};
+
+/// A database file under the temp dir, removed (with its WAL and shared-memory files)
+/// on drop.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> TempDb {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        TempDb(std::env::temp_dir().join(format!(
+            "winv-store-{name}-{}-{}-{nanos}.db",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn failure(status: Status, stage: &str, code: Option<u32>, name: Option<&str>) -> Failure {
+    Failure {
+        status,
+        stage: stage.into(),
+        phase: Phase::Connecting,
+        category: Category::Connectivity,
+        code,
+        code_name: name.map(str::to_string),
+        retry: status.is_retry_class(),
+        denied_by: None,
+        message: format!("{stage} failed"),
+    }
+}
+
+fn targets(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("pc{i:03}.lab.example")).collect()
+}
+
+/// Realistic instances of the classes the report tables read, with the property names
+/// and value forms of real Windows (and the simulator).
+fn realistic_inventory(host: &str, services: usize) -> Inventory {
+    let cs = json!({
+        "__CLASS": "Win32_ComputerSystem", "Name": host.to_uppercase(), "Domain": "lab.example",
+        "Manufacturer": "Dell Inc.", "Model": "PowerEdge R740", "TotalPhysicalMemory": 68_719_476_736u64,
+        "NumberOfProcessors": 2, "UserName": null, "Roles": ["LM_Workstation", "LM_Server", "NT"],
+    });
+    let os = json!({
+        "__CLASS": "Win32_OperatingSystem", "Caption": "Microsoft Windows Server 2019 Standard",
+        "Version": "10.0.17763", "BuildNumber": "17763", "OSArchitecture": "64-bit",
+        "CSDVersion": null, "InstallDate": "20210608000035.000000+060",
+        "LastBootUpTime": "20240301101500.500000+060", "SerialNumber": "00429-70000-00000-AA123",
+        "TotalVisibleMemorySize": 67_108_864u64,
+    });
+    let bios = json!({
+        "__CLASS": "Win32_BIOS", "Manufacturer": "Dell Inc.", "SMBIOSBIOSVersion": "2.12.2",
+        "Version": "DELL   - 1072009", "SerialNumber": "7XK2Q53",
+    });
+    let cpu = |id: &str| {
+        json!({
+            "__CLASS": "Win32_Processor", "DeviceID": id,
+            "Name": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz", "NumberOfCores": 20,
+            "NumberOfLogicalProcessors": 40, "MaxClockSpeed": 2095,
+        })
+    };
+    let enclosure = json!({
+        "__CLASS": "Win32_SystemEnclosure", "ChassisTypes": [23], "SerialNumber": "7XK2Q53",
+    });
+    let hotfixes = vec![
+        json!({"__CLASS": "Win32_QuickFixEngineering", "HotFixID": "KB5034127",
+               "Description": "Security Update", "InstalledOn": "1/10/2024"}),
+        json!({"__CLASS": "Win32_QuickFixEngineering", "HotFixID": "KB5033904",
+               "Description": "Update", "InstalledOn": null}),
+    ];
+    let svc: Vec<Value> = (0..services)
+        .map(|i| {
+            json!({
+                "__CLASS": "Win32_Service", "Name": format!("Svc{i}"),
+                "DisplayName": format!("Service number {i}"),
+                "State": if i % 3 == 0 { "Stopped" } else { "Running" },
+                "StartMode": if i % 3 == 0 { "Manual" } else { "Auto" },
+                "StartName": "LocalSystem", "ProcessId": i,
+            })
+        })
+        .collect();
+    let class = |name: &str, instances: Vec<Value>| ClassInstances {
+        class: name.into(),
+        namespace: "root\\cimv2".into(),
+        instances,
+    };
+    Inventory {
+        classes: vec![
+            class("Win32_ComputerSystem", vec![cs]),
+            class("Win32_OperatingSystem", vec![os]),
+            class("Win32_BIOS", vec![bios]),
+            class("Win32_Processor", vec![cpu("CPU0"), cpu("CPU1")]),
+            class("Win32_SystemEnclosure", vec![enclosure]),
+            class("Win32_QuickFixEngineering", hotfixes),
+            class("Win32_Service", svc),
+            class("Win32_PhysicalMemory", vec![]),
+        ],
+        software: vec![
+            SoftwareRow {
+                name: "7-Zip 23.01 (x64)".into(),
+                version: Some("23.01".into()),
+                publisher: Some("Igor Pavlov".into()),
+                install_date: Some("20240102".into()),
+                wow64: false,
+            },
+            SoftwareRow {
+                name: "Legacy Agent".into(),
+                version: None,
+                publisher: None,
+                install_date: None,
+                wow64: true,
+            },
+        ],
+        registry_values: vec![
+            ("os-edition".into(), Some("ServerStandard".into())),
+            ("product-id".into(), None),
+        ],
+    }
+}
+
+fn class_results(names: &[&str], attempt: u32) -> Vec<ClassResult> {
+    names
+        .iter()
+        .map(|c| ClassResult {
+            class: (*c).into(),
+            namespace: "root\\cimv2".into(),
+            outcome: ClassOutcome::Collected,
+            rows: 1,
+            attempt,
+            error: None,
+        })
+        .collect()
+}
+
+fn inventoried(target: &str, services: usize) -> ComputerResult {
+    let inventory = realistic_inventory(target, services);
+    let names: Vec<&str> = inventory.classes.iter().map(|c| c.class.as_str()).collect();
+    ComputerResult {
+        target: target.into(),
+        address: Some("10.0.0.5".parse().unwrap()),
+        status: Status::Inventoried,
+        failure: None,
+        attempts: vec![AttemptRecord {
+            number: 1,
+            started_ms: 1_700_000_000_000,
+            duration_ms: 900,
+            credential: Some("LAB\\admin".into()),
+            class_order: names.iter().map(|s| s.to_string()).collect(),
+            outcome: Status::Inventoried,
+            failing_class: None,
+            failure: None,
+        }],
+        credential: Some("LAB\\admin".into()),
+        classes: class_results(&names, 1),
+        inventory,
+        finished_ms: 1_700_000_001_000,
+    }
+}
+
+fn failed(target: &str, status: Status) -> ComputerResult {
+    let f = failure(status, "connect-135", Some(10060), Some("WSAETIMEDOUT"));
+    ComputerResult {
+        target: target.into(),
+        address: None,
+        status,
+        failure: Some(f.clone()),
+        attempts: vec![AttemptRecord {
+            number: 1,
+            started_ms: 1_700_000_000_000,
+            duration_ms: 21_000,
+            credential: None,
+            class_order: vec!["Win32_BIOS".into()],
+            outcome: status,
+            failing_class: None,
+            failure: Some(f),
+        }],
+        credential: None,
+        classes: Vec::new(),
+        inventory: Inventory::default(),
+        finished_ms: 1_700_000_021_000,
+    }
+}
+
+/// A result with every field and every optional set, failures at every level.
+fn full_result() -> ComputerResult {
+    let access = Failure {
+        status: Status::AccessDenied,
+        stage: "login".into(),
+        phase: Phase::Connecting,
+        category: Category::Access,
+        code: Some(0x8004_1003),
+        code_name: Some("WBEM_E_ACCESS_DENIED".into()),
+        retry: false,
+        denied_by: Some(DeniedBy::WmiNamespace),
+        message: "ntlmlogin root\\cimv2: WBEM_E_ACCESS_DENIED".into(),
+    };
+    let call_failed = Failure {
+        status: Status::RpcCallFailed,
+        stage: "query".into(),
+        phase: Phase::Operation,
+        category: Category::CoreWmi,
+        code: Some(u32::MAX),
+        code_name: Some("RPC_S_CALL_FAILED".into()),
+        retry: true,
+        denied_by: None,
+        message: "call failed \"quoted\" 'text' ünïcode".into(),
+    };
+    let mut inventory = realistic_inventory("full", 5);
+    inventory.classes[0].instances[0]["Weird"] =
+        json!({"nested": [1, 2.5, null, true, "x"], "big": u64::MAX, "neg": -5});
+    ComputerResult {
+        target: "full.lab.example".into(),
+        address: Some(IpAddr::V6("fe80::1".parse().unwrap())),
+        status: Status::InventoriedIncomplete,
+        failure: Some(access.clone()),
+        attempts: vec![
+            AttemptRecord {
+                number: 1,
+                started_ms: -5,
+                duration_ms: 12_345,
+                credential: Some("LAB\\first".into()),
+                class_order: vec!["Win32_BIOS".into(), "registry:software".into()],
+                outcome: Status::RpcCallFailed,
+                failing_class: Some("Win32_BIOS".into()),
+                failure: Some(call_failed.clone()),
+            },
+            AttemptRecord {
+                number: 2,
+                started_ms: 1_700_000_000_000,
+                duration_ms: 0,
+                credential: Some("LAB\\admin".into()),
+                class_order: vec!["registry:software".into(), "Win32_BIOS".into()],
+                outcome: Status::InventoriedIncomplete,
+                failing_class: None,
+                failure: None,
+            },
+        ],
+        credential: Some("LAB\\admin".into()),
+        classes: vec![
+            ClassResult {
+                class: "Win32_BIOS".into(),
+                namespace: "root\\cimv2".into(),
+                outcome: ClassOutcome::Collected,
+                rows: 1,
+                attempt: 2,
+                error: None,
+            },
+            ClassResult {
+                class: "Win32_Service".into(),
+                namespace: "root\\cimv2".into(),
+                outcome: ClassOutcome::Failed,
+                rows: 0,
+                attempt: 2,
+                error: Some(access),
+            },
+            ClassResult {
+                class: "registry:software".into(),
+                namespace: "root\\default".into(),
+                outcome: ClassOutcome::TimedOut,
+                rows: 17,
+                attempt: 2,
+                error: Some(call_failed),
+            },
+        ],
+        inventory,
+        finished_ms: 1_700_000_099_999,
+    }
+}
+
+async fn count(store: &Store, sql: &str, run: i64) -> i64 {
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(store.path()),
+    )
+    .await
+    .unwrap();
+    let n: i64 = sqlx::query_scalar(sql)
+        .bind(run)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+#[tokio::test]
+async fn a_full_result_round_trips() {
+    let db = TempDb::new("roundtrip");
+    let store = Store::open(db.path()).await.unwrap();
+    let run = store
+        .create_run(
+            &["full.lab.example".into()],
+            &json!({"profile": "default"}),
+            1,
+        )
+        .await
+        .unwrap();
+    let r = full_result();
+    store.save_computer(run, &r).await.unwrap();
+    let back = store.computer(run, &r.target).await.unwrap().unwrap();
+    assert_eq!(back, r);
+    assert_eq!(store.computer(run, "other").await.unwrap(), None);
+    assert_eq!(store.computer(run + 1, &r.target).await.unwrap(), None);
+
+    let rows = store.computers(run).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let c = &rows[0];
+    assert_eq!(c.status, Status::InventoriedIncomplete);
+    assert_eq!(c.attempts, 2);
+    assert_eq!(c.code, Some(0x8004_1003));
+    assert_eq!(c.denied_by, Some(DeniedBy::WmiNamespace));
+    assert_eq!(c.category, Some(Category::Access));
+    assert_eq!(c.credential.as_deref(), Some("LAB\\admin"));
+    assert_eq!(c.address, r.address);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_failed_computer_is_listed_with_its_failure_and_has_no_report_rows() {
+    let db = TempDb::new("failed");
+    let store = Store::open(db.path()).await.unwrap();
+    let run = store.create_run(&targets(2), &json!({}), 1).await.unwrap();
+    let mut r = failed("pc000.lab.example", Status::AccessDenied);
+    if let Some(f) = r.failure.as_mut() {
+        f.denied_by = Some(DeniedBy::Dcom);
+        f.code = Some(5);
+        f.code_name = Some("ERROR_ACCESS_DENIED".into());
+        f.category = Category::Access;
+    }
+    // A failed computer with partial raw data keeps it, but feeds no report table.
+    r.inventory = realistic_inventory("pc000", 3);
+    store.save_computer(run, &r).await.unwrap();
+    assert_eq!(store.computer(run, &r.target).await.unwrap().unwrap(), r);
+    let rows = store.computers(run).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let c = &rows[0];
+    assert_eq!(c.target, "pc000.lab.example");
+    assert_eq!(c.status, Status::AccessDenied);
+    assert_eq!(c.stage.as_deref(), Some("connect-135"));
+    assert_eq!(c.phase, Some(Phase::Connecting));
+    assert_eq!(c.code, Some(5));
+    assert_eq!(c.code_name.as_deref(), Some("ERROR_ACCESS_DENIED"));
+    assert_eq!(c.denied_by, Some(DeniedBy::Dcom));
+    assert_eq!(c.message.as_deref(), Some("connect-135 failed"));
+    assert_eq!(c.attempts, 1);
+    assert_eq!(c.credential, None);
+    assert_eq!(c.address, None);
+    for table in [
+        "hosts",
+        "operating_systems",
+        "hardware",
+        "hotfixes",
+        "services",
+    ] {
+        let n = count(
+            &store,
+            &format!("SELECT COUNT(*) FROM {table} WHERE run_id = ?"),
+            run,
+        )
+        .await;
+        assert_eq!(n, 0, "{table}");
+    }
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM instances WHERE run_id = ?",
+            run
+        )
+        .await,
+        11
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn inventory_not_completed_is_replaced_with_its_rows() {
+    let db = TempDb::new("replace");
+    let store = Store::open(db.path()).await.unwrap();
+    let run = store.create_run(&targets(1), &json!({}), 1).await.unwrap();
+    let t = "pc000.lab.example";
+    let mut stopped = inventoried(t, 7);
+    stopped.status = Status::InventoryNotCompleted;
+    stopped.attempts.push(AttemptRecord {
+        number: 2,
+        ..stopped.attempts[0].clone()
+    });
+    store.save_computer(run, &stopped).await.unwrap();
+    assert_eq!(
+        store.pending_targets(run).await.unwrap(),
+        vec![t.to_string()]
+    );
+
+    let done = inventoried(t, 4);
+    store.save_computer(run, &done).await.unwrap();
+    assert_eq!(store.computer(run, t).await.unwrap().unwrap(), done);
+    assert!(store.pending_targets(run).await.unwrap().is_empty());
+    // None of the first result's rows is left.
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM computers WHERE run_id = ?",
+            run
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM attempts WHERE run_id = ?",
+            run
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM services WHERE run_id = ?",
+            run
+        )
+        .await,
+        4
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM instances WHERE run_id = ?",
+            run
+        )
+        .await,
+        i64::try_from(
+            done.inventory
+                .classes
+                .iter()
+                .map(|c| c.instances.len())
+                .sum::<usize>()
+        )
+        .unwrap()
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_final_result_is_never_overwritten() {
+    let db = TempDb::new("already");
+    let store = Store::open(db.path()).await.unwrap();
+    let run = store.create_run(&targets(1), &json!({}), 1).await.unwrap();
+    let t = "pc000.lab.example";
+    let first = failed(t, Status::ConnectionTimeout);
+    store.save_computer(run, &first).await.unwrap();
+    for again in [inventoried(t, 2), {
+        let mut s = failed(t, Status::InventoryNotCompleted);
+        s.failure = None;
+        s
+    }] {
+        match store.save_computer(run, &again).await {
+            Err(StoreError::AlreadyRecorded { target }) => assert_eq!(target, t),
+            other => panic!("expected AlreadyRecorded, got {other:?}"),
+        }
+    }
+    // The failed transaction left nothing behind.
+    assert_eq!(store.computer(run, t).await.unwrap().unwrap(), first);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM attempts WHERE run_id = ?",
+            run
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM services WHERE run_id = ?",
+            run
+        )
+        .await,
+        0
+    );
+    // The same target in another run is another computer.
+    let run2 = store.create_run(&targets(1), &json!({}), 2).await.unwrap();
+    store.save_computer(run2, &inventoried(t, 2)).await.unwrap();
+    // A run that does not exist.
+    assert!(matches!(
+        store.save_computer(run2 + 10, &first).await,
+        Err(StoreError::NoSuchRun(_))
+    ));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn pending_targets_keep_input_order_after_partial_saves() {
+    let db = TempDb::new("pending");
+    let store = Store::open(db.path()).await.unwrap();
+    let mut list = vec!["zeta", "alpha", "mike", "bravo", "alpha", "yankee"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    let run = store.create_run(&list, &json!({"x": 1}), 1).await.unwrap();
+    assert_eq!(store.run_targets(run).await.unwrap(), list);
+    list.remove(4); // the duplicate appears once
+    assert_eq!(store.pending_targets(run).await.unwrap(), list);
+
+    store
+        .save_computer(run, &inventoried("mike", 1))
+        .await
+        .unwrap();
+    store
+        .save_computer(run, &failed("zeta", Status::MachineNotFound))
+        .await
+        .unwrap();
+    let mut stopped = failed("bravo", Status::InventoryNotCompleted);
+    stopped.failure = None;
+    store.save_computer(run, &stopped).await.unwrap();
+    assert_eq!(
+        store.pending_targets(run).await.unwrap(),
+        vec!["alpha", "bravo", "yankee"]
+    );
+    assert!(matches!(
+        store.pending_targets(run + 1).await,
+        Err(StoreError::NoSuchRun(_))
+    ));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn runs_are_created_found_and_finished() {
+    let db = TempDb::new("runs");
+    let store = Store::open(db.path()).await.unwrap();
+    assert_eq!(store.latest_run().await.unwrap(), None);
+    assert_eq!(store.latest_resumable_run().await.unwrap(), None);
+    let opts = json!({"profile": "default", "concurrency": 64, "credentials": ["LAB\\admin"]});
+    let r1 = store.create_run(&targets(3), &opts, 100).await.unwrap();
+    let r2 = store
+        .create_run(&targets(2), &json!({}), 200)
+        .await
+        .unwrap();
+    let info = store.run(r1).await.unwrap().unwrap();
+    assert_eq!(info.options, opts);
+    assert_eq!(info.targets, 3);
+    assert_eq!(info.started_ms, 100);
+    assert_eq!(info.state, RunState::Running);
+    assert_eq!(info.finished_ms, None);
+    assert_eq!(store.latest_run().await.unwrap().unwrap().id, r2);
+
+    store
+        .set_run_state(r1, RunState::Stopped, Some(150))
+        .await
+        .unwrap();
+    store
+        .set_run_state(r2, RunState::Completed, Some(250))
+        .await
+        .unwrap();
+    let latest = store.latest_run().await.unwrap().unwrap();
+    assert_eq!(
+        (latest.id, latest.state, latest.finished_ms),
+        (r2, RunState::Completed, Some(250))
+    );
+    assert_eq!(store.latest_resumable_run().await.unwrap().unwrap().id, r1);
+    store
+        .set_run_state(r1, RunState::Completed, Some(300))
+        .await
+        .unwrap();
+    assert_eq!(store.latest_resumable_run().await.unwrap(), None);
+    assert!(matches!(
+        store.set_run_state(999, RunState::Completed, None).await,
+        Err(StoreError::NoSuchRun(999))
+    ));
+    assert_eq!(store.run(999).await.unwrap(), None);
+    for st in RunState::ALL {
+        assert_eq!(st.as_str().parse::<RunState>().unwrap(), st);
+        assert_eq!(serde_json::to_value(st).unwrap(), json!(st.as_str()));
+    }
+    assert!("done".parse::<RunState>().is_err());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn summary_counts_statuses_and_classes() {
+    let db = TempDb::new("summary");
+    let store = Store::open(db.path()).await.unwrap();
+    let run = store.create_run(&targets(10), &json!({}), 1).await.unwrap();
+    let t = targets(10);
+    // 3 inventoried, 1 incomplete, 2 timeout, 1 access denied, 1 not completed; 2 pending.
+    for target in &t[0..3] {
+        store
+            .save_computer(run, &inventoried(target, 1))
+            .await
+            .unwrap();
+    }
+    let mut inc = inventoried(&t[3], 1);
+    inc.status = Status::InventoriedIncomplete;
+    inc.classes[1].outcome = ClassOutcome::Failed;
+    inc.classes[2].outcome = ClassOutcome::TimedOut;
+    store.save_computer(run, &inc).await.unwrap();
+    for target in &t[4..6] {
+        store
+            .save_computer(run, &failed(target, Status::ConnectionTimeout))
+            .await
+            .unwrap();
+    }
+    store
+        .save_computer(run, &failed(&t[6], Status::AccessDenied))
+        .await
+        .unwrap();
+    store
+        .save_computer(run, &failed(&t[7], Status::InventoryNotCompleted))
+        .await
+        .unwrap();
+
+    let s = store.summary(run).await.unwrap();
+    assert_eq!(s.targets, 10);
+    assert_eq!(s.finished, 7);
+    assert_eq!(
+        s.by_status,
+        vec![
+            (Status::Inventoried, 3),
+            (Status::InventoriedIncomplete, 1),
+            (Status::ConnectionTimeout, 2),
+            (Status::AccessDenied, 1),
+            (Status::InventoryNotCompleted, 1),
+        ]
+    );
+    // Classes in profile order, counted over the 4 computers that got that far.
+    let names: Vec<&str> = s.classes.iter().map(|c| c.class.as_str()).collect();
+    assert_eq!(
+        names,
+        inc.inventory
+            .classes
+            .iter()
+            .map(|c| c.class.as_str())
+            .collect::<Vec<_>>()
+    );
+    let os = &s.classes[1];
+    assert_eq!((os.collected, os.failed, os.timed_out), (3, 1, 0));
+    let bios = &s.classes[2];
+    assert_eq!((bios.collected, bios.failed, bios.timed_out), (3, 0, 1));
+    assert_eq!(
+        (
+            s.classes[0].collected,
+            s.classes[0].failed,
+            s.classes[0].timed_out
+        ),
+        (4, 0, 0)
+    );
+    assert!(matches!(
+        store.summary(run + 1).await,
+        Err(StoreError::NoSuchRun(_))
+    ));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn report_tables_are_filled_from_realistic_instances() {
+    let db = TempDb::new("reports");
+    let store = Store::open(db.path()).await.unwrap();
+    let run = store.create_run(&targets(2), &json!({}), 1).await.unwrap();
+    let t = targets(2);
+    store
+        .save_computer(run, &inventoried(&t[0], 6))
+        .await
+        .unwrap();
+    // Incomplete: no OS, BIOS or enclosure class, a processor without counts.
+    let mut inc = inventoried(&t[1], 0);
+    inc.status = Status::InventoriedIncomplete;
+    inc.inventory.classes.retain(|c| {
+        !matches!(
+            c.class.as_str(),
+            "Win32_OperatingSystem" | "Win32_BIOS" | "Win32_SystemEnclosure"
+        )
+    });
+    for c in &mut inc.inventory.classes {
+        if c.class == "Win32_Processor" {
+            c.instances = vec![json!({"__CLASS": "Win32_Processor", "Name": null})];
+        }
+    }
+    inc.inventory.registry_values.clear();
+    store.save_computer(run, &inc).await.unwrap();
+
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(db.path()),
+    )
+    .await
+    .unwrap();
+    let host = sqlx::query("SELECT * FROM hosts WHERE run_id = ? AND target = ?")
+        .bind(run)
+        .bind(&t[0])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(host.get::<String, _>("name"), "PC000.LAB.EXAMPLE");
+    assert_eq!(host.get::<String, _>("domain"), "lab.example");
+    assert_eq!(host.get::<String, _>("manufacturer"), "Dell Inc.");
+    assert_eq!(host.get::<String, _>("model"), "PowerEdge R740");
+    assert_eq!(host.get::<i64, _>("total_physical_memory"), 68_719_476_736);
+
+    let os = sqlx::query("SELECT * FROM operating_systems WHERE run_id = ? AND target = ?")
+        .bind(run)
+        .bind(&t[0])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        os.get::<String, _>("caption"),
+        "Microsoft Windows Server 2019 Standard"
+    );
+    assert_eq!(os.get::<String, _>("version"), "10.0.17763");
+    assert_eq!(os.get::<String, _>("build_number"), "17763");
+    assert_eq!(os.get::<String, _>("architecture"), "64-bit");
+    assert_eq!(os.get::<Option<String>, _>("service_pack"), None);
+    assert_eq!(
+        os.get::<String, _>("install_date"),
+        "2021-06-08T00:00:35+01:00"
+    );
+    assert_eq!(
+        os.get::<String, _>("last_boot"),
+        "2024-03-01T10:15:00+01:00"
+    );
+    assert_eq!(
+        os.get::<String, _>("serial_number"),
+        "00429-70000-00000-AA123"
+    );
+    assert_eq!(os.get::<String, _>("edition"), "ServerStandard");
+
+    let hw = sqlx::query("SELECT * FROM hardware WHERE run_id = ? AND target = ?")
+        .bind(run)
+        .bind(&t[0])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(hw.get::<String, _>("bios_manufacturer"), "Dell Inc.");
+    assert_eq!(hw.get::<String, _>("bios_version"), "2.12.2");
+    assert_eq!(hw.get::<String, _>("bios_serial"), "7XK2Q53");
+    assert_eq!(
+        hw.get::<String, _>("processor_name"),
+        "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz"
+    );
+    assert_eq!(hw.get::<i64, _>("processors"), 2);
+    assert_eq!(hw.get::<i64, _>("cores"), 40);
+    assert_eq!(hw.get::<i64, _>("logical_processors"), 80);
+    assert_eq!(hw.get::<String, _>("chassis"), "Rack Mount Chassis");
+    assert_eq!(hw.get::<String, _>("chassis_types"), "23");
+
+    let fixes: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT hotfix_id, description, installed_on FROM hotfixes \
+         WHERE run_id = ? AND target = ? ORDER BY position",
+    )
+    .bind(run)
+    .bind(&t[0])
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        fixes,
+        vec![
+            (
+                "KB5034127".into(),
+                "Security Update".into(),
+                Some("1/10/2024".into())
+            ),
+            ("KB5033904".into(), "Update".into(), None),
+        ]
+    );
+    let svc: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT name, display_name, state, start_mode, start_name FROM services \
+         WHERE run_id = ? AND target = ? ORDER BY position",
+    )
+    .bind(run)
+    .bind(&t[0])
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(svc.len(), 6);
+    assert_eq!(
+        svc[1],
+        (
+            "Svc1".into(),
+            "Service number 1".into(),
+            "Running".into(),
+            "Auto".into(),
+            "LocalSystem".into()
+        )
+    );
+    let sw: Vec<(String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT name, publisher, wow64 FROM installed_software WHERE run_id = ? ORDER BY target, position",
+    )
+    .bind(run)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(sw.len(), 4);
+    assert_eq!(
+        sw[0],
+        (
+            "7-Zip 23.01 (x64)".into(),
+            Some("Igor Pavlov".into()),
+            false
+        )
+    );
+    assert_eq!(sw[1], ("Legacy Agent".into(), None, true));
+
+    // The incomplete computer: one row per report table, NULL where nothing was collected.
+    let os2 = sqlx::query("SELECT * FROM operating_systems WHERE run_id = ? AND target = ?")
+        .bind(run)
+        .bind(&t[1])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(os2.get::<Option<String>, _>("caption"), None);
+    assert_eq!(os2.get::<Option<String>, _>("edition"), None);
+    let hw2 = sqlx::query("SELECT * FROM hardware WHERE run_id = ? AND target = ?")
+        .bind(run)
+        .bind(&t[1])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(hw2.get::<Option<String>, _>("bios_version"), None);
+    assert_eq!(hw2.get::<Option<String>, _>("processor_name"), None);
+    assert_eq!(hw2.get::<Option<i64>, _>("processors"), Some(1));
+    assert_eq!(hw2.get::<Option<i64>, _>("cores"), None);
+    assert_eq!(hw2.get::<Option<String>, _>("chassis"), None);
+    let hosts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hosts WHERE run_id = ?")
+        .bind(run)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(hosts, 2);
+    // A plain-SQL report across tables.
+    let joined: Vec<(String, String)> = sqlx::query_as(
+        "SELECT h.name, c.status FROM hosts h JOIN computers c ON c.id = h.computer_id \
+         WHERE h.run_id = ? ORDER BY h.name",
+    )
+    .bind(run)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        joined,
+        vec![
+            ("PC000.LAB.EXAMPLE".into(), "inventoried".into()),
+            ("PC001.LAB.EXAMPLE".into(), "inventoried-incomplete".into()),
+        ]
+    );
+    pool.close().await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_saves_all_land() {
+    let db = TempDb::new("concurrent");
+    let store = Store::open(db.path()).await.unwrap();
+    let t = targets(200);
+    let run = store.create_run(&t, &json!({}), 1).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, target) in t.iter().enumerate() {
+        let writer = store.clone();
+        let target = target.clone();
+        tasks.spawn(async move {
+            let r = if i % 4 == 0 {
+                failed(&target, Status::RpcServerUnavailable)
+            } else {
+                inventoried(&target, 40)
+            };
+            writer.save_computer(run, &r).await
+        });
+        // Readers at the same time as the writers.
+        if i % 50 == 0 {
+            let reader = store.clone();
+            tasks.spawn(async move { reader.summary(run).await.map(|_| ()) });
+        }
+    }
+    while let Some(res) = tasks.join_next().await {
+        res.unwrap().unwrap();
+    }
+    let s = store.summary(run).await.unwrap();
+    assert_eq!(s.finished, 200);
+    assert_eq!(
+        s.by_status,
+        vec![
+            (Status::Inventoried, 150),
+            (Status::RpcServerUnavailable, 50)
+        ]
+    );
+    assert!(store.pending_targets(run).await.unwrap().is_empty());
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM services WHERE run_id = ?",
+            run
+        )
+        .await,
+        150 * 40
+    );
+    assert_eq!(store.computers(run).await.unwrap().len(), 200);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_write_at_once() {
+    // Two handles have two writer connections, as two scanner processes would.
+    let db = TempDb::new("twostores");
+    let a = Store::open(db.path()).await.unwrap();
+    let b = Store::open(db.path()).await.unwrap();
+    let t = targets(80);
+    let run = a.create_run(&t, &json!({}), 1).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, target) in t.iter().enumerate() {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let target = target.clone();
+        tasks.spawn(async move { store.save_computer(run, &inventoried(&target, 20)).await });
+    }
+    while let Some(res) = tasks.join_next().await {
+        res.unwrap().unwrap();
+    }
+    assert_eq!(
+        b.summary(run).await.unwrap().by_status,
+        vec![(Status::Inventoried, 80)]
+    );
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn an_existing_file_reopens_with_its_data() {
+    let db = TempDb::new("reopen");
+    let store = Store::open(db.path()).await.unwrap();
+    let run = store
+        .create_run(&targets(2), &json!({"a": 1}), 1)
+        .await
+        .unwrap();
+    let r = inventoried("pc000.lab.example", 3);
+    store.save_computer(run, &r).await.unwrap();
+    store.close().await;
+
+    let store = Store::open(db.path()).await.unwrap();
+    assert_eq!(store.latest_run().await.unwrap().unwrap().id, run);
+    assert_eq!(store.computer(run, &r.target).await.unwrap().unwrap(), r);
+    assert_eq!(
+        store.pending_targets(run).await.unwrap(),
+        vec!["pc001.lab.example"]
+    );
+    let run2 = store.create_run(&targets(1), &json!({}), 2).await.unwrap();
+    assert!(run2 > run);
+    store.close().await;
+    let store = Store::open_existing(db.path()).await.unwrap();
+    assert_eq!(store.latest_run().await.unwrap().unwrap().id, run2);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_missing_file_is_not_created_by_open_existing() {
+    let db = TempDb::new("missing");
+    match Store::open_existing(db.path()).await {
+        Err(e @ StoreError::NoDatabase { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                format!("no database at {}", db.path().display())
+            );
+        }
+        other => panic!("expected NoDatabase, got {other:?}"),
+    }
+    assert!(!db.path().exists());
+    // A directory that does not exist is an open error, not a panic.
+    let nested = db.path().join("no/such/dir/x.db");
+    assert!(matches!(
+        Store::open(&nested).await,
+        Err(StoreError::Open { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_garbage_file_is_a_clear_error() {
+    for (i, content) in [
+        b"this is not a database, just some text that is long enough to matter\n".repeat(40),
+        (0..8192u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect(),
+        // A SQLite header followed by garbage.
+        {
+            let mut v = b"SQLite format 3\0".to_vec();
+            v.extend(std::iter::repeat_n(0xA5u8, 4096));
+            v
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let db = TempDb::new(&format!("garbage{i}"));
+        std::fs::write(db.path(), &content).unwrap();
+        match Store::open(db.path()).await {
+            Err(e @ StoreError::NotADatabase { .. }) => {
+                assert!(
+                    e.to_string().contains("is not a winventory database"),
+                    "{e}"
+                );
+            }
+            other => panic!("case {i}: expected NotADatabase, got {other:?}"),
+        }
+        // The file is left as it was.
+        assert_eq!(std::fs::read(db.path()).unwrap(), content, "case {i}");
+    }
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let db = TempDb::new("newer");
+    Store::open(db.path()).await.unwrap().close().await;
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(db.path()),
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from the future', 1, x'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    match Store::open(db.path()).await {
+        Err(
+            e @ StoreError::NewerSchema {
+                found: 99,
+                known: 1,
+                ..
+            },
+        ) => {
+            assert!(
+                e.to_string().contains("newer than this winventory knows"),
+                "{e}"
+            );
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+}

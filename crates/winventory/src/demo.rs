@@ -1,0 +1,187 @@
+//! `winventory demo`: a simulated fleet of a few hundred Windows hosts on loopback, a
+//! realistic share of them broken in the ways seed 000 lists, scanned by the real engine
+//! into a SQLite file. Nothing leaves 127.0.0.0/8; no root needed (the simulated hosts
+//! listen on a port the system chooses instead of 135).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use winv_client::WmiOptions;
+use winv_engine::{Engine, EngineOptions, Profile};
+use winv_sim::fleet::Fleet;
+use winv_sim::server::{ListenOptions, SimServer};
+use winv_store::Store;
+
+use crate::scan::{execute, options_json, Display};
+
+/// Options of `demo`.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Simulated hosts (from 127.0.100.1 on).
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub hosts: u32,
+    /// Addresses after the fleet where nothing listens (connection refused).
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub silent: u32,
+    /// The SQLite database file (replaced if it exists).
+    #[arg(long, default_value = "winventory-demo.db", value_name = "PATH")]
+    pub db: PathBuf,
+    /// Seed of the fleet's data and faults.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Computers worked on at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub concurrency: usize,
+    /// Write one JSON object per finished computer on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// No live display and no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The environment variable the simulated hosts read their password from.
+const PW_ENV: &str = "WINV_DEMO_PASSWORD";
+/// The first address of the fleet.
+const FIRST: Ipv4Addr = Ipv4Addr::new(127, 0, 100, 1);
+
+/// The demo fleet: most hosts healthy, the rest with the faults administrators meet.
+fn fleet_text(hosts: u32, seed: u64) -> String {
+    format!(
+        r#"[defaults]
+user = "LAB\\inventory"
+password_env = "{PW_ENV}"
+domain = "lab.local"
+name_pattern = "WS{{n:04}}"
+seed = {seed}
+
+[mix]
+start = "{FIRST}"
+count = {hosts}
+seed = {seed}
+profiles = ["server-2016", "server-2019", "server-2022", "server-2025", "windows-10", "windows-11"]
+faults = [
+  {{ percent = 3, kind = "wrong_password" }},
+  {{ percent = 3, kind = "dcom_access_denied" }},
+  {{ percent = 2, kind = "wmi_access_denied", namespace = 'root\cimv2' }},
+  {{ percent = 4, kind = "invalid_class", class = "Win32_QuickFixEngineering" }},
+  {{ percent = 3, kind = "rpc_call_failed", call = "ExecQuery", first_attempts = 1 }},
+  {{ percent = 2, kind = "call_cancelled", call = "ExecQuery", first_attempts = 2 }},
+  {{ percent = 1, kind = "call_cancelled", call = "ExecQuery" }},
+  {{ percent = 1, kind = "shutting_down", after_ms = 0 }},
+  {{ percent = 2, kind = "dynamic_port_silent" }},
+  {{ percent = 1, kind = "invalid_namespace", namespace = 'root\default' }},
+  {{ percent = 1, kind = "dcom_disabled" }},
+  {{ percent = 1, kind = "provider_hang", class = "Win32_Service" }},
+]
+"#
+    )
+}
+
+/// A password for this run only: the simulated hosts and the engine share it in-process.
+fn demo_password() -> String {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("Demo-{:x}-{:x}!", t, std::process::id())
+}
+
+/// Runs `demo`.
+pub fn run(args: DemoArgs) -> Result<ExitCode> {
+    if args.hosts == 0 || args.hosts > 20_000 {
+        bail!("--hosts must be between 1 and 20000");
+    }
+    let password = demo_password();
+    // Set before any thread starts: the simulator reads it when the fleet is parsed.
+    std::env::set_var(PW_ENV, &password);
+    let fleet = Fleet::parse(&fleet_text(args.hosts, args.seed)).context("demo fleet")?;
+    let mut targets: Vec<String> = fleet.hosts.iter().map(|h| h.address.to_string()).collect();
+    let first_silent = u32::from(FIRST) + args.hosts;
+    for i in 0..args.silent {
+        targets.push(IpAddr::V4(Ipv4Addr::from(first_silent + i)).to_string());
+    }
+    if args.db.exists() {
+        std::fs::remove_file(&args.db)
+            .with_context(|| format!("cannot replace {}", args.db.display()))?;
+        for ext in ["-wal", "-shm"] {
+            let mut p = args.db.clone().into_os_string();
+            p.push(ext);
+            let _ = std::fs::remove_file(PathBuf::from(p));
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(async move {
+        let sim = SimServer::start(
+            fleet,
+            ListenOptions {
+                epm_port: 0,
+                dynamic_port: 0,
+                ..ListenOptions::default()
+            },
+        )
+        .await
+        .context("cannot start the simulated fleet on 127.0.100.0/22")?;
+        let mut client = WmiOptions {
+            epm_port: sim.epm_port,
+            enum_timeout: Duration::from_secs(2),
+            ..WmiOptions::default()
+        };
+        client.deadlines.connect = Duration::from_secs(2);
+        client.deadlines.read = Duration::from_secs(3);
+        client.deadlines.call = Duration::from_secs(3);
+        // Demo timings: the same rules as a real scan, with short waits.
+        let opts = EngineOptions {
+            concurrency: args.concurrency,
+            connections_per_second: 0.0,
+            max_attempts: 4,
+            watchdog: Duration::from_secs(10),
+            retry_delay: Duration::from_millis(500),
+            client,
+        };
+        let creds = vec![crate::credentials::credential("LAB\\inventory", &password)];
+        let profile = Profile::standard();
+        let store = Store::open(&args.db)
+            .await
+            .with_context(|| format!("database {}", args.db.display()))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
+            .unwrap_or(0);
+        let run = store
+            .create_run(&targets, &options_json(&opts, &profile, &creds), now)
+            .await?;
+        let engine = Engine::new(opts, creds, profile, None);
+        if !args.quiet {
+            eprintln!(
+                "winventory demo: {} simulated hosts on 127.0.100.1+ (port {}), {} silent addresses",
+                sim.hosts, sim.epm_port, args.silent
+            );
+        }
+        let display = Display {
+            json: args.json,
+            quiet: args.quiet,
+        };
+        let stopped = execute(&engine, &store, run, targets, display, true).await?;
+        store.close().await;
+        sim.stop().await;
+        if !args.quiet {
+            eprintln!(
+                "inventory database: {} (try: winventory status --db {} --computers)",
+                args.db.display(),
+                args.db.display()
+            );
+        }
+        Ok(if stopped {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}

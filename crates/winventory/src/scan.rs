@@ -1,0 +1,447 @@
+//! `winventory scan`: inventory a list of computers into the database, with a live status
+//! display like MAP's, `--json` lines for tools, and `--resume` after Ctrl-C or a kill.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use winv_client::{AuthLevel, WmiOptions};
+use winv_discovery::resolve::{DnsServer, ResolveConfig, Resolver};
+use winv_discovery::targets::{ParseOptions, TargetSet};
+use winv_engine::{
+    ClassOutcome, ComputerResult, Credential, Engine, EngineOptions, Event, Profile, Status,
+};
+use winv_store::{RunId, RunState, Store};
+
+use crate::credentials;
+
+/// Options of `scan`.
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// Targets: host names, IPv4/IPv6 addresses, CIDR blocks (10.0.0.0/24) or ranges
+    /// (10.0.0.1-10.0.0.50).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// A file of targets, one per line (`#` comments; bad lines are reported and skipped);
+    /// `-` reads standard input.
+    #[arg(long = "targets", value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+    /// DNS server for names, ADDR[:PORT] (default: the system configuration).
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub dns_server: Option<String>,
+    /// A credentials file: `ACCOUNT env:VAR` or `ACCOUNT file:PATH` per line, tried in order.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// One account (DOMAIN\user or user@realm), tried after the file's.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Environment variable holding --user's password.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// File (mode 600) holding --user's password.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Inventory profile: `standard` or a TOML file.
+    #[arg(long, default_value = "standard", value_name = "NAME|FILE")]
+    pub profile: String,
+    /// The SQLite database file.
+    #[arg(long, default_value = "winventory.db", value_name = "PATH")]
+    pub db: PathBuf,
+    /// Resume the newest unfinished run of the database (or --run ID): its remaining
+    /// computers, with the credentials and options given now.
+    #[arg(long)]
+    pub resume: bool,
+    /// The run to resume.
+    #[arg(long, value_name = "ID", requires = "resume")]
+    pub run: Option<RunId>,
+    /// Computers worked on at once.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub concurrency: usize,
+    /// New connections per second at most (0: no limit).
+    #[arg(long, default_value_t = 20.0, value_name = "N")]
+    pub rate: f64,
+    /// Seconds without progress before the watchdog ends a step (seed 000: 300).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub watchdog: u64,
+    /// Seconds a computer requeued by a retry-class error waits at least.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub retry_delay: u64,
+    /// TCP connect timeout in seconds (to 135 and to the dynamic port).
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub connect_timeout: u64,
+    /// Deadline of one RPC call in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub call_timeout: u64,
+    /// Authentication level: privacy (sealed) or integrity (signed).
+    #[arg(long, default_value = "privacy", value_parser = ["privacy", "integrity"])]
+    pub auth_level: String,
+    /// The endpoint mapper port (135; another for simulated fleets on unprivileged ports).
+    #[arg(long, default_value_t = 135, value_name = "PORT")]
+    pub port: u16,
+    /// Write one JSON object per finished computer on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// No live display and no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// How a scan shows itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Display {
+    /// JSON lines on standard output.
+    pub json: bool,
+    /// No progress display, no summary.
+    pub quiet: bool,
+}
+
+/// The profile named or in a file.
+pub fn load_profile(spec: &str) -> Result<Profile> {
+    if let Some(p) = Profile::builtin(spec) {
+        return Ok(p);
+    }
+    let text = std::fs::read_to_string(spec)
+        .with_context(|| format!("{spec:?} is no built-in profile and no readable file"))?;
+    Profile::parse(&text).with_context(|| format!("profile file {spec}"))
+}
+
+/// Expands the command-line targets and the target file; reports bad lines on stderr.
+fn gather_targets(args: &ScanArgs) -> Result<Vec<String>> {
+    let opts = ParseOptions::default();
+    let mut set = TargetSet::new();
+    for spec in &args.targets {
+        set.add_spec(spec, &opts)
+            .with_context(|| format!("target {spec:?}"))?;
+    }
+    if let Some(path) = &args.targets_file {
+        if path.as_os_str() == "-" {
+            set.add_lines(std::io::stdin().lock(), &opts)?;
+        } else {
+            let f = std::fs::File::open(path)
+                .with_context(|| format!("cannot read targets file {}", path.display()))?;
+            set.add_lines(std::io::BufReader::new(f), &opts)?;
+        }
+    }
+    for bad in &set.bad {
+        eprintln!("winventory: targets: {bad} (skipped)");
+    }
+    Ok(set.targets().iter().map(|t| t.host()).collect())
+}
+
+/// The engine options from the command line.
+fn engine_options(args: &ScanArgs) -> EngineOptions {
+    let mut client = WmiOptions {
+        auth_level: if args.auth_level == "integrity" {
+            AuthLevel::PktIntegrity
+        } else {
+            AuthLevel::PktPrivacy
+        },
+        epm_port: args.port,
+        ..WmiOptions::default()
+    };
+    client.deadlines.connect = Duration::from_secs(args.connect_timeout.max(1));
+    client.deadlines.call = Duration::from_secs(args.call_timeout.max(1));
+    client.deadlines.read = client.deadlines.read.min(client.deadlines.call);
+    EngineOptions {
+        concurrency: args.concurrency,
+        connections_per_second: args.rate,
+        max_attempts: 4,
+        watchdog: Duration::from_secs(args.watchdog.max(1)),
+        retry_delay: Duration::from_secs(args.retry_delay),
+        client,
+    }
+}
+
+/// What the run was started with, for the database (never a secret).
+pub fn options_json(
+    o: &EngineOptions,
+    profile: &Profile,
+    accounts: &[Credential],
+) -> serde_json::Value {
+    json!({
+        "profile": profile.name,
+        "concurrency": o.concurrency,
+        "connections_per_second": o.connections_per_second,
+        "max_attempts": o.max_attempts,
+        "watchdog_s": o.watchdog.as_secs(),
+        "retry_delay_s": o.retry_delay.as_secs(),
+        "connect_timeout_s": o.client.deadlines.connect.as_secs(),
+        "call_timeout_s": o.client.deadlines.call.as_secs(),
+        "auth_level": format!("{:?}", o.client.auth_level),
+        "port": o.client.epm_port,
+        "accounts": accounts.iter().map(|c| c.account.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `scan`.
+pub fn run(args: ScanArgs) -> Result<ExitCode> {
+    let creds = credentials::gather(
+        args.credentials.as_deref(),
+        args.user.as_deref(),
+        args.password_env.as_deref(),
+        args.password_file.as_deref(),
+    )?;
+    if creds.is_empty() {
+        warn!("no credentials given: every computer will end as no-credentials");
+    }
+    let profile = load_profile(&args.profile)?;
+    let opts = engine_options(&args);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(async move {
+        let store = Store::open(&args.db)
+            .await
+            .with_context(|| format!("database {}", args.db.display()))?;
+        let (run_id, targets) = if args.resume {
+            if !args.targets.is_empty() || args.targets_file.is_some() {
+                bail!("--resume takes the targets from the database; give no targets");
+            }
+            let run = match args.run {
+                Some(id) => store.run(id).await?,
+                None => store.latest_resumable_run().await?,
+            };
+            let Some(run) = run else {
+                bail!("no unfinished run to resume in {}", args.db.display());
+            };
+            if run.state == RunState::Completed {
+                bail!("run {} is already completed", run.id);
+            }
+            let pending = store.pending_targets(run.id).await?;
+            info!(run = run.id, pending = pending.len(), "resuming");
+            store.set_run_state(run.id, RunState::Running, None).await?;
+            (run.id, pending)
+        } else {
+            let targets = gather_targets(&args)?;
+            if targets.is_empty() {
+                bail!("no targets: give TARGET arguments or --targets FILE");
+            }
+            let id = store
+                .create_run(&targets, &options_json(&opts, &profile, &creds), now_ms())
+                .await?;
+            (id, targets)
+        };
+        let resolver = if targets
+            .iter()
+            .any(|t| t.parse::<std::net::IpAddr>().is_err())
+        {
+            let server = match &args.dns_server {
+                Some(s) => DnsServer::parse(s)?,
+                None => DnsServer::System,
+            };
+            Some(Resolver::new(ResolveConfig {
+                server,
+                ..ResolveConfig::default()
+            })?)
+        } else {
+            None
+        };
+        let engine = Engine::new(opts, creds, profile, resolver);
+        let display = Display {
+            json: args.json,
+            quiet: args.quiet,
+        };
+        let stopped = execute(&engine, &store, run_id, targets, display, true).await?;
+        store.close().await;
+        Ok(if stopped {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+/// Live counters for the display.
+#[derive(Default)]
+struct Counters {
+    total: usize,
+    finished: usize,
+    inventoried: usize,
+    failed: Vec<(Status, usize)>,
+    requeued: usize,
+    collected: u64,
+    class_failed: u64,
+    class_timed_out: u64,
+}
+
+impl Counters {
+    fn line(&self) -> String {
+        let mut failed: Vec<&(Status, usize)> = self.failed.iter().collect();
+        failed.sort_by_key(|f| std::cmp::Reverse(f.1));
+        let nfailed: usize = failed.iter().map(|(_, n)| n).sum();
+        let top: Vec<String> = failed
+            .iter()
+            .take(3)
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        format!(
+            "discovered {} · inventoried {} · failed {}{} · remaining {} · retries {} · classes ok {} failed {} timed out {}",
+            self.total,
+            self.inventoried,
+            nfailed,
+            if top.is_empty() { String::new() } else { format!(" ({})", top.join(", ")) },
+            self.total - self.finished,
+            self.requeued,
+            self.collected,
+            self.class_failed,
+            self.class_timed_out
+        )
+    }
+
+    fn finish(&mut self, r: &ComputerResult) {
+        self.finished += 1;
+        if r.status.is_success() {
+            self.inventoried += 1;
+        } else {
+            match self.failed.iter_mut().find(|(s, _)| *s == r.status) {
+                Some((_, n)) => *n += 1,
+                None => self.failed.push((r.status, 1)),
+            }
+        }
+    }
+}
+
+/// The `--json` line of a finished computer.
+pub fn json_line(r: &ComputerResult) -> serde_json::Value {
+    let f = r.failure.as_ref();
+    let missing: Vec<&str> = r
+        .classes
+        .iter()
+        .filter(|c| c.outcome != ClassOutcome::Collected)
+        .map(|c| c.class.as_str())
+        .collect();
+    json!({
+        "target": r.target,
+        "address": r.address,
+        "status": r.status,
+        "phase": f.map(|f| f.phase),
+        "stage": f.map(|f| f.stage.as_str()),
+        "category": f.map(|f| f.category),
+        "code": f.and_then(|f| f.code),
+        "code_hex": f.and_then(|f| f.code).map(|c| format!("{c:#010x}")),
+        "code_name": f.and_then(|f| f.code_name.as_deref()),
+        "denied_by": f.and_then(|f| f.denied_by),
+        "message": f.map(|f| f.message.as_str()),
+        "attempts": r.attempts.len(),
+        "credential": r.credential,
+        "missing_classes": missing,
+        "remediation": r.first_remediation(),
+    })
+}
+
+/// Runs the engine over `targets` for run `run_id`: stores each computer as it finishes,
+/// shows progress, handles Ctrl-C (when `ctrl_c`), marks the run completed or stopped and
+/// prints the summary. Returns whether the run was stopped.
+pub async fn execute(
+    engine: &Engine,
+    store: &Store,
+    run_id: RunId,
+    targets: Vec<String>,
+    display: Display,
+    ctrl_c: bool,
+) -> Result<bool> {
+    let (tx, mut rx) = mpsc::channel(256);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut counters = Counters {
+        total: targets.len(),
+        ..Counters::default()
+    };
+    let bar = if display.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::with_draw_target(
+            Some(targets.len() as u64),
+            ProgressDrawTarget::stderr_with_hz(4),
+        );
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}\n{msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.enable_steady_tick(Duration::from_millis(250));
+        b
+    };
+    let runner = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run(targets, tx, stop_rx).await })
+    };
+    let mut stopped = false;
+    let mut stdout = std::io::stdout().lock();
+    let ctrl = async {
+        if ctrl_c {
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(ctrl);
+    let mut save_error: Option<anyhow::Error> = None;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                match ev {
+                    Event::Finished(r) => {
+                        if let Err(e) = store.save_computer(run_id, &r).await {
+                            // Keep going: the other computers' results still land; the
+                            // run stays resumable for this one.
+                            warn!(target = %r.target, error = %e, "cannot store a result");
+                            save_error.get_or_insert(anyhow::Error::new(e));
+                        }
+                        counters.finish(&r);
+                        bar.inc(1);
+                        if display.json {
+                            let _ = writeln!(stdout, "{}", json_line(&r));
+                        }
+                    }
+                    Event::Requeued { .. } => counters.requeued += 1,
+                    Event::Item { outcome, .. } => match outcome {
+                        ClassOutcome::Collected => counters.collected += 1,
+                        ClassOutcome::Failed => counters.class_failed += 1,
+                        ClassOutcome::TimedOut => counters.class_timed_out += 1,
+                    },
+                    Event::AttemptStarted { .. } => {}
+                }
+                bar.set_message(counters.line());
+            }
+            _ = &mut ctrl, if !stopped => {
+                stopped = true;
+                bar.println("stopping: unfinished computers are recorded as inventory-not-completed; resume with --resume");
+                let _ = stop_tx.send(true);
+            }
+        }
+    }
+    let _ = runner.await;
+    bar.finish_and_clear();
+    let _ = stdout.flush();
+    let state = if stopped {
+        RunState::Stopped
+    } else {
+        RunState::Completed
+    };
+    store.set_run_state(run_id, state, Some(now_ms())).await?;
+    if let Some(e) = save_error {
+        return Err(e.context("some results could not be stored"));
+    }
+    if !display.quiet {
+        let summary = store.summary(run_id).await?;
+        crate::status::print_summary(&summary, store.path(), &mut std::io::stderr())?;
+    }
+    Ok(stopped)
+}

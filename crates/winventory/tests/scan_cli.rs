@@ -1,0 +1,329 @@
+//! `winventory scan` and `status` end to end: the binary against simulated fleets over
+//! loopback. Credentials from a file (the first wrong), no secret in the database, the
+//! logs at trace level or the output; `kill -9` in the middle of a 2,000-host run and
+//! `--resume` giving every host exactly one final status.
+//!
+//! Addresses: 127.0.70.x (credentials), 127.1.0.0/21 (the 2,000 hosts of the kill test,
+//! served by `winventory sim` in its own process).
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use winv_engine::Status;
+use winv_store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_winventory");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("winv-scan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Starts `winventory sim --fleet` on an ephemeral port; returns the child and the port.
+fn start_sim(fleet: &Path, pw_env: &str, pw: &str, extra: &[&str]) -> (Child, u16) {
+    let mut child = Command::new(BIN)
+        .args(["sim", "--fleet", fleet.to_str().unwrap(), "--port", "0"])
+        .args(extra)
+        .env(pw_env, pw)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("port="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (child, port)
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn file_text(p: &Path) -> String {
+    let mut s = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(p) {
+        f.read_to_end(&mut s).unwrap();
+    }
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+#[test]
+fn credentials_file_first_wrong_second_right_and_no_secret_anywhere() {
+    const RIGHT: &str = "Right-Scan-Pw-5521!";
+    const WRONG: &str = "Wrong-Scan-Pw-7730!";
+    let dir = temp_dir("creds");
+    let fleet = dir.join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"WINV_SCAN_SIM_PW\"\n\n\
+         [[host]]\naddress = \"127.0.70.1-127.0.70.3\"\n\n\
+         [[host]]\naddress = \"127.0.70.4\"\nfaults = [{ kind = \"dcom_access_denied\" }]\n",
+    )
+    .unwrap();
+    let (sim, port) = start_sim(&fleet, "WINV_SCAN_SIM_PW", RIGHT, &[]);
+    let _sim = Killed(sim);
+    // The wrong password in a private file, the right one in a variable.
+    let wrong_file = dir.join("helpdesk.pw");
+    std::fs::write(&wrong_file, format!("{WRONG}\n")).unwrap();
+    std::fs::set_permissions(&wrong_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let creds = dir.join("creds");
+    std::fs::write(
+        &creds,
+        format!(
+            "# tried in order\nLAB\\helpdesk file:{}\nLAB\\admin env:WINV_SCAN_RIGHT\n",
+            wrong_file.display()
+        ),
+    )
+    .unwrap();
+    let db = dir.join("inv.db");
+    let out = Command::new(BIN)
+        .args([
+            "scan",
+            "127.0.70.1-127.0.70.4",
+            "127.0.70.9",
+            "--credentials",
+        ])
+        .arg(&creds)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--json",
+            "--rate",
+            "0",
+            "--log",
+            "trace",
+        ])
+        .args([
+            "--connect-timeout",
+            "2",
+            "--call-timeout",
+            "5",
+            "--retry-delay",
+            "0",
+        ])
+        .env("WINV_SCAN_RIGHT", RIGHT)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    let by = |t: &str| lines.iter().find(|l| l["target"] == t).unwrap().clone();
+    for t in ["127.0.70.1", "127.0.70.2", "127.0.70.3"] {
+        let l = by(t);
+        assert_eq!(l["status"], "inventoried", "{l}");
+        assert_eq!(l["credential"], "LAB\\admin", "{l}");
+        assert_eq!(l["attempts"], 1);
+    }
+    let denied = by("127.0.70.4");
+    assert_eq!(denied["status"], "access-denied");
+    assert_eq!(denied["denied_by"], "dcom");
+    assert_eq!(denied["phase"], "connecting");
+    assert_eq!(denied["code_name"], "E_ACCESSDENIED");
+    assert!(denied["remediation"]
+        .as_str()
+        .is_some_and(|r| !r.is_empty()));
+    let refused = by("127.0.70.9");
+    assert_eq!(refused["status"], "connection-refused");
+    assert_eq!(refused["code"], 10061);
+    // The trace log did run (it names the credentials' accounts and the stages)...
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "no trace log"
+    );
+    // ...and no password is anywhere: output, log, database, its journal.
+    let mut haystacks = vec![("stdout", stdout.clone()), ("stderr", stderr.clone())];
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("inv.db") {
+            haystacks.push((Box::leak(name.into_boxed_str()), file_text(&p)));
+        }
+    }
+    assert!(haystacks.len() >= 3, "no database files");
+    for (what, text) in haystacks {
+        assert!(!text.contains(RIGHT), "the right password is in {what}");
+        assert!(!text.contains(WRONG), "the wrong password is in {what}");
+    }
+    // `status` reads the run back.
+    let st = Command::new(BIN)
+        .args(["status", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let st = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        st.contains("inventoried") && st.contains("access-denied"),
+        "{st}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Counts the JSON lines `scan` has written so far, from a file it writes to.
+fn count_lines(p: &Path) -> usize {
+    file_text(p).lines().filter(|l| l.starts_with('{')).count()
+}
+
+#[test]
+fn kill_9_in_the_middle_then_resume_gives_every_host_one_status() {
+    const PW: &str = "Kill-Test-Pw-1!";
+    const HOSTS: usize = 2000;
+    let dir = temp_dir("kill");
+    let fleet = dir.join("fleet.toml");
+    // 2,000 hosts, a few of them failing (a status other than inventoried must survive
+    // the resume as well).
+    std::fs::write(
+        &fleet,
+        format!(
+            "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"WINV_KILL_PW\"\n\n\
+             [mix]\nstart = \"127.1.0.1\"\ncount = {HOSTS}\nseed = 5\n\
+             faults = [{{ percent = 5, kind = \"dcom_access_denied\" }}]\n"
+        ),
+    )
+    .unwrap();
+    let (sim, port) = start_sim(&fleet, "WINV_KILL_PW", PW, &[]);
+    let _sim = Killed(sim);
+    // A small profile keeps the test short; the engine's path is the same.
+    let profile = dir.join("profile.toml");
+    std::fs::write(
+        &profile,
+        "name = \"small\"\n[[wmi]]\nclass = \"Win32_OperatingSystem\"\n[[wmi]]\nclass = \"Win32_BIOS\"\n",
+    )
+    .unwrap();
+    let db = dir.join("kill.db");
+    let scan = |extra: &[&str], out: &Path| {
+        Command::new(BIN)
+            .arg("scan")
+            .args(extra)
+            .args([
+                "--user",
+                "LAB\\admin",
+                "--password-env",
+                "WINV_KILL_PW",
+                "--db",
+            ])
+            .arg(&db)
+            .arg("--profile")
+            .arg(&profile)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--json",
+                "--quiet",
+                "--rate",
+                "0",
+            ])
+            .args([
+                "--concurrency",
+                "64",
+                "--connect-timeout",
+                "2",
+                "--call-timeout",
+                "5",
+            ])
+            .env("WINV_KILL_PW", PW)
+            .stdout(std::fs::File::create(out).unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    };
+    let first_out = dir.join("first.jsonl");
+    let mut first = scan(&["127.1.0.1-127.1.7.208"], &first_out);
+    // Kill it once a few hundred hosts are stored.
+    let started = Instant::now();
+    while count_lines(&first_out) < 300 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the scan makes no progress"
+        );
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the scan ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let done_before = count_lines(&first_out);
+    assert!(done_before < HOSTS, "the scan finished before the kill");
+
+    let second_out = dir.join("second.jsonl");
+    let status = scan(&["--resume"], &second_out).wait().unwrap();
+    assert!(status.success(), "resume failed");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::open_existing(&db).await.unwrap();
+        let run = store.latest_run().await.unwrap().unwrap();
+        let rows = store.computers(run.id).await.unwrap();
+        let targets: HashSet<&str> = rows.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(rows.len(), HOSTS, "one row per host");
+        assert_eq!(targets.len(), HOSTS, "no duplicate rows");
+        assert!(rows
+            .iter()
+            .all(|r| r.status != Status::InventoryNotCompleted));
+        let denied = rows
+            .iter()
+            .filter(|r| r.status == Status::AccessDenied)
+            .count();
+        let ok = rows
+            .iter()
+            .filter(|r| r.status == Status::Inventoried)
+            .count();
+        assert_eq!(denied + ok, HOSTS);
+        assert!(denied > 0);
+        assert!(store.pending_targets(run.id).await.unwrap().is_empty());
+        let summary = store.summary(run.id).await.unwrap();
+        assert_eq!(summary.finished, HOSTS);
+        store.close().await;
+    });
+    // Nothing finished before the kill was done again after it.
+    let before: HashSet<String> = file_text(&first_out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["target"].as_str().unwrap().to_string())
+        .collect();
+    let after: Vec<String> = file_text(&second_out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["target"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        after.iter().all(|t| !before.contains(t)),
+        "a finished host was repeated"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
