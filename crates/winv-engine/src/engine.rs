@@ -386,6 +386,16 @@ fn final_after_retries(job: Job, failure: Failure, creds: &[Credential]) -> Comp
     job.finish(failure.status, Some(failure), creds)
 }
 
+/// The watchdog ended `what` after `period` without progress.
+fn watchdog_failure(what: &str, period: Duration) -> Failure {
+    engine_failure(
+        Status::WmiQueryTimeout,
+        "watchdog",
+        None,
+        format!("{what} made no progress for {} s", period.as_secs_f64()),
+    )
+}
+
 fn not_completed() -> Failure {
     engine_failure(
         Status::InventoryNotCompleted,
@@ -550,15 +560,7 @@ async fn attempt_inner(
         match guarded(conn, opts.watchdog, &mut ctx.stop).await {
             Err(None) => return (Outcome::Stopped, None, None),
             Err(Some(())) => {
-                let f = engine_failure(
-                    Status::WmiQueryTimeout,
-                    "watchdog",
-                    None,
-                    format!(
-                        "connecting made no progress for {} s",
-                        opts.watchdog.as_secs()
-                    ),
-                );
+                let f = watchdog_failure("connecting", opts.watchdog);
                 return (Outcome::Retry(f, None), Some(c.account.clone()), None);
             }
             Ok(Ok(client)) => {
@@ -631,12 +633,7 @@ async fn attempt_inner(
             {
                 Err(None) => return (Outcome::Stopped, account, None),
                 Err(Some(())) => {
-                    let f = engine_failure(
-                        Status::WmiQueryTimeout,
-                        "watchdog",
-                        None,
-                        "reconnecting made no progress".into(),
-                    );
+                    let f = watchdog_failure("reconnecting", opts.watchdog);
                     return (Outcome::Retry(f, Some(name.clone())), account, Some(name));
                 }
                 Ok(Err(e)) => {
@@ -663,12 +660,7 @@ async fn attempt_inner(
         let (outcome, rows, error) = match result {
             Err(None) => return (Outcome::Stopped, account, None),
             Err(Some(())) => {
-                let f = engine_failure(
-                    Status::WmiQueryTimeout,
-                    "watchdog",
-                    None,
-                    format!("{name} made no progress for {} s", opts.watchdog.as_secs()),
-                );
+                let f = watchdog_failure(&name, opts.watchdog);
                 client_ok = false;
                 if !job.any_success {
                     return (Outcome::Retry(f, Some(name.clone())), account, Some(name));
