@@ -131,15 +131,15 @@ impl fmt::Debug for Credentials {
 
 /// A reference granted by the server ([MS-DCOM] 2.2.18.2 STDOBJREF), to release at close.
 #[derive(Clone, Copy, Debug)]
-struct Held {
-    ipid: Uuid,
+pub(crate) struct Held {
+    pub(crate) ipid: Uuid,
     public_refs: u32,
     oid: u64,
     ping: bool,
 }
 
 /// The `IObjectExporter` ping state ([MS-DCOM] 3.2.6).
-struct Pinger {
+pub(crate) struct Pinger {
     conn: RpcConnection,
     set_id: u64,
     sequence: u16,
@@ -152,19 +152,19 @@ struct Pinger {
 /// Dropping the client without it closes the connection (async code cannot run on drop)
 /// and the server frees the objects only when their ping period runs out.
 pub struct WmiClient {
-    host: String,
-    epm_addr: SocketAddr,
-    creds: Credentials,
-    opts: WmiOptions,
-    conn: RpcConnection,
-    contexts: Vec<(Uuid, u16)>,
-    oxid: u64,
-    ipid_rem_unknown: Uuid,
-    login_ipid: Uuid,
-    binding_used: SocketAddr,
-    namespaces: Vec<(String, Uuid)>,
-    held: Vec<Held>,
-    pinger: Option<Pinger>,
+    pub(crate) host: String,
+    pub(crate) epm_addr: SocketAddr,
+    pub(crate) creds: Credentials,
+    pub(crate) opts: WmiOptions,
+    pub(crate) conn: RpcConnection,
+    pub(crate) contexts: Vec<(Uuid, u16)>,
+    pub(crate) oxid: u64,
+    pub(crate) ipid_rem_unknown: Uuid,
+    pub(crate) login_ipid: Uuid,
+    pub(crate) binding_used: SocketAddr,
+    pub(crate) namespaces: Vec<(String, Uuid)>,
+    pub(crate) held: Vec<Held>,
+    pub(crate) pinger: Option<Pinger>,
     pub(crate) stdregprov: Option<ClassDef>,
 }
 
@@ -185,11 +185,11 @@ fn random_uuid() -> Uuid {
     uuid::Builder::from_random_bytes(b).into_uuid()
 }
 
-fn orpc_this() -> OrpcThis {
+pub(crate) fn orpc_this() -> OrpcThis {
     OrpcThis::new(random_uuid())
 }
 
-fn security(creds: &Credentials, opts: &WmiOptions) -> Option<Box<dyn SecurityContext>> {
+pub(crate) fn security(creds: &Credentials, opts: &WmiOptions) -> Option<Box<dyn SecurityContext>> {
     if opts.auth_level <= AuthLevel::None {
         return None;
     }
@@ -202,7 +202,7 @@ fn security(creds: &Credentials, opts: &WmiOptions) -> Option<Box<dyn SecurityCo
     Some(Box::new(NtlmClient::new(c)))
 }
 
-fn rpc_config(opts: &WmiOptions) -> ClientConfig {
+pub(crate) fn rpc_config(opts: &WmiOptions) -> ClientConfig {
     ClientConfig {
         auth_level: opts.auth_level,
         ..ClientConfig::default()
@@ -221,7 +221,7 @@ fn std_ref(p: &MInterfacePointer, stage: Stage) -> Result<Held, ClientError> {
     Ok(held_of(std))
 }
 
-fn held_of(std: &winv_dcom::StdObjRef) -> Held {
+pub(crate) fn held_of(std: &winv_dcom::StdObjRef) -> Held {
     Held {
         ipid: std.ipid,
         public_refs: std.public_refs,
@@ -230,7 +230,7 @@ fn held_of(std: &winv_dcom::StdObjRef) -> Held {
     }
 }
 
-fn check_hresult(stage: Stage, hr: Hresult) -> Result<(), ClientError> {
+pub(crate) fn check_hresult(stage: Stage, hr: Hresult) -> Result<(), ClientError> {
     if hr.is_failure() {
         Err(ClientError::hresult_at(stage, hr.0))
     } else {
@@ -242,7 +242,7 @@ fn check_hresult(stage: Stage, hr: Hresult) -> Result<(), ClientError> {
 /// a refused logon shows here: as a refusal winv-rpc recognises, or, as Windows answers it,
 /// an RPC fault `rpc_s_access_denied` (5). Either is the bind's failure. (A DCOM or WMI
 /// permission refusal is an HRESULT in the reply, not a fault.)
-fn logon_stage(e: ClientError, bind_stage: Stage) -> ClientError {
+pub(crate) fn logon_stage(e: ClientError, bind_stage: Stage) -> ClientError {
     if e.rpc_status() == Some(5) {
         return ClientError::new(
             bind_stage,
@@ -400,7 +400,11 @@ async fn connect_dynamic(
             Cause::Protocol("the oxid has no ncacn_ip_tcp binding".into()),
         ));
     }
-    let mut last: Option<ClientError> = None;
+    // The first connect failure (the address the user gave comes first) says most about
+    // the network; a binding name that does not resolve is reported only when no
+    // address was even tried.
+    let mut connect_failure: Option<ClientError> = None;
+    let mut resolve_failure: Option<ClientError> = None;
     for c in cands {
         let addrs = match c {
             Candidate::Addr(a) => vec![a],
@@ -409,7 +413,7 @@ async fn connect_dynamic(
                     Ok(a) => a,
                     Err(e) => {
                         debug!(%name, error = %e, "binding name does not resolve");
-                        last = Some(e);
+                        resolve_failure.get_or_insert(e);
                         continue;
                     }
                 }
@@ -428,13 +432,14 @@ async fn connect_dynamic(
                 Ok(conn) => return Ok(conn),
                 Err(RpcError::Connect(e)) => {
                     debug!(%addr, error = %e, "binding unreachable");
-                    last = Some(ClientError::new(Stage::ConnectDynamic, Cause::Connect(e)));
+                    connect_failure
+                        .get_or_insert(ClientError::new(Stage::ConnectDynamic, Cause::Connect(e)));
                 }
                 Err(e) => return Err(ClientError::rpc_at(Stage::BindDynamic, e)),
             }
         }
     }
-    Err(last.unwrap_or_else(|| {
+    Err(connect_failure.or(resolve_failure).unwrap_or_else(|| {
         ClientError::new(
             Stage::ConnectDynamic,
             Cause::Protocol("no binding reachable".into()),

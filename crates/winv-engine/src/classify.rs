@@ -144,6 +144,12 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
         f
     };
     match err.cause() {
+        // Port 135 answered under the address given; only a binding's own name failed.
+        Cause::Resolve { .. } if stage != Stage::Connect135 => with(
+            f,
+            Status::RpcServerUnavailable,
+            Some(RPC_SERVER_UNAVAILABLE_HR),
+        ),
         Cause::Resolve { .. } => with(f, Status::MachineNotFound, None),
         Cause::Connect(c) if stage == Stage::Connect135 => {
             let (status, code) = match c.failure {
@@ -422,6 +428,25 @@ mod tests {
         assert_eq!(f.status, Status::RpcServerUnavailable);
         assert_eq!(f.code_name.as_deref(), Some("nca_s_unk_if"));
         assert!(f.message.starts_with(NO_DCOM), "{}", f.message);
+    }
+
+    #[test]
+    fn a_binding_name_that_does_not_resolve_is_not_machine_not_found() {
+        let resolve = |stage| {
+            classify(
+                &ClientError::new(
+                    stage,
+                    Cause::Resolve {
+                        host: "SIM1".into(),
+                        detail: "no address".into(),
+                    },
+                ),
+                NamespaceRole::Cimv2,
+            )
+            .status
+        };
+        assert_eq!(resolve(Stage::Connect135), Status::MachineNotFound);
+        assert_eq!(resolve(Stage::ConnectDynamic), Status::RpcServerUnavailable);
     }
 
     #[test]

@@ -261,6 +261,8 @@ impl Engine {
         let mut stop_rx = stop.clone();
         let mut stopped = *stop.borrow();
         loop {
+            // A stop that an attempt saw first must also stop new starts.
+            stopped |= *stop.borrow();
             // Start what the limits allow.
             while !stopped && running.len() < self.opts.concurrency {
                 let now = Instant::now();
