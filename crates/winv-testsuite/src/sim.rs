@@ -76,10 +76,48 @@ impl Drop for SimHandle {
 /// array, e.g. `{ kind = "dcom_access_denied" }`), accepting `LAB\admin` whose
 /// password is in the environment variable `password_env`.
 pub fn one_host_fleet(addr: &str, faults: &str, password_env: &str, seed: u64) -> String {
-    format!(
-        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{password_env}\"\nseed = {seed}\n\n\
-         [[host]]\naddress = \"{addr}\"\nfaults = [{faults}]\n"
+    fleet_of(&[(addr, faults)], password_env, seed)
+}
+
+/// The fleet file of `hosts` (address, faults as the inside of a TOML array), all
+/// accepting `LAB\admin` whose password is in the environment variable `password_env`.
+pub fn fleet_of<A: std::fmt::Display, F: AsRef<str>>(
+    hosts: &[(A, F)],
+    password_env: &str,
+    seed: u64,
+) -> String {
+    let mut s = format!(
+        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{password_env}\"\nseed = {seed}\n"
+    );
+    for (addr, faults) in hosts {
+        s.push_str(&format!(
+            "\n[[host]]\naddress = \"{addr}\"\nfaults = [{}]\n",
+            faults.as_ref()
+        ));
+    }
+    s
+}
+
+/// Serves [`fleet_of`] on the caller's runtime with the endpoint mapper on `epm_port`
+/// (0: chosen by the system) after setting `password_env` to `password`.
+pub async fn serve_fleet<A: std::fmt::Display, F: AsRef<str>>(
+    hosts: &[(A, F)],
+    password_env: &str,
+    password: &str,
+    seed: u64,
+    epm_port: u16,
+) -> Result<SimServer> {
+    // The variable is the calling test's own, set before the simulator reads it.
+    std::env::set_var(password_env, password);
+    Ok(SimServer::start(
+        Fleet::parse(&fleet_of(hosts, password_env, seed))?,
+        ListenOptions {
+            epm_port,
+            dynamic_port: 0,
+            ..ListenOptions::default()
+        },
     )
+    .await?)
 }
 
 /// Serves [`one_host_fleet`] on the caller's runtime, on ports the system

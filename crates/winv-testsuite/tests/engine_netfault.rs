@@ -26,11 +26,12 @@ use winv_engine::{
     Profile, Status,
 };
 use winv_kb::Phase;
-use winv_sim::fleet::Fleet;
-use winv_sim::server::{ListenOptions, SimServer};
+
+use winv_sim::server::SimServer;
 use winv_testsuite::fixtures::skip_or_fail;
 use winv_testsuite::netlab::{Dns, Icmp, NetLab};
 use winv_testsuite::samba::SambaDc;
+use winv_testsuite::sim::serve_fleet;
 
 const PW_ENV: &str = "WINV_ENGINE_NETFAULT_PASSWORD";
 const PASSWORD: &str = "Netfault-Pw0rd!";
@@ -48,31 +49,8 @@ fn target(n: u8) -> String {
     addr(n).to_string()
 }
 
-/// A fleet of `hosts` (address, faults as the inside of a TOML array) on port 135.
-fn fleet_text(hosts: &[(IpAddr, String)]) -> String {
-    let mut s =
-        format!("[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = 11\n");
-    for (a, faults) in hosts {
-        s.push_str(&format!(
-            "\n[[host]]\naddress = \"{a}\"\nfaults = [{faults}]\n"
-        ));
-    }
-    s
-}
-
 async fn serve(hosts: &[(IpAddr, String)]) -> SimServer {
-    std::env::set_var(PW_ENV, PASSWORD);
-    SimServer::start(
-        Fleet::parse(&fleet_text(hosts)).unwrap(),
-        ListenOptions {
-            // Root in our own namespace: the real port, as a Windows host has it.
-            epm_port: 135,
-            dynamic_port: 0,
-            ..ListenOptions::default()
-        },
-    )
-    .await
-    .unwrap()
+    serve_fleet(hosts, PW_ENV, PASSWORD, 11, 135).await.unwrap()
 }
 
 fn cred(password: &str) -> Credential {

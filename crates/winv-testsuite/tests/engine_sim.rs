@@ -13,36 +13,15 @@ use winv_engine::{
     ClassOutcome, ComputerResult, Credential, DeniedBy, Engine, EngineOptions, Event, Profile,
     Status,
 };
-use winv_sim::fleet::Fleet;
-use winv_sim::server::{ListenOptions, SimServer};
+
+use winv_sim::server::SimServer;
+use winv_testsuite::sim::serve_fleet;
 
 const PW_ENV: &str = "WINV_ENGINE_SIM_PASSWORD";
 const PASSWORD: &str = "Engine-Sim-Pw0rd!";
 
-/// A fleet of `hosts` (address, faults as the inside of a TOML array).
-fn fleet_text(hosts: &[(&str, &str)]) -> String {
-    let mut s =
-        format!("[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = 7\n");
-    for (addr, faults) in hosts {
-        s.push_str(&format!(
-            "\n[[host]]\naddress = \"{addr}\"\nfaults = [{faults}]\n"
-        ));
-    }
-    s
-}
-
 async fn serve(hosts: &[(&str, &str)]) -> SimServer {
-    std::env::set_var(PW_ENV, PASSWORD);
-    SimServer::start(
-        Fleet::parse(&fleet_text(hosts)).unwrap(),
-        ListenOptions {
-            epm_port: 0,
-            dynamic_port: 0,
-            ..ListenOptions::default()
-        },
-    )
-    .await
-    .unwrap()
+    serve_fleet(hosts, PW_ENV, PASSWORD, 7, 0).await.unwrap()
 }
 
 fn cred(password: &str) -> Credential {
