@@ -34,6 +34,7 @@
 pub mod binding;
 mod client;
 pub mod error;
+pub mod probe;
 pub mod registry;
 
 pub use client::{Credentials, WmiClient, WmiOptions};

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod credentials;
 mod decode;
 mod demo;
+mod diagnose;
 mod discover;
 mod explain;
 mod password;
@@ -39,6 +40,9 @@ enum Command {
     /// Scan a simulated fleet of a few hundred hosts (healthy and faulty) on loopback
     /// into a SQLite file, and print the summary.
     Demo(demo::DemoArgs),
+    /// Walk the WMI connection flow against one host step by step, explain the first
+    /// failure from the knowledge base and narrow its cause with extra probes.
+    Diagnose(Box<diagnose::DiagnoseArgs>),
     /// Read a packet capture and print every DCE/RPC PDU per connection,
     /// decrypting and verifying sealed ones when given the NT password.
     Trace(trace::TraceArgs),
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(*args),
         Command::Status(args) => status::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Diagnose(args) => diagnose::run(*args),
         Command::Trace(args) => trace::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Discover(args) => discover::run(*args),
