@@ -14,18 +14,13 @@ use winv_dcerpc::interfaces::{
     IWBEMLEVEL1LOGIN, IWBEMSERVICES, IWBEMWCOSMARTENUM,
 };
 use winv_dcerpc::{ClientConfig, SyntaxId};
-use winv_dcom::activation::OPNUM_REMOTE_CREATE_INSTANCE;
-use winv_dcom::clsid::CLSID_WBEM_LEVEL1_LOGIN;
 use winv_dcom::objref::SORF_NOPING;
 use winv_dcom::remunknown::{
     decode_rem_query_interface_response, decode_rem_release_response,
     encode_rem_query_interface_request, encode_rem_release_request, RemInterfaceRef,
     RemQueryInterfaceRequest, OPNUM_REM_QUERY_INTERFACE, OPNUM_REM_RELEASE,
 };
-use winv_dcom::{
-    decode_remote_create_instance_response, encode_remote_create_instance_request,
-    ActivationRequest, Hresult, MInterfacePointer, ObjRef, OrpcThis,
-};
+use winv_dcom::{Hresult, MInterfacePointer, ObjRef, OrpcThis};
 use winv_rpc::{Deadlines, RpcConnection, RpcError};
 use winv_wmi::consts::{WBEM_S_FALSE, WBEM_S_NO_MORE_DATA, WBEM_S_TIMEDOUT};
 use winv_wmi::{
@@ -37,8 +32,9 @@ use winv_wmi::{
 use winv_wmio::object_array::{decode_object_array, ClassCache};
 use winv_wmio::{ClassDef, Instance, Object, ObjectKind};
 
-use crate::binding::{candidates, tcp_bindings, Candidate};
+use crate::binding::{candidates, Candidate};
 use crate::error::{Cause, ClientError, Stage};
+use crate::probe::Activation;
 
 /// Options of a [`WmiClient`].
 #[derive(Clone, Debug)]
@@ -292,20 +288,11 @@ pub(crate) async fn resolve(
     Ok(v)
 }
 
-/// What the activation on port 135 gave.
-struct Activated {
-    epm_addr: SocketAddr,
-    oxid: u64,
-    ipid_rem_unknown: Uuid,
-    login: Held,
-    bindings: Vec<crate::binding::TcpBinding>,
-}
-
 async fn activate(
     host: &str,
     creds: &Credentials,
     opts: &WmiOptions,
-) -> Result<Activated, ClientError> {
+) -> Result<Activation, ClientError> {
     let addrs = resolve(
         host,
         opts.epm_port,
@@ -343,57 +330,19 @@ async fn activate(
             ))
         }
     };
-    let epm_addr = conn.peer();
-    let req = ActivationRequest::new(CLSID_WBEM_LEVEL1_LOGIN, vec![IWBEMLEVEL1LOGIN.uuid]);
-    let stub = encode_remote_create_instance_request(&orpc_this(), &req)
-        .map_err(|e| ClientError::decode_at(Stage::Activation, e))?;
-    let resp = conn
-        .call(OPNUM_REMOTE_CREATE_INSTANCE, &stub)
-        .await
-        .map_err(|e| logon_stage(ClientError::rpc_at(Stage::Activation, e), Stage::Bind135))?;
-    let (_, reply) = decode_remote_create_instance_response(&resp)
-        .map_err(|e| ClientError::decode_at(Stage::Activation, e))?;
-    let reply = reply.map_err(|hr| ClientError::hresult_at(Stage::Activation, hr.0))?;
-    let iface = reply
-        .interfaces
-        .iter()
-        .find(|i| i.iid == IWBEMLEVEL1LOGIN.uuid)
-        .ok_or_else(|| {
-            ClientError::new(
-                Stage::Activation,
-                Cause::Protocol("activation reply lacks IWbemLevel1Login".into()),
-            )
-        })?;
-    check_hresult(Stage::Activation, iface.hresult)?;
-    let login = iface
-        .objref
-        .as_ref()
-        .and_then(|o| o.std())
-        .map(held_of)
-        .ok_or_else(|| {
-            ClientError::new(
-                Stage::Activation,
-                Cause::Protocol("activation reply lacks the IWbemLevel1Login reference".into()),
-            )
-        })?;
-    debug!(oxid = reply.oxid, ipid = %login.ipid, bindings = ?reply.oxid_bindings.string_bindings, "activated");
-    Ok(Activated {
-        epm_addr,
-        oxid: reply.oxid,
-        ipid_rem_unknown: reply.ipid_rem_unknown,
-        login,
-        bindings: tcp_bindings(&reply.oxid_bindings.string_bindings),
-    })
+    let act = crate::probe::remote_create_instance(&mut conn).await?;
+    debug!(oxid = act.oxid, ipid = %act.login.ipid, bindings = ?act.string_bindings, "activated");
+    Ok(act)
 }
 
 /// Connects to the first reachable binding candidate and binds `IWbemLevel1Login`.
 async fn connect_dynamic(
     user_addr: IpAddr,
-    act: &Activated,
+    act: &Activation,
     creds: &Credentials,
     opts: &WmiOptions,
 ) -> Result<RpcConnection, ClientError> {
-    let cands = candidates(user_addr, &act.bindings);
+    let cands = candidates(user_addr, &act.tcp_bindings);
     if cands.is_empty() {
         return Err(ClientError::new(
             Stage::ConnectDynamic,

@@ -83,8 +83,8 @@ pub struct Activation {
     pub string_bindings: Vec<StringBinding>,
     /// Its `ncacn_ip_tcp` bindings, parsed (`NAME[49670]`, `10.0.0.5[49670]`).
     pub tcp_bindings: Vec<TcpBinding>,
-    ipid_rem_unknown: Uuid,
-    login: Held,
+    pub(crate) ipid_rem_unknown: Uuid,
+    pub(crate) login: Held,
 }
 
 impl Activation {
