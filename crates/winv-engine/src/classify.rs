@@ -52,6 +52,9 @@ const E_ACCESSDENIED: u32 = 0x8007_0005;
 /// `nca_s_unk_if`: the server does not know the interface called.
 const NCA_S_UNK_IF: u32 = 0x1C01_0003;
 
+/// `RPC_S_UNKNOWN_IF`: the same, as a Win32 RPC status.
+const RPC_S_UNKNOWN_IF: u32 = 1717;
+
 /// What a host that speaks RPC but has no DCOM activation is told apart by (a Samba
 /// server, a non-Windows RPC service, or DCOM disabled).
 pub const NO_DCOM: &str =
@@ -236,7 +239,10 @@ fn from_code(mut f: Failure, code: u32, fault: bool, stage: Stage, role: Namespa
         return f;
     };
     f.retry = entry.retry_class == RetryClass::Retry;
-    if stage == Stage::Activation && fault && code == NCA_S_UNK_IF {
+    if matches!(stage, Stage::Bind135 | Stage::Activation)
+        && fault
+        && matches!(code, NCA_S_UNK_IF | RPC_S_UNKNOWN_IF)
+    {
         f.message = format!("{NO_DCOM}: {}", f.message);
     }
     let statuses: Vec<Status> = entry
@@ -282,6 +288,41 @@ fn from_code(mut f: Failure, code: u32, fault: bool, stage: Stage, role: Namespa
         });
     }
     f
+}
+
+/// The knowledge-base entry that explains a failure to an administrator: the same for the
+/// engine's records, `status`, `scan --json` and `diagnose`. Two refinements over the
+/// code's own entry: a refused logon is explained as `ERROR_LOGON_FAILURE` (correct the
+/// credential; not "grant DCOM rights", which `E_ACCESSDENIED` would say), and a host
+/// without DCOM activation as `RPC_S_UNKNOWN_IF`. Otherwise the code's entry, else the
+/// status's.
+pub fn explanation(
+    status: Status,
+    code_name: Option<&str>,
+    denied_by: Option<DeniedBy>,
+    message: &str,
+) -> Option<&'static Entry> {
+    if message.starts_with(NO_DCOM) {
+        return winv_kb::by_name("RPC_S_UNKNOWN_IF");
+    }
+    if denied_by == Some(DeniedBy::Authentication) {
+        return winv_kb::by_name("ERROR_LOGON_FAILURE");
+    }
+    code_name
+        .and_then(winv_kb::by_name)
+        .or_else(|| status.kb_entry())
+}
+
+impl Failure {
+    /// See [`explanation`].
+    pub fn explanation(&self) -> Option<&'static Entry> {
+        explanation(
+            self.status,
+            self.code_name.as_deref(),
+            self.denied_by,
+            &self.message,
+        )
+    }
 }
 
 fn is_namespace(s: Status) -> bool {
@@ -447,6 +488,21 @@ mod tests {
         };
         assert_eq!(resolve(Stage::Connect135), Status::MachineNotFound);
         assert_eq!(resolve(Stage::ConnectDynamic), Status::RpcServerUnavailable);
+    }
+
+    #[test]
+    fn explanations() {
+        let auth = classify(
+            &ClientError::new(Stage::Bind135, Cause::AuthenticationFailed("x".into())),
+            NamespaceRole::Cimv2,
+        );
+        assert_eq!(auth.explanation().unwrap().name, "ERROR_LOGON_FAILURE");
+        let dcom = hr(Stage::Activation, 0x8007_0005, NamespaceRole::Cimv2);
+        assert_eq!(dcom.explanation().unwrap().name, "E_ACCESSDENIED");
+        let samba = fault(Stage::Activation, 0x1c01_0003);
+        assert_eq!(samba.explanation().unwrap().name, "RPC_S_UNKNOWN_IF");
+        let nxdomain = engine_failure(Status::MachineNotFound, "resolve", None, "x".into());
+        assert_eq!(nxdomain.explanation().unwrap().name, "machine-not-found");
     }
 
     #[test]

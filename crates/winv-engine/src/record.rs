@@ -196,17 +196,14 @@ pub struct ComputerResult {
 }
 
 impl ComputerResult {
-    /// The first remediation step of the knowledge base for this computer's failure: the
-    /// entry of its code when the code has one, else the entry of its status.
+    /// The first remediation step of the knowledge base for this computer's failure
+    /// ([`crate::classify::explanation`]).
     pub fn first_remediation(&self) -> Option<&'static str> {
-        let f = self.failure.as_ref()?;
-        let by_code = f
-            .code_name
-            .as_deref()
-            .and_then(winv_kb::by_name)
-            .and_then(|e| e.remediation.first());
-        by_code
-            .or_else(|| self.status.kb_entry().and_then(|e| e.remediation.first()))
+        self.failure
+            .as_ref()?
+            .explanation()?
+            .remediation
+            .first()
             .map(String::as_str)
     }
 }

@@ -730,18 +730,12 @@ fn connect_text(e: &ClientError) -> String {
     }
 }
 
-/// Whether the host rejected the activation interface: it speaks RPC, but no DCOM.
+/// Whether the host rejected the activation interface: it speaks RPC, but no DCOM (as
+/// the engine's classification says).
 fn no_dcom(err: &ClientError) -> bool {
-    const NCA_S_UNK_IF: u32 = 0x1c01_0003;
-    const RPC_S_UNKNOWN_IF: u32 = 1717;
-    match err.cause() {
-        Cause::BindRejected(_) => err.stage() == Stage::Bind135,
-        Cause::Fault { status } => {
-            matches!(err.stage(), Stage::Bind135 | Stage::Activation)
-                && matches!(*status, NCA_S_UNK_IF | RPC_S_UNKNOWN_IF)
-        }
-        _ => false,
-    }
+    classify(err, NamespaceRole::Cimv2)
+        .message
+        .starts_with(winv_engine::classify::NO_DCOM)
 }
 
 /// Whether the dynamic endpoint did not answer: its TCP connect failed, or its bind got
@@ -757,42 +751,15 @@ fn dynamic_silent(f: &Failed) -> bool {
     }
 }
 
-/// Classifies through the engine. A bind on the dynamic endpoint that gets no answer at
-/// all is the endpoint not answering (a firewall that holds or drops the connection), as
-/// a TCP connect to it that times out: it is classified as the dynamic connect's timeout
-/// (`rpc-server-unavailable`), not as a WMI query timeout. The stage reported stays the
-/// bind's.
+/// Classifies through the engine (`winv_engine::classify`, as the scanner does).
 fn classify_failed(f: &Failed) -> Failure {
-    if f.err.stage() == Stage::BindDynamic {
-        if let Cause::Timeout { what, after } = f.err.cause() {
-            let as_connect = ClientError::new(
-                Stage::ConnectDynamic,
-                Cause::Timeout {
-                    what,
-                    after: *after,
-                },
-            );
-            let mut c = classify(&as_connect, f.role);
-            c.stage = f.err.stage().as_str().to_string();
-            c.message = f.err.to_string();
-            return c;
-        }
-    }
     classify(&f.err, f.role)
 }
 
-/// The knowledge-base entry that explains the failure; see the module documentation.
-fn explaining_entry(f: &Failure, err: &ClientError) -> Option<&'static Entry> {
-    if no_dcom(err) {
-        return winv_kb::by_name("RPC_S_UNKNOWN_IF");
-    }
-    if f.denied_by == Some(DeniedBy::Authentication) {
-        return winv_kb::by_name("ERROR_LOGON_FAILURE");
-    }
-    f.code_name
-        .as_deref()
-        .and_then(winv_kb::by_name)
-        .or_else(|| f.status.kb_entry())
+/// The knowledge-base entry that explains the failure: the scanner's
+/// (`Failure::explanation`); see the module documentation.
+fn explaining_entry(f: &Failure) -> Option<&'static Entry> {
+    f.explanation()
 }
 
 /// The exit code of a status: as `query`'s for the same failure.
@@ -1199,7 +1166,7 @@ async fn endpoint_answers(ctx: &Ctx, a: SocketAddr) -> (bool, String) {
 
 fn explain(args: &DiagnoseArgs, accounts: &[Account], w: &Walk, failed: &Failed) -> FailureReport {
     let f = classify_failed(failed);
-    let entry = explaining_entry(&f, &failed.err);
+    let entry = explaining_entry(&f);
     FailureReport {
         step: failed.step,
         status: f.status,
@@ -1500,7 +1467,7 @@ mod tests {
         assert!(dynamic_silent(&f));
         assert_eq!(exit_for(c.status), exit::CONNECTION);
         // The remediation is the firewall's: the WMI rule group first.
-        let e = explaining_entry(&c, &f.err).unwrap();
+        let e = explaining_entry(&c).unwrap();
         assert_eq!(e.name, "RPC_S_SERVER_UNAVAILABLE");
         assert!(e.remediation[0].contains("windows management instrumentation (wmi)"));
     }
@@ -1513,7 +1480,7 @@ mod tests {
         let c = classify_failed(&f);
         assert_eq!(c.status, Status::RpcServerUnavailable);
         assert_eq!(
-            explaining_entry(&c, &f.err).map(|e| e.name.as_str()),
+            explaining_entry(&c).map(|e| e.name.as_str()),
             Some("RPC_S_UNKNOWN_IF")
         );
         let w = Walk {
@@ -1547,7 +1514,7 @@ mod tests {
         let c = classify_failed(&f);
         assert_eq!(c.status, Status::AccessDenied);
         assert_eq!(
-            explaining_entry(&c, &f.err).map(|e| e.name.as_str()),
+            explaining_entry(&c).map(|e| e.name.as_str()),
             Some("ERROR_LOGON_FAILURE")
         );
         assert_eq!(exit_for(c.status), exit::ACCESS);

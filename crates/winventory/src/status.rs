@@ -255,8 +255,25 @@ fn write_failed(rows: &[ComputerRow], out: &mut dyn Write) -> std::io::Result<()
             let _ = write!(line, "  {m}");
         }
         writeln!(out, "  {line}")?;
+        if let Some(fix) = first_remediation(r) {
+            writeln!(out, "      fix: {fix}")?;
+        }
     }
     Ok(())
+}
+
+/// The first remediation step for a failed computer: the same explanation as `scan
+/// --json` and `diagnose` (`winv_engine::classify::explanation`).
+fn first_remediation(r: &ComputerRow) -> Option<&'static str> {
+    winv_engine::classify::explanation(
+        r.status,
+        r.code_name.as_deref(),
+        r.denied_by,
+        r.message.as_deref().unwrap_or(""),
+    )?
+    .remediation
+    .first()
+    .map(String::as_str)
 }
 
 fn computer_json(r: &ComputerRow) -> Value {
@@ -276,6 +293,7 @@ fn computer_json(r: &ComputerRow) -> Value {
         "attempts": r.attempts,
         "credential": r.credential,
         "finished_ms": r.finished_ms,
+        "remediation": first_remediation(r),
     })
 }
 
@@ -449,6 +467,9 @@ mod tests {
         assert_eq!(j["by_status"][1]["text"], "Failed - RPC Server Unavailable");
         assert_eq!(j["failed_computers"].as_array().unwrap().len(), 1);
         assert_eq!(j["failed_computers"][0]["code_hex"], "0x800706BA");
+        let fix = j["failed_computers"][0]["remediation"].as_str().unwrap();
+        let kb = winv_kb::by_name("RPC_S_SERVER_UNAVAILABLE").unwrap();
+        assert_eq!(fix, kb.remediation[0]);
         // Without --computers there is no list.
         let j: Value =
             serde_json::from_str(&report(&args(&db, true, false, None)).await.unwrap()).unwrap();
