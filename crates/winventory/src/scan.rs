@@ -64,7 +64,8 @@ pub struct ScanArgs {
     /// Computers worked on at once.
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub concurrency: usize,
-    /// New connections per second at most (0: no limit).
+    /// New attempts per second at most (each opens two TCP connections: 135 and the
+    /// dynamic port); 0: no limit.
     #[arg(long, default_value_t = 20.0, value_name = "N")]
     pub rate: f64,
     /// Seconds without progress before the watchdog ends a step (seed 000: 300).
