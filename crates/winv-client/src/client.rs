@@ -161,7 +161,8 @@ pub struct WmiClient {
     pub(crate) namespaces: Vec<(String, Uuid)>,
     pub(crate) held: Vec<Held>,
     pub(crate) pinger: Option<Pinger>,
-    pub(crate) stdregprov: Option<ClassDef>,
+    /// `StdRegProv`'s class, fetched once; shared, not cloned, by every registry call.
+    pub(crate) stdregprov: Option<std::sync::Arc<ClassDef>>,
 }
 
 impl fmt::Debug for WmiClient {

@@ -4,6 +4,8 @@
 //! of the method's input `__PARAMETERS` class, and the Win32 `ReturnValue` is mapped to a
 //! named error.
 
+use std::sync::Arc;
+
 use winv_wmio::{ClassDef, Instance, Object, ObjectKind, Value};
 
 use crate::client::WmiClient;
@@ -149,19 +151,19 @@ impl WmiClient {
 }
 
 impl Registry<'_> {
-    async fn class(&mut self) -> Result<ClassDef, ClientError> {
+    async fn class(&mut self) -> Result<Arc<ClassDef>, ClientError> {
         if let Some(c) = &self.client.stdregprov {
-            return Ok(c.clone());
+            return Ok(Arc::clone(c));
         }
         let obj = self
             .client
             .get_object_in(STDREGPROV_NAMESPACE, "StdRegProv")
             .await?;
-        let class = match obj.kind {
+        let class = Arc::new(match obj.kind {
             ObjectKind::Class { current, .. } => current,
             ObjectKind::Instance(i) => i.class,
-        };
-        self.client.stdregprov = Some(class.clone());
+        });
+        self.client.stdregprov = Some(Arc::clone(&class));
         Ok(class)
     }
 

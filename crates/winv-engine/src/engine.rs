@@ -681,20 +681,15 @@ async fn attempt_inner(
                     client_ok = false;
                     (ClassOutcome::TimedOut, 0, Some(f))
                 } else if f.retry {
-                    let _ = client.close().await;
+                    release(client, server_answered(&e), opts.client.deadlines.call).await;
                     return (Outcome::Retry(f, Some(name.clone())), account, Some(name));
                 } else if f.phase == winv_kb::Phase::Connecting {
                     // The login to the item's namespace failed (root\default for
                     // StdRegProv): seed 000 makes that the computer's status.
-                    let _ = client.close().await;
+                    release(client, server_answered(&e), opts.client.deadlines.call).await;
                     return (Outcome::Final(f.status, Some(f)), account, None);
                 } else {
-                    if !matches!(
-                        e.cause(),
-                        winv_client::Cause::Hresult(_) | winv_client::Cause::Win32 { .. }
-                    ) {
-                        client_ok = false;
-                    }
+                    client_ok = server_answered(&e);
                     (ClassOutcome::Failed, 0, Some(f))
                 }
             }
@@ -719,9 +714,7 @@ async fn attempt_inner(
             })
             .await;
     }
-    if client_ok {
-        let _ = tokio::time::timeout(opts.client.deadlines.call, client.close()).await;
-    }
+    release(client, client_ok, opts.client.deadlines.call).await;
     let complete = job.order.iter().all(|i| {
         job.classes
             .iter()
@@ -751,6 +744,25 @@ async fn attempt_inner(
     f.status = Status::OtherReasons;
     f.message = format!("every item failed; last: {}", f.message);
     (Outcome::Retry(f, None), account, None)
+}
+
+/// Whether the server answered the failing call (a fault, an HRESULT, a `ReturnValue`):
+/// the connection is still in step and its references can be released.
+fn server_answered(e: &ClientError) -> bool {
+    matches!(
+        e.cause(),
+        winv_client::Cause::Fault { .. }
+            | winv_client::Cause::Hresult(_)
+            | winv_client::Cause::Win32 { .. }
+    )
+}
+
+/// Releases the server's references when the connection still works (bounded by
+/// `deadline`); a broken one is only dropped (the server frees them when its pings stop).
+async fn release(client: WmiClient, usable: bool, deadline: Duration) {
+    if usable {
+        let _ = tokio::time::timeout(deadline, client.close()).await;
+    }
 }
 
 const WSAHOST_NOT_FOUND: u32 = 11001;
