@@ -186,7 +186,8 @@ enum Outcome {
     Stopped,
 }
 
-fn now_ms() -> i64 {
+/// Now, in milliseconds since the Unix epoch (the records' time unit).
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

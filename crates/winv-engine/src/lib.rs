@@ -15,7 +15,7 @@ pub mod profile;
 pub mod record;
 pub mod status;
 
-pub use engine::{Credential, Engine, EngineOptions, Event};
+pub use engine::{now_ms, Credential, Engine, EngineOptions, Event};
 pub use profile::{Item, Profile};
 pub use record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use winv_client::WmiOptions;
-use winv_engine::{Engine, EngineOptions, Profile};
+use winv_engine::{now_ms, Engine, EngineOptions, Profile};
 use winv_sim::fleet::Fleet;
 use winv_sim::server::{ListenOptions, SimServer};
 use winv_store::Store;
@@ -150,12 +150,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let store = Store::open(&args.db)
             .await
             .with_context(|| format!("database {}", args.db.display()))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
-            .unwrap_or(0);
         let run = store
-            .create_run(&targets, &options_json(&opts, &profile, &creds), now)
+            .create_run(&targets, &options_json(&opts, &profile, &creds), now_ms())
             .await?;
         let engine = Engine::new(opts, creds, profile, None);
         if !args.quiet {

@@ -67,7 +67,6 @@ use winv_dcerpc::interfaces::IWBEMLEVEL1LOGIN;
 use winv_discovery::resolve::{DnsServer, NotFoundReason, Resolution, ResolveConfig, Resolver};
 use winv_engine::classify::{classify, NamespaceRole};
 use winv_engine::{DeniedBy, Failure, Status};
-use winv_kb::Entry;
 
 use crate::password::read_password;
 use crate::query::exit;
@@ -751,17 +750,6 @@ fn dynamic_silent(f: &Failed) -> bool {
     }
 }
 
-/// Classifies through the engine (`winv_engine::classify`, as the scanner does).
-fn classify_failed(f: &Failed) -> Failure {
-    classify(&f.err, f.role)
-}
-
-/// The knowledge-base entry that explains the failure: the scanner's
-/// (`Failure::explanation`); see the module documentation.
-fn explaining_entry(f: &Failure) -> Option<&'static Entry> {
-    f.explanation()
-}
-
 /// The exit code of a status: as `query`'s for the same failure.
 fn exit_for(status: Status) -> u8 {
     match status {
@@ -833,7 +821,7 @@ fn walk_summary(w: &Walk) -> (bool, Option<&'static str>, String) {
     match &w.failed {
         None => (true, None, "works: every step succeeded".into()),
         Some(f) => {
-            let c = classify_failed(f);
+            let c = classify(&f.err, f.role);
             let what = match c.code {
                 Some(v) => format!(
                     "{v:#010x}{}",
@@ -1165,8 +1153,8 @@ async fn endpoint_answers(ctx: &Ctx, a: SocketAddr) -> (bool, String) {
 }
 
 fn explain(args: &DiagnoseArgs, accounts: &[Account], w: &Walk, failed: &Failed) -> FailureReport {
-    let f = classify_failed(failed);
-    let entry = explaining_entry(&f);
+    let f = classify(&failed.err, failed.role);
+    let entry = f.explanation();
     FailureReport {
         step: failed.step,
         status: f.status,
@@ -1200,7 +1188,7 @@ async fn diagnose(args: &DiagnoseArgs, accounts: &[Account], ctx: &Ctx) -> Repor
         Some(failed) => {
             let mut rep = explain(args, accounts, &w, failed);
             if !args.no_probes {
-                let f = classify_failed(failed);
+                let f = classify(&failed.err, failed.role);
                 let (probes, findings) = narrow(ctx, args, accounts, &w, failed, &f).await;
                 rep.probes = probes;
                 rep.findings = findings;
@@ -1460,14 +1448,14 @@ mod tests {
                 },
             ),
         );
-        let c = classify_failed(&f);
+        let c = classify(&f.err, f.role);
         assert_eq!(c.status, Status::RpcServerUnavailable);
         assert_eq!(c.code, Some(0x8007_06ba));
         assert_eq!(c.stage, "bind-dynamic");
         assert!(dynamic_silent(&f));
         assert_eq!(exit_for(c.status), exit::CONNECTION);
         // The remediation is the firewall's: the WMI rule group first.
-        let e = explaining_entry(&c).unwrap();
+        let e = c.explanation().unwrap();
         assert_eq!(e.name, "RPC_S_SERVER_UNAVAILABLE");
         assert!(e.remediation[0].contains("windows management instrumentation (wmi)"));
     }
@@ -1477,10 +1465,10 @@ mod tests {
         let err = ClientError::new(Stage::Bind135, Cause::BindRejected("x".into()));
         assert!(no_dcom(&err));
         let f = failed("bind-135", err);
-        let c = classify_failed(&f);
+        let c = classify(&f.err, f.role);
         assert_eq!(c.status, Status::RpcServerUnavailable);
         assert_eq!(
-            explaining_entry(&c).map(|e| e.name.as_str()),
+            c.explanation().map(|e| e.name.as_str()),
             Some("RPC_S_UNKNOWN_IF")
         );
         let w = Walk {
@@ -1511,10 +1499,10 @@ mod tests {
             "activation",
             ClientError::new(Stage::Bind135, Cause::AuthenticationFailed("x".into())),
         );
-        let c = classify_failed(&f);
+        let c = classify(&f.err, f.role);
         assert_eq!(c.status, Status::AccessDenied);
         assert_eq!(
-            explaining_entry(&c).map(|e| e.name.as_str()),
+            c.explanation().map(|e| e.name.as_str()),
             Some("ERROR_LOGON_FAILURE")
         );
         assert_eq!(exit_for(c.status), exit::ACCESS);

@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -16,7 +16,7 @@ use winv_client::{AuthLevel, WmiOptions};
 use winv_discovery::resolve::{DnsServer, ResolveConfig, Resolver};
 use winv_discovery::targets::{ParseOptions, TargetSet};
 use winv_engine::{
-    ClassOutcome, ComputerResult, Credential, Engine, EngineOptions, Event, Profile, Status,
+    now_ms, ClassOutcome, ComputerResult, Credential, Engine, EngineOptions, Event, Profile, Status,
 };
 use winv_store::{RunId, RunState, Store};
 
@@ -92,13 +92,6 @@ pub struct ScanArgs {
     /// No live display and no summary.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// How a scan shows itself.
