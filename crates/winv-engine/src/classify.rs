@@ -42,6 +42,11 @@ const WSAETIMEDOUT: u32 = 10060;
 const WSAECONNREFUSED: u32 = 10061;
 const WSAEHOSTUNREACH: u32 = 10065;
 const WSAENETUNREACH: u32 = 10051;
+/// Winsock codes of name resolution: the name does not exist, a transient failure, no
+/// address record.
+pub(crate) const WSAHOST_NOT_FOUND: u32 = 11001;
+pub(crate) const WSATRY_AGAIN: u32 = 11002;
+pub(crate) const WSANO_DATA: u32 = 11004;
 /// `RPC_S_SERVER_UNAVAILABLE` as the HRESULT a WMI client shows.
 const RPC_SERVER_UNAVAILABLE_HR: u32 = 0x8007_06BA;
 /// `RPC_S_CALL_FAILED` as an HRESULT: a connection lost in the middle of a call.
@@ -49,8 +54,7 @@ const RPC_CALL_FAILED_HR: u32 = 0x8007_06BE;
 /// `E_ACCESSDENIED`: what a Windows client reports for a refused logon.
 const E_ACCESSDENIED: u32 = 0x8007_0005;
 
-/// `nca_s_unk_if`: the server does not know the interface called.
-const NCA_S_UNK_IF: u32 = 0x1C01_0003;
+use winv_dcerpc::server::NCA_S_UNK_IF;
 
 /// `RPC_S_UNKNOWN_IF`: the same, as a Win32 RPC status.
 const RPC_S_UNKNOWN_IF: u32 = 1717;

@@ -34,7 +34,9 @@ use winv_client::{ClientError, Credentials, WmiClient, WmiOptions};
 use winv_discovery::resolve::{NotFoundReason, Resolution, Resolver};
 use winv_wmio::ObjectKind;
 
-use crate::classify::{classify, engine_failure, NamespaceRole};
+use crate::classify::{
+    classify, engine_failure, NamespaceRole, WSAHOST_NOT_FOUND, WSANO_DATA, WSATRY_AGAIN,
+};
 use crate::profile::{Item, Profile};
 use crate::record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, Failure, Inventory,
@@ -765,10 +767,6 @@ async fn release(client: WmiClient, usable: bool, deadline: Duration) {
         let _ = tokio::time::timeout(deadline, client.close()).await;
     }
 }
-
-const WSAHOST_NOT_FOUND: u32 = 11001;
-const WSATRY_AGAIN: u32 = 11002;
-const WSANO_DATA: u32 = 11004;
 
 /// A transient DNS failure: retried, "machine not found" only on the final attempt.
 fn resolve_retry(f: Failure, last: bool) -> Outcome {
