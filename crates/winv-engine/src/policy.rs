@@ -748,10 +748,9 @@ impl Computer {
             AttemptEnd::Retry(mut f) => {
                 // Only per-item errors, on every attempt, and nothing ever collected: "other
                 // reasons". A query that succeeded earlier makes it an incomplete inventory.
+                // (Nothing was ever collected: `items_done` ends a computer with a
+                // collected item as incomplete at once.)
                 if f.stage == FailureStage::Items {
-                    if self.any_success {
-                        return self.finished(Status::InventoriedIncomplete, None, now);
-                    }
                     return self.finished(Status::OtherReasons, Some(f), now);
                 }
                 f.retry = true;

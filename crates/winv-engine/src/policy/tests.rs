@@ -313,6 +313,7 @@ fn errors_on_every_item_on_every_attempt_are_other_reasons() {
     assert_eq!(r.attempts.len(), 4);
     let f = r.failure.unwrap();
     assert_eq!(f.stage, FailureStage::Items);
+    assert!(!f.retry, "other-reasons is not a retry-class status");
     assert!(f.message.starts_with("every item failed; last: "), "{}", f.message);
 }
 
