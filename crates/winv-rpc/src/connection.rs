@@ -112,7 +112,7 @@ async fn with_deadline<T>(
 }
 
 /// `nca_s_proto_error`: what Samba answers after a failed auth3.
-const NCA_S_PROTO_ERROR: u32 = 0x1c01_000b;
+use winv_dcerpc::status::NCA_S_PROTO_ERROR;
 
 /// Whether the first call's failure after an auth3 can only be the server's
 /// refusal of the logon.
