@@ -48,7 +48,9 @@ fn n(i: &Instance, p: &str) -> u64 {
 fn server_features_on_servers_only() {
     let srv = host(1, "SRV", 1, "server-2019");
     let rows = q(&srv, NS_CIMV2, "SELECT * FROM Win32_ServerFeature").unwrap();
-    assert!(rows.iter().any(|r| s(r, "Name") == "File and Storage Services"));
+    assert!(rows
+        .iter()
+        .any(|r| s(r, "Name") == "File and Storage Services"));
     let ids: Vec<u64> = rows.iter().map(|r| n(r, "ID")).collect();
     // Every parent is itself listed.
     for r in &rows {
@@ -65,21 +67,35 @@ fn server_features_on_servers_only() {
 #[test]
 fn sql_server_namespaces_classes_and_registry_agree() {
     let fleet = servers(40);
-    let with: Vec<&HostData> = fleet.iter().filter(|h| !h.scenario.sql.is_empty()).collect();
+    let with: Vec<&HostData> = fleet
+        .iter()
+        .filter(|h| !h.scenario.sql.is_empty())
+        .collect();
     let without: Vec<&HostData> = fleet.iter().filter(|h| h.scenario.sql.is_empty()).collect();
-    assert!(with.len() >= 5 && without.len() >= 5, "{} {}", with.len(), without.len());
+    assert!(
+        with.len() >= 5 && without.len() >= 5,
+        "{} {}",
+        with.len(),
+        without.len()
+    );
     for h in &without {
         assert!(!h.has_namespace("root\\Microsoft\\SqlServer"));
         assert!(h.registry.key(HKLM, SQL_INSTANCE_NAMES).is_none());
         assert!(h
-            .class("root\\Microsoft\\SqlServer\\ComputerManagement15", "SqlService")
+            .class(
+                "root\\Microsoft\\SqlServer\\ComputerManagement15",
+                "SqlService"
+            )
             .is_none());
     }
     for h in &with {
         let children = q(h, "root\\Microsoft\\SqlServer", "SELECT * FROM __NAMESPACE").unwrap();
         let newest = h.scenario.sql.iter().map(|i| i.version.1).max().unwrap();
         let names: Vec<String> = children.iter().map(|c| s(c, "Name")).collect();
-        assert!(names.contains(&format!("ComputerManagement{newest}")), "{names:?}");
+        assert!(
+            names.contains(&format!("ComputerManagement{newest}")),
+            "{names:?}"
+        );
         let ns = format!("root\\Microsoft\\SqlServer\\ComputerManagement{newest}");
         let engines = q(h, &ns, "SELECT * FROM SqlService WHERE SQLServiceType = 1").unwrap();
         assert_eq!(engines.len(), h.scenario.sql.len());
@@ -89,7 +105,10 @@ fn sql_server_namespaces_classes_and_registry_agree() {
                 h.registry.value(HKLM, SQL_INSTANCE_NAMES, &inst.name),
                 Some(&RegValue::Sz(inst.id.clone()))
             );
-            let setup = format!("SOFTWARE\\Microsoft\\Microsoft SQL Server\\{}\\Setup", inst.id);
+            let setup = format!(
+                "SOFTWARE\\Microsoft\\Microsoft SQL Server\\{}\\Setup",
+                inst.id
+            );
             assert_eq!(
                 h.registry.value(HKLM, &setup, "PatchLevel"),
                 Some(&RegValue::Sz(inst.version.4.into()))
@@ -112,16 +131,31 @@ fn sql_server_namespaces_classes_and_registry_agree() {
             let get = |name: &str| props.iter().find(|p| s(p, "PropertyName") == name).unwrap();
             assert_eq!(s(get("SKUNAME"), "PropertyStrValue"), inst.edition.0);
             assert_eq!(s(get("VERSION"), "PropertyStrValue"), inst.version.2);
-            assert_eq!(n(get("SPLEVEL"), "PropertyNumValue"), u64::from(inst.version.3));
-            assert_eq!(n(get("CLUSTERED"), "PropertyNumValue"), u64::from(inst.clustered));
+            assert_eq!(
+                n(get("SPLEVEL"), "PropertyNumValue"),
+                u64::from(inst.version.3)
+            );
+            assert_eq!(
+                n(get("CLUSTERED"), "PropertyNumValue"),
+                u64::from(inst.clustered)
+            );
             // Win32_Service has the engine too, and no server has an engine it lacks.
-            let ws = q(h, NS_CIMV2, &format!("SELECT * FROM Win32_Service WHERE Name = '{svc}'"))
-                .unwrap();
+            let ws = q(
+                h,
+                NS_CIMV2,
+                &format!("SELECT * FROM Win32_Service WHERE Name = '{svc}'"),
+            )
+            .unwrap();
             assert_eq!(ws.len(), 1);
         }
     }
     for h in &without {
-        let ws = q(h, NS_CIMV2, "SELECT * FROM Win32_Service WHERE Name LIKE 'MSSQL%'").unwrap();
+        let ws = q(
+            h,
+            NS_CIMV2,
+            "SELECT * FROM Win32_Service WHERE Name LIKE 'MSSQL%'",
+        )
+        .unwrap();
         assert!(ws.is_empty());
     }
 }
@@ -129,7 +163,10 @@ fn sql_server_namespaces_classes_and_registry_agree() {
 #[test]
 fn hyperv_hosts_have_guests_and_others_have_no_namespace() {
     let fleet = servers(40);
-    let hosts: Vec<&HostData> = fleet.iter().filter(|h| !h.scenario.guests.is_empty()).collect();
+    let hosts: Vec<&HostData> = fleet
+        .iter()
+        .filter(|h| !h.scenario.guests.is_empty())
+        .collect();
     assert!(!hosts.is_empty());
     for h in &hosts {
         let rows = q(h, NS_VIRTUALIZATION, "SELECT * FROM Msvm_ComputerSystem").unwrap();
@@ -143,7 +180,12 @@ fn hyperv_hosts_have_guests_and_others_have_no_namespace() {
         assert_eq!(cs.get("HypervisorPresent"), Some(&Value::Boolean(true)));
         // Physical hardware.
         assert!(!s(cs, "Model").contains("Virtual"));
-        let features = q(h, NS_CIMV2, "SELECT * FROM Win32_ServerFeature WHERE ID = 20").unwrap();
+        let features = q(
+            h,
+            NS_CIMV2,
+            "SELECT * FROM Win32_ServerFeature WHERE ID = 20",
+        )
+        .unwrap();
         assert_eq!(features.len(), 1);
     }
     for h in fleet.iter().filter(|h| h.scenario.guests.is_empty()) {
@@ -161,7 +203,11 @@ fn hyperv_hosts_have_guests_and_others_have_no_namespace() {
     for g in guests {
         assert!(g
             .registry
-            .value(HKLM, "SOFTWARE\\Microsoft\\Virtual Machine\\Guest\\Parameters", "PhysicalHostName")
+            .value(
+                HKLM,
+                "SOFTWARE\\Microsoft\\Virtual Machine\\Guest\\Parameters",
+                "PhysicalHostName"
+            )
             .is_some());
     }
 }
@@ -217,22 +263,40 @@ fn perf_counters_are_a_deterministic_function_of_time() {
     let h = host(4, "PERF", 4, "server-2022");
     let t0 = filetime_from_unix_100ns(1_780_000_000 * 10_000_000);
     let at = |t: u64, class: &str| {
-        exec_query_at(&h, NS_CIMV2, "WQL", &format!("SELECT * FROM {class}"), Some(t)).unwrap()
+        exec_query_at(
+            &h,
+            NS_CIMV2,
+            "WQL",
+            &format!("SELECT * FROM {class}"),
+            Some(t),
+        )
+        .unwrap()
     };
     let a = at(t0, "Win32_PerfRawData_PerfOS_Processor");
     assert_eq!(a, at(t0, "Win32_PerfRawData_PerfOS_Processor"));
     let b = at(t0 + 60 * FREQUENCY, "Win32_PerfRawData_PerfOS_Processor");
     assert_ne!(a, b);
-    let total = |rows: &[Instance]| rows.iter().find(|r| s(r, "Name") == "_Total").unwrap().clone();
+    let total = |rows: &[Instance]| {
+        rows.iter()
+            .find(|r| s(r, "Name") == "_Total")
+            .unwrap()
+            .clone()
+    };
     let pct = cpu_percent(&total(&a), &total(&b));
     assert!((0.0..100.0).contains(&pct), "{pct}");
     // The busy fraction matches the model's wave over that minute (mean value theorem).
     let w = h.perf.cpu;
-    assert!(pct > 0.0 && pct / 100.0 <= w.base + w.amp + 1e-9, "{pct} {w:?}");
+    assert!(
+        pct > 0.0 && pct / 100.0 <= w.base + w.amp + 1e-9,
+        "{pct} {w:?}"
+    );
     assert_eq!(n(&total(&a), "Frequency_Sys100NS"), FREQUENCY);
 
     let d0 = at(t0, "Win32_PerfRawData_PerfDisk_PhysicalDisk");
-    let d1 = at(t0 + 30 * FREQUENCY, "Win32_PerfRawData_PerfDisk_PhysicalDisk");
+    let d1 = at(
+        t0 + 30 * FREQUENCY,
+        "Win32_PerfRawData_PerfDisk_PhysicalDisk",
+    );
     let names: Vec<String> = d0.iter().map(|r| s(r, "Name")).collect();
     assert!(names.contains(&"0 C:".to_string()) && names.contains(&"_Total".to_string()));
     let rate = |a: &Instance, b: &Instance, p: &str| {
@@ -244,7 +308,10 @@ fn perf_counters_are_a_deterministic_function_of_time() {
     assert!(xfers > 0.0, "{xfers}");
     let mem = at(t0, "Win32_PerfRawData_PerfOS_Memory");
     assert_eq!(mem.len(), 1);
-    let total_mem = n(&h.instances(NS_CIMV2, "Win32_ComputerSystem").unwrap()[0], "TotalPhysicalMemory");
+    let total_mem = n(
+        &h.instances(NS_CIMV2, "Win32_ComputerSystem").unwrap()[0],
+        "TotalPhysicalMemory",
+    );
     assert!(n(&mem[0], "AvailableBytes") < total_mem);
     let net = at(t0, "Win32_PerfRawData_Tcpip_NetworkInterface");
     assert!(!net.is_empty());

@@ -534,7 +534,15 @@ impl HostData {
             tables,
             registry: Registry::new(),
             scenario: Scenario::default(),
-            perf: PerfModel::draw(&mut SplitMix64::new(0), 0, 1, 0, Vec::new(), Vec::new(), false),
+            perf: PerfModel::draw(
+                &mut SplitMix64::new(0),
+                0,
+                1,
+                0,
+                Vec::new(),
+                Vec::new(),
+                false,
+            ),
             now_filetime: 0,
         };
         Gen {
@@ -648,8 +656,7 @@ impl HostData {
         if normalize(namespace) != NS_CIMV2 {
             return None;
         }
-        self.perf
-            .rows(class, filetime.unwrap_or(self.now_filetime))
+        self.perf.rows(class, filetime.unwrap_or(self.now_filetime))
     }
 
     /// The FILETIME the host considers "now" (set by [`HostData::set_current_time`]).
@@ -782,7 +789,10 @@ fn parse_value(t: winv_wmio::CimType, text: &str) -> Option<Value> {
 fn normalize(ns: &str) -> String {
     let s = ns.replace('/', "\\");
     let s = match s.strip_prefix("\\\\") {
-        Some(rest) => rest.split_once('\\').map(|(_, n)| n.to_string()).unwrap_or_default(),
+        Some(rest) => rest
+            .split_once('\\')
+            .map(|(_, n)| n.to_string())
+            .unwrap_or_default(),
         None => s.trim_start_matches('\\').to_string(),
     };
     s.trim_end_matches('\\').to_ascii_lowercase()
@@ -1609,7 +1619,11 @@ impl Gen<'_> {
         let scenario = Scenario::generate(seed, &facts, &mut self.host.registry);
         let disks: Vec<String> = (0..disk_count)
             .map(|i| {
-                let letter = if i == 0 { 'C' } else { char::from(b'D' + i as u8 - 1) };
+                let letter = if i == 0 {
+                    'C'
+                } else {
+                    char::from(b'D' + i as u8 - 1)
+                };
                 format!("{i} {letter}:")
             })
             .collect();
@@ -1626,7 +1640,12 @@ impl Gen<'_> {
         if !scenario.guests.is_empty() {
             // A Hyper-V host runs under the hypervisor.
             let t = self.table("Win32_ComputerSystem");
-            if let Some(i) = t.class.properties.iter().position(|p| p.name == "HypervisorPresent") {
+            if let Some(i) = t
+                .class
+                .properties
+                .iter()
+                .position(|p| p.name == "HypervisorPresent")
+            {
                 for r in &mut t.rows {
                     r[i] = Slot::Set(Value::Boolean(true));
                 }
@@ -1647,7 +1666,10 @@ impl Gen<'_> {
                         }
                     };
                     set("Caption", Value::String(display.clone()));
-                    set("Description", Value::String(format!("Provides the {display} service.")));
+                    set(
+                        "Description",
+                        Value::String(format!("Provides the {display} service.")),
+                    );
                     set("Name", Value::String(name.clone()));
                     set("DisplayName", Value::String(display.clone()));
                     set("StartMode", Value::String(mode.clone()));

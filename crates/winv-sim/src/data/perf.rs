@@ -164,14 +164,14 @@ fn perf_class(name: &'static str, counters: &'static [Counter], singleton: bool)
     );
     let keys: &[&str] = if singleton { &[] } else { &["Name"] };
     let mut qs = vec![
-        q("dynamic", FLAVOR_PROPAGATE_TO_INSTANCE, Value::Boolean(true)),
+        q(
+            "dynamic",
+            FLAVOR_PROPAGATE_TO_INSTANCE,
+            Value::Boolean(true),
+        ),
         q("genericperfctr", 0, Value::Boolean(true)),
         q("HiPerf", 0, Value::Boolean(true)),
-        q(
-            "Locale",
-            FLAVOR_PROPAGATE_TO_INSTANCE,
-            Value::Sint32(1033),
-        ),
+        q("Locale", FLAVOR_PROPAGATE_TO_INSTANCE, Value::Sint32(1033)),
         q(
             "provider",
             FLAVOR_PROPAGATE_TO_INSTANCE,
@@ -179,14 +179,17 @@ fn perf_class(name: &'static str, counters: &'static [Counter], singleton: bool)
         ),
     ];
     if singleton {
-        qs.push(q("singleton", FLAVOR_PROPAGATE_TO_INSTANCE, Value::Boolean(true)));
+        qs.push(q(
+            "singleton",
+            FLAVOR_PROPAGATE_TO_INSTANCE,
+            Value::Boolean(true),
+        ));
     }
     let mut c = build(&[STATISTICAL, WIN32_PERF, RAW, (name, names)], keys, qs);
     for (spec, ty) in counters {
         let pname = spec.split(':').next().unwrap_or_default();
         if let Some(p) = c.properties.iter_mut().find(|p| p.name == pname) {
-            p.qualifiers
-                .push(q("CounterType", 0, Value::Sint32(*ty)));
+            p.qualifiers.push(q("CounterType", 0, Value::Sint32(*ty)));
         }
     }
     c
@@ -318,8 +321,13 @@ impl PerfModel {
             period_s: period(rng),
             phase_s: rng.below(3600) as f64,
         };
-        let transfer_size = *rng.pick(&[8192.0, 16384.0, 32768.0, 65536.0]).unwrap_or(&16384.0);
-        let n_base = rng.range(if server { 200_000 } else { 10_000 }, if server { 40_000_000 } else { 2_000_000 }) as f64;
+        let transfer_size = *rng
+            .pick(&[8192.0, 16384.0, 32768.0, 65536.0])
+            .unwrap_or(&16384.0);
+        let n_base = rng.range(
+            if server { 200_000 } else { 10_000 },
+            if server { 40_000_000 } else { 2_000_000 },
+        ) as f64;
         let net_received = Wave {
             base: n_base,
             amp: n_base * pct(rng, 10, 90),
@@ -337,7 +345,11 @@ impl PerfModel {
             transfer_size,
             interfaces,
             net_received,
-            bandwidth: if server { 10_000_000_000 } else { 1_000_000_000 },
+            bandwidth: if server {
+                10_000_000_000
+            } else {
+                1_000_000_000
+            },
         }
     }
 
@@ -386,7 +398,10 @@ impl PerfModel {
                     let privileged = (busy.floor() as u64).saturating_sub(user);
                     let interrupts = (s * 400.0 + busy / FREQUENCY as f64 * 1200.0).floor() as u64;
                     let dpc = (interrupts as f64 * 0.25).floor() as u64;
-                    for (t, v) in totals.iter_mut().zip([idle, user, privileged, interrupts, dpc]) {
+                    for (t, v) in totals
+                        .iter_mut()
+                        .zip([idle, user, privileged, interrupts, dpc])
+                    {
                         *t += v;
                     }
                     per_cpu.push((i.to_string(), [idle, user, privileged, interrupts, dpc]));
@@ -412,7 +427,10 @@ impl PerfModel {
                         ("C3TransitionsPersec", Value::Uint64(0)),
                         ("DPCRate", Value::Uint32(4)),
                         ("DPCsQueuedPersec", Value::Uint32((dpc % (1 << 32)) as u32)),
-                        ("InterruptsPersec", Value::Uint32((interrupts % (1 << 32)) as u32)),
+                        (
+                            "InterruptsPersec",
+                            Value::Uint32((interrupts % (1 << 32)) as u32),
+                        ),
                         ("PercentC1Time", Value::Uint64(idle)),
                         ("PercentC2Time", Value::Uint64(0)),
                         ("PercentC3Time", Value::Uint64(0)),
@@ -472,7 +490,11 @@ impl PerfModel {
                     for (t, v) in sums.iter_mut().zip([transfers, reads, bytes, busy]) {
                         *t += v;
                     }
-                    instances.push((name.clone(), [transfers, reads, bytes, busy], w.at(s) * scale));
+                    instances.push((
+                        name.clone(),
+                        [transfers, reads, bytes, busy],
+                        w.at(s) * scale,
+                    ));
                 }
                 let n = self.disks.len().max(1) as f64;
                 let queue: f64 = instances.iter().map(|i| i.2).sum();
@@ -485,7 +507,10 @@ impl PerfModel {
                     let read_bytes = (reads * self.transfer_size).floor();
                     row(vec![
                         ("Name", Value::String(name)),
-                        ("CurrentDiskQueueLength", Value::Uint32((rate / 200.0).floor() as u32)),
+                        (
+                            "CurrentDiskQueueLength",
+                            Value::Uint32((rate / 200.0).floor() as u32),
+                        ),
                         ("DiskBytesPersec", u64f(bytes)),
                         ("DiskReadBytesPersec", u64f(read_bytes)),
                         ("DiskReadsPersec", u32w(reads)),
@@ -572,7 +597,8 @@ mod tests {
         for k in 1..100u64 {
             let t = t0 + k * 15 * FREQUENCY;
             let rows = m.rows(c, t).unwrap();
-            let d_idle = get(&rows, 4, "PercentProcessorTime") - get(&prev, 4, "PercentProcessorTime");
+            let d_idle =
+                get(&rows, 4, "PercentProcessorTime") - get(&prev, 4, "PercentProcessorTime");
             let d_t = get(&rows, 4, "Timestamp_Sys100NS") - get(&prev, 4, "Timestamp_Sys100NS");
             let busy = 1.0 - d_idle as f64 / d_t as f64;
             assert!((0.0..=1.0).contains(&busy), "{busy}");

@@ -39,7 +39,8 @@ pub const NS_SQL: &str = "root\\Microsoft\\SqlServer";
 /// `root\virtualization\v2`.
 pub const NS_VIRTUALIZATION: &str = "root\\virtualization\\v2";
 /// The key of SQL Server's instance list.
-pub const SQL_INSTANCE_NAMES: &str = "SOFTWARE\\Microsoft\\Microsoft SQL Server\\Instance Names\\SQL";
+pub const SQL_INSTANCE_NAMES: &str =
+    "SOFTWARE\\Microsoft\\Microsoft SQL Server\\Instance Names\\SQL";
 
 /// A SQL Server major version: (release, ComputerManagement number, RTM version with the
 /// service pack in its minor part, service pack level, patch level (latest CU)).
@@ -63,8 +64,16 @@ pub const SQL_EDITIONS: &[(&str, u32, &str)] = &[
         1_674_378_470,
         "Enterprise Edition: Core-based Licensing",
     ),
-    ("Standard Edition (64-bit)", 2_760_240_536, "Standard Edition"),
-    ("Developer Edition (64-bit)", 2_176_971_986, "Developer Edition"),
+    (
+        "Standard Edition (64-bit)",
+        2_760_240_536,
+        "Standard Edition",
+    ),
+    (
+        "Developer Edition (64-bit)",
+        2_176_971_986,
+        "Developer Edition",
+    ),
     ("Express Edition (64-bit)", 2_702_571_241, "Express Edition"),
     ("Web Edition (64-bit)", 1_293_598_313, "Web Edition"),
 ];
@@ -143,7 +152,11 @@ fn gvlk_partial(edition: &str, build: &str) -> &'static str {
 
 fn provider_qualifiers(provider: &str) -> Vec<winv_wmio::Qualifier> {
     vec![
-        q("dynamic", FLAVOR_PROPAGATE_TO_INSTANCE, Value::Boolean(true)),
+        q(
+            "dynamic",
+            FLAVOR_PROPAGATE_TO_INSTANCE,
+            Value::Boolean(true),
+        ),
         q(
             "provider",
             FLAVOR_PROPAGATE_TO_INSTANCE,
@@ -193,7 +206,12 @@ fn sql_service_advanced_property() -> ClassDef {
                 "SqlServiceType:uint32",
             ],
         )],
-        &["PropertyIndex", "PropertyName", "ServiceName", "SqlServiceType"],
+        &[
+            "PropertyIndex",
+            "PropertyName",
+            "ServiceName",
+            "SqlServiceType",
+        ],
         provider_qualifiers("MSSQL_ManagementProvider"),
     )
 }
@@ -441,7 +459,11 @@ fn norm(ns: &str) -> String {
     ns.to_ascii_lowercase()
 }
 
-fn table_in<'a>(tables: &'a mut Vec<(String, Table)>, ns: &str, class: &'static ClassDef) -> &'a mut Table {
+fn table_in<'a>(
+    tables: &'a mut Vec<(String, Table)>,
+    ns: &str,
+    class: &'static ClassDef,
+) -> &'a mut Table {
     let key = norm(ns);
     let pos = tables
         .iter()
@@ -483,7 +505,10 @@ impl Scenario {
             if let Some(c) = c {
                 let t = table_in(&mut s.tables, crate::data::classes::NS_CIMV2, c);
                 for (id, parent, name) in &features {
-                    t.row().u32("ID", *id).u32("ParentID", *parent).s("Name", *name);
+                    t.row()
+                        .u32("ID", *id)
+                        .u32("ParentID", *parent)
+                        .s("Name", *name);
                 }
             }
         }
@@ -554,15 +579,26 @@ impl Scenario {
                 let vm = format!("{host_upper}-VM{:02}", g + 1);
                 let id = guid(&mut rng).to_uppercase();
                 let on = rng.chance(80);
-                let up_ms = if on { rng.range(3_600_000, 3_000_000_000) } else { 0 };
-                let pid = if on { (rng.range(1000, 9000) as u32) & !3 } else { 0 };
+                let up_ms = if on {
+                    rng.range(3_600_000, 3_000_000_000)
+                } else {
+                    0
+                };
+                let pid = if on {
+                    (rng.range(1000, 9000) as u32) & !3
+                } else {
+                    0
+                };
                 let t = table_in(&mut s.tables, ns, &VIRTUALIZATION);
                 let mut r = t.row();
                 r.s("Caption", "Virtual Machine")
                     .s("Description", "Microsoft Virtual Machine")
                     .s("ElementName", &vm)
                     .u16("HealthState", 5)
-                    .dt("InstallDate", dmtf(install + 86_400 * (g as i64 + 1), facts.bias, 0))
+                    .dt(
+                        "InstallDate",
+                        dmtf(install + 86_400 * (g as i64 + 1), facts.bias, 0),
+                    )
                     .s("Name", &id)
                     .u16s("OperationalStatus", &[2])
                     .s("Status", "OK")
@@ -587,8 +623,18 @@ impl Scenario {
             } else {
                 host.clone()
             };
-            registry.set(HKEY_LOCAL_MACHINE, p, "HostName", RegValue::Sz(fqdn.clone()));
-            registry.set(HKEY_LOCAL_MACHINE, p, "PhysicalHostName", RegValue::Sz(host));
+            registry.set(
+                HKEY_LOCAL_MACHINE,
+                p,
+                "HostName",
+                RegValue::Sz(fqdn.clone()),
+            );
+            registry.set(
+                HKEY_LOCAL_MACHINE,
+                p,
+                "PhysicalHostName",
+                RegValue::Sz(host),
+            );
             registry.set(
                 HKEY_LOCAL_MACHINE,
                 p,
@@ -750,17 +796,53 @@ impl Scenario {
         }
         // Registry and Win32_Service.
         for inst in &instances {
-            registry.set(hk, SQL_INSTANCE_NAMES, &inst.name, RegValue::Sz(inst.id.clone()));
-            let setup = format!("SOFTWARE\\Microsoft\\Microsoft SQL Server\\{}\\Setup", inst.id);
-            let root = format!("C:\\Program Files\\Microsoft SQL Server\\{}\\MSSQL", inst.id);
-            registry.set(hk, &setup, "Edition", RegValue::Sz(inst.edition.2.to_string()));
-            registry.set(hk, &setup, "EditionType", RegValue::Sz(inst.edition.2.to_string()));
-            registry.set(hk, &setup, "Version", RegValue::Sz(inst.version.2.to_string()));
-            registry.set(hk, &setup, "PatchLevel", RegValue::Sz(inst.version.4.to_string()));
+            registry.set(
+                hk,
+                SQL_INSTANCE_NAMES,
+                &inst.name,
+                RegValue::Sz(inst.id.clone()),
+            );
+            let setup = format!(
+                "SOFTWARE\\Microsoft\\Microsoft SQL Server\\{}\\Setup",
+                inst.id
+            );
+            let root = format!(
+                "C:\\Program Files\\Microsoft SQL Server\\{}\\MSSQL",
+                inst.id
+            );
+            registry.set(
+                hk,
+                &setup,
+                "Edition",
+                RegValue::Sz(inst.edition.2.to_string()),
+            );
+            registry.set(
+                hk,
+                &setup,
+                "EditionType",
+                RegValue::Sz(inst.edition.2.to_string()),
+            );
+            registry.set(
+                hk,
+                &setup,
+                "Version",
+                RegValue::Sz(inst.version.2.to_string()),
+            );
+            registry.set(
+                hk,
+                &setup,
+                "PatchLevel",
+                RegValue::Sz(inst.version.4.to_string()),
+            );
             registry.set(hk, &setup, "SP", RegValue::Dword(inst.version.3));
             registry.set(hk, &setup, "Language", RegValue::Dword(1033));
             registry.set(hk, &setup, "SQLPath", RegValue::Sz(root.clone()));
-            registry.set(hk, &setup, "SQLBinRoot", RegValue::Sz(format!("{root}\\Binn")));
+            registry.set(
+                hk,
+                &setup,
+                "SQLBinRoot",
+                RegValue::Sz(format!("{root}\\Binn")),
+            );
             registry.set(hk, &setup, "SQLDataRoot", RegValue::Sz(root.clone()));
             registry.set(
                 hk,
@@ -771,7 +853,10 @@ impl Scenario {
             if inst.clustered {
                 registry.set(
                     hk,
-                    &format!("SOFTWARE\\Microsoft\\Microsoft SQL Server\\{}\\Cluster", inst.id),
+                    &format!(
+                        "SOFTWARE\\Microsoft\\Microsoft SQL Server\\{}\\Cluster",
+                        inst.id
+                    ),
                     "ClusterName",
                     RegValue::Sz(format!("{host_upper}-SQLCL")),
                 );
@@ -779,7 +864,10 @@ impl Scenario {
             let (engine, agent) = if inst.name == "MSSQLSERVER" {
                 ("MSSQLSERVER".to_string(), "SQLSERVERAGENT".to_string())
             } else {
-                (format!("MSSQL${}", inst.name), format!("SQLAgent${}", inst.name))
+                (
+                    format!("MSSQL${}", inst.name),
+                    format!("SQLAgent${}", inst.name),
+                )
             };
             self.services.push((
                 engine,
@@ -871,7 +959,10 @@ impl Scenario {
                 .s("Description", &description)
                 .s("ApplicationID", WINDOWS_APPLICATION_ID)
                 .u32("LicenseStatus", status)
-                .u32("LicenseStatusReason", if status == 1 { 0 } else { 0xC004_F056 })
+                .u32(
+                    "LicenseStatusReason",
+                    if status == 1 { 0 } else { 0xC004_F056 },
+                )
                 .u32("GracePeriodRemaining", grace)
                 .s("PartialProductKey", &partial)
                 .s("ProductKeyID", &product_key_id)
@@ -885,7 +976,10 @@ impl Scenario {
             if channel == Channel::VolumeKms {
                 r.u32("VLActivationInterval", 120)
                     .u32("VLRenewalInterval", 10_080)
-                    .u32("KeyManagementServicePort", if explicit_kms { 1688 } else { 0 })
+                    .u32(
+                        "KeyManagementServicePort",
+                        if explicit_kms { 1688 } else { 0 },
+                    )
                     .s(
                         "KeyManagementServiceMachine",
                         if explicit_kms { kms_host.as_str() } else { "" },
@@ -897,7 +991,11 @@ impl Scenario {
         }
         // Other editions the licensing store knows, without a key.
         let others: &[&str] = if server {
-            &["ServerStandardEval", "ServerDatacenterEval", "ServerStandardCore"]
+            &[
+                "ServerStandardEval",
+                "ServerDatacenterEval",
+                "ServerStandardCore",
+            ]
         } else {
             &["Core", "Education", "ProfessionalWorkstation"]
         };
@@ -920,7 +1018,10 @@ impl Scenario {
             let t = table_in(&mut self.tables, ns, c);
             t.row()
                 .s("ID", &id)
-                .s("Name", "Office 19, Office19ProPlus2019VL_KMS_Client_AE edition")
+                .s(
+                    "Name",
+                    "Office 19, Office19ProPlus2019VL_KMS_Client_AE edition",
+                )
                 .s("Description", "Office 19, VOLUME_KMSCLIENT channel")
                 .s("ApplicationID", OFFICE_APPLICATION_ID)
                 .u32("LicenseStatus", 1)
