@@ -31,19 +31,22 @@ CREATE TABLE perf_targets (
     UNIQUE (perf_run_id, target)
 );
 
--- One sample of one machine: the raw counter values (JSON of
--- winv_engine::perf::MachineSample, u64 as JSON numbers) and the metrics computed
--- against the machine's previous stored sample (NULL: none, or no rate).
+-- One slot of one machine: a sample (ok: the raw counter values as JSON of
+-- winv_engine::perf::MachineSample, u64 as JSON numbers, and the metrics computed
+-- against the machine's previous ok sample, NULL where there is none or no rate) or a
+-- failed or missed slot (not ok: `errors` says why, raw is an empty sample). Every slot
+-- the sampler was running for has a row.
 CREATE TABLE perf_samples (
     perf_run_id            BIGINT NOT NULL REFERENCES perf_runs (id),
     target                 TEXT   NOT NULL,
     slot                   BIGINT NOT NULL,
     sampled_ms             BIGINT NOT NULL,
+    ok                     BOOLEAN NOT NULL,
     raw                    TEXT   NOT NULL,
     cpu_percent            DOUBLE PRECISION,
     memory_percent         DOUBLE PRECISION,
     disk_transfers_per_sec DOUBLE PRECISION,
     network_bytes_per_sec  DOUBLE PRECISION,
-    errors                 TEXT,   -- classes that failed in this sample, `Class: error; ...`
+    errors                 TEXT,   -- `Class: error; ...`, or why the slot failed
     PRIMARY KEY (perf_run_id, target, slot)
 );

@@ -84,16 +84,18 @@ pub struct PerfTargetRow {
     pub message: Option<String>,
     pub changed_ms: Option<i64>,
     pub total_memory: Option<u64>,
-    /// Samples stored.
+    /// Ok samples stored.
     pub samples: i64,
 }
 
-/// One stored sample.
+/// One stored slot of a machine: a sample, or a failed or missed slot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PerfSampleRow {
     pub target: String,
     pub slot: i64,
     pub sampled_ms: i64,
+    /// A sample (`true`), or a slot that failed or was missed (`errors` says why).
+    pub ok: bool,
     pub raw: MachineSample,
     pub metrics: StoredMetrics,
     pub errors: Option<String>,
@@ -230,7 +232,7 @@ impl Store {
     pub async fn perf_targets(&self, id: PerfRunId) -> Result<Vec<PerfTargetRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT t.target, t.state, t.status, t.message, t.changed_ms, t.total_memory, \
-             (SELECT COUNT(*) FROM perf_samples s WHERE s.perf_run_id = t.perf_run_id AND s.target = t.target) AS samples \
+             (SELECT COUNT(*) FROM perf_samples s WHERE s.perf_run_id = t.perf_run_id AND s.target = t.target AND s.ok) AS samples \
              FROM perf_targets t WHERE t.perf_run_id = ? ORDER BY t.position",
         )
         .bind(id)
@@ -307,15 +309,16 @@ impl Store {
             .map_err(|e| StoreError::corrupt("perf_samples", "raw", e))?;
         let m = &sample.metrics;
         let done = sqlx::query(
-            "INSERT INTO perf_samples (perf_run_id, target, slot, sampled_ms, raw, cpu_percent, \
+            "INSERT INTO perf_samples (perf_run_id, target, slot, sampled_ms, ok, raw, cpu_percent, \
              memory_percent, disk_transfers_per_sec, network_bytes_per_sec, errors) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (perf_run_id, target, slot) DO NOTHING",
         )
         .bind(id)
         .bind(&sample.target)
         .bind(sample.slot)
         .bind(sample.sampled_ms)
+        .bind(sample.ok)
         .bind(raw)
         .bind(m.cpu_percent)
         .bind(m.memory_percent)
@@ -334,7 +337,7 @@ impl Store {
         target: Option<&str>,
     ) -> Result<Vec<PerfSampleRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT target, slot, sampled_ms, raw, cpu_percent, memory_percent, \
+            "SELECT target, slot, sampled_ms, ok, raw, cpu_percent, memory_percent, \
              disk_transfers_per_sec, network_bytes_per_sec, errors FROM perf_samples \
              WHERE perf_run_id = ? AND (? IS NULL OR target = ?) ORDER BY target, slot",
         )
@@ -346,13 +349,13 @@ impl Store {
         rows.iter().map(sample_row).collect()
     }
 
-    /// Each machine's newest sample (what a resumed run computes its next rates from).
+    /// Each machine's newest ok sample (what a resumed run computes its next rates from).
     pub async fn last_perf_samples(&self, id: PerfRunId) -> Result<Vec<PerfSampleRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT s.target, s.slot, s.sampled_ms, s.raw, s.cpu_percent, s.memory_percent, \
+            "SELECT s.target, s.slot, s.sampled_ms, s.ok, s.raw, s.cpu_percent, s.memory_percent, \
              s.disk_transfers_per_sec, s.network_bytes_per_sec, s.errors FROM perf_samples s \
-             WHERE s.perf_run_id = ? AND s.slot = (SELECT MAX(x.slot) FROM perf_samples x \
-             WHERE x.perf_run_id = s.perf_run_id AND x.target = s.target)",
+             WHERE s.perf_run_id = ? AND s.ok AND s.slot = (SELECT MAX(x.slot) FROM perf_samples x \
+             WHERE x.perf_run_id = s.perf_run_id AND x.target = s.target AND x.ok)",
         )
         .bind(id)
         .fetch_all(&self.reader)
@@ -367,6 +370,7 @@ fn sample_row(r: &sqlx::sqlite::SqliteRow) -> Result<PerfSampleRow, StoreError> 
         target: r.try_get("target")?,
         slot: r.try_get("slot")?,
         sampled_ms: r.try_get("sampled_ms")?,
+        ok: r.try_get("ok")?,
         raw: serde_json::from_str(&raw)
             .map_err(|e| StoreError::corrupt("perf_samples", "raw", e))?,
         metrics: StoredMetrics {
@@ -390,6 +394,7 @@ mod tests {
             target: target.into(),
             slot,
             sampled_ms: 1000 + slot,
+            ok: true,
             raw: MachineSample {
                 cpu: Some(RawSample {
                     value: v,
@@ -441,8 +446,17 @@ mod tests {
         let rows = store.perf_samples(id, Some("a")).await.unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1], sample("a", 1, 2));
+        // A failed slot after it: stored, but not what rates continue from.
+        let failed = PerfSampleRow {
+            ok: false,
+            raw: MachineSample::default(),
+            errors: Some("timed out".into()),
+            ..sample("a", 2, 0)
+        };
+        assert!(store.insert_perf_sample(id, &failed).await.unwrap());
         let last = store.last_perf_samples(id).await.unwrap();
         assert_eq!(last, vec![sample("a", 1, 2)]);
+        assert_eq!(store.perf_samples(id, Some("a")).await.unwrap().len(), 3);
         store
             .set_perf_target(
                 id,
