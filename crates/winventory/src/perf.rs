@@ -152,6 +152,11 @@ pub struct Executed {
     pub missed: u64,
     /// Samples that failed.
     pub failed: u64,
+    /// Connections opened (one per machine when every sample works: the connection is
+    /// kept between samples).
+    pub connects: u64,
+    /// DCOM pings sent to keep a machine's objects alive between samples.
+    pub pings: u64,
     /// Whether the stop signal ended it before the run's end.
     pub stopped: bool,
 }
@@ -161,7 +166,14 @@ struct Counters {
     stored: AtomicU64,
     missed: AtomicU64,
     failed: AtomicU64,
+    connects: AtomicU64,
+    pings: AtomicU64,
 }
+
+/// How long a connection may stay idle before a DCOM ping: the server frees objects
+/// whose OIDs were not pinged for three periods of 120 s ([MS-DCOM] 3.2.6), so ping at
+/// less than one period.
+const PING_EVERY: Duration = Duration::from_secs(110);
 
 /// The slot `now_ms` falls in (0 before the start).
 fn slot_at(run: &PerfRunInfo, now_ms: i64) -> i64 {
@@ -226,6 +238,8 @@ pub async fn execute(
         stored: counters.stored.load(Ordering::Relaxed),
         missed: counters.missed.load(Ordering::Relaxed),
         failed: counters.failed.load(Ordering::Relaxed),
+        connects: counters.connects.load(Ordering::Relaxed),
+        pings: counters.pings.load(Ordering::Relaxed),
         stopped,
     })
 }
@@ -255,12 +269,29 @@ impl Machine {
         while slot < self.run.slots {
             let slot_start = self.run.started_ms + slot * self.run.interval_ms;
             let slot_end = slot_start + self.run.interval_ms;
-            let wait = slot_start - now_ms();
-            if wait > 0 {
-                let sleep = tokio::time::sleep(Duration::from_millis(wait.unsigned_abs()));
+            // Wait for the slot; ping a kept connection while the wait is long.
+            loop {
+                let wait = slot_start - now_ms();
+                if wait <= 0 || *self.stop.borrow() {
+                    break;
+                }
+                let nap = Duration::from_millis(wait.unsigned_abs()).min(PING_EVERY);
                 tokio::select! {
-                    _ = sleep => {}
+                    _ = tokio::time::sleep(nap) => {}
                     _ = self.stop.changed() => {}
+                }
+                if nap == PING_EVERY && slot_start > now_ms() {
+                    if let Some(c) = conn.as_mut() {
+                        self.counters.pings.fetch_add(1, Ordering::Relaxed);
+                        let ok = matches!(
+                            tokio::time::timeout(Duration::from_secs(30), c.ping()).await,
+                            Ok(Ok(()))
+                        );
+                        if !ok {
+                            debug!(target = %self.target, "ping failed; reconnecting at the next slot");
+                            conn.take();
+                        }
+                    }
                 }
             }
             if *self.stop.borrow() {
@@ -415,6 +446,7 @@ impl Machine {
                     .await
                 {
                     Ok(client) => {
+                        self.counters.connects.fetch_add(1, Ordering::Relaxed);
                         *conn = Some(client);
                         break;
                     }
@@ -912,6 +944,10 @@ mod tests {
             .await
             .unwrap();
         assert!(!done.stopped);
+        // One connection per machine, kept between samples: the resumed run connects each
+        // machine once, plus once more after each failed sample at most.
+        assert!(done.connects <= 50 + done.failed, "{done:?}");
+        assert!(done.stored > done.connects, "{done:?}");
         assert_eq!(
             store.perf_run(run_id).await.unwrap().unwrap().state,
             RunState::Completed
