@@ -46,7 +46,9 @@ fn json_of(v: Option<&Value>) -> Json {
         Some(Value::Boolean(b)) => Json::from(if *b { "True" } else { "False" }),
         // impacket reads a 32-bit 0xFFFFFFFF as "no value".
         Some(Value::Uint32(u32::MAX) | Value::Sint32(-1)) => Json::Null,
-        Some(Value::Array(_, items)) => Json::Array(items.iter().map(|i| json_of(Some(i))).collect()),
+        Some(Value::Array(_, items)) => {
+            Json::Array(items.iter().map(|i| json_of(Some(i))).collect())
+        }
         Some(other) => match other.as_i128() {
             Some(n) => serde_json::from_str(&n.to_string()).unwrap_or(Json::Null),
             None => Json::from(format!("{other:?}")),
@@ -56,7 +58,9 @@ fn json_of(v: Option<&Value>) -> Json {
 
 /// Every property of every simulated row equals impacket's row, in order.
 fn assert_rows(what: &str, got: &Json, want: &[Instance]) {
-    let rows = got["rows"].as_array().unwrap_or_else(|| panic!("{what}: {got}"));
+    let rows = got["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: {got}"));
     assert_eq!(got["error"], Json::Null, "{what}: {got}");
     assert_eq!(rows.len(), want.len(), "{what}");
     assert!(!want.is_empty(), "{what}: nothing to compare");
@@ -68,11 +72,18 @@ fn assert_rows(what: &str, got: &Json, want: &[Instance]) {
 }
 
 fn fleet(hosts: &[(IpAddr, &str)]) -> Fleet {
+    fleet_with_faults(&hosts.iter().map(|(a, p)| (*a, *p, "")).collect::<Vec<_>>())
+}
+
+/// Hosts with a profile and faults (the inside of a TOML array).
+fn fleet_with_faults(hosts: &[(IpAddr, &str, &str)]) -> Fleet {
     let mut text = format!(
         "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PASSWORD_VAR}\"\nseed = {SEED}\n"
     );
-    for (a, profile) in hosts {
-        text.push_str(&format!("\n[[host]]\naddress = \"{a}\"\nprofile = \"{profile}\"\n"));
+    for (a, profile, faults) in hosts {
+        text.push_str(&format!(
+            "\n[[host]]\naddress = \"{a}\"\nprofile = \"{profile}\"\nfaults = [{faults}]\n"
+        ));
     }
     Fleet::parse(&text).unwrap()
 }
@@ -81,14 +92,38 @@ fn fleet(hosts: &[(IpAddr, &str)]) -> Fleet {
 fn impacket_reads_sql_server_and_licensing_classes_as_simulated() {
     // Find a SQL Server host and one without among deterministic candidates.
     let candidates: Vec<IpAddr> = (1..=60).map(|i| IpAddr::from([127, 0, 43, i])).collect();
-    let f = fleet(&candidates.iter().map(|a| (*a, "server-2022")).collect::<Vec<_>>());
-    let datas: Vec<(IpAddr, HostData)> =
-        candidates.iter().map(|a| (*a, f.host(*a).unwrap().data())).collect();
-    let (sql_addr, sql) = datas.iter().find(|(_, d)| !d.scenario.sql.is_empty()).unwrap();
-    let (plain_addr, _) = datas.iter().find(|(_, d)| d.scenario.sql.is_empty()).unwrap();
+    let f = fleet(
+        &candidates
+            .iter()
+            .map(|a| (*a, "server-2022"))
+            .collect::<Vec<_>>(),
+    );
+    let datas: Vec<(IpAddr, HostData)> = candidates
+        .iter()
+        .map(|a| (*a, f.host(*a).unwrap().data()))
+        .collect();
+    let (sql_addr, sql) = datas
+        .iter()
+        .find(|(_, d)| !d.scenario.sql.is_empty())
+        .unwrap();
+    let (plain_addr, _) = datas
+        .iter()
+        .find(|(_, d)| d.scenario.sql.is_empty())
+        .unwrap();
     let client_addr: IpAddr = "127.0.43.200".parse().unwrap();
-    let hosts = vec![(*sql_addr, "server-2022"), (*plain_addr, "server-2022"), (client_addr, "windows-11")];
-    let fl = fleet(&hosts);
+    // A Hyper-V host whose virtualization namespace refuses us (root\cimv2 still works).
+    let (hv_addr, _) = datas
+        .iter()
+        .find(|(a, d)| !d.scenario.guests.is_empty() && a != sql_addr && a != plain_addr)
+        .unwrap();
+    let denied = "{ kind = \"wmi_access_denied\", namespace = 'root\\virtualization\\v2' }";
+    let hosts = vec![
+        (*sql_addr, "server-2022", ""),
+        (*plain_addr, "server-2022", ""),
+        (client_addr, "windows-11", ""),
+        (*hv_addr, "server-2022", denied),
+    ];
+    let fl = fleet_with_faults(&hosts);
     std::env::set_var(PASSWORD_VAR, PASSWORD);
     let _sim = SimHandle::start(fl.clone(), ListenOptions::default()).expect("simulator starts");
 
@@ -97,12 +132,19 @@ fn impacket_reads_sql_server_and_licensing_classes_as_simulated() {
     let Some(out) = impacket(
         *sql_addr,
         &format!("//./root/Microsoft/SqlServer/ComputerManagement{newest}"),
-        &["SELECT * FROM SqlService", "SELECT * FROM SqlServiceAdvancedProperty"],
+        &[
+            "SELECT * FROM SqlService",
+            "SELECT * FROM SqlServiceAdvancedProperty",
+        ],
     ) else {
         return;
     };
     let r = out["results"].as_array().unwrap_or_else(|| panic!("{out}"));
-    assert_rows("SqlService", &r[0], sql.instances(&ns, "SqlService").unwrap());
+    assert_rows(
+        "SqlService",
+        &r[0],
+        sql.instances(&ns, "SqlService").unwrap(),
+    );
     assert_rows(
         "SqlServiceAdvancedProperty",
         &r[1],
@@ -114,7 +156,10 @@ fn impacket_reads_sql_server_and_licensing_classes_as_simulated() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["PropertyName"] == "SKUNAME" && p["ServiceName"].as_str().unwrap().ends_with(&inst.name))
+        .find(|p| {
+            p["PropertyName"] == "SKUNAME"
+                && p["ServiceName"].as_str().unwrap().ends_with(&inst.name)
+        })
         .unwrap();
     assert_eq!(skuname["PropertyStrValue"], Json::from(inst.edition.0));
 
@@ -140,7 +185,8 @@ fn impacket_reads_sql_server_and_licensing_classes_as_simulated() {
     assert_rows(
         "SoftwareLicensingService",
         &r[1],
-        sql.instances("root\\cimv2", "SoftwareLicensingService").unwrap(),
+        sql.instances("root\\cimv2", "SoftwareLicensingService")
+            .unwrap(),
     );
 
     // No SQL Server: the namespace does not exist (WBEM_E_INVALID_NAMESPACE).
@@ -151,10 +197,43 @@ fn impacket_reads_sql_server_and_licensing_classes_as_simulated() {
     ) else {
         return;
     };
-    assert_eq!(out["results"][0]["error"], Json::from("0x8004100e"), "{out}");
+    assert_eq!(
+        out["results"][0]["error"],
+        Json::from("0x8004100e"),
+        "{out}"
+    );
     // A client has no Win32_ServerFeature (WBEM_E_INVALID_CLASS).
-    let Some(out) = impacket(client_addr, "//./root/cimv2", &["SELECT * FROM Win32_ServerFeature"]) else {
+    let Some(out) = impacket(
+        client_addr,
+        "//./root/cimv2",
+        &["SELECT * FROM Win32_ServerFeature"],
+    ) else {
         return;
     };
-    assert_eq!(out["results"][0]["error"], Json::from("0x80041010"), "{out}");
+    assert_eq!(
+        out["results"][0]["error"],
+        Json::from("0x80041010"),
+        "{out}"
+    );
+    // Access denied on one namespace only.
+    let Some(out) = impacket(
+        *hv_addr,
+        "//./root/virtualization/v2",
+        &["SELECT * FROM Msvm_ComputerSystem"],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        out["results"][0]["error"],
+        Json::from("0x80041003"),
+        "{out}"
+    );
+    let Some(out) = impacket(
+        *hv_addr,
+        "//./root/cimv2",
+        &["SELECT Name FROM Win32_ComputerSystem"],
+    ) else {
+        return;
+    };
+    assert_eq!(out["results"][0]["error"], Json::Null, "{out}");
 }
