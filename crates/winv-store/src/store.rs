@@ -46,8 +46,8 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// `SQLITE_BUSY`), reads through a small pool of reader connections.
 #[derive(Clone, Debug)]
 pub struct Store {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
     path: Arc<PathBuf>,
 }
 

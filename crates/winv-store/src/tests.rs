@@ -1055,7 +1055,7 @@ async fn a_newer_schema_is_refused() {
         Err(
             e @ StoreError::NewerSchema {
                 found: 99,
-                known: 1,
+                known: 2,
                 ..
             },
         ) => {

@@ -12,6 +12,7 @@ mod diagnose;
 mod discover;
 mod explain;
 mod password;
+mod perf;
 mod query;
 mod scan;
 mod sim;
@@ -60,6 +61,9 @@ enum Command {
     Query(Box<query::QueryArgs>),
     /// Decode an MS-WMIO EncodingUnit or an OBJREF from a file.
     Decode(decode::DecodeArgs),
+    /// Performance metrics over time: CPU, memory, disk and network of each machine,
+    /// sampled every interval from the raw performance classes.
+    Perf(Box<perf::PerfArgs>),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Query(args) => query::run(*args),
         Command::Decode(args) => decode::run(args),
+        Command::Perf(args) => perf::run(*args),
     };
     match result {
         Ok(code) => code,

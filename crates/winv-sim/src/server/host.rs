@@ -162,6 +162,15 @@ impl std::fmt::Debug for SimHost {
     }
 }
 
+/// The system time as a FILETIME (100 ns since 1601), what `Timestamp_Sys100NS` reports.
+fn now_filetime() -> u64 {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() / 100)
+        .unwrap_or(0);
+    crate::data::perf::filetime_from_unix_100ns(i128::try_from(unix).unwrap_or(0))
+}
+
 /// Lower-case `root\cimv2` from `//./root/cimv2`, `\\HOST\ROOT\CIMV2`, `root/cimv2`.
 pub fn normalize_namespace(ns: &str) -> String {
     let s = ns.replace('/', "\\");
@@ -556,12 +565,13 @@ impl SimHost {
                     return r;
                 }
                 let ns = normalize_namespace(req.network_resource.as_deref().unwrap_or(""));
-                let (hr, services) = match self.login_check(&ns, level) {
+                let data = self.host_data();
+                let (hr, services) = match self.login_check(&ns, level, &data) {
                     Err(hr) => (hr, None),
                     Ok(()) => {
                         let object = Arc::new(Mutex::new(ObjState::Services {
                             namespace: ns,
-                            data: Arc::new(self.host_data()),
+                            data: Arc::new(data),
                         }));
                         match self.export(Iface::Services, self.new_oid(), object) {
                             Some(std) => (
@@ -586,7 +596,7 @@ impl SimHost {
         stub.map_or(CALL_FAILED, Reply::Stub)
     }
 
-    fn login_check(&self, ns: &str, level: AuthLevel) -> Result<(), u32> {
+    fn login_check(&self, ns: &str, level: AuthLevel, data: &HostData) -> Result<(), u32> {
         if self.shutting_down() {
             return Err(codes::WBEM_E_SHUTTING_DOWN);
         }
@@ -613,7 +623,7 @@ impl SimHost {
             };
             return Err(hr);
         }
-        if ns != "root\\cimv2" && ns != "root\\default" && ns != "root" {
+        if !data.has_namespace(ns) {
             return Err(codes::WBEM_E_INVALID_NAMESPACE);
         }
         Ok(())
@@ -648,8 +658,14 @@ impl SimHost {
                 let result = match class.as_deref().and_then(|c| self.class_fault(c)) {
                     Some(hr) => Err(hr),
                     None if self.shutting_down() => Err(codes::WBEM_E_SHUTTING_DOWN),
-                    None => crate::wql::exec_query(&data, &namespace, &lang, &text)
-                        .map_err(|e| e.code()),
+                    None => crate::wql::exec_query_at(
+                        &data,
+                        &namespace,
+                        &lang,
+                        &text,
+                        Some(now_filetime()),
+                    )
+                    .map_err(|e| e.code()),
                 };
                 let (hr, enumerator) = match result {
                     Err(hr) => (hr, None),
