@@ -189,7 +189,8 @@ impl WmiClient {
             mechanism,
             resolver: None,
         };
-        crate::flow::connect(Target::new(host), &config, None).await
+        // Boxed: the flow's future is large, and callers often run on 2 MiB task stacks.
+        Box::pin(crate::flow::connect(Target::new(host), &config, None)).await
     }
 
     /// A session over `conn`, bound to the OXID endpoint of `act`.
