@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use tracing::{debug, warn};
+use tracing::debug;
 use uuid::Uuid;
 use winv_auth::ntlm::{NtlmClient, NtlmCredentials, NtlmSecret};
 use winv_auth::{AuthLevel, SecurityContext};
@@ -63,10 +63,12 @@ pub struct WmiOptions {
     /// memory against a server that never ends an enumeration. The largest inventory
     /// results are a few thousand rows (installed products, hotfixes, services).
     pub max_results: usize,
-    /// Most octets of objects (their MS-WMIO encodings as received) one query may return
-    /// before it fails (default 16 MiB, about 8 000 rows of 2 KiB, several times the largest
-    /// inventory result; decoded objects take two to three times that in memory). The
-    /// bound on memory that counts, whatever the rows' size.
+    /// Most octets the decoded objects of one query may hold in memory before it fails
+    /// (default 32 MiB), as estimated from each object (its class definition, which every
+    /// decoded instance carries, and its values). The bound on memory that counts,
+    /// whatever the rows' size: a Win32_Service row holds about 10 KiB decoded (for
+    /// 450 octets on the wire), so 32 MiB is about 3 000 such rows, or 4 000 of
+    /// Win32_Product (the largest inventory result on big servers is a few thousand rows).
     pub max_result_bytes: usize,
     /// Longest one enumeration may run, from its first `Next` (default 10 minutes:
     /// `Win32_Product`, the slowest class, takes minutes on a large server). Ends a server
@@ -93,7 +95,7 @@ impl Default for WmiOptions {
             batch_size: 64,
             smart_enum: true,
             max_results: 250_000,
-            max_result_bytes: 16 << 20,
+            max_result_bytes: 32 << 20,
             max_query_time: Duration::from_secs(600),
             release_deadline: Duration::from_secs(3),
             workstation: String::new(),
@@ -725,7 +727,7 @@ impl WmiClient {
     fn check_cap(&self, b: &Budget) -> Result<(), ClientError> {
         match b.over(&self.opts, b.started.elapsed()) {
             Some(limit) => {
-                warn!(
+                debug!(
                     rows = b.rows,
                     bytes = b.bytes,
                     %limit,
@@ -773,7 +775,7 @@ impl WmiClient {
                 let arr = decode_object_array(buf, &mut cache)
                     .map_err(|e| ClientError::decode_at(st, e))?;
                 got = arr.objects.len();
-                budget.add(got, buf.len());
+                budget.add(got, arr.objects.iter().map(held_estimate).sum());
                 out.extend(arr.objects);
             }
             if got > 0 {
@@ -812,16 +814,18 @@ impl WmiClient {
                     &stub,
                 )
                 .await?;
-            let len = resp.len();
             let resp =
                 EnumNextResponse::decode(&resp).map_err(|e| ClientError::decode_at(st, e))?;
             check_hresult(st, resp.hresult)?;
             let mut got = 0;
+            let mut held = 0;
             for p in resp.objects.iter().flatten() {
-                out.push(decode_class_object(p, st)?);
+                let o = decode_class_object(p, st)?;
+                held += held_estimate(&o);
+                out.push(o);
                 got += 1;
             }
-            budget.add(got, if got > 0 { len } else { 0 });
+            budget.add(got, held);
             if got > 0 {
                 progress = Instant::now();
             }
@@ -1032,6 +1036,63 @@ impl WmiClient {
     }
 }
 
+/// Octets a decoded object holds in memory, estimated (a lower bound: allocator overhead
+/// is left out): its class definitions, which every decoded instance carries whole, and
+/// its values.
+fn held_estimate(o: &Object) -> usize {
+    use std::mem::size_of;
+    fn value(v: &winv_wmio::Value) -> usize {
+        size_of::<winv_wmio::Value>()
+            + match v {
+                winv_wmio::Value::String(s)
+                | winv_wmio::Value::DateTime(s)
+                | winv_wmio::Value::Reference(s) => s.len(),
+                winv_wmio::Value::Array(_, items) => items.iter().map(value).sum(),
+                winv_wmio::Value::Object(o) => held_estimate(o),
+                _ => 0,
+            }
+    }
+    fn slot(s: &winv_wmio::Slot) -> usize {
+        match s {
+            winv_wmio::Slot::Set(v) => value(v),
+            _ => size_of::<winv_wmio::Slot>(),
+        }
+    }
+    fn quals(q: &[winv_wmio::Qualifier]) -> usize {
+        q.iter()
+            .map(|q| size_of::<winv_wmio::Qualifier>() + q.name.len() + value(&q.value))
+            .sum()
+    }
+    fn class(c: &ClassDef) -> usize {
+        size_of::<ClassDef>()
+            + c.name.len()
+            + c.derivation.iter().map(|d| d.len() + 24).sum::<usize>()
+            + quals(&c.qualifiers)
+            + c.properties
+                .iter()
+                .map(|p| {
+                    size_of::<winv_wmio::Property>()
+                        + p.name.len()
+                        + quals(&p.qualifiers)
+                        + slot(&p.default)
+                })
+                .sum::<usize>()
+            + c.methods.len() * size_of::<winv_wmio::Method>()
+    }
+    match &o.kind {
+        ObjectKind::Instance(i) => {
+            class(&i.class)
+                + i.values.iter().map(slot).sum::<usize>()
+                + quals(&i.qualifiers)
+                + i.property_qualifiers
+                    .iter()
+                    .map(|(n, q)| n.len() + quals(q))
+                    .sum::<usize>()
+        }
+        ObjectKind::Class { parent, current } => class(parent) + class(current),
+    }
+}
+
 /// What one enumeration has received so far, and its back-off after empty answers.
 struct Budget {
     rows: usize,
@@ -1147,7 +1208,7 @@ mod tests {
             .contains("after 5 s"));
         // The defaults: finite, and below what the issue measured (1.9 GB for 1 M rows).
         let d = WmiOptions::default();
-        assert!(d.max_result_bytes <= 16 << 20);
+        assert!(d.max_result_bytes <= 32 << 20);
         assert!(d.max_results <= 250_000);
         assert!(d.max_query_time <= Duration::from_secs(600));
         assert!(d.release_deadline < d.deadlines.call);
