@@ -370,6 +370,9 @@ enum AfterBind {
     UnsignedAtPrivacy,
     /// An RPC fault, then silence on every later call.
     FaultThenSilence,
+    /// A bind_ack whose max_xmit_frag and max_recv_frag are 40 ([C706] 12.6.4.4): no room
+    /// for a signed request. (A bind_ack is not signed, so the change shows only as sizes.)
+    TinyMaxFrag,
 }
 
 struct TestPolicy;
@@ -427,7 +430,17 @@ async fn behave_after_bind(mut s: TcpStream, b: AfterBind) {
             continue;
         }
         let out = match assoc.receive(&pdu) {
-            Ok(Incoming::Send(pdus)) => pdus,
+            Ok(Incoming::Send(mut pdus)) => {
+                if matches!(b, AfterBind::TinyMaxFrag) {
+                    for p in &mut pdus {
+                        if p.get(2) == Some(&12) && p.len() >= 20 {
+                            p[16..18].copy_from_slice(&40u16.to_le_bytes());
+                            p[18..20].copy_from_slice(&40u16.to_le_bytes());
+                        }
+                    }
+                }
+                pdus
+            }
             Ok(Incoming::Nothing) => continue,
             Ok(Incoming::Call(call)) => {
                 // Any stub: the client never gets to decode it.
@@ -454,6 +467,8 @@ async fn behave_after_bind(mut s: TcpStream, b: AfterBind) {
                         p.extend_from_slice(&stub);
                         vec![p]
                     }
+                    // Never reached if the client refuses the sizes.
+                    AfterBind::TinyMaxFrag => vec![header(17, 16, call.call_id)],
                     AfterBind::FaultThenSilence => {
                         silent = true;
                         vec![assoc.fault(call.call_id, 0x6be, false).unwrap()]
@@ -490,10 +505,14 @@ fn authenticated_endpoint(addr: &str, b: AfterBind) -> (u16, tokio::runtime::Run
 /// ("other") where `query --help` documents the connection or RPC classes: the mapping
 /// lives in crates/winventory/src/query.rs, whose owner is told; the stage, the time and
 /// the memory are asserted here.
-fn after_bind_case(addr: &str, b: AfterBind, codes: &[i32], stage: &str, deadline: u64) {
-    let Some(bin) = winventory() else {
-        return;
-    };
+fn after_bind_case(
+    addr: &str,
+    b: AfterBind,
+    codes: &[i32],
+    stage: &str,
+    deadline: u64,
+) -> Option<Outcome> {
+    let bin = winventory()?;
     let (port, rt) = authenticated_endpoint(addr, b);
     let secs = 20;
     let o = query(&bin, addr, port, "SELECT Name FROM Win32_Service", secs);
@@ -506,6 +525,7 @@ fn after_bind_case(addr: &str, b: AfterBind, codes: &[i32], stage: &str, deadlin
         Duration::from_secs(deadline),
     );
     rt.shutdown_background();
+    Some(o)
 }
 
 #[test]
@@ -707,4 +727,19 @@ async fn slow_endless_enumeration_ends_at_the_time_budget() {
         let _ = c.close().await;
     }
     sim.stop().await;
+}
+
+#[test]
+fn a_max_recv_frag_too_small_to_sign() {
+    let o = after_bind_case(
+        "127.0.61.15",
+        AfterBind::TinyMaxFrag,
+        &[1, EXIT_CONNECTION],
+        "activation",
+        1,
+    );
+    if let Some(o) = o {
+        // Refused before the request was sent: the server's shutdown reply never came.
+        assert!(o.stderr.contains("max_xmit_frag"), "{}", o.stderr);
+    }
 }
