@@ -158,6 +158,10 @@ pub enum Fault {
     /// A hostile host: `ExecQuery` of `class` fails at once with an RPC fault
     /// (RPC_S_CALL_FAILED), and from then on the host answers no call on any connection.
     FaultThenSilence { class: String },
+    /// A hostile host: the dynamic port accepts the bind (IWbemLevel1Login) and rejects
+    /// every presentation context added with alter_context (IWbemServices, IRemUnknown2,
+    /// the enumerators).
+    RejectAlterContext,
 }
 
 impl Fault {
@@ -187,6 +191,7 @@ impl Fault {
             Fault::EndlessEnumeration { .. } => "endless_enumeration",
             Fault::EmptyEnumeration { .. } => "empty_enumeration",
             Fault::FaultThenSilence { .. } => "fault_then_silence",
+            Fault::RejectAlterContext => "reject_alter_context",
         }
     }
 

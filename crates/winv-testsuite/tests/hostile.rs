@@ -743,3 +743,25 @@ fn a_max_recv_frag_too_small_to_sign() {
         assert!(o.stderr.contains("max_xmit_frag"), "{}", o.stderr);
     }
 }
+
+#[test]
+fn a_rejected_alter_context() {
+    let Some(bin) = winventory() else {
+        return;
+    };
+    let addr = "127.0.61.24";
+    let (port, rt, _sim) = hostile_sim(addr, r#"{ kind = "reject_alter_context" }"#);
+    let secs = 10;
+    let o = query(&bin, addr, port, "SELECT * FROM Win32_Service", secs);
+    eprintln!("rejected alter_context: {o:?}");
+    // Today exit 1 ("other"): see `after_bind_case`.
+    check(
+        &o,
+        "rejected alter_context",
+        &[1, EXIT_CONNECTION],
+        "query",
+        Duration::from_secs(1),
+    );
+    assert!(o.stderr.contains("reject"), "{}", o.stderr);
+    rt.shutdown_background();
+}

@@ -1099,6 +1099,8 @@ impl SimHost {
 struct HostPolicy {
     port: Port,
     dcom_disabled: bool,
+    /// `reject_alter_context`: the dynamic port accepts only the bind's interface.
+    reject_alter: bool,
     target: NtlmTarget,
     users: Vec<(String, String, NtlmSecret)>,
 }
@@ -1111,6 +1113,7 @@ impl ServerPolicy for HostPolicy {
                     || *interface == ifs::IOBJECTEXPORTER
                     || *interface == ifs::EPM
             }
+            Port::Dynamic if self.reject_alter => *interface == ifs::IWBEMLEVEL1LOGIN,
             Port::Dynamic => [
                 ifs::IREMUNKNOWN,
                 ifs::IREMUNKNOWN2,
@@ -1179,6 +1182,9 @@ impl Dispatch for SimHost {
         Box::new(HostPolicy {
             port,
             dcom_disabled: self.faults().any(|f| matches!(f, Fault::DcomDisabled)),
+            reject_alter: self
+                .faults()
+                .any(|f| matches!(f, Fault::RejectAlterContext)),
             target: NtlmTarget {
                 nb_computer_name: self.spec.name.to_ascii_uppercase(),
                 nb_domain_name: nb_domain,
