@@ -308,6 +308,14 @@ impl RpcConnection {
         }
     }
 
+    /// Replaces the deadlines of the exchanges that follow and returns the old ones: a
+    /// caller gives a cleanup call (releasing references after a failure) a short deadline
+    /// of its own, then restores the session's. A call that runs out of it leaves the
+    /// connection out of step, as any timeout does.
+    pub fn set_deadlines(&mut self, deadlines: Deadlines) -> Deadlines {
+        std::mem::replace(&mut self.deadlines, deadlines)
+    }
+
     /// The presentation context of the interface bound at connect.
     pub fn context_id(&self) -> u16 {
         self.context_id

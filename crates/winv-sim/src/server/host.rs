@@ -150,6 +150,8 @@ pub struct SimHost {
     oxid: u64,
     ipid_rem_unknown: Uuid,
     objects: Mutex<HashMap<Uuid, Exported>>,
+    /// Set by `fault_then_silence`: the host answers no call any more.
+    silenced: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SimHost {
@@ -223,6 +225,7 @@ impl SimHost {
             next_id: AtomicU64::new(1),
             oxid,
             objects: Mutex::new(HashMap::new()),
+            silenced: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -655,6 +658,12 @@ impl SimHost {
                 if let Some(r) = self.call_fault("ExecQuery", class.as_deref()) {
                     return r;
                 }
+                if let Some(c) = class.as_deref() {
+                    if self.enum_fault(c, |f| matches!(f, Fault::FaultThenSilence { .. })) {
+                        self.silenced.store(true, Ordering::Relaxed);
+                        return Reply::Fault(codes::RPC_S_CALL_FAILED);
+                    }
+                }
                 let result = match class.as_deref().and_then(|c| self.class_fault(c)) {
                     Some(hr) => Err(hr),
                     None if self.shutting_down() => Err(codes::WBEM_E_SHUTTING_DOWN),
@@ -861,6 +870,19 @@ impl SimHost {
         })
     }
 
+    /// Whether a fault that `is` names applies to enumerations of `class`.
+    fn enum_fault(&self, class: &str, is: impl Fn(&Fault) -> bool) -> bool {
+        self.faults().any(|f| {
+            is(f)
+                && match f {
+                    Fault::EndlessEnumeration { class: c }
+                    | Fault::EmptyEnumeration { class: c }
+                    | Fault::FaultThenSilence { class: c } => class_matches(c, class),
+                    _ => false,
+                }
+        })
+    }
+
     /// Takes up to `count` rows from an enumerator: (objects, end reached).
     fn take_rows(
         &self,
@@ -878,6 +900,13 @@ impl SimHost {
         else {
             return None;
         };
+        if self.enum_fault(class, |f| matches!(f, Fault::EmptyEnumeration { .. })) {
+            return Some((Vec::new(), false, class.clone()));
+        }
+        let endless = self.enum_fault(class, |f| matches!(f, Fault::EndlessEnumeration { .. }));
+        if endless && *pos >= rows.len() {
+            *pos = 0;
+        }
         let n = usize::try_from(count.min(MAX_BATCH)).unwrap_or(0);
         let end = pos.saturating_add(n).min(rows.len());
         let decoration = self.decoration(namespace);
@@ -891,7 +920,7 @@ impl SimHost {
             })
             .collect::<Vec<_>>();
         *pos = end;
-        let short = objs.len() < n;
+        let short = objs.len() < n && !endless;
         Some((objs, short, class.clone()))
     }
 
@@ -1087,6 +1116,8 @@ impl SimHost {
 struct HostPolicy {
     port: Port,
     dcom_disabled: bool,
+    /// `reject_alter_context`: the dynamic port accepts only the bind's interface.
+    reject_alter: bool,
     target: NtlmTarget,
     users: Vec<(String, String, NtlmSecret)>,
 }
@@ -1099,6 +1130,7 @@ impl ServerPolicy for HostPolicy {
                     || *interface == ifs::IOBJECTEXPORTER
                     || *interface == ifs::EPM
             }
+            Port::Dynamic if self.reject_alter => *interface == ifs::IWBEMLEVEL1LOGIN,
             Port::Dynamic => [
                 ifs::IREMUNKNOWN,
                 ifs::IREMUNKNOWN2,
@@ -1167,6 +1199,9 @@ impl Dispatch for SimHost {
         Box::new(HostPolicy {
             port,
             dcom_disabled: self.faults().any(|f| matches!(f, Fault::DcomDisabled)),
+            reject_alter: self
+                .faults()
+                .any(|f| matches!(f, Fault::RejectAlterContext)),
             target: NtlmTarget {
                 nb_computer_name: self.spec.name.to_ascii_uppercase(),
                 nb_domain_name: nb_domain,
@@ -1198,6 +1233,9 @@ impl Dispatch for SimHost {
     }
 
     fn call(&self, port: Port, call: &Call) -> Reply {
+        if self.silenced.load(Ordering::Relaxed) {
+            return Reply::Hang;
+        }
         match (port, call.interface) {
             (Port::Epm, i) if i == ifs::ISYSTEMACTIVATOR => {
                 if call.opnum == OPNUM_REMOTE_CREATE_INSTANCE {
