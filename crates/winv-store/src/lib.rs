@@ -91,6 +91,7 @@
 mod codec;
 mod error;
 mod model;
+mod read;
 mod report;
 mod store;
 
@@ -98,5 +99,6 @@ mod store;
 mod tests;
 
 pub use error::StoreError;
+pub use read::{ComputerFilter, ComputerListRow, ComputerSort, DbValue, RowSet, MAX_PAGE};
 pub use model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary, UnknownRunState};
 pub use store::Store;

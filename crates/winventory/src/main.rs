@@ -12,7 +12,9 @@ mod discover;
 mod explain;
 mod password;
 mod query;
+mod report;
 mod scan;
+mod serve;
 mod sim;
 mod status;
 mod trace;
@@ -59,6 +61,10 @@ enum Command {
     Query(Box<query::QueryArgs>),
     /// Decode an MS-WMIO EncodingUnit or an OBJREF from a file.
     Decode(decode::DecodeArgs),
+    /// Write a run as a report: an xlsx workbook, CSV files, JSON or one HTML file.
+    Report(report::ReportArgs),
+    /// Serve a read-only web dashboard of the database (loopback by default).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +88,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Query(args) => query::run(*args),
         Command::Decode(args) => decode::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,
