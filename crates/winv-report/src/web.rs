@@ -97,9 +97,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The `Host` values a listener on `addr` accepts: its own address and port, and for
-/// loopback `localhost`. Anything else (a rebinding DNS name) is refused.
+/// The `Host` values a listener on `addr` accepts: on loopback its own address and
+/// port and `localhost` (anything else is a rebinding DNS name: refused); elsewhere any
+/// (empty list: the listener has other names, and the token guards it).
 pub fn hosts_for(addr: std::net::SocketAddr) -> Vec<String> {
+    if !addr.ip().is_loopback() {
+        return Vec::new();
+    }
     let port = addr.port();
     let ip = match addr.ip() {
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
