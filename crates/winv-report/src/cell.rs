@@ -36,7 +36,11 @@ impl Date {
         if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
             return None;
         }
-        Date::new(s.get(0..4)?.parse().ok()?, s.get(5..7)?.parse().ok()?, s.get(8..10)?.parse().ok()?)
+        Date::new(
+            s.get(0..4)?.parse().ok()?,
+            s.get(5..7)?.parse().ok()?,
+            s.get(8..10)?.parse().ok()?,
+        )
     }
 
     /// `YYYYMMDD`, the registry's `InstallDate`.
@@ -45,7 +49,11 @@ impl Date {
         if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        Date::new(s.get(0..4)?.parse().ok()?, s.get(4..6)?.parse().ok()?, s.get(6..8)?.parse().ok()?)
+        Date::new(
+            s.get(0..4)?.parse().ok()?,
+            s.get(4..6)?.parse().ok()?,
+            s.get(6..8)?.parse().ok()?,
+        )
     }
 
     /// `M/D/YYYY`, `Win32_QuickFixEngineering.InstalledOn` as Windows reports it.
@@ -138,7 +146,12 @@ impl DateTime {
         let h: u8 = s.get(11..13)?.parse().ok()?;
         let mi: u8 = s.get(14..16)?.parse().ok()?;
         let sec: u8 = s.get(17..19)?.parse().ok()?;
-        (h < 24 && mi < 60 && sec < 60).then_some(DateTime { date, h, mi, s: sec })
+        (h < 24 && mi < 60 && sec < 60).then_some(DateTime {
+            date,
+            h,
+            mi,
+            s: sec,
+        })
     }
 
     /// From milliseconds since the Unix epoch (UTC).
@@ -157,7 +170,11 @@ impl DateTime {
 
 impl fmt::Display for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:02}:{:02}:{:02}", self.date, self.h, self.mi, self.s)
+        write!(
+            f,
+            "{} {:02}:{:02}:{:02}",
+            self.date, self.h, self.mi, self.s
+        )
     }
 }
 
@@ -208,10 +225,9 @@ impl Cell {
             Cell::Int(i) => Value::from(*i),
             Cell::Num(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
             Cell::Date(d) => Value::String(d.to_string()),
-            Cell::DateTime(d) => Value::String(format!(
-                "{}T{:02}:{:02}:{:02}",
-                d.date, d.h, d.mi, d.s
-            )),
+            Cell::DateTime(d) => {
+                Value::String(format!("{}T{:02}:{:02}:{:02}", d.date, d.h, d.mi, d.s))
+            }
             Cell::Bool(b) => Value::Bool(*b),
         }
     }
@@ -288,7 +304,10 @@ mod tests {
             assert_eq!(Date::from_days(days).days(), days, "{days}");
         }
         assert_eq!(Date::from_days(0).to_string(), "1970-01-01");
-        assert_eq!(DateTime::from_unix_ms(86_400_000 + 3_661_000).to_string(), "1970-01-02 01:01:01");
+        assert_eq!(
+            DateTime::from_unix_ms(86_400_000 + 3_661_000).to_string(),
+            "1970-01-02 01:01:01"
+        );
     }
 
     #[test]

@@ -41,7 +41,11 @@ impl CsvSink {
         let path = self.dir.join(format!("{stem}.csv"));
         let f = File::create(&path).map_err(io_err(&path))?;
         let mut w = BufWriter::new(f);
-        let line = header.iter().map(|h| csv_quote(h)).collect::<Vec<_>>().join(",");
+        let line = header
+            .iter()
+            .map(|h| csv_quote(h))
+            .collect::<Vec<_>>()
+            .join(",");
         w.write_all(b"\xEF\xBB\xBF")
             .and_then(|_| write!(w, "{line}\r\n"))
             .map_err(io_err(&path))?;
@@ -77,21 +81,49 @@ impl Sink for CsvSink {
             ["Run".into(), "Id".into(), s.run.to_string()],
             ["Run".into(), "State".into(), s.state.clone()],
             ["Run".into(), "Started (UTC)".into(), s.started.clone()],
-            ["Run".into(), "Finished (UTC)".into(), s.finished.clone().unwrap_or_default()],
+            [
+                "Run".into(),
+                "Finished (UTC)".into(),
+                s.finished.clone().unwrap_or_default(),
+            ],
             ["Run".into(), "Options".into(), s.options.to_string()],
             ["Run".into(), "Targets".into(), s.targets.to_string()],
-            ["Run".into(), "Inventoried".into(), s.inventoried.to_string()],
-            ["Run".into(), "Inventoried share (%)".into(), format!("{:.1}", s.inventoried_percent)],
+            [
+                "Run".into(),
+                "Inventoried".into(),
+                s.inventoried.to_string(),
+            ],
+            [
+                "Run".into(),
+                "Inventoried share (%)".into(),
+                format!("{:.1}", s.inventoried_percent),
+            ],
         ];
         for st in &s.statuses {
-            rows.push(["Status".into(), format!("{} ({})", st.text, st.id), st.computers.to_string()]);
+            rows.push([
+                "Status".into(),
+                format!("{} ({})", st.text, st.id),
+                st.computers.to_string(),
+            ]);
         }
         for (caption, n) in &s.os_families {
             rows.push(["Operating system".into(), caption.clone(), n.to_string()]);
         }
-        rows.push(["End of support".into(), "Past end of support".into(), s.past_end_of_support.to_string()]);
-        rows.push(["End of support".into(), "Ends within 12 months".into(), s.ending_within_12_months.to_string()]);
-        rows.push(["End of support".into(), "Unknown".into(), s.support_unknown.to_string()]);
+        rows.push([
+            "End of support".into(),
+            "Past end of support".into(),
+            s.past_end_of_support.to_string(),
+        ]);
+        rows.push([
+            "End of support".into(),
+            "Ends within 12 months".into(),
+            s.ending_within_12_months.to_string(),
+        ]);
+        rows.push([
+            "End of support".into(),
+            "Unknown".into(),
+            s.support_unknown.to_string(),
+        ]);
         for r in s.failure_reasons.iter().take(10) {
             rows.push([
                 "Failure reason".into(),
@@ -99,7 +131,10 @@ impl Sink for CsvSink {
                     "{} at {} ({})",
                     r.status_text,
                     r.stage.as_deref().unwrap_or("?"),
-                    r.code_name.as_deref().or(r.code.as_deref()).unwrap_or("no code")
+                    r.code_name
+                        .as_deref()
+                        .or(r.code.as_deref())
+                        .unwrap_or("no code")
                 ),
                 r.computers.to_string(),
             ]);

@@ -86,17 +86,35 @@ pub fn summary_html(s: &Summary, link: &dyn Fn(&str, &str) -> Option<String>) ->
             .as_deref()
             .map(|f| format!(", finished {} UTC", esc(f)))
             .unwrap_or_default(),
-        s.duration_s.map(|d| format!(" ({d} s)")).unwrap_or_default(),
+        s.duration_s
+            .map(|d| format!(" ({d} s)"))
+            .unwrap_or_default(),
         esc(&s.as_of),
     ));
     h.push_str("<div class=\"cards\">");
     for (label, value, class) in [
         ("Targets", s.targets.to_string(), ""),
-        ("Inventoried", format!("{} ({:.1}%)", s.inventoried, s.inventoried_percent), "ok"),
-        ("Failed", s.results.saturating_sub(s.inventoried).to_string(), "bad"),
+        (
+            "Inventoried",
+            format!("{} ({:.1}%)", s.inventoried, s.inventoried_percent),
+            "ok",
+        ),
+        (
+            "Failed",
+            s.results.saturating_sub(s.inventoried).to_string(),
+            "bad",
+        ),
         ("Not finished", s.pending.to_string(), ""),
-        ("Past end of support", s.past_end_of_support.to_string(), "bad"),
-        ("Ends within 12 months", s.ending_within_12_months.to_string(), "warn"),
+        (
+            "Past end of support",
+            s.past_end_of_support.to_string(),
+            "bad",
+        ),
+        (
+            "Ends within 12 months",
+            s.ending_within_12_months.to_string(),
+            "warn",
+        ),
     ] {
         h.push_str(&format!(
             "<div class=\"card\"><b class=\"{class}\" data-k=\"{}\">{}</b>{}</div>",
@@ -222,7 +240,11 @@ impl Sink for HtmlSink {
             s.run
         );
         for sheet in SHEETS {
-            head.push_str(&format!("<a href=\"#{}\">{}</a>", sheet.slug, esc(sheet.name)));
+            head.push_str(&format!(
+                "<a href=\"#{}\">{}</a>",
+                sheet.slug,
+                esc(sheet.name)
+            ));
         }
         head.push_str("</nav>");
         self.put(&head)?;

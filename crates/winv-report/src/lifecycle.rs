@@ -60,7 +60,10 @@ pub fn parse(text: &str) -> Result<Vec<LifecycleRow>, LifecycleError> {
             return Err(bad(format!("bad end date {:?}", r.end)));
         }
         if r.role != "server" && r.role != "client" {
-            return Err(bad(format!("role must be server or client, not {:?}", r.role)));
+            return Err(bad(format!(
+                "role must be server or client, not {:?}",
+                r.role
+            )));
         }
         if r.source.trim().is_empty() {
             return Err(bad("no source".into()));
@@ -184,9 +187,17 @@ mod tests {
 
     #[test]
     fn edition_rows_win_over_catch_all_rows() {
-        let ent = lookup(Some("Microsoft Windows 11 Enterprise"), Some("22631"), Some("Enterprise"));
+        let ent = lookup(
+            Some("Microsoft Windows 11 Enterprise"),
+            Some("22631"),
+            Some("Enterprise"),
+        );
         assert_eq!(ent.map(|r| r.end.as_str()), Some("2026-11-10"));
-        let pro = lookup(Some("Microsoft Windows 11 Pro"), Some("22631"), Some("Professional"));
+        let pro = lookup(
+            Some("Microsoft Windows 11 Pro"),
+            Some("22631"),
+            Some("Professional"),
+        );
         assert_eq!(pro.map(|r| r.end.as_str()), Some("2025-11-11"));
         let ltsc = lookup(
             Some("Microsoft Windows 10 Enterprise LTSC 2021"),
@@ -198,9 +209,17 @@ mod tests {
 
     #[test]
     fn the_same_build_differs_between_server_and_client() {
-        let srv = lookup(Some("Microsoft Windows Server 2025 Datacenter"), Some("26100"), None);
+        let srv = lookup(
+            Some("Microsoft Windows Server 2025 Datacenter"),
+            Some("26100"),
+            None,
+        );
         assert_eq!(srv.map(|r| r.end.as_str()), Some("2034-10-10"));
-        let cli = lookup(Some("Microsoft Windows 11 Pro"), Some("26100"), Some("Professional"));
+        let cli = lookup(
+            Some("Microsoft Windows 11 Pro"),
+            Some("26100"),
+            Some("Professional"),
+        );
         assert_eq!(cli.map(|r| r.end.as_str()), Some("2026-10-13"));
         assert!(lookup(Some("Microsoft Windows 11 Pro"), Some("99999"), None).is_none());
         assert!(lookup(Some("Microsoft Windows 11 Pro"), None, None).is_none());
@@ -208,8 +227,18 @@ mod tests {
 
     #[test]
     fn support_state_by_date() {
-        let row = lookup(Some("Microsoft Windows Server 2016 Standard"), Some("14393"), None);
-        let d = |s: &str| Date::parse_iso(s).unwrap_or(Date { y: 1970, m: 1, d: 1 });
+        let row = lookup(
+            Some("Microsoft Windows Server 2016 Standard"),
+            Some("14393"),
+            None,
+        );
+        let d = |s: &str| {
+            Date::parse_iso(s).unwrap_or(Date {
+                y: 1970,
+                m: 1,
+                d: 1,
+            })
+        };
         assert_eq!(support(row, d("2027-01-13")), Support::Ended);
         assert_eq!(support(row, d("2026-06-01")), Support::EndingSoon);
         assert_eq!(support(row, d("2024-01-01")), Support::Supported);

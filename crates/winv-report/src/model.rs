@@ -395,8 +395,12 @@ pub fn explain(
     let Ok(st) = status.parse::<Status>() else {
         return (None, Vec::new());
     };
-    match winv_engine::classify::explanation(st, code_name, denied(denied_by), message.unwrap_or(""))
-    {
+    match winv_engine::classify::explanation(
+        st,
+        code_name,
+        denied(denied_by),
+        message.unwrap_or(""),
+    ) {
         Some(e) => (Some(e.summary.clone()), e.remediation.clone()),
         None => (None, Vec::new()),
     }
@@ -433,16 +437,15 @@ pub fn diagnose_command(target: &str, account: Option<&str>) -> String {
 
 /// Whether hardware is a virtual machine, from the manufacturer and model Windows
 /// reports (`None` when neither is known).
-pub fn virtual_or_physical(manufacturer: Option<&str>, model: Option<&str>) -> Option<&'static str> {
+pub fn virtual_or_physical(
+    manufacturer: Option<&str>,
+    model: Option<&str>,
+) -> Option<&'static str> {
     if manufacturer.is_none() && model.is_none() {
         return None;
     }
-    let all = format!(
-        "{} {}",
-        manufacturer.unwrap_or(""),
-        model.unwrap_or("")
-    )
-    .to_ascii_lowercase();
+    let all =
+        format!("{} {}", manufacturer.unwrap_or(""), model.unwrap_or("")).to_ascii_lowercase();
     const MARKS: [&str; 10] = [
         "vmware",
         "virtual machine",
@@ -645,7 +648,11 @@ pub async fn write(
     sink.end()?;
 
     // Failures.
-    let accounts = info.options.get("accounts").and_then(|a| a.get(0)).and_then(|a| a.as_str());
+    let accounts = info
+        .options
+        .get("accounts")
+        .and_then(|a| a.get(0))
+        .and_then(|a| a.as_str());
     sink.begin(&FAILURES)?;
     store
         .each_row(run, RowSet::Computers, |r| {
@@ -690,7 +697,8 @@ pub async fn write(
                 }
                 let row = lifecycle::lookup(caption, text(r.get(6)), text(r.get(4)));
                 let dt = |v: Option<&DbValue>| match text(v) {
-                    Some(s) => DateTime::parse_iso(s).map_or_else(|| Cell::Text(s.to_string()), Cell::DateTime),
+                    Some(s) => DateTime::parse_iso(s)
+                        .map_or_else(|| Cell::Text(s.to_string()), Cell::DateTime),
                     None => Cell::Empty,
                 };
                 sink.row(&[
@@ -756,7 +764,9 @@ pub async fn write(
                     Cell::Num((b as f64 / 1_073_741_824.0 * 100.0).round() / 100.0)
                 }),
                 d.map_or(Cell::Empty, |d| Cell::Int(d.0)),
-                d.map_or(Cell::Empty, |d| Cell::Num((d.1 / 1e9 * 10.0).round() / 10.0)),
+                d.map_or(Cell::Empty, |d| {
+                    Cell::Num((d.1 / 1e9 * 10.0).round() / 10.0)
+                }),
                 cell_text(r.get(11)),
                 Cell::text(virtual_or_physical(text(r.get(1)), text(r.get(2)))),
             ])
@@ -774,7 +784,9 @@ pub async fn write(
                 cell_text(r.get(2)),
                 cell_text(r.get(3)),
                 match text(r.get(4)) {
-                    Some(s) => Date::parse_any(s).map_or_else(|| Cell::Text(s.to_string()), Cell::Date),
+                    Some(s) => {
+                        Date::parse_any(s).map_or_else(|| Cell::Text(s.to_string()), Cell::Date)
+                    }
                     None => Cell::Empty,
                 },
                 match r.get(5) {
@@ -804,15 +816,18 @@ pub async fn write(
     sink.begin(&SOFTWARE)?;
     type Group = Option<((String, Option<String>), Vec<String>)>;
     let mut current: Group = None;
-    let flush = |sink: &mut dyn Sink,
-                 cur: Group|
-     -> Result<(), ReportError> {
+    let flush = |sink: &mut dyn Sink, cur: Group| -> Result<(), ReportError> {
         let Some((key, versions)) = cur else {
             return Ok(());
         };
         let n = totals.get(&key).copied().unwrap_or(0);
         const SHOWN: usize = 50;
-        let mut listed = versions.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
+        let mut listed = versions
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
         if versions.len() > SHOWN {
             listed.push_str(&format!("; ... ({} more)", versions.len() - SHOWN));
         }
@@ -854,7 +869,9 @@ pub async fn write(
                 cell_text(r.get(1)),
                 cell_text(r.get(2)),
                 match text(r.get(3)) {
-                    Some(s) => Date::parse_any(s).map_or_else(|| Cell::Text(s.to_string()), Cell::Date),
+                    Some(s) => {
+                        Date::parse_any(s).map_or_else(|| Cell::Text(s.to_string()), Cell::Date)
+                    }
                     None => Cell::Empty,
                 },
             ])
@@ -896,12 +913,18 @@ mod tests {
 
     #[test]
     fn virtual_machines_are_told_from_physical_ones() {
-        assert_eq!(virtual_or_physical(Some("VMware, Inc."), Some("VMware7,1")), Some("Virtual"));
+        assert_eq!(
+            virtual_or_physical(Some("VMware, Inc."), Some("VMware7,1")),
+            Some("Virtual")
+        );
         assert_eq!(
             virtual_or_physical(Some("Microsoft Corporation"), Some("Virtual Machine")),
             Some("Virtual")
         );
-        assert_eq!(virtual_or_physical(Some("Dell Inc."), Some("PowerEdge R650")), Some("Physical"));
+        assert_eq!(
+            virtual_or_physical(Some("Dell Inc."), Some("PowerEdge R650")),
+            Some("Physical")
+        );
         assert_eq!(virtual_or_physical(None, None), None);
     }
 
@@ -916,11 +939,24 @@ mod tests {
 
     #[test]
     fn failures_are_explained_from_the_knowledge_base() {
-        let (line, fix) = explain("access-denied", Some("E_ACCESSDENIED"), Some("dcom"), Some("x"));
+        let (line, fix) = explain(
+            "access-denied",
+            Some("E_ACCESSDENIED"),
+            Some("dcom"),
+            Some("x"),
+        );
         assert!(line.is_some());
         assert!(!fix.is_empty());
-        let (_, logon) = explain("access-denied", Some("E_ACCESSDENIED"), Some("authentication"), None);
+        let (_, logon) = explain(
+            "access-denied",
+            Some("E_ACCESSDENIED"),
+            Some("authentication"),
+            None,
+        );
         assert_ne!(fix, logon, "a refused logon has its own remediation");
-        assert_eq!(explain("no-such-status", None, None, None), (None, Vec::new()));
+        assert_eq!(
+            explain("no-such-status", None, None, None),
+            (None, Vec::new())
+        );
     }
 }

@@ -23,7 +23,9 @@ pub const MIN_TOKEN_LEN: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     /// A non-loopback listener without a token.
-    #[error("{0} is not a loopback address: set WINVENTORY_TOKEN or --token-file to require a token")]
+    #[error(
+        "{0} is not a loopback address: set WINVENTORY_TOKEN or --token-file to require a token"
+    )]
     TokenRequired(IpAddr),
     /// A token too short to protect anything.
     #[error("the token must be at least {MIN_TOKEN_LEN} characters")]
@@ -92,10 +94,16 @@ mod tests {
     #[test]
     fn loopback_needs_no_token_anything_else_does() {
         for a in ["127.0.0.1", "127.3.4.5", "::1"] {
-            assert!(!needs_token(a.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))), "{a}");
+            assert!(
+                !needs_token(a.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))),
+                "{a}"
+            );
         }
         for a in ["0.0.0.0", "10.1.2.3", "192.168.1.1", "::", "fe80::1"] {
-            assert!(needs_token(a.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]))), "{a}");
+            assert!(
+                needs_token(a.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]))),
+                "{a}"
+            );
         }
     }
 
@@ -103,8 +111,14 @@ mod tests {
     fn setup_refuses_an_open_network_listener() {
         let any: IpAddr = [0, 0, 0, 0].into();
         let lo: IpAddr = [127, 0, 0, 1].into();
-        assert_eq!(check_token_setup(any, None), Err(PolicyError::TokenRequired(any)));
-        assert_eq!(check_token_setup(any, Some("short")), Err(PolicyError::TokenTooShort));
+        assert_eq!(
+            check_token_setup(any, None),
+            Err(PolicyError::TokenRequired(any))
+        );
+        assert_eq!(
+            check_token_setup(any, Some("short")),
+            Err(PolicyError::TokenTooShort)
+        );
         assert_eq!(check_token_setup(any, Some("0123456789abcdef")), Ok(()));
         assert_eq!(check_token_setup(lo, None), Ok(()));
     }
@@ -115,13 +129,34 @@ mod tests {
         assert!(allowed(None, &Presented::default()));
         assert!(!allowed(t, &Presented::default()));
         let ok = |p: Presented<'_>| allowed(t, &p);
-        assert!(ok(Presented { authorization: Some("Bearer 0123456789abcdef"), ..Default::default() }));
-        assert!(!ok(Presented { authorization: Some("Bearer 0123456789abcdeX"), ..Default::default() }));
-        assert!(!ok(Presented { authorization: Some("0123456789abcdef"), ..Default::default() }));
-        assert!(ok(Presented { cookie: Some("a=b; winv_token=0123456789abcdef"), ..Default::default() }));
-        assert!(!ok(Presented { cookie: Some("winv_token_x=0123456789abcdef"), ..Default::default() }));
-        assert!(ok(Presented { query: Some("0123456789abcdef"), ..Default::default() }));
-        assert!(!ok(Presented { query: Some(""), ..Default::default() }));
+        assert!(ok(Presented {
+            authorization: Some("Bearer 0123456789abcdef"),
+            ..Default::default()
+        }));
+        assert!(!ok(Presented {
+            authorization: Some("Bearer 0123456789abcdeX"),
+            ..Default::default()
+        }));
+        assert!(!ok(Presented {
+            authorization: Some("0123456789abcdef"),
+            ..Default::default()
+        }));
+        assert!(ok(Presented {
+            cookie: Some("a=b; winv_token=0123456789abcdef"),
+            ..Default::default()
+        }));
+        assert!(!ok(Presented {
+            cookie: Some("winv_token_x=0123456789abcdef"),
+            ..Default::default()
+        }));
+        assert!(ok(Presented {
+            query: Some("0123456789abcdef"),
+            ..Default::default()
+        }));
+        assert!(!ok(Presented {
+            query: Some(""),
+            ..Default::default()
+        }));
     }
 
     #[test]

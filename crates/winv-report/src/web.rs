@@ -139,7 +139,9 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
     let query = req.uri().query().unwrap_or("");
     let q_token = query_param(query, "token");
     let presented = Presented {
-        authorization: headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()),
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok()),
         cookie: headers.get(header::COOKIE).and_then(|h| h.to_str().ok()),
         query: q_token,
     };
@@ -170,9 +172,18 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
 
 fn secure(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -197,7 +208,11 @@ impl From<winv_store::StoreError> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        (self.0, Html(page("Error", &format!("<p>{}</p>", esc(&self.1))))).into_response()
+        (
+            self.0,
+            Html(page("Error", &format!("<p>{}</p>", esc(&self.1)))),
+        )
+            .into_response()
     }
 }
 
@@ -238,12 +253,14 @@ async fn run_of(st: &AppState, asked: Option<&str>) -> Result<RunInfo, WebError>
         ),
         None => st.run,
     };
-    model::pick_run(&st.store, asked).await.map_err(|e| match e {
-        crate::ReportError::NoSuchRun(_) | crate::ReportError::NoRuns => {
-            WebError(StatusCode::NOT_FOUND, e.to_string())
-        }
-        e => e.into(),
-    })
+    model::pick_run(&st.store, asked)
+        .await
+        .map_err(|e| match e {
+            crate::ReportError::NoSuchRun(_) | crate::ReportError::NoRuns => {
+                WebError(StatusCode::NOT_FOUND, e.to_string())
+            }
+            e => e.into(),
+        })
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -323,31 +340,34 @@ async fn events(
     let store = st.store.clone();
     // One event per second while the run is running, then a last one; the stream
     // ends when the run does (or the client goes).
-    let s = stream::unfold((store, false, true), move |(store, finished, first)| async move {
-        if finished {
-            return None;
-        }
-        if !first {
-            tokio::time::sleep(PROGRESS_EVERY).await;
-        }
-        let info = store.run(run).await.ok().flatten();
-        let (results, done) = store.progress(run).await.unwrap_or((0, 0));
-        let state = info
-            .as_ref()
-            .map_or_else(|| "unknown".to_string(), |i| i.state.to_string());
-        let targets = info.as_ref().map_or(0, |i| i.targets);
-        let ev = Event::default()
-            .event("progress")
-            .json_data(Progress {
-                run,
-                done,
-                results,
-                targets,
-                state: state.clone(),
-            })
-            .unwrap_or_else(|_| Event::default().data("{}"));
-        Some((Ok(ev), (store, state != "running", false)))
-    });
+    let s = stream::unfold(
+        (store, false, true),
+        move |(store, finished, first)| async move {
+            if finished {
+                return None;
+            }
+            if !first {
+                tokio::time::sleep(PROGRESS_EVERY).await;
+            }
+            let info = store.run(run).await.ok().flatten();
+            let (results, done) = store.progress(run).await.unwrap_or((0, 0));
+            let state = info
+                .as_ref()
+                .map_or_else(|| "unknown".to_string(), |i| i.state.to_string());
+            let targets = info.as_ref().map_or(0, |i| i.targets);
+            let ev = Event::default()
+                .event("progress")
+                .json_data(Progress {
+                    run,
+                    done,
+                    results,
+                    targets,
+                    state: state.clone(),
+                })
+                .unwrap_or_else(|_| Event::default().data("{}"));
+            Some((Ok(ev), (store, state != "running", false)))
+        },
+    );
     Ok(Sse::new(s).keep_alive(KeepAlive::default()))
 }
 
@@ -355,7 +375,10 @@ fn filter_of(p: &HashMap<String, String>) -> ComputerFilter {
     let sort = param(p, "sort")
         .and_then(|s| ComputerSort::ALL.iter().find(|(_, n)| *n == s))
         .map_or(ComputerSort::Target, |(k, _)| *k);
-    let page: u64 = param(p, "page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let page: u64 = param(p, "page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     ComputerFilter {
         search: param(p, "search").map(str::to_string),
         status: param(p, "status").map(str::to_string),
@@ -372,7 +395,16 @@ fn filter_of(p: &HashMap<String, String>) -> ComputerFilter {
 }
 
 const FILTER_KEYS: [&str; 10] = [
-    "run", "search", "status", "os", "stage", "code_name", "software", "failed", "sort", "desc",
+    "run",
+    "search",
+    "status",
+    "os",
+    "stage",
+    "code_name",
+    "software",
+    "failed",
+    "sort",
+    "desc",
 ];
 
 /// The query string of the current filter (escaped for an attribute), with `extra`
@@ -409,7 +441,11 @@ async fn computers(State(st): State<AppState>, Query(p): Params) -> Page {
             format!(
                 "<option value=\"{}\"{}>{}</option>",
                 s.as_str(),
-                if param(&p, "status") == Some(s.as_str()) { " selected" } else { "" },
+                if param(&p, "status") == Some(s.as_str()) {
+                    " selected"
+                } else {
+                    ""
+                },
                 esc(s.display_text())
             )
         })
@@ -475,14 +511,26 @@ async fn computers(State(st): State<AppState>, Query(p): Params) -> Page {
         let _ = write!(
             b,
             "<a rel=\"prev\" href=\"/computers?{}\">previous</a> ",
-            query_of(&p, &[("run", info.id.to_string()), ("page", (page_no - 1).to_string())])
+            query_of(
+                &p,
+                &[
+                    ("run", info.id.to_string()),
+                    ("page", (page_no - 1).to_string())
+                ]
+            )
         );
     }
     if page_no < pages {
         let _ = write!(
             b,
             "<a rel=\"next\" href=\"/computers?{}\">next</a>",
-            query_of(&p, &[("run", info.id.to_string()), ("page", (page_no + 1).to_string())])
+            query_of(
+                &p,
+                &[
+                    ("run", info.id.to_string()),
+                    ("page", (page_no + 1).to_string())
+                ]
+            )
         );
     }
     b.push_str("</p>");
@@ -511,7 +559,14 @@ async fn all_rows(
 }
 
 const LIST_COLUMNS: [&str; 8] = [
-    "Target", "Name", "Address", "Status", "Status (MAP)", "Stage", "Code name", "OS",
+    "Target",
+    "Name",
+    "Address",
+    "Status",
+    "Status (MAP)",
+    "Stage",
+    "Code name",
+    "OS",
 ];
 
 fn list_cells(r: &winv_store::ComputerListRow) -> [Cell; 8] {
@@ -533,13 +588,22 @@ async fn computers_csv(State(st): State<AppState>, Query(p): Params) -> Page {
     out.push_str(&LIST_COLUMNS.map(csv_quote).join(","));
     out.push_str("\r\n");
     for r in &rows {
-        out.push_str(&list_cells(r).iter().map(csv_field).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &list_cells(r)
+                .iter()
+                .map(csv_field)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push_str("\r\n");
     }
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"computers.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"computers.csv\"",
+            ),
         ],
         out,
     )
@@ -575,7 +639,10 @@ async fn computers_xlsx(State(st): State<AppState>, Query(p): Params) -> Page {
                 header::CONTENT_TYPE,
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"computers.xlsx\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"computers.xlsx\"",
+            ),
         ],
         bytes,
     )
@@ -643,15 +710,23 @@ async fn computer(State(st): State<AppState>, Query(p): Params) -> Page {
              <tr><th>Refused by</th><td>{}</td></tr>\
              <tr><th>Message</th><td>{}</td></tr></table>",
             esc(&f.stage),
-            esc(&serde_json::to_string(&f.phase).unwrap_or_default().replace('"', "")),
-            esc(&serde_json::to_string(&f.category).unwrap_or_default().replace('"', "")),
+            esc(&serde_json::to_string(&f.phase)
+                .unwrap_or_default()
+                .replace('"', "")),
+            esc(&serde_json::to_string(&f.category)
+                .unwrap_or_default()
+                .replace('"', "")),
             esc(&code_hex(f.code.map(i64::from)).unwrap_or_default()),
             esc(f.code_name.as_deref().unwrap_or("")),
             esc(f.denied_by.map(|d| d.as_str()).unwrap_or("")),
             esc(&f.message),
         );
         if let Some(e) = f.explanation() {
-            let _ = write!(b, "<h3>Explanation</h3><p id=\"explanation\">{}</p>", esc(&e.summary));
+            let _ = write!(
+                b,
+                "<h3>Explanation</h3><p id=\"explanation\">{}</p>",
+                esc(&e.summary)
+            );
             if !e.causes.is_empty() {
                 b.push_str("<h3>Likely causes</h3><ol>");
                 for x in &e.causes {
@@ -668,7 +743,12 @@ async fn computer(State(st): State<AppState>, Query(p): Params) -> Page {
         let account = c
             .credential
             .as_deref()
-            .or_else(|| c.attempts.iter().rev().find_map(|a| a.credential.as_deref()))
+            .or_else(|| {
+                c.attempts
+                    .iter()
+                    .rev()
+                    .find_map(|a| a.credential.as_deref())
+            })
             .or_else(|| {
                 info.options
                     .get("accounts")
@@ -734,11 +814,20 @@ async fn computer(State(st): State<AppState>, Query(p): Params) -> Page {
         (
             RowSet::Services,
             "Services",
-            &["Name", "Display name", "State", "Start mode", "Start account"][..],
+            &[
+                "Name",
+                "Display name",
+                "State",
+                "Start mode",
+                "Start account",
+            ][..],
             "services",
         ),
     ] {
-        let rows = st.store.computer_rows(info.id, target, set, DETAIL_ROWS).await?;
+        let rows = st
+            .store
+            .computer_rows(info.id, target, set, DETAIL_ROWS)
+            .await?;
         if rows.is_empty() {
             continue;
         }
@@ -768,7 +857,17 @@ async fn computer(State(st): State<AppState>, Query(p): Params) -> Page {
         .collect();
     b.push_str("<h2>Attempts</h2>");
     b.push_str(&table(
-        &["#", "Started (UTC)", "ms", "Account", "Outcome", "Failing class", "Stage", "Code", "Message"],
+        &[
+            "#",
+            "Started (UTC)",
+            "ms",
+            "Account",
+            "Outcome",
+            "Failing class",
+            "Stage",
+            "Code",
+            "Message",
+        ],
         &attempts,
         "attempts",
     ));
@@ -778,14 +877,21 @@ async fn computer(State(st): State<AppState>, Query(p): Params) -> Page {
 async fn software(State(st): State<AppState>, Query(p): Params) -> Page {
     let info = run_of(&st, param(&p, "run")).await?;
     let search = param(&p, "search").map(str::to_lowercase);
-    let mut versions: HashMap<(String, Option<String>), Vec<(String, i64)>> = HashMap::new();
+    type Title = (String, Option<String>);
+    let mut versions: HashMap<Title, Vec<(String, i64)>> = HashMap::new();
     for r in st.store.rows(info.id, RowSet::SoftwareVersions).await? {
         let key = (
-            r.first().and_then(DbValue::as_str).unwrap_or("").to_string(),
+            r.first()
+                .and_then(DbValue::as_str)
+                .unwrap_or("")
+                .to_string(),
             r.get(1).and_then(DbValue::as_str).map(str::to_string),
         );
         versions.entry(key).or_default().push((
-            r.get(2).and_then(DbValue::as_str).unwrap_or("(none)").to_string(),
+            r.get(2)
+                .and_then(DbValue::as_str)
+                .unwrap_or("(none)")
+                .to_string(),
             r.get(3).and_then(DbValue::as_i64).unwrap_or(0),
         ));
     }
@@ -842,11 +948,7 @@ async fn failures(State(st): State<AppState>, Query(p): Params) -> Page {
         .take(15)
         .map(|r| {
             (
-                format!(
-                    "{} at {}",
-                    r.status_text,
-                    r.stage.as_deref().unwrap_or("?")
-                ),
+                format!("{} at {}", r.status_text, r.stage.as_deref().unwrap_or("?")),
                 r.computers,
                 None,
             )
@@ -862,7 +964,12 @@ async fn failures(State(st): State<AppState>, Query(p): Params) -> Page {
             it.next().unwrap_or(""),
             it.next().unwrap_or(""),
         );
-        let (_, fix) = explain(&r.status, r.code_name.as_deref(), r.denied_by.as_deref(), None);
+        let (_, fix) = explain(
+            &r.status,
+            r.code_name.as_deref(),
+            r.denied_by.as_deref(),
+            None,
+        );
         let _ = write!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
@@ -926,7 +1033,11 @@ async fn style_css() -> Response {
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, Html(page("Not found", "<p>No such page.</p>"))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Html(page("Not found", "<p>No such page.</p>")),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -941,7 +1052,11 @@ mod tests {
 
     #[test]
     fn loopback_listeners_accept_localhost_hosts() {
-        let h = hosts_for("127.0.0.1:8080".parse().unwrap_or_else(|_| ([127, 0, 0, 1], 1).into()));
+        let h = hosts_for(
+            "127.0.0.1:8080"
+                .parse()
+                .unwrap_or_else(|_| ([127, 0, 0, 1], 1).into()),
+        );
         assert!(h.contains(&"127.0.0.1:8080".to_string()));
         assert!(h.contains(&"localhost:8080".to_string()));
         assert!(!h.iter().any(|x| x.contains("evil")));
@@ -957,6 +1072,9 @@ mod tests {
         assert_eq!(f.status.as_deref(), Some("access-denied"));
         assert_eq!(f.sort, ComputerSort::Target);
         assert_eq!(f.offset, 2 * PAGE);
-        assert_eq!(query_of(&p, &[("page", "4".into())]), "status=access-denied&amp;sort=c.target%3B%20DROP%20TABLE%20runs&amp;page=4");
+        assert_eq!(
+            query_of(&p, &[("page", "4".into())]),
+            "status=access-denied&amp;sort=c.target%3B%20DROP%20TABLE%20runs&amp;page=4"
+        );
     }
 }

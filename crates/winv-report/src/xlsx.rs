@@ -139,8 +139,20 @@ impl XlsxSink {
         r += 2;
         let n = |v: u64| Cell::Int(i64::try_from(v).unwrap_or(i64::MAX));
         put(ws, &mut r, "Run", Cell::Int(s.run), &s.state)?;
-        put(ws, &mut r, "Started (UTC)", Cell::Text(s.started.clone()), "")?;
-        put(ws, &mut r, "Finished (UTC)", Cell::text(s.finished.as_deref()), "")?;
+        put(
+            ws,
+            &mut r,
+            "Started (UTC)",
+            Cell::Text(s.started.clone()),
+            "",
+        )?;
+        put(
+            ws,
+            &mut r,
+            "Finished (UTC)",
+            Cell::text(s.finished.as_deref()),
+            "",
+        )?;
         put(
             ws,
             &mut r,
@@ -180,9 +192,27 @@ impl XlsxSink {
         ws.write_string_with_format(r, 1, "Computers", &header)?;
         ws.write_string_with_format(r, 2, format!("as of {}", s.as_of), &header)?;
         r += 1;
-        put(ws, &mut r, "Past end of support", n(s.past_end_of_support), "")?;
-        put(ws, &mut r, "Ends within 12 months", n(s.ending_within_12_months), "")?;
-        put(ws, &mut r, "Unknown (build not in the lifecycle table)", n(s.support_unknown), "")?;
+        put(
+            ws,
+            &mut r,
+            "Past end of support",
+            n(s.past_end_of_support),
+            "",
+        )?;
+        put(
+            ws,
+            &mut r,
+            "Ends within 12 months",
+            n(s.ending_within_12_months),
+            "",
+        )?;
+        put(
+            ws,
+            &mut r,
+            "Unknown (build not in the lifecycle table)",
+            n(s.support_unknown),
+            "",
+        )?;
         for g in s.os_groups.iter().filter(|g| {
             matches!(
                 g.support,
@@ -326,8 +356,11 @@ impl Sink for XlsxSink {
                     10
                 }
                 Cell::DateTime(d) => {
-                    let x = ExcelDateTime::from_ymd(d.date.y, d.date.m, d.date.d)?
-                        .and_hms(u16::from(d.h), d.mi, d.s)?;
+                    let x = ExcelDateTime::from_ymd(d.date.y, d.date.m, d.date.d)?.and_hms(
+                        u16::from(d.h),
+                        d.mi,
+                        d.s,
+                    )?;
                     ws.write_datetime_with_format(r, c, &x, &self.datetime)?;
                     19
                 }

@@ -99,6 +99,6 @@ mod store;
 mod tests;
 
 pub use error::StoreError;
-pub use read::{ComputerFilter, ComputerListRow, ComputerSort, DbValue, RowSet, MAX_PAGE};
 pub use model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary, UnknownRunState};
+pub use read::{ComputerFilter, ComputerListRow, ComputerSort, DbValue, RowSet, MAX_PAGE};
 pub use store::Store;

@@ -458,7 +458,9 @@ impl Store {
             binds.push(v.to_string());
         }
         if f.failed_only {
-            cond.push_str(" AND c.status <> 'inventoried' AND c.status <> 'inventoried-incomplete'");
+            cond.push_str(
+                " AND c.status <> 'inventoried' AND c.status <> 'inventoried-incomplete'",
+            );
         }
         let from = "FROM computers c \
                     LEFT JOIN operating_systems o ON o.computer_id = c.id \

@@ -119,7 +119,12 @@ fn start_sim(fleet: &Path) -> (Killed, u16) {
 }
 
 async fn text(c: &fantoccini::Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[test]
@@ -143,7 +148,14 @@ fn dashboard_in_chromium() {
             .arg("--db")
             .arg(&db)
             .args(["--port", &sim_port.to_string(), "--rate", "10", "--quiet"])
-            .args(["--connect-timeout", "2", "--call-timeout", "5", "--retry-delay", "0"])
+            .args([
+                "--connect-timeout",
+                "2",
+                "--call-timeout",
+                "5",
+                "--retry-delay",
+                "0",
+            ])
             .env("WINV_BROWSER_PW", PW)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -157,7 +169,13 @@ fn dashboard_in_chromium() {
     std::thread::sleep(Duration::from_millis(500));
 
     let mut serve = Command::new(BIN)
-        .args(["serve", "--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env_remove("WINVENTORY_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -165,11 +183,15 @@ fn dashboard_in_chromium() {
         .unwrap();
     let line = first_line(&mut serve);
     let _serve = Killed(serve);
-    let base = line.trim().trim_start_matches("listening on ").trim_end_matches('/').to_string();
+    let base = line
+        .trim()
+        .trim_start_matches("listening on ")
+        .trim_end_matches('/')
+        .to_string();
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
 
     let wd_port = free_port();
-    let _driver = Killed(
+    let driver = Killed(
         Command::new(CHROMEDRIVER)
             .arg(format!("--port={wd_port}"))
             .stdout(Stdio::null())
@@ -177,22 +199,26 @@ fn dashboard_in_chromium() {
             .spawn()
             .unwrap(),
     );
-    assert!(wait_port(wd_port, Duration::from_secs(20)), "chromedriver did not start");
+    assert!(
+        wait_port(wd_port, Duration::from_secs(20)),
+        "chromedriver did not start"
+    );
     let profile = dir.join("chromium-profile");
-    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,1100",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }
-    }))
-    .unwrap();
+    let caps: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_value(serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,1100",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        }))
+        .unwrap();
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -211,7 +237,11 @@ fn dashboard_in_chromium() {
         let progress = c.find(Locator::Css("#progress")).await.unwrap();
         let state0 = progress.attr("data-state").await.unwrap();
         let first: u64 = progress.text().await.unwrap().parse().unwrap();
-        assert_eq!(state0.as_deref(), Some("running"), "the scan should still run");
+        assert_eq!(
+            state0.as_deref(),
+            Some("running"),
+            "the scan should still run"
+        );
         let mut later = first;
         let end = Instant::now() + Duration::from_secs(30);
         while later <= first && Instant::now() < end {
@@ -226,8 +256,8 @@ fn dashboard_in_chromium() {
             let mut s = scan;
             s.0.wait().unwrap()
         })
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         assert!(status.success());
         let end = Instant::now() + Duration::from_secs(20);
         while text(&c, "#state").await != "completed" && Instant::now() < end {
@@ -245,15 +275,27 @@ fn dashboard_in_chromium() {
 
         // A failure reason, to a computer, to its remediation.
         c.goto(&format!("{base}/failures")).await.unwrap();
-        c.find(Locator::Css("a.reason")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("a.reason"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let url = c.current_url().await.unwrap();
         assert_eq!(url.path(), "/computers");
         assert!(url.query().unwrap_or("").contains("status="));
-        c.find(Locator::Css("#computers tbody a")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#computers tbody a"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         assert_eq!(c.current_url().await.unwrap().path(), "/computer");
         let remediation = text(&c, "#remediation").await;
         assert!(remediation.len() > 10, "remediation: {remediation:?}");
-        assert!(text(&c, "#diagnose").await.starts_with("winventory diagnose "));
+        assert!(text(&c, "#diagnose")
+            .await
+            .starts_with("winventory diagnose "));
 
         // Filter the list, reload the URL: the same view.
         c.goto(&format!("{base}/computers")).await.unwrap();
@@ -265,26 +307,46 @@ fn dashboard_in_chromium() {
             .await
             .unwrap();
         form.set_by_name("search", "WS00").await.unwrap();
-        c.find(Locator::Css("#apply")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#apply"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let url = c.current_url().await.unwrap();
-        assert!(url.query().unwrap_or("").contains("status=inventoried"), "{url}");
+        assert!(
+            url.query().unwrap_or("").contains("status=inventoried"),
+            "{url}"
+        );
         let total = text(&c, "#total").await;
-        let rows = c.find_all(Locator::Css("#computers tbody tr")).await.unwrap().len();
+        let rows = c
+            .find_all(Locator::Css("#computers tbody tr"))
+            .await
+            .unwrap()
+            .len();
         assert!(rows > 0);
         c.refresh().await.unwrap();
         assert_eq!(c.current_url().await.unwrap(), url);
         assert_eq!(text(&c, "#total").await, total);
         assert_eq!(
-            c.find_all(Locator::Css("#computers tbody tr")).await.unwrap().len(),
+            c.find_all(Locator::Css("#computers tbody tr"))
+                .await
+                .unwrap()
+                .len(),
             rows
         );
         let sel = c.find(Locator::Css("select[name=status]")).await.unwrap();
-        assert_eq!(sel.prop("value").await.unwrap().as_deref(), Some("inventoried"));
+        assert_eq!(
+            sel.prop("value").await.unwrap().as_deref(),
+            Some("inventoried")
+        );
         let search = c.find(Locator::Css("input[name=search]")).await.unwrap();
         assert_eq!(search.prop("value").await.unwrap().as_deref(), Some("WS00"));
 
         // The hostile host: its strings are text, none of its scripts ran.
-        c.goto(&format!("{base}/computer?target={HOSTILE}")).await.unwrap();
+        c.goto(&format!("{base}/computer?target={HOSTILE}"))
+            .await
+            .unwrap();
         let services = text(&c, "#services").await;
         assert!(services.contains(SCRIPT), "the DisplayName shows as text");
         let ran = c
@@ -297,7 +359,14 @@ fn dashboard_in_chromium() {
         // The HTML report, opened as a file: the same.
         let html = dir.join("report.html");
         let o = Command::new(BIN)
-            .args(["report", "--db", db.to_str().unwrap(), "--format", "html", "-o"])
+            .args([
+                "report",
+                "--db",
+                db.to_str().unwrap(),
+                "--format",
+                "html",
+                "-o",
+            ])
             .arg(&html)
             .output()
             .unwrap();
@@ -306,7 +375,10 @@ fn dashboard_in_chromium() {
         let body = text(&c, "#services").await;
         assert!(body.contains(SCRIPT));
         let ran = c
-            .execute("return [typeof window.__pwned, document.title, document.scripts.length];", vec![])
+            .execute(
+                "return [typeof window.__pwned, document.title, document.scripts.length];",
+                vec![],
+            )
             .await
             .unwrap();
         assert_eq!(ran[0], "undefined");
@@ -315,4 +387,7 @@ fn dashboard_in_chromium() {
 
         c.close().await.unwrap();
     });
+    drop(driver);
+    // The chromium profile and the database are this test's own.
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -111,12 +111,24 @@ fn scanned() -> &'static (PathBuf, PathBuf) {
         let db = dir.join("inv.db");
         let last = format!("127.0.74.{HOSTS}");
         let out = Command::new(BIN)
-            .args(["scan", &format!("127.0.74.1-{last}"), HOSTILE, "127.0.74.201"])
+            .args([
+                "scan",
+                &format!("127.0.74.1-{last}"),
+                HOSTILE,
+                "127.0.74.201",
+            ])
             .args(["--user", "LAB\\admin", "--password-env", "WINV_REPORT_PW"])
             .arg("--db")
             .arg(&db)
             .args(["--port", &port.to_string(), "--rate", "0", "--quiet"])
-            .args(["--connect-timeout", "2", "--call-timeout", "5", "--retry-delay", "0"])
+            .args([
+                "--connect-timeout",
+                "2",
+                "--call-timeout",
+                "5",
+                "--retry-delay",
+                "0",
+            ])
             .env("WINV_REPORT_PW", PW)
             .output()
             .unwrap();
@@ -131,12 +143,24 @@ fn scanned() -> &'static (PathBuf, PathBuf) {
 
 fn report(db: &Path, format: &str, out: &Path) {
     let o = Command::new(BIN)
-        .args(["report", "--db", db.to_str().unwrap(), "--format", format, "-o"])
+        .args([
+            "report",
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            format,
+            "-o",
+        ])
         .arg(out)
         .args(["--as-of", "2026-12-01"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -173,7 +197,9 @@ fn expected(db: &Path) -> Expected {
             dated_software: 0,
         };
         for r in &rows {
-            *e.by_status.entry(r.status.as_str().to_string()).or_default() += 1;
+            *e.by_status
+                .entry(r.status.as_str().to_string())
+                .or_default() += 1;
             if !r.status.is_success() {
                 continue;
             }
@@ -234,8 +260,16 @@ fn workbook_agrees_with_the_database() {
     let xlsx = dir.join("report.xlsx");
     report(db, "xlsx", &xlsx);
     let e = expected(db);
-    assert!(e.inventoried >= 20, "too few inventoried: {}", e.inventoried);
-    assert!(e.by_status.len() >= 3, "the fleet should fail in several ways: {:?}", e.by_status);
+    assert!(
+        e.inventoried >= 20,
+        "too few inventoried: {}",
+        e.inventoried
+    );
+    assert!(
+        e.by_status.len() >= 3,
+        "the fleet should fail in several ways: {:?}",
+        e.by_status
+    );
 
     let mut wb: Xlsx<_> = open_workbook(&xlsx).unwrap();
     let names = wb.sheet_names();
@@ -268,9 +302,14 @@ fn workbook_agrees_with_the_database() {
     assert_eq!(got, e.by_status);
     // Numbers as numbers, dates as dates.
     let at = col(&scan, "Attempts");
-    assert!(scan[1..].iter().all(|r| matches!(r[at], Data::Float(_) | Data::Int(_))));
+    assert!(scan[1..]
+        .iter()
+        .all(|r| matches!(r[at], Data::Float(_) | Data::Int(_))));
     let fin = col(&scan, "Finished (UTC)");
-    assert!(scan[1..].iter().all(|r| r[fin].is_datetime()), "finished is a date");
+    assert!(
+        scan[1..].iter().all(|r| r[fin].is_datetime()),
+        "finished is a date"
+    );
 
     // The Summary's status counts.
     let summary = sheet(&mut wb, "Summary");
@@ -305,12 +344,18 @@ fn workbook_agrees_with_the_database() {
     assert_eq!(servers.len() - 1 + clients.len() - 1, e.inventoried);
     assert!(servers.len() > 1 && clients.len() > 1);
     let inst = col(&os, "Install date");
-    assert!(os[1..].iter().all(|r| r[inst].is_datetime()), "install dates are dates");
+    assert!(
+        os[1..].iter().all(|r| r[inst].is_datetime()),
+        "install dates are dates"
+    );
     let eos = col(&os, "End of support");
     let cap = col(&os, "Caption");
     for r in &os[1..] {
         if text(&r[cap]).contains("2012 R2") {
-            assert_eq!(serial_day(r[eos].get_datetime().unwrap().as_f64()), "2023-10-10");
+            assert_eq!(
+                serial_day(r[eos].get_datetime().unwrap().as_f64()),
+                "2023-10-10"
+            );
         }
         assert!(r[eos].is_datetime(), "end of support is a date: {r:?}");
     }
@@ -324,7 +369,11 @@ fn workbook_agrees_with_the_database() {
     assert_eq!(dated, e.dated_software);
     assert!(dated > 0);
     let sw = sheet(&mut wb, "Software");
-    let (nc, pc, ic) = (col(&sw, "Name"), col(&sw, "Publisher"), col(&sw, "Install count"));
+    let (nc, pc, ic) = (
+        col(&sw, "Name"),
+        col(&sw, "Publisher"),
+        col(&sw, "Install count"),
+    );
     assert_eq!(sw.len() - 1, e.installs.len());
     for r in &sw[1..] {
         let key = (text(&r[nc]), text(&r[pc]));
@@ -337,15 +386,22 @@ fn workbook_agrees_with_the_database() {
     assert_eq!(services.len() - 1, e.services);
 
     // The hostile host's strings are text cells, verbatim, and no cell is a formula.
-    assert!(sw[1..].iter().any(|r| r[nc] == Data::String(FORMULA.into())));
+    assert!(sw[1..]
+        .iter()
+        .any(|r| r[nc] == Data::String(FORMULA.into())));
     let dn = col(&services, "Display name");
-    assert!(services[1..].iter().any(|r| r[dn] == Data::String(SCRIPT.into())));
+    assert!(services[1..]
+        .iter()
+        .any(|r| r[dn] == Data::String(SCRIPT.into())));
     let hw = sheet(&mut wb, "Hardware");
     let model = col(&hw, "Model");
     assert!(hw[1..].iter().any(|r| r[model] == Data::String(IMG.into())));
     for name in ["Software", "Installed software", "Services", "Hardware"] {
         let f = wb.worksheet_formula(name).unwrap();
-        assert!(f.used_cells().all(|(_, _, s)| s.is_empty()), "a formula in {name}");
+        assert!(
+            f.used_cells().all(|(_, _, s)| s.is_empty()),
+            "a formula in {name}"
+        );
     }
 }
 
@@ -361,7 +417,10 @@ fn html_and_csv_reports_escape_host_strings() {
     assert!(!page.contains("<img"), "the host's img tag is not markup");
     assert!(page.contains("&lt;script&gt;document.title=&#39;pwned&#39;"));
     assert!(page.contains("&lt;img src=x onerror=&quot;"));
-    assert!(!page.contains("http://") || !page.contains("src=\"http"), "no external resource");
+    assert!(
+        !page.contains("http://") || !page.contains("src=\"http"),
+        "no external resource"
+    );
 
     let csv = dir.join("csv");
     report(db, "csv", &csv);
@@ -369,7 +428,13 @@ fn html_and_csv_reports_escape_host_strings() {
     assert!(sw.contains("\"'=cmd|' /C calc'!A0\"") || sw.contains("'=cmd|' /C calc'!A0"));
     assert!(!sw.lines().any(|l| l.starts_with("=cmd")));
     assert!(!sw.contains(",=cmd"));
-    for f in ["summary", "scan-results", "operating-systems", "services", "hotfixes"] {
+    for f in [
+        "summary",
+        "scan-results",
+        "operating-systems",
+        "services",
+        "hotfixes",
+    ] {
         assert!(csv.join(format!("{f}.csv")).exists(), "{f}.csv");
     }
 
@@ -435,14 +500,19 @@ fn dashboard_pages_escape_and_explain() {
     let (_srv, addr) = serve(db, &["--listen", "127.0.0.1:0"], &[]);
     let (code, head, body) = get(&addr, "/", &[]);
     assert_eq!(code, 200, "{head}");
-    assert!(head.to_ascii_lowercase().contains("content-security-policy: default-src 'none'; script-src 'self'"));
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("content-security-policy: default-src 'none'; script-src 'self'"));
     assert!(body.contains("id=\"progress\""));
     assert!(body.contains("<svg"));
 
     // The hostile host: its strings are text.
     let (code, _, body) = get(&addr, &format!("/computer?target={HOSTILE}"), &[]);
     assert_eq!(code, 200);
-    assert!(body.contains("&lt;script&gt;document.title="), "service name shown as text");
+    assert!(
+        body.contains("&lt;script&gt;document.title="),
+        "service name shown as text"
+    );
     assert!(!body.contains(SCRIPT));
     assert!(!body.contains("<img"));
 
@@ -466,7 +536,10 @@ fn dashboard_pages_escape_and_explain() {
     assert_eq!(code, 200);
     assert!(head.contains("text/csv"));
     let e = expected(db);
-    assert_eq!(csv.trim_end().lines().count() - 1, e.by_status["inventoried"]);
+    assert_eq!(
+        csv.trim_end().lines().count() - 1,
+        e.by_status["inventoried"]
+    );
     let (code, _, _) = get(&addr, "/computers.xlsx?failed=1", &[]);
     assert_eq!(code, 200);
     let (code, _, body) = get(&addr, "/software", &[]);
@@ -484,7 +557,10 @@ fn dashboard_pages_escape_and_explain() {
         .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
-    assert!(raw.starts_with("HTTP/1.1 421") || raw.starts_with("HTTP/1.1 405"), "{raw}");
+    assert!(
+        raw.starts_with("HTTP/1.1 421") || raw.starts_with("HTTP/1.1 405"),
+        "{raw}"
+    );
     let mut s = TcpStream::connect(&addr).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n")
         .unwrap();
@@ -498,7 +574,13 @@ fn dashboard_requires_its_token() {
     let (_, db) = scanned();
     // No token on a non-loopback address: serve refuses to start.
     let o = Command::new(BIN)
-        .args(["serve", "--db", db.to_str().unwrap(), "--listen", "0.0.0.0:0"])
+        .args([
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+        ])
         .env_remove("WINVENTORY_TOKEN")
         .output()
         .unwrap();
@@ -507,16 +589,27 @@ fn dashboard_requires_its_token() {
 
     // With a token, every request without it is refused.
     let token = "report-test-token-0123456789";
-    let (_srv, addr) = serve(db, &["--listen", "127.0.0.1:0"], &[("WINVENTORY_TOKEN", token)]);
+    let (_srv, addr) = serve(
+        db,
+        &["--listen", "127.0.0.1:0"],
+        &[("WINVENTORY_TOKEN", token)],
+    );
     let (code, _, _) = get(&addr, "/", &[]);
     assert_eq!(code, 401);
-    let (code, _, _) = get(&addr, "/computers.csv", &[("Authorization", "Bearer wrong-token-0123456789")]);
+    let (code, _, _) = get(
+        &addr,
+        "/computers.csv",
+        &[("Authorization", "Bearer wrong-token-0123456789")],
+    );
     assert_eq!(code, 401);
     let (code, _, _) = get(&addr, "/", &[("Authorization", &format!("Bearer {token}"))]);
     assert_eq!(code, 200);
     let (code, head, _) = get(&addr, &format!("/?token={token}"), &[]);
     assert_eq!(code, 200);
-    assert!(head.contains("winv_token="), "the token is kept in a cookie");
+    assert!(
+        head.contains("winv_token="),
+        "the token is kept in a cookie"
+    );
     let (code, _, _) = get(&addr, "/", &[("Cookie", &format!("winv_token={token}"))]);
     assert_eq!(code, 200);
 }
