@@ -99,6 +99,7 @@ mod codec;
 mod error;
 mod model;
 mod perf;
+mod read;
 mod report;
 mod store;
 
@@ -110,4 +111,5 @@ pub use model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary, U
 pub use perf::{
     PerfRunId, PerfRunInfo, PerfSampleRow, PerfTargetRow, PerfTargetState, StoredMetrics,
 };
+pub use read::{ComputerFilter, ComputerListRow, ComputerSort, DbValue, RowSet, MAX_PAGE};
 pub use store::Store;

@@ -133,6 +133,11 @@ impl Store {
         })
     }
 
+    /// The reader pool (for the read-side queries of `read`).
+    pub(crate) fn reader_pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
     /// The file this store is on.
     pub fn path(&self) -> &Path {
         &self.path

@@ -14,7 +14,9 @@ mod explain;
 mod password;
 mod perf;
 mod query;
+mod report;
 mod scan;
+mod serve;
 mod sim;
 mod status;
 mod trace;
@@ -64,6 +66,10 @@ enum Command {
     /// Performance metrics over time: CPU, memory, disk and network of each machine,
     /// sampled every interval from the raw performance classes.
     Perf(Box<perf::PerfArgs>),
+    /// Write a run as a report: an xlsx workbook, CSV files, JSON or one HTML file.
+    Report(report::ReportArgs),
+    /// Serve a read-only web dashboard of the database (loopback by default).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +95,8 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(*args),
         Command::Decode(args) => decode::run(args),
         Command::Perf(args) => perf::run(*args),
+        Command::Report(args) => report::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

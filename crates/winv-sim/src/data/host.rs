@@ -696,6 +696,10 @@ impl HostData {
     /// Applies an explicit override `Class.Property = value` to every instance of the
     /// class (the value is text, converted to the property's CIM type; `null` sets NULL).
     pub fn apply_override(&mut self, key: &str, value: &str) -> Result<(), OverrideError> {
+        if key.eq_ignore_ascii_case(SOFTWARE_OVERRIDE) {
+            self.add_program(value);
+            return Ok(());
+        }
         let (class, prop) = key
             .split_once('.')
             .ok_or_else(|| OverrideError::BadKey(key.to_string()))?;
@@ -730,9 +734,31 @@ impl HostData {
     }
 }
 
+/// The override key that adds one installed program (an Uninstall key in the native
+/// view) whose DisplayName and Publisher are the value: the way a fleet file gives a
+/// host hostile program names (`=cmd|' /C calc'!A0`, `<script>`).
+pub const SOFTWARE_OVERRIDE: &str = "Software.DisplayName";
+
+impl HostData {
+    /// Adds an installed program named `name` (see [`SOFTWARE_OVERRIDE`]).
+    pub fn add_program(&mut self, name: &str) {
+        let native = "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall";
+        let k = self
+            .registry
+            .key_mut(HKEY_LOCAL_MACHINE, &format!("{native}\\ZZ-Override"));
+        k.set("DisplayName", RegValue::Sz(name.into()));
+        k.set("DisplayVersion", RegValue::Sz("1.0".into()));
+        k.set("Publisher", RegValue::Sz(name.into()));
+        k.set("InstallDate", RegValue::Sz("20240102".into()));
+    }
+}
+
 /// Checks an override key and value against the class definitions without a host (for
 /// validating fleet files).
 pub fn check_override(key: &str, value: &str) -> Result<(), OverrideError> {
+    if key.eq_ignore_ascii_case(SOFTWARE_OVERRIDE) {
+        return Ok(());
+    }
     let (class, prop) = key
         .split_once('.')
         .ok_or_else(|| OverrideError::BadKey(key.to_string()))?;
