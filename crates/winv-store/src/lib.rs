@@ -88,8 +88,12 @@
 //! written by a newer winventory (a migration this build does not know) is
 //! [`StoreError::NewerSchema`]; neither panics.
 
+mod backend_pg;
+mod backend_sqlite;
 mod codec;
+mod coord;
 mod error;
+mod location;
 mod model;
 mod report;
 mod store;
@@ -97,6 +101,11 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use coord::{
+    Claim, ClaimBatch, ExpiredLease, Finished, Heartbeat, Lease, QueueCounts, ScannerId,
+    ScannerInfo, SiteTarget,
+};
 pub use error::StoreError;
+pub use location::{DbAuth, DbLocation};
 pub use model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary, UnknownRunState};
-pub use store::Store;
+pub use store::{RetryPolicy, Store};
