@@ -29,6 +29,7 @@ CREATE TABLE work (
     not_before_ms  BIGINT NOT NULL,         -- a retry waits until then
     attempts       BIGINT NOT NULL,         -- attempts made so far
     class_order    TEXT,                    -- JSON array: the next attempt's order
+    retry_state    TEXT,                    -- JSON: the scheduler's own retry state
     scanner_id     BIGINT,                  -- the last scanner to claim it
     epoch          BIGINT NOT NULL,         -- claim counter: a lease is (scanner, epoch)
     lease_until_ms BIGINT,                  -- when claimed
@@ -66,12 +67,12 @@ CREATE INDEX attempts_scanner ON attempts (scanner_id);
 
 -- Runs made before this version get their queue: done where a final result exists.
 INSERT INTO work (run_id, target, position, site, state, not_before_ms, attempts,
-                  class_order, scanner_id, epoch, lease_until_ms, takeovers)
+                  class_order, retry_state, scanner_id, epoch, lease_until_ms, takeovers)
 SELECT t.run_id, t.target, MIN(t.position), '',
        CASE WHEN EXISTS (SELECT 1 FROM computers c
                          WHERE c.run_id = t.run_id AND c.target = t.target
                            AND c.status <> 'inventory-not-completed')
             THEN 'done' ELSE 'queued' END,
-       0, 0, NULL, NULL, 0, NULL, 0
+       0, 0, NULL, NULL, NULL, 0, NULL, 0
 FROM run_targets t
 GROUP BY t.run_id, t.target;

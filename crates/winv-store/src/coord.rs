@@ -91,6 +91,9 @@ pub struct Claim {
     /// The class order the next attempt uses (seed 000: a retry moves the failing class
     /// last), `None` before the first attempt.
     pub class_order: Option<Vec<String>>,
+    /// The scheduler's retry state left by the last requeue (opaque JSON), `None`
+    /// before the first.
+    pub retry_state: Option<serde_json::Value>,
     /// The records of the earlier attempts, in order.
     pub previous: Vec<AttemptRecord>,
     /// The target was claimed before and its lease expired (its scanner died or hung).

@@ -44,6 +44,8 @@ type ScannerRow = (
     i64,
     i64,
 );
+/// target, state, attempts, class order, retry state, epoch.
+type ClaimRow = (String, String, i64, Option<String>, Option<String>, i64);
 /// ready, waiting, claimed, expired, done.
 type QueueRow = (
     Option<i64>,
@@ -97,8 +99,8 @@ pub(crate) async fn create_run(
         // A target listed twice is one computer: its first position and site win.
         sqlx::query(
             "INSERT INTO work (run_id, target, position, site, state, not_before_ms, attempts, \
-             class_order, scanner_id, epoch, lease_until_ms, takeovers) \
-             VALUES ($1, $2, $3, $4, $5, 0, 0, NULL, NULL, 0, NULL, 0) \
+             class_order, retry_state, scanner_id, epoch, lease_until_ms, takeovers) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, NULL, NULL, NULL, 0, NULL, 0) \
              ON CONFLICT DO NOTHING",
         )
         .bind(id)
@@ -639,8 +641,8 @@ pub(crate) async fn claim(
     let run_state = run_state_in(&mut tx, run).await?;
     let mut claims = Vec::new();
     if run_state == RunState::Running && max > 0 {
-        let rows: Vec<(String, String, i64, Option<String>, i64)> = sqlx::query_as(&format!(
-            "SELECT target, state, attempts, class_order, epoch FROM work \
+        let rows: Vec<ClaimRow> = sqlx::query_as(&format!(
+            "SELECT target, state, attempts, class_order, retry_state, epoch FROM work \
              WHERE run_id = $1 AND site = $2 \
                AND ((state = $3 AND not_before_ms <= $4) \
                     OR (state = $5 AND lease_until_ms < $4)) \
@@ -654,7 +656,7 @@ pub(crate) async fn claim(
         .bind(i64::from(max))
         .fetch_all(&mut *tx)
         .await?;
-        for (target, state, attempts, order, epoch) in rows {
+        for (target, state, attempts, order, retry_state, epoch) in rows {
             let taken_over = state == CLAIMED;
             let epoch = epoch.saturating_add(1);
             sqlx::query(
@@ -679,6 +681,10 @@ pub(crate) async fn claim(
                 .map(|o| serde_json::from_str(&o))
                 .transpose()
                 .map_err(|e| StoreError::corrupt("work", "class_order", e))?;
+            let retry_state = retry_state
+                .map(|o| serde_json::from_str(&o))
+                .transpose()
+                .map_err(|e| StoreError::corrupt("work", "retry_state", e))?;
             if taken_over {
                 tracing::info!(run, scanner, target = %target, "expired lease taken over");
             }
@@ -692,6 +698,7 @@ pub(crate) async fn claim(
                 site: site_from_key(site.clone()),
                 attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                 class_order,
+                retry_state,
                 previous,
                 taken_over,
             });
@@ -779,6 +786,7 @@ pub(crate) async fn requeue(
     attempt: &AttemptRecord,
     class_order: &[String],
     not_before_ms: i64,
+    retry_state: &serde_json::Value,
 ) -> Result<(), StoreError> {
     let mut tx = w.begin_with(BEGIN_WRITE).await?;
     let (state, holder, epoch) = work_row(&mut tx, lease).await?;
@@ -821,7 +829,7 @@ pub(crate) async fn requeue(
     .await?;
     sqlx::query(
         "UPDATE work SET state = $1, lease_until_ms = NULL, not_before_ms = $2, \
-         attempts = $3, class_order = $4 WHERE run_id = $5 AND target = $6",
+         attempts = $3, class_order = $4, retry_state = $7 WHERE run_id = $5 AND target = $6",
     )
     .bind(QUEUED)
     .bind(not_before_ms)
@@ -829,6 +837,7 @@ pub(crate) async fn requeue(
     .bind(order)
     .bind(lease.run)
     .bind(&lease.target)
+    .bind(retry_state.to_string())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

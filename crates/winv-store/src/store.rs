@@ -460,19 +460,22 @@ impl Store {
     }
 
     /// Gives a claimed target back to the run's queue after a retry-class attempt: the
-    /// attempt's record (with this scanner), the class order of the next attempt and the
-    /// time before which no scanner may retry it. Idempotent for the same lease.
+    /// attempt's record (with this scanner), the class order of the next attempt, the
+    /// time before which no scanner may retry it, and the scheduler's own retry state
+    /// (JSON, opaque to the store: a remembered credential, items already collected...),
+    /// handed to whichever scanner claims it next. Idempotent for the same lease.
     pub async fn requeue(
         &self,
         lease: &Lease,
         attempt: &AttemptRecord,
         class_order: &[String],
         not_before_ms: i64,
+        retry_state: &serde_json::Value,
     ) -> Result<(), StoreError> {
         on_db!(
             self,
             "requeue",
-            requeue(lease, attempt, class_order, not_before_ms)
+            requeue(lease, attempt, class_order, not_before_ms, retry_state)
         )
     }
 
@@ -540,6 +543,28 @@ impl Store {
             "connection slot",
             take_connection_slot(run, site, per_second, now_ms)
         )
+    }
+
+    /// The database's size on disk in bytes: the SQLite file with its WAL, or
+    /// PostgreSQL's `pg_database_size` (for benchmarks and `status`).
+    pub async fn size_bytes(&self) -> Result<u64, StoreError> {
+        match &self.db {
+            Backend::Sqlite { .. } => {
+                let mut n = 0;
+                for suffix in ["", "-wal"] {
+                    let mut p = self.shown.as_os_str().to_owned();
+                    p.push(suffix);
+                    n += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+                }
+                Ok(n)
+            }
+            Backend::Postgres(pool) => {
+                let n: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(pool)
+                    .await?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+        }
     }
 
     /// Test access to the database: one `i64` from `sql` with `$1` bound to `run`.

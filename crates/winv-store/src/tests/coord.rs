@@ -77,6 +77,7 @@ async fn claims_hand_out_each_target_once_in_order_and_by_site(db: &TestDb) {
     assert_eq!(got.open, 6);
     assert!(got.claims.iter().all(|c| c.attempts == 0
         && c.class_order.is_none()
+        && c.retry_state.is_none()
         && c.previous.is_empty()
         && !c.taken_over
         && c.site.as_deref() == Some("east")));
@@ -163,6 +164,7 @@ async fn an_expired_lease_is_taken_over_and_its_old_holder_refused(db: &TestDb) 
             &attempt(1, Status::RpcServerUnavailable, &[]),
             &[],
             0,
+            &json!({}),
         )
         .await;
     assert!(
@@ -241,13 +243,14 @@ async fn a_requeued_target_waits_for_its_retry_time_and_keeps_its_attempts(db: &
         "Win32_OperatingSystem".to_string(),
         "Win32_BIOS".to_string(),
     ];
+    let state = json!({"remembered_credential": 1, "collected": ["Win32_BIOS"]});
     store
-        .requeue(&c.lease, &first, &next_order, 10_000)
+        .requeue(&c.lease, &first, &next_order, 10_000, &state)
         .await
         .unwrap();
     // Idempotent: the same requeue again (lost answer) is fine and changes nothing.
     store
-        .requeue(&c.lease, &first, &next_order, 10_000)
+        .requeue(&c.lease, &first, &next_order, 10_000, &state)
         .await
         .unwrap();
     // Not before its retry time, for anyone.
@@ -266,6 +269,7 @@ async fn a_requeued_target_waits_for_its_retry_time_and_keeps_its_attempts(db: &
         .remove(0);
     assert_eq!(again.attempts, 1);
     assert_eq!(again.class_order.as_deref(), Some(&next_order[..]));
+    assert_eq!(again.retry_state, Some(state));
     assert_eq!(again.previous, vec![first.clone()]);
     assert!(!again.taken_over);
     // The old lease can no longer requeue or finish.
@@ -471,6 +475,7 @@ async fn concurrent_scanners_share_a_run_without_doubles(db: &TestDb) {
                                 &attempt(1, Status::RpcServerUnavailable, &["a"]),
                                 &["a".into()],
                                 now_ms(),
+                                &json!(null),
                             )
                             .await
                             .unwrap();
