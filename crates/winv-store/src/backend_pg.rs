@@ -10,6 +10,9 @@ pub(crate) const BEGIN_WRITE: &str = "BEGIN";
 /// A claim locks the rows it takes and skips those another scanner's open claim holds,
 /// so concurrent claimers never wait for each other nor take the same target.
 pub(crate) const LOCK_SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+/// PostgreSQL `text` cannot hold U+0000.
+pub(crate) const TEXT_REFUSES_NUL: bool = true;
+
 /// Locks the row a transaction reads before it updates it (SQLite: the whole
 /// database is locked already).
 pub(crate) const LOCK_ROW: &str = " FOR UPDATE";

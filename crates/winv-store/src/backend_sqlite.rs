@@ -11,6 +11,9 @@ pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// SQLite has no row locks: `BEGIN IMMEDIATE` already serialises every writer, so a
 /// claim's `SELECT` needs no locking clause.
 pub(crate) const LOCK_SKIP_LOCKED: &str = "";
+/// SQLite text holds any character.
+pub(crate) const TEXT_REFUSES_NUL: bool = false;
+
 /// Locks the row a transaction reads before it updates it (SQLite: the whole
 /// database is locked already).
 pub(crate) const LOCK_ROW: &str = "";

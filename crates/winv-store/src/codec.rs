@@ -5,7 +5,8 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use winv_engine::{ClassOutcome, DeniedBy, Failure, Status};
+use serde_json::Value;
+use winv_engine::{ClassOutcome, ComputerResult, DeniedBy, Failure, Status};
 
 use crate::error::StoreError;
 
@@ -146,4 +147,40 @@ pub(crate) fn failure(table: &'static str, f: FailureText) -> Result<Failure, St
             .transpose()?,
         message: f.message.unwrap_or_default(),
     })
+}
+
+/// PostgreSQL `text` cannot hold U+0000, so a result whose strings (from the scanned
+/// host: a program name, a message, a property) hold one would fail its save and be lost.
+/// Returns the result with every U+0000 replaced by U+FFFD, or `None` when it has none.
+pub(crate) fn without_nul(r: &ComputerResult) -> Option<ComputerResult> {
+    fn has(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(has),
+            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has(v)),
+            _ => false,
+        }
+    }
+    fn fix(v: Value) -> Value {
+        let clean = |s: String| {
+            if s.contains('\0') {
+                s.replace('\0', "\u{FFFD}")
+            } else {
+                s
+            }
+        };
+        match v {
+            Value::String(s) => Value::String(clean(s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(fix).collect()),
+            Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (clean(k), fix(v))).collect())
+            }
+            other => other,
+        }
+    }
+    let v = serde_json::to_value(r).ok()?;
+    if !has(&v) {
+        return None;
+    }
+    serde_json::from_value(fix(v)).ok()
 }

@@ -20,7 +20,7 @@ use winv_engine::{
     AttemptRecord, ClassInstances, ClassResult, ComputerResult, Inventory, SoftwareRow, Status,
 };
 
-use super::{Db, DbRow, BEGIN_WRITE, LOCK_ROW, LOCK_SKIP_LOCKED};
+use super::{Db, DbRow, BEGIN_WRITE, LOCK_ROW, LOCK_SKIP_LOCKED, TEXT_REFUSES_NUL};
 use crate::codec::{self, to_i64, FailureCols, FAILURE_COLUMNS};
 use crate::coord::{
     Claim, ClaimBatch, ExpiredLease, Finished, Heartbeat, Lease, QueueCounts, ScannerId,
@@ -192,6 +192,8 @@ pub(crate) async fn save_computer(
     run: RunId,
     result: &ComputerResult,
 ) -> Result<(), StoreError> {
+    let fixed = storable(result);
+    let result = fixed.as_ref().unwrap_or(result);
     let mut tx = w.begin_with(BEGIN_WRITE).await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE id = $1")
         .bind(run)
@@ -206,6 +208,17 @@ pub(crate) async fn save_computer(
     mark_work(&mut tx, run, &result.target, result.status, None).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The result as this backend can store it: `None` when it can as it is, else a copy
+/// with U+0000 replaced (PostgreSQL).
+fn storable(r: &ComputerResult) -> Option<ComputerResult> {
+    if !TEXT_REFUSES_NUL {
+        return None;
+    }
+    let fixed = codec::without_nul(r)?;
+    tracing::warn!(target = %r.target, "NUL characters in the result replaced by U+FFFD (postgresql text cannot hold them)");
+    Some(fixed)
 }
 
 /// The rows of one final result, in an open transaction: the computer (replacing an
@@ -850,6 +863,8 @@ pub(crate) async fn finish(
     lease: &Lease,
     result: &ComputerResult,
 ) -> Result<Finished, StoreError> {
+    let fixed = storable(result);
+    let result = fixed.as_ref().unwrap_or(result);
     if result.target != lease.target {
         return Err(StoreError::NoSuchTarget {
             run: lease.run,

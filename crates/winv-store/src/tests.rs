@@ -395,7 +395,36 @@ on_both!(
     two_stores_on_one_file_write_at_once,
     an_existing_file_reopens_with_its_data,
     a_newer_schema_is_refused,
+    strings_with_nul_characters_are_saved,
 );
+
+/// A host may return strings with U+0000 in them: the result is saved on both backends
+/// (exactly on SQLite; PostgreSQL text cannot hold U+0000, so it becomes U+FFFD there).
+async fn strings_with_nul_characters_are_saved(db: &TestDb) {
+    let store = db.open().await;
+    let t = "nul.lab.example";
+    let run = store
+        .create_run(&[t.to_string()], &json!({}), 1)
+        .await
+        .unwrap();
+    let mut r = inventoried(t, 2);
+    r.inventory.software[0].name = "Bad\0Name".into();
+    r.inventory.classes[0].instances[0]["Model"] = json!("R7\u{0}40");
+    r.classes[0].class = "Win32_ComputerSystem".into();
+    store.save_computer(run, &r).await.unwrap();
+    let back = store.computer(run, t).await.unwrap().unwrap();
+    if store.location().is_postgres() {
+        assert_eq!(back.inventory.software[0].name, "Bad\u{FFFD}Name");
+        assert_eq!(
+            back.inventory.classes[0].instances[0]["Model"],
+            "R7\u{FFFD}40"
+        );
+        assert_eq!(back.classes, r.classes);
+    } else {
+        assert_eq!(back, r);
+    }
+    store.close().await;
+}
 
 /// One row, each column as text.
 type Cells = BTreeMap<String, Option<String>>;
