@@ -685,7 +685,8 @@ mod tests {
         assert!(line_a.contains("active"), "{line_a}");
         let line_b = text.lines().find(|l| l.contains("scan-b")).unwrap();
         assert!(
-            line_b.contains("silent") && line_b.contains("10m 00s ago"),
+            // Ten minutes and however long the test took so far.
+            line_b.contains("silent") && line_b.contains(" 10m "),
             "{line_b}"
         );
         assert!(!text.contains('\x1b'), "escaped: {text}");
