@@ -93,7 +93,7 @@ enum Backend {
 /// On SQLite, writes go through a single writer connection (SQLite allows one writer
 /// at a time; queueing in the pool instead of in SQLite means concurrent saves never
 /// fail with `SQLITE_BUSY`), reads through a small pool of reader connections. On
-/// PostgreSQL, one pool of [`PG_CONNECTIONS`]; a call whose connection fails (server
+/// PostgreSQL, one pool of 8 connections; a call whose connection fails (server
 /// restarting) is retried under the [`RetryPolicy`], then is
 /// [`StoreError::Unavailable`].
 #[derive(Clone, Debug)]
