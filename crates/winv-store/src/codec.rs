@@ -5,9 +5,8 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-use winv_engine::{ClassOutcome, DeniedBy, Failure, Status};
+use serde_json::Value;
+use winv_engine::{ClassOutcome, ComputerResult, DeniedBy, Failure, Status};
 
 use crate::error::StoreError;
 
@@ -108,53 +107,80 @@ impl FailureCols {
             message: Some(f.message.clone()),
         }
     }
-
-    /// Binds the nine columns, in [`FAILURE_COLUMNS`] order.
-    pub(crate) fn bind<'q>(
-        self,
-        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-        q.bind(self.status)
-            .bind(self.stage)
-            .bind(self.phase)
-            .bind(self.category)
-            .bind(self.code)
-            .bind(self.code_name)
-            .bind(self.retry)
-            .bind(self.denied_by)
-            .bind(self.message)
-    }
 }
 
-/// Reads the failure columns of a row back; `None` when `stage` is NULL.
-pub(crate) fn failure_from_row(
-    row: &SqliteRow,
-    table: &'static str,
-) -> Result<Option<Failure>, StoreError> {
-    let Some(stage) = row.try_get::<Option<String>, _>("stage")? else {
-        return Ok(None);
-    };
-    let st: Option<String> = row.try_get("failure_status")?;
-    let st = st.ok_or_else(|| StoreError::corrupt(table, "failure_status", "null with a stage"))?;
-    let phase: Option<String> = row.try_get("phase")?;
-    let category: Option<String> = row.try_get("category")?;
-    let code: Option<i64> = row.try_get("code")?;
-    let code = code
+/// The failure columns of a row, as read.
+pub(crate) struct FailureText {
+    pub stage: String,
+    pub status: Option<String>,
+    pub phase: Option<String>,
+    pub category: Option<String>,
+    pub code: Option<i64>,
+    pub code_name: Option<String>,
+    pub retry: Option<bool>,
+    pub denied_by: Option<String>,
+    pub message: Option<String>,
+}
+
+/// The failure columns of a row back as a [`Failure`].
+pub(crate) fn failure(table: &'static str, f: FailureText) -> Result<Failure, StoreError> {
+    let st = f
+        .status
+        .ok_or_else(|| StoreError::corrupt(table, "failure_status", "null with a stage"))?;
+    let code = f
+        .code
         .map(|c| u32::try_from(c).map_err(|_| StoreError::corrupt(table, "code", c)))
         .transpose()?;
-    let denied: Option<String> = row.try_get("denied_by")?;
-    Ok(Some(Failure {
+    Ok(Failure {
         status: status(&st, table, "failure_status")?,
-        stage: winv_engine::FailureStage::parse(&stage)
-            .ok_or_else(|| StoreError::corrupt(table, "stage", &stage))?,
-        phase: from_ident(phase.as_deref().unwrap_or("none"), table, "phase")?,
-        category: from_ident(category.as_deref().unwrap_or("none"), table, "category")?,
+        stage: winv_engine::FailureStage::parse(&f.stage)
+            .ok_or_else(|| StoreError::corrupt(table, "stage", &f.stage))?,
+        phase: from_ident(f.phase.as_deref().unwrap_or("none"), table, "phase")?,
+        category: from_ident(f.category.as_deref().unwrap_or("none"), table, "category")?,
         code,
-        code_name: row.try_get("code_name")?,
-        retry: row.try_get::<Option<bool>, _>("retry")?.unwrap_or(false),
-        denied_by: denied.as_deref().map(|d| denied_by(d, table)).transpose()?,
-        message: row
-            .try_get::<Option<String>, _>("message")?
-            .unwrap_or_default(),
-    }))
+        code_name: f.code_name,
+        retry: f.retry.unwrap_or(false),
+        denied_by: f
+            .denied_by
+            .as_deref()
+            .map(|d| denied_by(d, table))
+            .transpose()?,
+        message: f.message.unwrap_or_default(),
+    })
+}
+
+/// PostgreSQL `text` cannot hold U+0000, so a result whose strings (from the scanned
+/// host: a program name, a message, a property) hold one would fail its save and be lost.
+/// Returns the result with every U+0000 replaced by U+FFFD, or `None` when it has none.
+pub(crate) fn without_nul(r: &ComputerResult) -> Option<ComputerResult> {
+    fn has(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(has),
+            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has(v)),
+            _ => false,
+        }
+    }
+    fn fix(v: Value) -> Value {
+        let clean = |s: String| {
+            if s.contains('\0') {
+                s.replace('\0', "\u{FFFD}")
+            } else {
+                s
+            }
+        };
+        match v {
+            Value::String(s) => Value::String(clean(s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(fix).collect()),
+            Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (clean(k), fix(v))).collect())
+            }
+            other => other,
+        }
+    }
+    let v = serde_json::to_value(r).ok()?;
+    if !has(&v) {
+        return None;
+    }
+    serde_json::from_value(fix(v)).ok()
 }

@@ -1,10 +1,12 @@
 //! The winventory store (the store of `ARCHITECTURE.md`): runs, computers, attempts,
 //! per-class results, raw instances and report tables in SQL, through `sqlx`.
 //!
-//! A SQLite file today; the schema is written so that PostgreSQL can follow (see below).
+//! A SQLite file or a PostgreSQL database, chosen by the `--db` value ([`DbLocation`]).
 //! Queries are runtime `sqlx::query` / `query_as` (no compile-time checked macros, so
-//! no `DATABASE_URL` at build time); migrations are embedded with `sqlx::migrate!`
-//! from `migrations/`.
+//! no `DATABASE_URL` at build time), written once in `queries.rs` and compiled for each
+//! driver; migrations are embedded with `sqlx::migrate!` from `migrations/` (SQLite) and
+//! `migrations-postgres/` (the same versions, tables and columns; a test checks it). A run
+//! shared by several scanners (leases, claims, requeues, sites) is described in `coord`.
 //!
 //! ```no_run
 //! # async fn demo(result: winv_engine::ComputerResult) -> Result<(), winv_store::StoreError> {
@@ -18,7 +20,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Schema (`migrations/0001_init.sql`)
+//! # Schema (`migrations/0001_init.sql`; the shared queue in `0002_coordination.sql`)
 //!
 //! Every table has `run_id`, so several runs live in one file; child tables carry
 //! `computer_id` and `target` as well, so a report filters by run and target without a
@@ -76,18 +78,15 @@
 //! process (or another `Store` on the same file) makes them wait, up to the 30 s busy
 //! timeout, instead of failing.
 //!
-//! # PostgreSQL later
+//! # PostgreSQL
 //!
-//! What changes: `INTEGER PRIMARY KEY` (the SQLite rowid alias of `runs.id` and
-//! `computers.id`) becomes `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY`, in a
-//! separate `migrations/postgres/` directory; JSON text columns may become `JSONB`;
-//! placeholders `?` become `$1, $2...` (or the queries go through `sqlx::Any`); the
-//! pools lose the single-writer rule, `BEGIN IMMEDIATE`, WAL and the busy timeout
-//! (PostgreSQL locks rows), and
-//! a concurrent duplicate save from two scanners is caught by `UNIQUE (run_id, target)`
-//! (already mapped to [`StoreError::AlreadyRecorded`]). Everything else is portable
-//! already: `TEXT`, `BIGINT`, `BOOLEAN`, `INSERT ... RETURNING`, `COALESCE`, no SQLite
-//! JSON functions in the store's queries.
+//! `BIGINT GENERATED ALWAYS AS IDENTITY` where SQLite has its rowid alias, otherwise the
+//! same column types (JSON stays TEXT); one pool of connections, plain transactions and
+//! row locks (`FOR UPDATE [SKIP LOCKED]`) instead of the single writer; a concurrent
+//! duplicate save from two scanners is caught by `UNIQUE (run_id, target)`
+//! ([`StoreError::AlreadyRecorded`]). A call whose connection fails is retried under a
+//! [`RetryPolicy`], then is [`StoreError::Unavailable`]. U+0000 in a string (PostgreSQL
+//! text cannot hold it) is stored as U+FFFD.
 //!
 //! # Failures
 //!
@@ -95,8 +94,12 @@
 //! written by a newer winventory (a migration this build does not know) is
 //! [`StoreError::NewerSchema`]; neither panics.
 
+mod backend_pg;
+mod backend_sqlite;
 mod codec;
+mod coord;
 mod error;
+mod location;
 mod model;
 mod perf;
 mod read;
@@ -106,10 +109,15 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use coord::{
+    Claim, ClaimBatch, ExpiredLease, Finished, Heartbeat, Lease, QueueCounts, ScannerId,
+    ScannerInfo, SiteTarget,
+};
 pub use error::StoreError;
+pub use location::{DbAuth, DbLocation};
 pub use model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary, UnknownRunState};
 pub use perf::{
     PerfRunId, PerfRunInfo, PerfSampleRow, PerfTargetRow, PerfTargetState, StoredMetrics,
 };
 pub use read::{ComputerFilter, ComputerListRow, ComputerSort, DbValue, RowSet, MAX_PAGE};
-pub use store::Store;
+pub use store::{RetryPolicy, Store};

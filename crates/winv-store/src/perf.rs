@@ -150,7 +150,7 @@ impl Store {
         options: &serde_json::Value,
         started_ms: i64,
     ) -> Result<PerfRunId, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.sqlite_pools("perf")?.0.begin_with("BEGIN IMMEDIATE").await?;
         let id: PerfRunId = sqlx::query_scalar(
             "INSERT INTO perf_runs (started_ms, interval_ms, slots, finished_ms, state, options, targets) \
              VALUES (?, ?, ?, NULL, ?, ?, ?) RETURNING id",
@@ -186,7 +186,7 @@ impl Store {
     pub async fn perf_run(&self, id: PerfRunId) -> Result<Option<PerfRunInfo>, StoreError> {
         let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM perf_runs WHERE id = ?"))
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.sqlite_pools("perf")?.1)
             .await?;
         row.as_ref().map(perf_run_info).transpose()
     }
@@ -197,7 +197,7 @@ impl Store {
             "SELECT {RUN_COLUMNS} FROM perf_runs WHERE state <> ? ORDER BY id DESC LIMIT 1"
         ))
         .bind(RunState::Completed.as_str())
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.sqlite_pools("perf")?.1)
         .await?;
         row.as_ref().map(perf_run_info).transpose()
     }
@@ -207,7 +207,7 @@ impl Store {
         let row = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM perf_runs ORDER BY id DESC LIMIT 1"
         ))
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.sqlite_pools("perf")?.1)
         .await?;
         row.as_ref().map(perf_run_info).transpose()
     }
@@ -223,7 +223,7 @@ impl Store {
             .bind(state.as_str())
             .bind(finished_ms)
             .bind(id)
-            .execute(&self.writer)
+            .execute(self.sqlite_pools("perf")?.0)
             .await?;
         Ok(())
     }
@@ -236,7 +236,7 @@ impl Store {
              FROM perf_targets t WHERE t.perf_run_id = ? ORDER BY t.position",
         )
         .bind(id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.sqlite_pools("perf")?.1)
         .await?;
         rows.iter()
             .map(|r| {
@@ -275,7 +275,7 @@ impl Store {
         .bind(changed_ms)
         .bind(id)
         .bind(target)
-        .execute(&self.writer)
+        .execute(self.sqlite_pools("perf")?.0)
         .await?;
         Ok(())
     }
@@ -293,7 +293,7 @@ impl Store {
         .bind(i64::try_from(total_memory).unwrap_or(i64::MAX))
         .bind(id)
         .bind(target)
-        .execute(&self.writer)
+        .execute(self.sqlite_pools("perf")?.0)
         .await?;
         Ok(())
     }
@@ -325,7 +325,7 @@ impl Store {
         .bind(m.disk_transfers_per_sec)
         .bind(m.network_bytes_per_sec)
         .bind(sample.errors.as_deref())
-        .execute(&self.writer)
+        .execute(self.sqlite_pools("perf")?.0)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -344,7 +344,7 @@ impl Store {
         .bind(id)
         .bind(target)
         .bind(target)
-        .fetch_all(&self.reader)
+        .fetch_all(self.sqlite_pools("perf")?.1)
         .await?;
         rows.iter().map(sample_row).collect()
     }
@@ -358,7 +358,7 @@ impl Store {
              WHERE x.perf_run_id = s.perf_run_id AND x.target = s.target AND x.ok)",
         )
         .bind(id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.sqlite_pools("perf")?.1)
         .await?;
         rows.iter().map(sample_row).collect()
     }

@@ -379,7 +379,7 @@ impl Store {
         F: FnMut(Vec<DbValue>) -> Result<(), E>,
     {
         let (sql, cols) = set.spec();
-        let mut rows = sqlx::query(sql).bind(run).fetch(self.reader_pool());
+        let mut rows = sqlx::query(sql).bind(run).fetch(self.sqlite_pools("reports")?.1);
         while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
             f(values(&row, cols)?)?;
         }
@@ -402,7 +402,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT id, started_ms, state, targets FROM runs ORDER BY id DESC LIMIT 1000",
         )
-        .fetch_all(self.reader_pool())
+        .fetch_all(self.sqlite_pools("reports")?.1)
         .await?)
     }
 
@@ -415,7 +415,7 @@ impl Store {
         )
         .bind(Status::InventoryNotCompleted.as_str())
         .bind(run)
-        .fetch_one(self.reader_pool())
+        .fetch_one(self.sqlite_pools("reports")?.1)
         .await?;
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok((n(all), n(done.unwrap_or(0))))
@@ -470,7 +470,7 @@ impl Store {
         for b in &binds {
             q = q.bind(b);
         }
-        let total = q.fetch_one(self.reader_pool()).await?;
+        let total = q.fetch_one(self.sqlite_pools("reports")?.1).await?;
         let dir = if f.desc { "DESC" } else { "ASC" };
         let list_sql = format!(
             "SELECT c.target, c.address, c.status, c.stage, c.code_name, h.name, o.caption \
@@ -485,7 +485,7 @@ impl Store {
         let rows = q
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(i64::try_from(f.offset).unwrap_or(i64::MAX))
-            .fetch_all(self.reader_pool())
+            .fetch_all(self.sqlite_pools("reports")?.1)
             .await?;
         let list = rows
             .iter()
@@ -522,12 +522,12 @@ impl Store {
         let os = sqlx::query(&os_sql)
             .bind(run)
             .bind(target)
-            .fetch_optional(self.reader_pool())
+            .fetch_optional(self.sqlite_pools("reports")?.1)
             .await?;
         let hw = sqlx::query(&hw_sql)
             .bind(run)
             .bind(target)
-            .fetch_optional(self.reader_pool())
+            .fetch_optional(self.sqlite_pools("reports")?.1)
             .await?;
         Ok((
             os.map(|r| values(&r, RowSet::OperatingSystems.spec().1))
@@ -557,7 +557,7 @@ impl Store {
             .bind(run)
             .bind(target)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(self.reader_pool())
+            .fetch_all(self.sqlite_pools("reports")?.1)
             .await?;
         rows.iter().map(|r| values(r, cols)).collect()
     }

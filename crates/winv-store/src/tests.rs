@@ -1,22 +1,26 @@
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{json, Value};
-use sqlx::Row;
 use winv_engine::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
     Inventory, SoftwareRow, Status,
 };
 use winv_kb::{Category, Phase};
+use winv_testsuite::pg::PgServer;
 
-use crate::{RunState, Store, StoreError};
+use crate::{DbAuth, RunState, Store, StoreError};
+
+mod coord;
+mod schema;
 
 /// A database file under the temp dir, removed (with its WAL and shared-memory files)
 /// on drop.
-struct TempDb(PathBuf);
+pub(crate) struct TempDb(PathBuf);
 
 impl TempDb {
     fn new(name: &str) -> TempDb {
@@ -299,25 +303,167 @@ fn full_result() -> ComputerResult {
     }
 }
 
-async fn count(store: &Store, sql: &str, run: i64) -> i64 {
-    let pool = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new().filename(store.path()),
-    )
-    .await
-    .unwrap();
-    let n: i64 = sqlx::query_scalar(sql)
-        .bind(run)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    n
+/// The database a test runs on: a SQLite file or a throwaway PostgreSQL server of its
+/// own (`winv_testsuite::pg`). The same test functions run on both (see `on_both!`).
+pub(crate) enum TestDb {
+    Sqlite(TempDb),
+    Postgres(PgServer),
 }
 
-#[tokio::test]
-async fn a_full_result_round_trips() {
-    let db = TempDb::new("roundtrip");
-    let store = Store::open(db.path()).await.unwrap();
+impl TestDb {
+    pub(crate) fn sqlite(name: &str) -> TestDb {
+        TestDb::Sqlite(TempDb::new(name))
+    }
+
+    /// `None` (a message was printed) when PostgreSQL is not installed; under CI that
+    /// is a failure.
+    pub(crate) fn postgres() -> Option<TestDb> {
+        match PgServer::start() {
+            Ok(s) => s.map(TestDb::Postgres),
+            Err(e) => panic!("cannot start the test postgres: {e:#}"),
+        }
+    }
+
+    pub(crate) fn location(&self) -> PathBuf {
+        match self {
+            TestDb::Sqlite(f) => f.path().to_path_buf(),
+            TestDb::Postgres(s) => PathBuf::from(s.url("postgres")),
+        }
+    }
+
+    pub(crate) fn auth(&self) -> DbAuth {
+        match self {
+            TestDb::Sqlite(_) => DbAuth::default(),
+            TestDb::Postgres(s) => DbAuth {
+                password_file: Some(s.password_file().to_path_buf()),
+            },
+        }
+    }
+
+    pub(crate) fn server(&self) -> Option<&PgServer> {
+        match self {
+            TestDb::Sqlite(_) => None,
+            TestDb::Postgres(s) => Some(s),
+        }
+    }
+
+    pub(crate) async fn open(&self) -> Store {
+        Store::open_with(&self.location(), &self.auth(), true)
+            .await
+            .unwrap()
+    }
+}
+
+/// Runs each listed `async fn name(db: &TestDb)` as two tests, `on_sqlite::name` and
+/// `on_postgres::name`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = super::TestDb::sqlite(stringify!($name));
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres() else {
+                        return;
+                    };
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both;
+
+on_both!(
+    a_full_result_round_trips,
+    a_failed_computer_is_listed_with_its_failure_and_has_no_report_rows,
+    inventory_not_completed_is_replaced_with_its_rows,
+    a_final_result_is_never_overwritten,
+    pending_targets_keep_input_order_after_partial_saves,
+    runs_are_created_found_and_finished,
+    summary_counts_statuses_and_classes,
+    report_tables_are_filled_from_realistic_instances,
+    two_hundred_concurrent_saves_all_land,
+    two_stores_on_one_file_write_at_once,
+    an_existing_file_reopens_with_its_data,
+    a_newer_schema_is_refused,
+    strings_with_nul_characters_are_saved,
+);
+
+/// A host may return strings with U+0000 in them: the result is saved on both backends
+/// (exactly on SQLite; PostgreSQL text cannot hold U+0000, so it becomes U+FFFD there).
+async fn strings_with_nul_characters_are_saved(db: &TestDb) {
+    let store = db.open().await;
+    let t = "nul.lab.example";
+    let run = store
+        .create_run(&[t.to_string()], &json!({}), 1)
+        .await
+        .unwrap();
+    let mut r = inventoried(t, 2);
+    r.inventory.software[0].name = "Bad\0Name".into();
+    r.inventory.classes[0].instances[0]["Model"] = json!("R7\u{0}40");
+    r.classes[0].class = "Win32_ComputerSystem".into();
+    store.save_computer(run, &r).await.unwrap();
+    let back = store.computer(run, t).await.unwrap().unwrap();
+    if store.location().is_postgres() {
+        assert_eq!(back.inventory.software[0].name, "Bad\u{FFFD}Name");
+        assert_eq!(
+            back.inventory.classes[0].instances[0]["Model"],
+            "R7\u{FFFD}40"
+        );
+        assert_eq!(back.classes, r.classes);
+    } else {
+        assert_eq!(back, r);
+    }
+    store.close().await;
+}
+
+/// One row, each column as text.
+type Cells = BTreeMap<String, Option<String>>;
+
+trait CellsExt {
+    fn os(&self, c: &str) -> Option<String>;
+    fn s(&self, c: &str) -> String {
+        self.os(c).unwrap_or_else(|| panic!("{c} is null"))
+    }
+    fn oi(&self, c: &str) -> Option<i64> {
+        self.os(c).map(|v| v.parse().unwrap())
+    }
+    fn i(&self, c: &str) -> i64 {
+        self.oi(c).unwrap_or_else(|| panic!("{c} is null"))
+    }
+}
+
+impl CellsExt for Cells {
+    fn os(&self, c: &str) -> Option<String> {
+        self.get(c)
+            .unwrap_or_else(|| panic!("no column {c}"))
+            .clone()
+    }
+}
+
+async fn one(store: &Store, sql: &str, run: i64, target: &str) -> Cells {
+    let mut rows = store.test_rows(sql, run, Some(target)).await;
+    assert_eq!(rows.len(), 1, "{sql}");
+    rows.remove(0)
+}
+
+fn texts(rows: &[Cells], cols: &[&str]) -> Vec<Vec<Option<String>>> {
+    rows.iter()
+        .map(|r| cols.iter().map(|c| r.os(c)).collect())
+        .collect()
+}
+
+async fn a_full_result_round_trips(db: &TestDb) {
+    let store = db.open().await;
     let run = store
         .create_run(
             &["full.lab.example".into()],
@@ -346,10 +492,8 @@ async fn a_full_result_round_trips() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn a_failed_computer_is_listed_with_its_failure_and_has_no_report_rows() {
-    let db = TempDb::new("failed");
-    let store = Store::open(db.path()).await.unwrap();
+async fn a_failed_computer_is_listed_with_its_failure_and_has_no_report_rows(db: &TestDb) {
+    let store = db.open().await;
     let run = store.create_run(&targets(2), &json!({}), 1).await.unwrap();
     let mut r = failed("pc000.lab.example", Status::AccessDenied);
     if let Some(f) = r.failure.as_mut() {
@@ -383,30 +527,25 @@ async fn a_failed_computer_is_listed_with_its_failure_and_has_no_report_rows() {
         "hotfixes",
         "services",
     ] {
-        let n = count(
-            &store,
-            &format!("SELECT COUNT(*) FROM {table} WHERE run_id = ?"),
-            run,
-        )
-        .await;
+        let n = store
+            .test_scalar(
+                &format!("SELECT COUNT(*) FROM {table} WHERE run_id = $1"),
+                run,
+            )
+            .await;
         assert_eq!(n, 0, "{table}");
     }
     assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM instances WHERE run_id = ?",
-            run
-        )
-        .await,
+        store
+            .test_scalar("SELECT COUNT(*) FROM instances WHERE run_id = $1", run)
+            .await,
         11
     );
     store.close().await;
 }
 
-#[tokio::test]
-async fn inventory_not_completed_is_replaced_with_its_rows() {
-    let db = TempDb::new("replace");
-    let store = Store::open(db.path()).await.unwrap();
+async fn inventory_not_completed_is_replaced_with_its_rows(db: &TestDb) {
+    let store = db.open().await;
     let run = store.create_run(&targets(1), &json!({}), 1).await.unwrap();
     let t = "pc000.lab.example";
     let mut stopped = inventoried(t, 7);
@@ -427,39 +566,27 @@ async fn inventory_not_completed_is_replaced_with_its_rows() {
     assert!(store.pending_targets(run).await.unwrap().is_empty());
     // None of the first result's rows is left.
     assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM computers WHERE run_id = ?",
-            run
-        )
-        .await,
+        store
+            .test_scalar("SELECT COUNT(*) FROM computers WHERE run_id = $1", run)
+            .await,
         1
     );
     assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM attempts WHERE run_id = ?",
-            run
-        )
-        .await,
+        store
+            .test_scalar("SELECT COUNT(*) FROM attempts WHERE run_id = $1", run)
+            .await,
         1
     );
     assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM services WHERE run_id = ?",
-            run
-        )
-        .await,
+        store
+            .test_scalar("SELECT COUNT(*) FROM services WHERE run_id = $1", run)
+            .await,
         4
     );
     assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM instances WHERE run_id = ?",
-            run
-        )
-        .await,
+        store
+            .test_scalar("SELECT COUNT(*) FROM instances WHERE run_id = $1", run)
+            .await,
         i64::try_from(
             done.inventory
                 .classes
@@ -472,10 +599,8 @@ async fn inventory_not_completed_is_replaced_with_its_rows() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn a_final_result_is_never_overwritten() {
-    let db = TempDb::new("already");
-    let store = Store::open(db.path()).await.unwrap();
+async fn a_final_result_is_never_overwritten(db: &TestDb) {
+    let store = db.open().await;
     let run = store.create_run(&targets(1), &json!({}), 1).await.unwrap();
     let t = "pc000.lab.example";
     let first = failed(t, Status::ConnectionTimeout);
@@ -493,21 +618,15 @@ async fn a_final_result_is_never_overwritten() {
     // The failed transaction left nothing behind.
     assert_eq!(store.computer(run, t).await.unwrap().unwrap(), first);
     assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM attempts WHERE run_id = ?",
-            run
-        )
-        .await,
+        store
+            .test_scalar("SELECT COUNT(*) FROM attempts WHERE run_id = $1", run)
+            .await,
         1
     );
     assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM services WHERE run_id = ?",
-            run
-        )
-        .await,
+        store
+            .test_scalar("SELECT COUNT(*) FROM services WHERE run_id = $1", run)
+            .await,
         0
     );
     // The same target in another run is another computer.
@@ -521,10 +640,8 @@ async fn a_final_result_is_never_overwritten() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn pending_targets_keep_input_order_after_partial_saves() {
-    let db = TempDb::new("pending");
-    let store = Store::open(db.path()).await.unwrap();
+async fn pending_targets_keep_input_order_after_partial_saves(db: &TestDb) {
+    let store = db.open().await;
     let mut list = vec!["zeta", "alpha", "mike", "bravo", "alpha", "yankee"]
         .into_iter()
         .map(String::from)
@@ -556,10 +673,8 @@ async fn pending_targets_keep_input_order_after_partial_saves() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn runs_are_created_found_and_finished() {
-    let db = TempDb::new("runs");
-    let store = Store::open(db.path()).await.unwrap();
+async fn runs_are_created_found_and_finished(db: &TestDb) {
+    let store = db.open().await;
     assert_eq!(store.latest_run().await.unwrap(), None);
     assert_eq!(store.latest_resumable_run().await.unwrap(), None);
     let opts = json!({"profile": "default", "concurrency": 64, "credentials": ["LAB\\admin"]});
@@ -608,10 +723,8 @@ async fn runs_are_created_found_and_finished() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn summary_counts_statuses_and_classes() {
-    let db = TempDb::new("summary");
-    let store = Store::open(db.path()).await.unwrap();
+async fn summary_counts_statuses_and_classes(db: &TestDb) {
+    let store = db.open().await;
     let run = store.create_run(&targets(10), &json!({}), 1).await.unwrap();
     let t = targets(10);
     // 3 inventoried, 1 incomplete, 2 timeout, 1 access denied, 1 not completed; 2 pending.
@@ -683,10 +796,8 @@ async fn summary_counts_statuses_and_classes() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn report_tables_are_filled_from_realistic_instances() {
-    let db = TempDb::new("reports");
-    let store = Store::open(db.path()).await.unwrap();
+async fn report_tables_are_filled_from_realistic_instances(db: &TestDb) {
+    let store = db.open().await;
     let run = store.create_run(&targets(2), &json!({}), 1).await.unwrap();
     let t = targets(2);
     store
@@ -710,178 +821,176 @@ async fn report_tables_are_filled_from_realistic_instances() {
     inc.inventory.registry_values.clear();
     store.save_computer(run, &inc).await.unwrap();
 
-    let pool = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new().filename(db.path()),
+    let host = one(
+        &store,
+        "SELECT * FROM hosts WHERE run_id = $1 AND target = $2",
+        run,
+        &t[0],
     )
-    .await
-    .unwrap();
-    let host = sqlx::query("SELECT * FROM hosts WHERE run_id = ? AND target = ?")
-        .bind(run)
-        .bind(&t[0])
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(host.get::<String, _>("name"), "PC000.LAB.EXAMPLE");
-    assert_eq!(host.get::<String, _>("domain"), "lab.example");
-    assert_eq!(host.get::<String, _>("manufacturer"), "Dell Inc.");
-    assert_eq!(host.get::<String, _>("model"), "PowerEdge R740");
-    assert_eq!(host.get::<i64, _>("total_physical_memory"), 68_719_476_736);
+    .await;
+    assert_eq!(host.s("name"), "PC000.LAB.EXAMPLE");
+    assert_eq!(host.s("domain"), "lab.example");
+    assert_eq!(host.s("manufacturer"), "Dell Inc.");
+    assert_eq!(host.s("model"), "PowerEdge R740");
+    assert_eq!(host.i("total_physical_memory"), 68_719_476_736);
 
-    let os = sqlx::query("SELECT * FROM operating_systems WHERE run_id = ? AND target = ?")
-        .bind(run)
-        .bind(&t[0])
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        os.get::<String, _>("caption"),
-        "Microsoft Windows Server 2019 Standard"
-    );
-    assert_eq!(os.get::<String, _>("version"), "10.0.17763");
-    assert_eq!(os.get::<String, _>("build_number"), "17763");
-    assert_eq!(os.get::<String, _>("architecture"), "64-bit");
-    assert_eq!(os.get::<Option<String>, _>("service_pack"), None);
-    assert_eq!(
-        os.get::<String, _>("install_date"),
-        "2021-06-08T00:00:35+01:00"
-    );
-    assert_eq!(
-        os.get::<String, _>("last_boot"),
-        "2024-03-01T10:15:00+01:00"
-    );
-    assert_eq!(
-        os.get::<String, _>("serial_number"),
-        "00429-70000-00000-AA123"
-    );
-    assert_eq!(os.get::<String, _>("edition"), "ServerStandard");
+    let os = one(
+        &store,
+        "SELECT * FROM operating_systems WHERE run_id = $1 AND target = $2",
+        run,
+        &t[0],
+    )
+    .await;
+    assert_eq!(os.s("caption"), "Microsoft Windows Server 2019 Standard");
+    assert_eq!(os.s("version"), "10.0.17763");
+    assert_eq!(os.s("build_number"), "17763");
+    assert_eq!(os.s("architecture"), "64-bit");
+    assert_eq!(os.os("service_pack"), None);
+    assert_eq!(os.s("install_date"), "2021-06-08T00:00:35+01:00");
+    assert_eq!(os.s("last_boot"), "2024-03-01T10:15:00+01:00");
+    assert_eq!(os.s("serial_number"), "00429-70000-00000-AA123");
+    assert_eq!(os.s("edition"), "ServerStandard");
 
-    let hw = sqlx::query("SELECT * FROM hardware WHERE run_id = ? AND target = ?")
-        .bind(run)
-        .bind(&t[0])
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(hw.get::<String, _>("bios_manufacturer"), "Dell Inc.");
-    assert_eq!(hw.get::<String, _>("bios_version"), "2.12.2");
-    assert_eq!(hw.get::<String, _>("bios_serial"), "7XK2Q53");
+    let hw = one(
+        &store,
+        "SELECT * FROM hardware WHERE run_id = $1 AND target = $2",
+        run,
+        &t[0],
+    )
+    .await;
+    assert_eq!(hw.s("bios_manufacturer"), "Dell Inc.");
+    assert_eq!(hw.s("bios_version"), "2.12.2");
+    assert_eq!(hw.s("bios_serial"), "7XK2Q53");
     assert_eq!(
-        hw.get::<String, _>("processor_name"),
+        hw.s("processor_name"),
         "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz"
     );
-    assert_eq!(hw.get::<i64, _>("processors"), 2);
-    assert_eq!(hw.get::<i64, _>("cores"), 40);
-    assert_eq!(hw.get::<i64, _>("logical_processors"), 80);
-    assert_eq!(hw.get::<String, _>("chassis"), "Rack Mount Chassis");
-    assert_eq!(hw.get::<String, _>("chassis_types"), "23");
+    assert_eq!(hw.i("processors"), 2);
+    assert_eq!(hw.i("cores"), 40);
+    assert_eq!(hw.i("logical_processors"), 80);
+    assert_eq!(hw.s("chassis"), "Rack Mount Chassis");
+    assert_eq!(hw.s("chassis_types"), "23");
 
-    let fixes: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT hotfix_id, description, installed_on FROM hotfixes \
-         WHERE run_id = ? AND target = ? ORDER BY position",
-    )
-    .bind(run)
-    .bind(&t[0])
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let fixes = texts(
+        &store
+            .test_rows(
+                "SELECT hotfix_id, description, installed_on FROM hotfixes \
+             WHERE run_id = $1 AND target = $2 ORDER BY position",
+                run,
+                Some(&t[0]),
+            )
+            .await,
+        &["hotfix_id", "description", "installed_on"],
+    );
     assert_eq!(
         fixes,
         vec![
-            (
-                "KB5034127".into(),
-                "Security Update".into(),
+            vec![
+                Some("KB5034127".into()),
+                Some("Security Update".into()),
                 Some("1/10/2024".into())
-            ),
-            ("KB5033904".into(), "Update".into(), None),
+            ],
+            vec![Some("KB5033904".into()), Some("Update".into()), None],
         ]
     );
-    let svc: Vec<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT name, display_name, state, start_mode, start_name FROM services \
-         WHERE run_id = ? AND target = ? ORDER BY position",
-    )
-    .bind(run)
-    .bind(&t[0])
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let svc = texts(
+        &store
+            .test_rows(
+                "SELECT name, display_name, state, start_mode, start_name FROM services \
+                 WHERE run_id = $1 AND target = $2 ORDER BY position",
+                run,
+                Some(&t[0]),
+            )
+            .await,
+        &["name", "display_name", "state", "start_mode", "start_name"],
+    );
     assert_eq!(svc.len(), 6);
     assert_eq!(
         svc[1],
-        (
-            "Svc1".into(),
-            "Service number 1".into(),
-            "Running".into(),
-            "Auto".into(),
-            "LocalSystem".into()
-        )
+        ["Svc1", "Service number 1", "Running", "Auto", "LocalSystem"]
+            .map(|s| Some(s.to_string()))
+            .to_vec()
     );
-    let sw: Vec<(String, Option<String>, bool)> = sqlx::query_as(
-        "SELECT name, publisher, wow64 FROM installed_software WHERE run_id = ? ORDER BY target, position",
-    )
-    .bind(run)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let sw = texts(
+        &store
+            .test_rows(
+                "SELECT name, publisher, wow64 FROM installed_software WHERE run_id = $1 \
+                 ORDER BY target, position",
+                run,
+                None,
+            )
+            .await,
+        &["name", "publisher", "wow64"],
+    );
     assert_eq!(sw.len(), 4);
     assert_eq!(
         sw[0],
-        (
-            "7-Zip 23.01 (x64)".into(),
+        vec![
+            Some("7-Zip 23.01 (x64)".into()),
             Some("Igor Pavlov".into()),
-            false
-        )
+            Some("false".into())
+        ]
     );
-    assert_eq!(sw[1], ("Legacy Agent".into(), None, true));
+    assert_eq!(
+        sw[1],
+        vec![Some("Legacy Agent".into()), None, Some("true".into())]
+    );
 
     // The incomplete computer: one row per report table, NULL where nothing was collected.
-    let os2 = sqlx::query("SELECT * FROM operating_systems WHERE run_id = ? AND target = ?")
-        .bind(run)
-        .bind(&t[1])
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(os2.get::<Option<String>, _>("caption"), None);
-    assert_eq!(os2.get::<Option<String>, _>("edition"), None);
-    let hw2 = sqlx::query("SELECT * FROM hardware WHERE run_id = ? AND target = ?")
-        .bind(run)
-        .bind(&t[1])
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(hw2.get::<Option<String>, _>("bios_version"), None);
-    assert_eq!(hw2.get::<Option<String>, _>("processor_name"), None);
-    assert_eq!(hw2.get::<Option<i64>, _>("processors"), Some(1));
-    assert_eq!(hw2.get::<Option<i64>, _>("cores"), None);
-    assert_eq!(hw2.get::<Option<String>, _>("chassis"), None);
-    let hosts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hosts WHERE run_id = ?")
-        .bind(run)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(hosts, 2);
-    // A plain-SQL report across tables.
-    let joined: Vec<(String, String)> = sqlx::query_as(
-        "SELECT h.name, c.status FROM hosts h JOIN computers c ON c.id = h.computer_id \
-         WHERE h.run_id = ? ORDER BY h.name",
+    let os2 = one(
+        &store,
+        "SELECT * FROM operating_systems WHERE run_id = $1 AND target = $2",
+        run,
+        &t[1],
     )
-    .bind(run)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    .await;
+    assert_eq!(os2.os("caption"), None);
+    assert_eq!(os2.os("edition"), None);
+    let hw2 = one(
+        &store,
+        "SELECT * FROM hardware WHERE run_id = $1 AND target = $2",
+        run,
+        &t[1],
+    )
+    .await;
+    assert_eq!(hw2.os("bios_version"), None);
+    assert_eq!(hw2.os("processor_name"), None);
+    assert_eq!(hw2.oi("processors"), Some(1));
+    assert_eq!(hw2.oi("cores"), None);
+    assert_eq!(hw2.os("chassis"), None);
+    assert_eq!(
+        store
+            .test_scalar("SELECT COUNT(*) FROM hosts WHERE run_id = $1", run)
+            .await,
+        2
+    );
+    // A plain-SQL report across tables.
+    let joined = texts(
+        &store
+            .test_rows(
+                "SELECT h.name, c.status FROM hosts h JOIN computers c ON c.id = h.computer_id \
+                 WHERE h.run_id = $1 ORDER BY h.name",
+                run,
+                None,
+            )
+            .await,
+        &["name", "status"],
+    );
     assert_eq!(
         joined,
         vec![
-            ("PC000.LAB.EXAMPLE".into(), "inventoried".into()),
-            ("PC001.LAB.EXAMPLE".into(), "inventoried-incomplete".into()),
+            vec![Some("PC000.LAB.EXAMPLE".into()), Some("inventoried".into())],
+            vec![
+                Some("PC001.LAB.EXAMPLE".into()),
+                Some("inventoried-incomplete".into())
+            ],
         ]
     );
-    pool.close().await;
     store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_concurrent_saves_all_land() {
-    let db = TempDb::new("concurrent");
-    let store = Store::open(db.path()).await.unwrap();
+async fn two_hundred_concurrent_saves_all_land(db: &TestDb) {
+    let store = db.open().await;
     let t = targets(200);
     let run = store.create_run(&t, &json!({}), 1).await.unwrap();
     let mut tasks = tokio::task::JoinSet::new();
@@ -916,24 +1025,19 @@ async fn two_hundred_concurrent_saves_all_land() {
     );
     assert!(store.pending_targets(run).await.unwrap().is_empty());
     assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM services WHERE run_id = ?",
-            run
-        )
-        .await,
+        store
+            .test_scalar("SELECT COUNT(*) FROM services WHERE run_id = $1", run)
+            .await,
         150 * 40
     );
     assert_eq!(store.computers(run).await.unwrap().len(), 200);
     store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_stores_on_one_file_write_at_once() {
+async fn two_stores_on_one_file_write_at_once(db: &TestDb) {
     // Two handles have two writer connections, as two scanner processes would.
-    let db = TempDb::new("twostores");
-    let a = Store::open(db.path()).await.unwrap();
-    let b = Store::open(db.path()).await.unwrap();
+    let a = db.open().await;
+    let b = db.open().await;
     let t = targets(80);
     let run = a.create_run(&t, &json!({}), 1).await.unwrap();
     let mut tasks = tokio::task::JoinSet::new();
@@ -953,10 +1057,8 @@ async fn two_stores_on_one_file_write_at_once() {
     b.close().await;
 }
 
-#[tokio::test]
-async fn an_existing_file_reopens_with_its_data() {
-    let db = TempDb::new("reopen");
-    let store = Store::open(db.path()).await.unwrap();
+async fn an_existing_file_reopens_with_its_data(db: &TestDb) {
+    let store = db.open().await;
     let run = store
         .create_run(&targets(2), &json!({"a": 1}), 1)
         .await
@@ -965,7 +1067,7 @@ async fn an_existing_file_reopens_with_its_data() {
     store.save_computer(run, &r).await.unwrap();
     store.close().await;
 
-    let store = Store::open(db.path()).await.unwrap();
+    let store = db.open().await;
     assert_eq!(store.latest_run().await.unwrap().unwrap().id, run);
     assert_eq!(store.computer(run, &r.target).await.unwrap().unwrap(), r);
     assert_eq!(
@@ -975,7 +1077,9 @@ async fn an_existing_file_reopens_with_its_data() {
     let run2 = store.create_run(&targets(1), &json!({}), 2).await.unwrap();
     assert!(run2 > run);
     store.close().await;
-    let store = Store::open_existing(db.path()).await.unwrap();
+    let store = Store::open_with(&db.location(), &db.auth(), false)
+        .await
+        .unwrap();
     assert_eq!(store.latest_run().await.unwrap().unwrap().id, run2);
     store.close().await;
 }
@@ -1034,24 +1138,21 @@ async fn a_garbage_file_is_a_clear_error() {
     }
 }
 
-#[tokio::test]
-async fn a_newer_schema_is_refused() {
-    let db = TempDb::new("newer");
-    Store::open(db.path()).await.unwrap().close().await;
-    let pool = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new().filename(db.path()),
-    )
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (99, 'from the future', 1, x'00', 0)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-    match Store::open(db.path()).await {
+async fn a_newer_schema_is_refused(db: &TestDb) {
+    let store = db.open().await;
+    let checksum = if store.location().is_postgres() {
+        "'\\x00'::bytea"
+    } else {
+        "x'00'"
+    };
+    store
+        .test_execute(&format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (99, 'from the future', TRUE, {checksum}, 0)"
+        ))
+        .await;
+    store.close().await;
+    match Store::open_with(&db.location(), &db.auth(), true).await {
         Err(
             e @ StoreError::NewerSchema {
                 found: 99,

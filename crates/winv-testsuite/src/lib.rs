@@ -4,6 +4,7 @@
 
 pub mod fixtures;
 pub mod netlab;
+pub mod pg;
 pub mod python;
 pub mod samba;
 pub mod sim;

@@ -85,7 +85,9 @@ pub fn run(args: SimArgs) -> Result<ExitCode> {
             "winventory sim: ready hosts={} port={} dynamic_port={}",
             sim.hosts, sim.epm_port, sim.dynamic_port
         );
-        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
         sim.stop().await;
         Ok(ExitCode::SUCCESS)
     })

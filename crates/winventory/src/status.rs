@@ -1,6 +1,7 @@
 //! `winventory status`: a run read back from the database: its state, the computers by
-//! status (MAP's wording and the identifier), per-class counts, and the failed
-//! computers.
+//! status (MAP's wording and the identifier), per-class counts, the failed computers,
+//! and for a run shared by several scanners each scanner (last heartbeat, claimed,
+//! finished, attempts), the queue and the leases that expired.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -10,14 +11,23 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
-use winv_store::{ComputerRow, RunInfo, RunSummary, Store, StoreError};
+use winv_store::{
+    ComputerRow, DbAuth, ExpiredLease, QueueCounts, RunInfo, RunSummary, ScannerInfo, Store,
+    StoreError,
+};
 
 /// Arguments of `winventory status`.
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// The database file written by `winventory scan`.
-    #[arg(long, value_name = "PATH", default_value = "winventory.db")]
+    /// The database written by `winventory scan`: a SQLite file, or a PostgreSQL URL
+    /// `postgres://user@host:port/dbname?sslmode=verify-full` (no password in it: the
+    /// password comes from --db-password-file, PGPASSWORD or ~/.pgpass).
+    #[arg(long, value_name = "PATH|URL", default_value = "winventory.db")]
     pub db: PathBuf,
+
+    /// A file (owner-only: chmod 600) whose first line is the PostgreSQL password.
+    #[arg(long, value_name = "PATH")]
+    pub db_password_file: Option<PathBuf>,
 
     /// The run to show (default: the newest).
     #[arg(long, value_name = "ID")]
@@ -48,7 +58,10 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
 
 /// The whole output of `status`, text or JSON.
 async fn report(args: &StatusArgs) -> Result<String> {
-    let store = match Store::open_existing(&args.db).await {
+    let auth = DbAuth {
+        password_file: args.db_password_file.clone(),
+    };
+    let store = match Store::open_with(&args.db, &auth, false).await {
         Ok(s) => s,
         // Already says "no database at PATH".
         Err(e @ StoreError::NoDatabase { .. }) => return Err(e.into()),
@@ -56,16 +69,24 @@ async fn report(args: &StatusArgs) -> Result<String> {
     };
     let result = read_run(&store, args).await;
     store.close().await;
-    let (info, summary, failed) = result?;
+    let (info, summary, failed, shared) = result?;
     if args.json {
-        let mut s =
-            serde_json::to_string_pretty(&to_json(&args.db, &info, &summary, failed.as_deref()))?;
+        let mut v = to_json(&args.db, &info, &summary, failed.as_deref());
+        if let (Some(sh), Some(obj)) = (&shared, v.as_object_mut()) {
+            obj.insert("scanners".into(), shared_json(sh));
+            obj.insert("queue".into(), json!(sh.queue));
+            obj.insert("expired_leases".into(), json!(sh.expired));
+        }
+        let mut s = serde_json::to_string_pretty(&v)?;
         s.push('\n');
         Ok(s)
     } else {
         let mut out = Vec::new();
         write_header(&info, &mut out)?;
         print_summary(&summary, &args.db, &mut out)?;
+        if let Some(sh) = &shared {
+            write_shared(sh, &mut out)?;
+        }
         if let Some(rows) = &failed {
             write_failed(rows, &mut out)?;
         }
@@ -73,7 +94,126 @@ async fn report(args: &StatusArgs) -> Result<String> {
     }
 }
 
-type RunData = (RunInfo, RunSummary, Option<Vec<ComputerRow>>);
+type RunData = (
+    RunInfo,
+    RunSummary,
+    Option<Vec<ComputerRow>>,
+    Option<Shared>,
+);
+
+/// The scanners of a run shared by several (none for a run of one `scan` process).
+struct Shared {
+    now_ms: i64,
+    scanners: Vec<ScannerInfo>,
+    queue: QueueCounts,
+    expired: Vec<ExpiredLease>,
+}
+
+/// A scanner whose last heartbeat is older than this is shown as silent.
+const SILENT_MS: i64 = 60_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Control characters of names (scanner names, sites, targets) shown escaped, so no
+/// name can move the cursor or recolour a terminal.
+fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+fn scanner_state(s: &ScannerInfo, now: i64) -> &'static str {
+    if s.left_ms.is_some() {
+        "left"
+    } else if now.saturating_sub(s.heartbeat_ms) > SILENT_MS {
+        "silent"
+    } else {
+        "active"
+    }
+}
+
+fn write_shared(sh: &Shared, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out)?;
+    let q = &sh.queue;
+    writeln!(
+        out,
+        "queue: {} ready, {} waiting for a retry, {} claimed, {} expired leases, {} done",
+        q.ready, q.waiting, q.claimed, q.expired, q.done
+    )?;
+    let name_w = sh
+        .scanners
+        .iter()
+        .map(|s| printable(&s.name).len())
+        .chain(["scanner".len()])
+        .max()
+        .unwrap_or(7);
+    let site_w = sh
+        .scanners
+        .iter()
+        .map(|s| s.site.as_deref().map_or(1, |x| printable(x).len()))
+        .chain(["site".len()])
+        .max()
+        .unwrap_or(4);
+    writeln!(
+        out,
+        "{:>4}  {:<name_w$}  {:<site_w$}  {:<6}  {:>14}  {:>7}  {:>8}  {:>8}",
+        "id", "scanner", "site", "state", "last heartbeat", "claimed", "finished", "attempts"
+    )?;
+    for s in &sh.scanners {
+        writeln!(
+            out,
+            "{:>4}  {:<name_w$}  {:<site_w$}  {:<6}  {:>14}  {:>7}  {:>8}  {:>8}",
+            s.id,
+            printable(&s.name),
+            s.site.as_deref().map_or("-".to_string(), printable),
+            scanner_state(s, sh.now_ms),
+            format!("{} ago", format_duration(sh.now_ms - s.heartbeat_ms)),
+            s.claimed,
+            s.finished,
+            s.attempts
+        )?;
+    }
+    if !sh.expired.is_empty() {
+        writeln!(out, "expired leases ({}):", sh.expired.len())?;
+        for l in &sh.expired {
+            writeln!(
+                out,
+                "  {}  held by {} (scanner {}), expired {} ago",
+                printable(&l.target),
+                printable(&l.scanner_name),
+                l.scanner,
+                format_duration(sh.now_ms - l.lease_until_ms)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn shared_json(sh: &Shared) -> Value {
+    Value::Array(
+        sh.scanners
+            .iter()
+            .map(|s| {
+                let mut v = json!(s);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("state".into(), json!(scanner_state(s, sh.now_ms)));
+                }
+                v
+            })
+            .collect(),
+    )
+}
 
 async fn read_run(store: &Store, args: &StatusArgs) -> Result<RunData> {
     let info = match args.run {
@@ -97,7 +237,19 @@ async fn read_run(store: &Store, args: &StatusArgs) -> Result<RunData> {
     } else {
         None
     };
-    Ok((info, summary, failed))
+    let scanners = store.scanners(info.id).await?;
+    let shared = if scanners.is_empty() {
+        None
+    } else {
+        let now = now_ms();
+        Some(Shared {
+            now_ms: now,
+            queue: store.queue_counts(info.id, now).await?,
+            expired: store.expired_leases(info.id, now).await?,
+            scanners,
+        })
+    };
+    Ok((info, summary, failed, shared))
 }
 
 /// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian
@@ -407,6 +559,7 @@ mod tests {
     fn args(db: &Path, json: bool, computers: bool, run: Option<i64>) -> StatusArgs {
         StatusArgs {
             db: db.to_path_buf(),
+            db_password_file: None,
             run,
             json,
             computers,
@@ -483,6 +636,83 @@ mod tests {
             format!("no run {} in {}", run + 5, db.display())
         );
         remove_db(&db);
+    }
+
+    /// A run shared by scanners on PostgreSQL: `status --db postgres://...` shows each
+    /// scanner, the queue and the expired leases; names are escaped.
+    #[tokio::test]
+    async fn a_shared_run_on_postgres_shows_its_scanners_and_expired_leases() {
+        let Some(server) = winv_testsuite::pg::PgServer::start().unwrap() else {
+            return;
+        };
+        let url = PathBuf::from(server.url("postgres"));
+        let auth = DbAuth {
+            password_file: Some(server.password_file().to_path_buf()),
+        };
+        let store = Store::open_with(&url, &auth, true).await.unwrap();
+        let targets: Vec<String> = (0..4).map(|i| format!("pc{i}")).collect();
+        let run = store.create_run(&targets, &json!({}), 1).await.unwrap();
+        let now = now_ms();
+        let alive = store
+            .register_scanner(run, "scan-a:101", None, now)
+            .await
+            .unwrap();
+        let dead = store
+            .register_scanner(run, "scan-b\x1b[31m:102", None, now - 600_000)
+            .await
+            .unwrap();
+        let mine = store.claim(alive, 1, now, 60_000).await.unwrap();
+        assert_eq!(mine.claims[0].lease.target, "pc0");
+        // The dead one claimed two ten minutes ago with a one-minute lease.
+        let held = store.claim(dead, 2, now - 600_000, 60_000).await.unwrap();
+        assert_eq!(held.claims.len(), 2);
+        store
+            .finish(&mine.claims[0].lease, &result("pc0", Status::Inventoried))
+            .await
+            .unwrap();
+        store.close().await;
+
+        let mut a = args(&url, false, false, None);
+        a.db_password_file = auth.password_file.clone();
+        let text = report(&a).await.unwrap();
+        assert!(
+            text.contains(
+                "queue: 1 ready, 0 waiting for a retry, 0 claimed, 2 expired leases, 1 done"
+            ),
+            "{text}"
+        );
+        let line_a = text.lines().find(|l| l.contains("scan-a:101")).unwrap();
+        assert!(line_a.contains("active"), "{line_a}");
+        let line_b = text.lines().find(|l| l.contains("scan-b")).unwrap();
+        assert!(
+            // Ten minutes and however long the test took so far.
+            line_b.contains("silent") && line_b.contains(" 10m "),
+            "{line_b}"
+        );
+        assert!(!text.contains('\x1b'), "escaped: {text}");
+        assert!(text.contains("scan-b\\u{1b}[31m:102"), "{text}");
+        assert!(text.contains("expired leases (2):"), "{text}");
+        assert!(text.contains("  pc1  held by scan-b"), "{text}");
+
+        a.json = true;
+        let j: Value = serde_json::from_str(&report(&a).await.unwrap()).unwrap();
+        assert_eq!(j["scanners"].as_array().unwrap().len(), 2);
+        assert_eq!(j["scanners"][0]["finished"], 1);
+        assert_eq!(j["scanners"][1]["claimed"], 2);
+        assert_eq!(j["scanners"][1]["state"], "silent");
+        assert_eq!(j["queue"]["expired"], 2);
+        assert_eq!(j["expired_leases"][1]["target"], "pc2");
+        assert_eq!(j["database"], server.url("postgres"));
+        // Without the password the server refuses, and says so.
+        let mut no_pw = args(&url, false, false, None);
+        no_pw.db_password_file = None;
+        if std::env::var_os("PGPASSWORD").is_none() {
+            let e = report(&no_pw).await.unwrap_err();
+            assert!(
+                format!("{e:#}").contains("cannot read the database"),
+                "{e:#}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,0 +1,1495 @@
+//! Every query of the store, written once and compiled once per backend: this file is
+//! the module `q` of both `backend_sqlite` and `backend_pg`, whose `Db` and `DbRow`
+//! name the driver (one source, concrete types, no `sqlx::Any`, whose SQLite side
+//! cannot read `BOOLEAN` columns).
+//!
+//! Portable SQL only: `$1, $2...` placeholders (SQLite reads `$N` as the N-th
+//! argument), `INSERT ... RETURNING`, `ON CONFLICT DO NOTHING`, `COALESCE`, no JSON
+//! functions. What differs is in the backend module: how a write transaction begins
+//! and the row-locking clauses (`FOR UPDATE [SKIP LOCKED]` on PostgreSQL, nothing on
+//! SQLite, where a write transaction holds the whole database).
+//!
+//! Functions take the writer pool `w` and the reader pool `r` (the same pool on
+//! PostgreSQL).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use sqlx::{Database, Pool, Row, Transaction};
+use winv_engine::{
+    AttemptRecord, ClassInstances, ClassResult, ComputerResult, Inventory, SoftwareRow, Status,
+};
+
+use super::{Db, DbRow, BEGIN_WRITE, LOCK_ROW, LOCK_SKIP_LOCKED, TEXT_REFUSES_NUL};
+use crate::codec::{self, to_i64, FailureCols, FAILURE_COLUMNS};
+use crate::coord::{
+    Claim, ClaimBatch, ExpiredLease, Finished, Heartbeat, Lease, QueueCounts, ScannerId,
+    ScannerInfo, SiteTarget, CLAIMED, DONE, QUEUED,
+};
+use crate::error::StoreError;
+use crate::model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary};
+use crate::report;
+
+type Tx = Transaction<'static, Db>;
+/// id, name, site, started, heartbeat, left, claimed, finished, attempts, requeued.
+type ScannerRow = (
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+/// target, state, attempts, class order, retry state, epoch.
+type ClaimRow = (String, String, i64, Option<String>, Option<String>, i64);
+/// ready, waiting, claimed, expired, done.
+type QueueRow = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as Database>::Arguments<'q>>;
+
+const RUN_COLUMNS: &str = "id, started_ms, finished_ms, state, options, targets";
+
+/// The site column's value for "no site" (a key column, so never NULL).
+fn site_key(site: Option<&str>) -> &str {
+    site.unwrap_or("")
+}
+
+fn site_from_key(site: String) -> Option<String> {
+    (!site.is_empty()).then_some(site)
+}
+
+fn count(n: Option<i64>) -> u64 {
+    n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)
+}
+
+pub(crate) async fn create_run(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    targets: &[SiteTarget],
+    options: &serde_json::Value,
+    started_ms: i64,
+) -> Result<RunId, StoreError> {
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let id: RunId = sqlx::query_scalar(
+        "INSERT INTO runs (started_ms, finished_ms, state, options, targets) \
+         VALUES ($1, NULL, $2, $3, $4) RETURNING id",
+    )
+    .bind(started_ms)
+    .bind(RunState::Running.as_str())
+    .bind(options.to_string())
+    .bind(to_i64(targets.len()))
+    .fetch_one(&mut *tx)
+    .await?;
+    for (i, t) in targets.iter().enumerate() {
+        sqlx::query("INSERT INTO run_targets (run_id, position, target) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(to_i64(i))
+            .bind(&t.target)
+            .execute(&mut *tx)
+            .await?;
+        // A target listed twice is one computer: its first position and site win.
+        sqlx::query(
+            "INSERT INTO work (run_id, target, position, site, state, not_before_ms, attempts, \
+             class_order, retry_state, scanner_id, epoch, lease_until_ms, takeovers) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, NULL, NULL, NULL, 0, NULL, 0) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(&t.target)
+        .bind(to_i64(i))
+        .bind(site_key(t.site.as_deref()))
+        .bind(QUEUED)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub(crate) async fn run(
+    _w: &Pool<Db>,
+    r: &Pool<Db>,
+    id: RunId,
+) -> Result<Option<RunInfo>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(r)
+        .await?;
+    row.as_ref().map(run_info).transpose()
+}
+
+pub(crate) async fn latest_run(_w: &Pool<Db>, r: &Pool<Db>) -> Result<Option<RunInfo>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1"
+    ))
+    .fetch_optional(r)
+    .await?;
+    row.as_ref().map(run_info).transpose()
+}
+
+pub(crate) async fn latest_resumable_run(
+    _w: &Pool<Db>,
+    r: &Pool<Db>,
+) -> Result<Option<RunInfo>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE state <> $1 ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(RunState::Completed.as_str())
+    .fetch_optional(r)
+    .await?;
+    row.as_ref().map(run_info).transpose()
+}
+
+pub(crate) async fn run_targets(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+) -> Result<Vec<String>, StoreError> {
+    require_run(w, r, run).await?;
+    Ok(
+        sqlx::query_scalar("SELECT target FROM run_targets WHERE run_id = $1 ORDER BY position")
+            .bind(run)
+            .fetch_all(r)
+            .await?,
+    )
+}
+
+pub(crate) async fn pending_targets(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+) -> Result<Vec<String>, StoreError> {
+    require_run(w, r, run).await?;
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT t.target FROM run_targets t \
+         LEFT JOIN computers c ON c.run_id = t.run_id AND c.target = t.target \
+         WHERE t.run_id = $1 AND (c.id IS NULL OR c.status = $2) \
+         ORDER BY t.position",
+    )
+    .bind(run)
+    .bind(Status::InventoryNotCompleted.as_str())
+    .fetch_all(r)
+    .await?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .filter(|t| seen.insert(t.clone()))
+        .collect())
+}
+
+pub(crate) async fn save_computer(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    result: &ComputerResult,
+) -> Result<(), StoreError> {
+    let fixed = storable(result);
+    let result = fixed.as_ref().unwrap_or(result);
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE id = $1")
+        .bind(run)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Err(StoreError::NoSuchRun(run));
+    }
+    let attempts: Vec<(&AttemptRecord, Option<ScannerId>)> =
+        result.attempts.iter().map(|a| (a, None)).collect();
+    save_in(&mut tx, run, result, &attempts, None).await?;
+    mark_work(&mut tx, run, &result.target, result.status, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The result as this backend can store it: `None` when it can as it is, else a copy
+/// with U+0000 replaced (PostgreSQL).
+fn storable(r: &ComputerResult) -> Option<ComputerResult> {
+    if !TEXT_REFUSES_NUL {
+        return None;
+    }
+    let fixed = codec::without_nul(r)?;
+    tracing::warn!(target = %r.target, "NUL characters in the result replaced by U+FFFD (postgresql text cannot hold them)");
+    Some(fixed)
+}
+
+/// The rows of one final result, in an open transaction: the computer (replacing an
+/// `inventory-not-completed` one), its attempts (each with the scanner that made it),
+/// class results, inventory and report rows.
+async fn save_in(
+    tx: &mut Tx,
+    run: RunId,
+    r: &ComputerResult,
+    attempts: &[(&AttemptRecord, Option<ScannerId>)],
+    scanner: Option<ScannerId>,
+) -> Result<(), StoreError> {
+    let old: Option<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT id, status FROM computers WHERE run_id = $1 AND target = $2{LOCK_ROW}"
+    ))
+    .bind(run)
+    .bind(&r.target)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some((old_id, old_status)) = old {
+        if old_status != Status::InventoryNotCompleted.as_str() {
+            return Err(StoreError::AlreadyRecorded {
+                target: r.target.clone(),
+            });
+        }
+        delete_computer(tx, old_id).await?;
+        tracing::debug!(run, target = %r.target, "replacing inventory-not-completed result");
+    }
+    let computer_id = insert_computer(tx, run, r, scanner).await?;
+    let ids = Ids {
+        run,
+        computer: computer_id,
+        target: &r.target,
+    };
+    for (a, by) in attempts {
+        insert_attempt(tx, &ids, a, *by).await?;
+    }
+    for (i, c) in r.classes.iter().enumerate() {
+        insert_class_result(tx, &ids, i, c).await?;
+    }
+    insert_inventory(tx, &ids, &r.inventory).await?;
+    if r.status.is_success() {
+        insert_reports(tx, &ids, &r.inventory).await?;
+    }
+    Ok(())
+}
+
+/// A target's queue row after a result: `done`, or back to `queued` for an
+/// `inventory-not-completed` one (a resume or another scanner does it again).
+async fn mark_work(
+    tx: &mut Tx,
+    run: RunId,
+    target: &str,
+    status: Status,
+    attempts: Option<i64>,
+) -> Result<(), StoreError> {
+    let state = if status == Status::InventoryNotCompleted {
+        QUEUED
+    } else {
+        DONE
+    };
+    sqlx::query(
+        "UPDATE work SET state = $1, lease_until_ms = NULL, attempts = COALESCE($2, attempts) \
+         WHERE run_id = $3 AND target = $4",
+    )
+    .bind(state)
+    .bind(attempts)
+    .bind(run)
+    .bind(target)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_run_state(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    state: RunState,
+    finished_ms: Option<i64>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE runs SET state = $1, finished_ms = $2 WHERE id = $3")
+        .bind(state.as_str())
+        .bind(finished_ms)
+        .bind(run)
+        .execute(w)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NoSuchRun(run));
+    }
+    Ok(())
+}
+
+pub(crate) async fn summary(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+) -> Result<RunSummary, StoreError> {
+    let info = self::run(w, r, run)
+        .await?
+        .ok_or(StoreError::NoSuchRun(run))?;
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM computers WHERE run_id = $1 GROUP BY status")
+            .bind(run)
+            .fetch_all(r)
+            .await?;
+    let mut by: Vec<(Status, u64)> = Vec::new();
+    for (s, n) in counts {
+        let st = codec::status(&s, "computers", "status")?;
+        by.push((st, u64::try_from(n).unwrap_or(0)));
+    }
+    let by_status: Vec<(Status, u64)> = Status::ALL
+        .into_iter()
+        .filter_map(|st| {
+            by.iter()
+                .find(|(s, _)| *s == st)
+                .filter(|(_, n)| *n > 0)
+                .map(|&(s, n)| (s, n))
+        })
+        .collect();
+    let finished = by_status
+        .iter()
+        .filter(|(s, _)| *s != Status::InventoryNotCompleted)
+        .map(|(_, n)| *n)
+        .sum::<u64>();
+    let class_rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT class, \
+                SUM(CASE WHEN outcome = 'collected' THEN 1 ELSE 0 END), \
+                SUM(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), \
+                SUM(CASE WHEN outcome = 'timed-out' THEN 1 ELSE 0 END) \
+         FROM class_results WHERE run_id = $1 \
+         GROUP BY class ORDER BY MIN(position), class",
+    )
+    .bind(run)
+    .fetch_all(r)
+    .await?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(RunSummary {
+        run,
+        targets: info.targets,
+        finished: usize::try_from(finished).unwrap_or(usize::MAX),
+        by_status,
+        classes: class_rows
+            .into_iter()
+            .map(|(class, c, f, t)| ClassCount {
+                class,
+                collected: n(c),
+                failed: n(f),
+                timed_out: n(t),
+            })
+            .collect(),
+    })
+}
+
+pub(crate) async fn computers(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+) -> Result<Vec<ComputerRow>, StoreError> {
+    require_run(w, r, run).await?;
+    let rows = sqlx::query(
+        "SELECT c.*, \
+                (SELECT COUNT(*) FROM attempts a WHERE a.computer_id = c.id) AS n_attempts \
+         FROM computers c \
+         LEFT JOIN (SELECT target, MIN(position) AS pos FROM run_targets \
+                    WHERE run_id = $1 GROUP BY target) p ON p.target = c.target \
+         WHERE c.run_id = $1 \
+         ORDER BY COALESCE(p.pos, 9223372036854775807), c.id",
+    )
+    .bind(run)
+    .fetch_all(r)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let f = failure_from_row(row, "computers")?;
+            let status: String = row.try_get("status")?;
+            Ok(ComputerRow {
+                target: row.try_get("target")?,
+                address: address(row)?,
+                status: codec::status(&status, "computers", "status")?,
+                stage: f.as_ref().map(|f| f.stage.as_str().to_string()),
+                phase: f.as_ref().map(|f| f.phase),
+                category: f.as_ref().map(|f| f.category),
+                code: f.as_ref().and_then(|f| f.code),
+                code_name: f.as_ref().and_then(|f| f.code_name.clone()),
+                denied_by: f.as_ref().and_then(|f| f.denied_by),
+                message: f.map(|f| f.message),
+                attempts: u32::try_from(row.try_get::<i64, _>("n_attempts")?).unwrap_or(u32::MAX),
+                credential: row.try_get("credential")?,
+                finished_ms: row.try_get("finished_ms")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn computer(
+    _w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+    target: &str,
+) -> Result<Option<ComputerResult>, StoreError> {
+    let mut conn = r.acquire().await?;
+    let Some(row) = sqlx::query("SELECT * FROM computers WHERE run_id = $1 AND target = $2")
+        .bind(run)
+        .bind(target)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id: i64 = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+
+    let attempts = sqlx::query("SELECT * FROM attempts WHERE computer_id = $1 ORDER BY number")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(attempt_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let classes =
+        sqlx::query("SELECT * FROM class_results WHERE computer_id = $1 ORDER BY position")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(class_result_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+
+    let inv_classes: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT position, class, namespace FROM inventory_classes \
+         WHERE computer_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let instances: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT class_position, json FROM instances WHERE computer_id = $1 \
+         ORDER BY class_position, position",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut inventory = Inventory::default();
+    let mut positions = Vec::with_capacity(inv_classes.len());
+    for (pos, class, namespace) in inv_classes {
+        positions.push(pos);
+        inventory.classes.push(ClassInstances {
+            class,
+            namespace,
+            instances: Vec::new(),
+        });
+    }
+    for (class_pos, json) in instances {
+        let v: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| StoreError::corrupt("instances", "json", e))?;
+        let i = positions
+            .iter()
+            .position(|&p| p == class_pos)
+            .ok_or_else(|| StoreError::corrupt("instances", "class_position", "no such class"))?;
+        if let Some(c) = inventory.classes.get_mut(i) {
+            c.instances.push(v);
+        }
+    }
+    inventory.software = sqlx::query(
+        "SELECT name, version, publisher, install_date, wow64 FROM installed_software \
+         WHERE computer_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| -> Result<SoftwareRow, StoreError> {
+        Ok(SoftwareRow {
+            name: r.try_get("name")?,
+            version: r.try_get("version")?,
+            publisher: r.try_get("publisher")?,
+            install_date: r.try_get("install_date")?,
+            wow64: r.try_get("wow64")?,
+        })
+    })
+    .collect::<Result<Vec<_>, _>>()?;
+    inventory.registry_values = sqlx::query_as(
+        "SELECT item, value FROM registry_values WHERE computer_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    Ok(Some(ComputerResult {
+        target: row.try_get("target")?,
+        address: address(&row)?,
+        status: codec::status(&status, "computers", "status")?,
+        failure: failure_from_row(&row, "computers")?,
+        attempts,
+        credential: row.try_get("credential")?,
+        classes,
+        inventory,
+        finished_ms: row.try_get("finished_ms")?,
+    }))
+}
+
+/// The scanner of every attempt of a computer, by attempt number (`None`: not made
+/// under a lease).
+pub(crate) async fn attempt_scanners(
+    _w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+    target: &str,
+) -> Result<Vec<(u32, Option<ScannerId>)>, StoreError> {
+    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT number, scanner_id FROM attempts WHERE run_id = $1 AND target = $2 \
+         ORDER BY number",
+    )
+    .bind(run)
+    .bind(target)
+    .fetch_all(r)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(n, s)| (u32::try_from(n).unwrap_or(u32::MAX), s))
+        .collect())
+}
+
+async fn require_run(_w: &Pool<Db>, r: &Pool<Db>, run: RunId) -> Result<(), StoreError> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE id = $1")
+        .bind(run)
+        .fetch_optional(r)
+        .await?;
+    exists.map(|_| ()).ok_or(StoreError::NoSuchRun(run))
+}
+
+// ---------------------------------------------------------------------------------
+// A run shared by several scanners.
+
+async fn run_state_in(tx: &mut Tx, run: RunId) -> Result<RunState, StoreError> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM runs WHERE id = $1")
+        .bind(run)
+        .fetch_optional(&mut **tx)
+        .await?;
+    state
+        .ok_or(StoreError::NoSuchRun(run))?
+        .parse()
+        .map_err(|e| StoreError::corrupt("runs", "state", e))
+}
+
+pub(crate) async fn register_scanner(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    name: &str,
+    site: Option<&str>,
+    now_ms: i64,
+) -> Result<ScannerId, StoreError> {
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let state = run_state_in(&mut tx, run).await?;
+    if state != RunState::Running {
+        return Err(StoreError::RunNotRunning { run, state });
+    }
+    let id: ScannerId = sqlx::query_scalar(
+        "INSERT INTO scanners (run_id, name, site, started_ms, heartbeat_ms, left_ms) \
+         VALUES ($1, $2, $3, $4, $4, NULL) RETURNING id",
+    )
+    .bind(run)
+    .bind(name)
+    .bind(site_key(site))
+    .bind(now_ms)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The scanner's run and site key; a scanner that left is refused.
+async fn scanner_in(tx: &mut Tx, scanner: ScannerId) -> Result<(RunId, String), StoreError> {
+    let row: Option<(i64, String, Option<i64>)> =
+        sqlx::query_as("SELECT run_id, site, left_ms FROM scanners WHERE id = $1")
+            .bind(scanner)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match row {
+        None => Err(StoreError::NoSuchScanner(scanner)),
+        Some((_, _, Some(_))) => Err(StoreError::ScannerLeft(scanner)),
+        Some((run, site, None)) => Ok((run, site)),
+    }
+}
+
+pub(crate) async fn heartbeat(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    scanner: ScannerId,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Heartbeat, StoreError> {
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let (run, _) = scanner_in(&mut tx, scanner).await?;
+    sqlx::query("UPDATE scanners SET heartbeat_ms = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(scanner)
+        .execute(&mut *tx)
+        .await?;
+    let renewed = sqlx::query(
+        "UPDATE work SET lease_until_ms = $1 \
+         WHERE run_id = $2 AND scanner_id = $3 AND state = $4",
+    )
+    .bind(now_ms.saturating_add(lease_ms))
+    .bind(run)
+    .bind(scanner)
+    .bind(CLAIMED)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let run_state = run_state_in(&mut tx, run).await?;
+    tx.commit().await?;
+    Ok(Heartbeat { run_state, renewed })
+}
+
+pub(crate) async fn claim(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    scanner: ScannerId,
+    max: u32,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<ClaimBatch, StoreError> {
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let (run, site) = scanner_in(&mut tx, scanner).await?;
+    sqlx::query("UPDATE scanners SET heartbeat_ms = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(scanner)
+        .execute(&mut *tx)
+        .await?;
+    let run_state = run_state_in(&mut tx, run).await?;
+    let mut claims = Vec::new();
+    if run_state == RunState::Running && max > 0 {
+        let rows: Vec<ClaimRow> = sqlx::query_as(&format!(
+            "SELECT target, state, attempts, class_order, retry_state, epoch FROM work \
+             WHERE run_id = $1 AND site = $2 \
+               AND ((state = $3 AND not_before_ms <= $4) \
+                    OR (state = $5 AND lease_until_ms < $4)) \
+             ORDER BY position LIMIT $6{LOCK_SKIP_LOCKED}"
+        ))
+        .bind(run)
+        .bind(&site)
+        .bind(QUEUED)
+        .bind(now_ms)
+        .bind(CLAIMED)
+        .bind(i64::from(max))
+        .fetch_all(&mut *tx)
+        .await?;
+        for (target, state, attempts, order, retry_state, epoch) in rows {
+            let taken_over = state == CLAIMED;
+            let epoch = epoch.saturating_add(1);
+            sqlx::query(
+                "UPDATE work SET state = $1, scanner_id = $2, epoch = $3, lease_until_ms = $4, \
+                 takeovers = takeovers + $5 WHERE run_id = $6 AND target = $7",
+            )
+            .bind(CLAIMED)
+            .bind(scanner)
+            .bind(epoch)
+            .bind(now_ms.saturating_add(lease_ms))
+            .bind(i64::from(taken_over))
+            .bind(run)
+            .bind(&target)
+            .execute(&mut *tx)
+            .await?;
+            let previous = previous_attempts(&mut tx, run, &target)
+                .await?
+                .into_values()
+                .map(|(_, a)| a)
+                .collect();
+            let class_order = order
+                .map(|o| serde_json::from_str(&o))
+                .transpose()
+                .map_err(|e| StoreError::corrupt("work", "class_order", e))?;
+            let retry_state = retry_state
+                .map(|o| serde_json::from_str(&o))
+                .transpose()
+                .map_err(|e| StoreError::corrupt("work", "retry_state", e))?;
+            if taken_over {
+                tracing::info!(run, scanner, target = %target, "expired lease taken over");
+            }
+            claims.push(Claim {
+                lease: Lease {
+                    run,
+                    target,
+                    scanner,
+                    epoch,
+                },
+                site: site_from_key(site.clone()),
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                class_order,
+                retry_state,
+                previous,
+                taken_over,
+            });
+        }
+    }
+    let (open, next): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT SUM(CASE WHEN state <> $1 THEN 1 ELSE 0 END), \
+                MIN(CASE WHEN state = $2 AND not_before_ms > $3 THEN not_before_ms END) \
+         FROM work WHERE run_id = $4 AND site = $5",
+    )
+    .bind(DONE)
+    .bind(QUEUED)
+    .bind(now_ms)
+    .bind(run)
+    .bind(&site)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ClaimBatch {
+        run_state,
+        claims,
+        open: count(open),
+        next_ready_ms: next,
+    })
+}
+
+/// The attempt records requeues left for a target, by number, with their scanner.
+async fn previous_attempts(
+    tx: &mut Tx,
+    run: RunId,
+    target: &str,
+) -> Result<BTreeMap<u32, (Option<ScannerId>, AttemptRecord)>, StoreError> {
+    let rows: Vec<(i64, Option<i64>, String)> = sqlx::query_as(
+        "SELECT number, scanner_id, record FROM work_attempts \
+         WHERE run_id = $1 AND target = $2 ORDER BY number",
+    )
+    .bind(run)
+    .bind(target)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter()
+        .map(|(n, s, rec)| {
+            let a: AttemptRecord = serde_json::from_str(&rec)
+                .map_err(|e| StoreError::corrupt("work_attempts", "record", e))?;
+            let n =
+                u32::try_from(n).map_err(|e| StoreError::corrupt("work_attempts", "number", e))?;
+            Ok((n, (s, a)))
+        })
+        .collect()
+}
+
+/// The target's queue row, locked: (state, scanner, epoch).
+async fn work_row(
+    tx: &mut Tx,
+    lease: &Lease,
+) -> Result<(String, Option<ScannerId>, i64), StoreError> {
+    let row: Option<(String, Option<i64>, i64)> = sqlx::query_as(&format!(
+        "SELECT state, scanner_id, epoch FROM work WHERE run_id = $1 AND target = $2{LOCK_ROW}"
+    ))
+    .bind(lease.run)
+    .bind(&lease.target)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.ok_or_else(|| StoreError::NoSuchTarget {
+        run: lease.run,
+        target: lease.target.clone(),
+    })
+}
+
+fn holds(lease: &Lease, scanner: Option<ScannerId>, epoch: i64) -> bool {
+    scanner == Some(lease.scanner) && epoch == lease.epoch
+}
+
+fn lost(lease: &Lease) -> StoreError {
+    StoreError::LeaseLost {
+        target: lease.target.clone(),
+        scanner: lease.scanner,
+    }
+}
+
+pub(crate) async fn requeue(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    lease: &Lease,
+    attempt: &AttemptRecord,
+    class_order: &[String],
+    not_before_ms: i64,
+    retry_state: &serde_json::Value,
+) -> Result<(), StoreError> {
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let (state, holder, epoch) = work_row(&mut tx, lease).await?;
+    if !holds(lease, holder, epoch) {
+        return Err(lost(lease));
+    }
+    if state == QUEUED {
+        // This lease requeued it already (a call retried after a lost answer).
+        let have: Option<i64> = sqlx::query_scalar(
+            "SELECT number FROM work_attempts WHERE run_id = $1 AND target = $2 AND number = $3",
+        )
+        .bind(lease.run)
+        .bind(&lease.target)
+        .bind(i64::from(attempt.number))
+        .fetch_optional(&mut *tx)
+        .await?;
+        return if have.is_some() {
+            Ok(())
+        } else {
+            Err(lost(lease))
+        };
+    }
+    if state != CLAIMED {
+        return Err(lost(lease));
+    }
+    let record = serde_json::to_string(attempt)
+        .map_err(|e| StoreError::corrupt("work_attempts", "record", e))?;
+    let order = serde_json::to_string(class_order)
+        .map_err(|e| StoreError::corrupt("work", "class_order", e))?;
+    sqlx::query(
+        "INSERT INTO work_attempts (run_id, target, number, scanner_id, record) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(lease.run)
+    .bind(&lease.target)
+    .bind(i64::from(attempt.number))
+    .bind(lease.scanner)
+    .bind(record)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE work SET state = $1, lease_until_ms = NULL, not_before_ms = $2, \
+         attempts = $3, class_order = $4, retry_state = $7 WHERE run_id = $5 AND target = $6",
+    )
+    .bind(QUEUED)
+    .bind(not_before_ms)
+    .bind(i64::from(attempt.number))
+    .bind(order)
+    .bind(lease.run)
+    .bind(&lease.target)
+    .bind(retry_state.to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn finish(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    lease: &Lease,
+    result: &ComputerResult,
+) -> Result<Finished, StoreError> {
+    let fixed = storable(result);
+    let result = fixed.as_ref().unwrap_or(result);
+    if result.target != lease.target {
+        return Err(StoreError::NoSuchTarget {
+            run: lease.run,
+            target: result.target.clone(),
+        });
+    }
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let (state, holder, epoch) = work_row(&mut tx, lease).await?;
+    if !holds(lease, holder, epoch) {
+        return Err(lost(lease));
+    }
+    if state == DONE {
+        return Ok(Finished::AlreadyRecorded);
+    }
+    if state != CLAIMED {
+        // Requeued by this lease, or an inventory-not-completed result already saved.
+        return Err(lost(lease));
+    }
+    // Earlier attempts (requeued, maybe by other scanners) join the result's own; the
+    // result's record of an attempt wins, the requeue's scanner is kept.
+    let earlier = previous_attempts(&mut tx, lease.run, &lease.target).await?;
+    let mut all: BTreeMap<u32, (&AttemptRecord, Option<ScannerId>)> =
+        earlier.iter().map(|(n, (s, a))| (*n, (a, *s))).collect();
+    for a in &result.attempts {
+        let by = earlier
+            .get(&a.number)
+            .map_or(Some(lease.scanner), |(s, _)| *s);
+        all.insert(a.number, (a, by));
+    }
+    let attempts: Vec<(&AttemptRecord, Option<ScannerId>)> = all.into_values().collect();
+    save_in(&mut tx, lease.run, result, &attempts, Some(lease.scanner)).await?;
+    mark_work(
+        &mut tx,
+        lease.run,
+        &lease.target,
+        result.status,
+        Some(to_i64(attempts.len())),
+    )
+    .await?;
+    if result.status != Status::InventoryNotCompleted {
+        sqlx::query("DELETE FROM work_attempts WHERE run_id = $1 AND target = $2")
+            .bind(lease.run)
+            .bind(&lease.target)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Finished::Recorded)
+}
+
+pub(crate) async fn leave(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    scanner: ScannerId,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let (run, _) = scanner_in(&mut tx, scanner).await?;
+    let released = sqlx::query(
+        "UPDATE work SET state = $1, lease_until_ms = NULL \
+         WHERE run_id = $2 AND scanner_id = $3 AND state = $4",
+    )
+    .bind(QUEUED)
+    .bind(run)
+    .bind(scanner)
+    .bind(CLAIMED)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE scanners SET left_ms = $1, heartbeat_ms = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(scanner)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(released)
+}
+
+pub(crate) async fn complete_if_done(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE runs SET state = $1, finished_ms = $2 \
+         WHERE id = $3 AND state = $4 \
+           AND NOT EXISTS (SELECT 1 FROM work WHERE run_id = $3 AND state <> $5)",
+    )
+    .bind(RunState::Completed.as_str())
+    .bind(now_ms)
+    .bind(run)
+    .bind(RunState::Running.as_str())
+    .bind(DONE)
+    .execute(w)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn scanners(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+) -> Result<Vec<ScannerInfo>, StoreError> {
+    require_run(w, r, run).await?;
+    let rows: Vec<ScannerRow> = sqlx::query_as(
+        "SELECT s.id, s.name, s.site, s.started_ms, s.heartbeat_ms, s.left_ms, \
+               (SELECT COUNT(*) FROM work x WHERE x.scanner_id = s.id AND x.state = $2), \
+               (SELECT COUNT(*) FROM work x WHERE x.scanner_id = s.id AND x.state = $3), \
+               (SELECT COUNT(*) FROM attempts a WHERE a.run_id = $1 AND a.scanner_id = s.id), \
+               (SELECT COUNT(*) FROM work_attempts a WHERE a.run_id = $1 AND a.scanner_id = s.id) \
+             FROM scanners s WHERE s.run_id = $1 ORDER BY s.id",
+    )
+    .bind(run)
+    .bind(CLAIMED)
+    .bind(DONE)
+    .fetch_all(r)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, name, site, started_ms, heartbeat_ms, left_ms, claimed, finished, a, wa)| {
+                ScannerInfo {
+                    id,
+                    name,
+                    site: site_from_key(site),
+                    started_ms,
+                    heartbeat_ms,
+                    left_ms,
+                    claimed: count(Some(claimed)),
+                    finished: count(Some(finished)),
+                    attempts: count(Some(a)).saturating_add(count(Some(wa))),
+                }
+            },
+        )
+        .collect())
+}
+
+pub(crate) async fn queue_counts(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+    now_ms: i64,
+) -> Result<QueueCounts, StoreError> {
+    require_run(w, r, run).await?;
+    let (ready, waiting, claimed, expired, done): QueueRow = sqlx::query_as(
+        "SELECT SUM(CASE WHEN state = $2 AND not_before_ms <= $4 THEN 1 ELSE 0 END), \
+                SUM(CASE WHEN state = $2 AND not_before_ms > $4 THEN 1 ELSE 0 END), \
+                SUM(CASE WHEN state = $3 AND lease_until_ms >= $4 THEN 1 ELSE 0 END), \
+                SUM(CASE WHEN state = $3 AND lease_until_ms < $4 THEN 1 ELSE 0 END), \
+                SUM(CASE WHEN state = $5 THEN 1 ELSE 0 END) \
+         FROM work WHERE run_id = $1",
+    )
+    .bind(run)
+    .bind(QUEUED)
+    .bind(CLAIMED)
+    .bind(now_ms)
+    .bind(DONE)
+    .fetch_one(r)
+    .await?;
+    Ok(QueueCounts {
+        ready: count(ready),
+        waiting: count(waiting),
+        claimed: count(claimed),
+        expired: count(expired),
+        done: count(done),
+    })
+}
+
+pub(crate) async fn expired_leases(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+    now_ms: i64,
+) -> Result<Vec<ExpiredLease>, StoreError> {
+    require_run(w, r, run).await?;
+    let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+        "SELECT x.target, s.id, s.name, x.lease_until_ms FROM work x \
+         JOIN scanners s ON s.id = x.scanner_id \
+         WHERE x.run_id = $1 AND x.state = $2 AND x.lease_until_ms < $3 \
+         ORDER BY x.position",
+    )
+    .bind(run)
+    .bind(CLAIMED)
+    .bind(now_ms)
+    .fetch_all(r)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(target, scanner, scanner_name, lease_until_ms)| ExpiredLease {
+                target,
+                scanner,
+                scanner_name,
+                lease_until_ms,
+            },
+        )
+        .collect())
+}
+
+pub(crate) async fn take_connection_slot(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    site: Option<&str>,
+    per_second: u32,
+    now_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    sqlx::query(
+        "INSERT INTO site_rates (run_id, site, window_ms, used) VALUES ($1, $2, 0, 0) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(run)
+    .bind(site_key(site))
+    .execute(&mut *tx)
+    .await?;
+    let (window, used): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT window_ms, used FROM site_rates WHERE run_id = $1 AND site = $2{LOCK_ROW}"
+    ))
+    .bind(run)
+    .bind(site_key(site))
+    .fetch_one(&mut *tx)
+    .await?;
+    let (wait, window, used) = crate::coord::rate_slot(window, used, per_second, now_ms);
+    if wait.is_none() {
+        sqlx::query(
+            "UPDATE site_rates SET window_ms = $1, used = $2 WHERE run_id = $3 AND site = $4",
+        )
+        .bind(window)
+        .bind(used)
+        .bind(run)
+        .bind(site_key(site))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(wait)
+}
+
+// ---------------------------------------------------------------------------------
+// Rows.
+
+fn run_info(row: &DbRow) -> Result<RunInfo, StoreError> {
+    let state: String = row.try_get("state")?;
+    let options: String = row.try_get("options")?;
+    let targets: i64 = row.try_get("targets")?;
+    Ok(RunInfo {
+        id: row.try_get("id")?,
+        started_ms: row.try_get("started_ms")?,
+        finished_ms: row.try_get("finished_ms")?,
+        state: state
+            .parse()
+            .map_err(|e| StoreError::corrupt("runs", "state", e))?,
+        options: serde_json::from_str(&options)
+            .map_err(|e| StoreError::corrupt("runs", "options", e))?,
+        targets: usize::try_from(targets).map_err(|e| StoreError::corrupt("runs", "targets", e))?,
+    })
+}
+
+fn address(row: &DbRow) -> Result<Option<IpAddr>, StoreError> {
+    let a: Option<String> = row.try_get("address")?;
+    a.map(|a| {
+        a.parse::<IpAddr>()
+            .map_err(|e| StoreError::corrupt("computers", "address", e))
+    })
+    .transpose()
+}
+
+fn attempt_from_row(row: &DbRow) -> Result<AttemptRecord, StoreError> {
+    let order: String = row.try_get("class_order")?;
+    let outcome: String = row.try_get("outcome")?;
+    let number: i64 = row.try_get("number")?;
+    let duration: i64 = row.try_get("duration_ms")?;
+    Ok(AttemptRecord {
+        number: u32::try_from(number).map_err(|e| StoreError::corrupt("attempts", "number", e))?,
+        started_ms: row.try_get("started_ms")?,
+        duration_ms: u64::try_from(duration)
+            .map_err(|e| StoreError::corrupt("attempts", "duration_ms", e))?,
+        credential: row.try_get("credential")?,
+        class_order: serde_json::from_str(&order)
+            .map_err(|e| StoreError::corrupt("attempts", "class_order", e))?,
+        outcome: codec::status(&outcome, "attempts", "outcome")?,
+        failing_class: row.try_get("failing_class")?,
+        failure: failure_from_row(row, "attempts")?,
+    })
+}
+
+fn class_result_from_row(row: &DbRow) -> Result<ClassResult, StoreError> {
+    let outcome: String = row.try_get("outcome")?;
+    let rows: i64 = row.try_get("rows_collected")?;
+    let attempt: i64 = row.try_get("attempt")?;
+    Ok(ClassResult {
+        class: row.try_get("class")?,
+        namespace: row.try_get("namespace")?,
+        outcome: codec::outcome(&outcome)?,
+        rows: usize::try_from(rows)
+            .map_err(|e| StoreError::corrupt("class_results", "rows_collected", e))?,
+        attempt: u32::try_from(attempt)
+            .map_err(|e| StoreError::corrupt("class_results", "attempt", e))?,
+        error: failure_from_row(row, "class_results")?,
+    })
+}
+
+/// Reads the failure columns of a row back; `None` when `stage` is NULL.
+fn failure_from_row(
+    row: &DbRow,
+    table: &'static str,
+) -> Result<Option<winv_engine::Failure>, StoreError> {
+    let Some(stage) = row.try_get::<Option<String>, _>("stage")? else {
+        return Ok(None);
+    };
+    codec::failure(
+        table,
+        codec::FailureText {
+            stage,
+            status: row.try_get("failure_status")?,
+            phase: row.try_get("phase")?,
+            category: row.try_get("category")?,
+            code: row.try_get("code")?,
+            code_name: row.try_get("code_name")?,
+            retry: row.try_get("retry")?,
+            denied_by: row.try_get("denied_by")?,
+            message: row.try_get("message")?,
+        },
+    )
+    .map(Some)
+}
+
+/// Binds the nine failure columns, in [`FAILURE_COLUMNS`] order.
+fn bind_failure<'q>(q: Query<'q>, f: FailureCols) -> Query<'q> {
+    q.bind(f.status)
+        .bind(f.stage)
+        .bind(f.phase)
+        .bind(f.category)
+        .bind(f.code)
+        .bind(f.code_name)
+        .bind(f.retry)
+        .bind(f.denied_by)
+        .bind(f.message)
+}
+
+/// The keys every child row carries.
+struct Ids<'a> {
+    run: RunId,
+    computer: i64,
+    target: &'a str,
+}
+
+/// Every table that hangs off `computers`, children first.
+const CHILD_TABLES: [&str; 11] = [
+    "attempts",
+    "class_results",
+    "instances",
+    "inventory_classes",
+    "registry_values",
+    "hosts",
+    "operating_systems",
+    "hardware",
+    "installed_software",
+    "hotfixes",
+    "services",
+];
+
+async fn delete_computer(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
+    for table in CHILD_TABLES {
+        sqlx::query(&format!("DELETE FROM {table} WHERE computer_id = $1"))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM computers WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_computer(
+    tx: &mut Tx,
+    run: RunId,
+    r: &ComputerResult,
+    scanner: Option<ScannerId>,
+) -> Result<i64, StoreError> {
+    let sql = format!(
+        "INSERT INTO computers (run_id, target, address, status, credential, finished_ms, \
+         scanner_id, {FAILURE_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         RETURNING id"
+    );
+    let q = sqlx::query(&sql)
+        .bind(run)
+        .bind(&r.target)
+        .bind(r.address.map(|a| a.to_string()))
+        .bind(r.status.as_str())
+        .bind(&r.credential)
+        .bind(r.finished_ms)
+        .bind(scanner);
+    let row = bind_failure(q, FailureCols::new(r.failure.as_ref()))
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::AlreadyRecorded {
+                target: r.target.clone(),
+            },
+            _ => StoreError::Sql(e),
+        })?;
+    Ok(row.try_get(0)?)
+}
+
+async fn insert_attempt(
+    tx: &mut Tx,
+    ids: &Ids<'_>,
+    a: &AttemptRecord,
+    scanner: Option<ScannerId>,
+) -> Result<(), StoreError> {
+    let order = serde_json::to_string(&a.class_order)
+        .map_err(|e| StoreError::corrupt("attempts", "class_order", e))?;
+    let sql = format!(
+        "INSERT INTO attempts (run_id, computer_id, target, number, started_ms, duration_ms, \
+         credential, class_order, outcome, failing_class, scanner_id, {FAILURE_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                 $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    );
+    let q = sqlx::query(&sql)
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(i64::from(a.number))
+        .bind(a.started_ms)
+        .bind(to_i64(a.duration_ms))
+        .bind(&a.credential)
+        .bind(order)
+        .bind(a.outcome.as_str())
+        .bind(&a.failing_class)
+        .bind(scanner);
+    bind_failure(q, FailureCols::new(a.failure.as_ref()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_class_result(
+    tx: &mut Tx,
+    ids: &Ids<'_>,
+    position: usize,
+    c: &ClassResult,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO class_results (run_id, computer_id, target, position, class, namespace, \
+         outcome, rows_collected, attempt, {FAILURE_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    );
+    let q = sqlx::query(&sql)
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(position))
+        .bind(&c.class)
+        .bind(&c.namespace)
+        .bind(c.outcome.as_str())
+        .bind(to_i64(c.rows))
+        .bind(i64::from(c.attempt));
+    bind_failure(q, FailureCols::new(c.error.as_ref()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_inventory(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result<(), StoreError> {
+    for (cpos, c) in inv.classes.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO inventory_classes (run_id, computer_id, target, position, class, \
+             namespace, instances) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(cpos))
+        .bind(&c.class)
+        .bind(&c.namespace)
+        .bind(to_i64(c.instances.len()))
+        .execute(&mut **tx)
+        .await?;
+        for (ipos, inst) in c.instances.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO instances (run_id, computer_id, target, class_position, position, \
+                 class, namespace, json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(ids.run)
+            .bind(ids.computer)
+            .bind(ids.target)
+            .bind(to_i64(cpos))
+            .bind(to_i64(ipos))
+            .bind(&c.class)
+            .bind(&c.namespace)
+            .bind(inst.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    for (i, s) in inv.software.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO installed_software (run_id, computer_id, target, position, name, \
+             version, publisher, install_date, wow64) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(&s.name)
+        .bind(&s.version)
+        .bind(&s.publisher)
+        .bind(&s.install_date)
+        .bind(s.wow64)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (i, (item, value)) in inv.registry_values.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO registry_values (run_id, computer_id, target, position, item, value) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(item)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_reports(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result<(), StoreError> {
+    let h = report::host(inv);
+    sqlx::query(
+        "INSERT INTO hosts (run_id, computer_id, target, name, domain, manufacturer, model, \
+         total_physical_memory) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(ids.run)
+    .bind(ids.computer)
+    .bind(ids.target)
+    .bind(h.name)
+    .bind(h.domain)
+    .bind(h.manufacturer)
+    .bind(h.model)
+    .bind(h.total_physical_memory)
+    .execute(&mut **tx)
+    .await?;
+
+    let os = report::operating_system(inv);
+    sqlx::query(
+        "INSERT INTO operating_systems (run_id, computer_id, target, caption, version, \
+         build_number, architecture, service_pack, install_date, last_boot, serial_number, \
+         edition) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(ids.run)
+    .bind(ids.computer)
+    .bind(ids.target)
+    .bind(os.caption)
+    .bind(os.version)
+    .bind(os.build_number)
+    .bind(os.architecture)
+    .bind(os.service_pack)
+    .bind(os.install_date)
+    .bind(os.last_boot)
+    .bind(os.serial_number)
+    .bind(os.edition)
+    .execute(&mut **tx)
+    .await?;
+
+    let hw = report::hardware(inv);
+    sqlx::query(
+        "INSERT INTO hardware (run_id, computer_id, target, bios_manufacturer, bios_version, \
+         bios_serial, processor_name, processors, cores, logical_processors, chassis, \
+         chassis_types) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(ids.run)
+    .bind(ids.computer)
+    .bind(ids.target)
+    .bind(hw.bios_manufacturer)
+    .bind(hw.bios_version)
+    .bind(hw.bios_serial)
+    .bind(hw.processor_name)
+    .bind(hw.processors)
+    .bind(hw.cores)
+    .bind(hw.logical_processors)
+    .bind(hw.chassis)
+    .bind(hw.chassis_types)
+    .execute(&mut **tx)
+    .await?;
+
+    for (i, q) in report::hotfixes(inv).into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO hotfixes (run_id, computer_id, target, position, hotfix_id, \
+             description, installed_on) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(q.hotfix_id)
+        .bind(q.description)
+        .bind(q.installed_on)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (i, s) in report::services(inv).into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO services (run_id, computer_id, target, position, name, display_name, \
+             state, start_mode, start_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(s.name)
+        .bind(s.display_name)
+        .bind(s.state)
+        .bind(s.start_mode)
+        .bind(s.start_name)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
