@@ -63,7 +63,7 @@
 //! tables do not depend on it after the save. No secret is ever stored: the engine's
 //! records hold account names only, and run options must not hold passwords.
 //!
-//! - Performance time series (`migrations/0002_perf.sql`, module `perf`): `perf_runs`
+//! - Performance time series (`migrations/0003_perf.sql`, module `perf`): `perf_runs`
 //!   (slot k of a run covers `started_ms + k * interval_ms`), `perf_targets` (each
 //!   machine's state: pending, sampling, not-responding with the failure's status and
 //!   message), `perf_samples` (one per machine and slot, primary key `(perf_run_id,

@@ -1,4 +1,4 @@
-//! Performance time series (`winventory perf`, `migrations/0002_perf.sql`): sampling runs,
+//! Performance time series (`winventory perf`, `migrations/0003_perf.sql`): sampling runs,
 //! their machines with where each stands, and one sample per machine and slot.
 //!
 //! Portable SQL only (the queries run unchanged on PostgreSQL once the placeholders are

@@ -1156,7 +1156,7 @@ async fn a_newer_schema_is_refused(db: &TestDb) {
         Err(
             e @ StoreError::NewerSchema {
                 found: 99,
-                known: 2,
+                known: 3,
                 ..
             },
         ) => {

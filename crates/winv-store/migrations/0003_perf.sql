@@ -1,4 +1,4 @@
--- winventory store, schema version 2: performance metrics over time (`winventory perf`).
+-- winventory store, schema version 3: performance metrics over time (`winventory perf`).
 --
 -- Portable types as in version 1; DOUBLE PRECISION is REAL in SQLite and float8 in
 -- PostgreSQL. `INSERT ... ON CONFLICT (...) DO NOTHING` (both) keeps one sample per
