@@ -292,7 +292,13 @@ pub fn classify_rpc(e: RpcError) -> Cause {
         RpcError::AuthenticationFailed { detail } => Cause::AuthenticationFailed(detail),
         RpcError::Rpc(winv_dcerpc::Error::Fault { status, .. }) => Cause::Fault { status },
         RpcError::Rpc(ref inner) => match inner.kind() {
-            winv_dcerpc::ErrorKind::Rejected => Cause::BindRejected(inner.to_string()),
+            // Displayed as "bind rejected: {reason}": the reason without the prefix that
+            // winv-dcerpc's own message carries.
+            winv_dcerpc::ErrorKind::Rejected => {
+                let text = inner.to_string();
+                let reason = text.strip_prefix("bind rejected: ").unwrap_or(&text);
+                Cause::BindRejected(reason.to_string())
+            }
             winv_dcerpc::ErrorKind::Security => Cause::AuthenticationFailed(inner.to_string()),
             _ => Cause::Rpc(e),
         },

@@ -99,13 +99,21 @@ pub fn exit_code(e: &ClientError) -> u8 {
     ) {
         return exit::CONNECTION;
     }
+    // After the binds: every answer the server gave that is not a result (an HRESULT, a
+    // fault, a shutdown PDU, a rejected alter_context, a PDU for another call, a reply
+    // that does not decode) is a WMI or RPC error.
     match e.cause() {
         Cause::Hresult(_)
         | Cause::Fault { .. }
         | Cause::Win32 { .. }
         | Cause::Decode(_)
-        | Cause::Protocol(_) => exit::WMI,
-        _ => exit::OTHER,
+        | Cause::Protocol(_)
+        | Cause::Rpc(_)
+        | Cause::BindRejected(_) => exit::WMI,
+        Cause::Resolve { .. }
+        | Cause::Connect(_)
+        | Cause::Timeout { .. }
+        | Cause::AuthenticationFailed(_) => exit::OTHER,
     }
 }
 
