@@ -50,6 +50,7 @@ enum State {
     Initial,
     WaitApRep { ctime: i64, cusec: u32, subkey: Key, seq: u32 },
     WaitFinal,
+    WaitMicAck,
     Established,
     Failed,
 }
@@ -120,6 +121,7 @@ impl KerberosClient {
             State::Initial => "initial",
             State::WaitApRep { .. } => "waiting for ap-rep",
             State::WaitFinal => "waiting for spnego completion",
+            State::WaitMicAck => "waiting for the spnego mic to be accepted",
             State::Established => "established",
             State::Failed => "failed",
         }
@@ -281,21 +283,38 @@ impl KerberosClient {
         })
     }
 
-    fn on_final(&mut self, input: &[u8]) -> Result<(), KrbError> {
+    /// The server's answer to our AP-REP. Windows completes at once
+    /// (accept-completed, with or without its mechListMIC); Samba answers
+    /// accept-incomplete with its mechListMIC and waits for ours ([RFC 4178]
+    /// 5: both MICs when the acceptor sends one), which goes in one more
+    /// alter_context; `Some(token)` is that leg.
+    fn on_final(&mut self, input: &[u8], mic_sent: bool) -> Result<Option<Vec<u8>>, KrbError> {
         self.state = State::Failed;
         match NegToken::decode(input)? {
             NegToken::Resp { state, mic, token, .. } => {
-                if state != Some(neg_state::ACCEPT_COMPLETED) {
-                    if let Some(e) = token.as_deref().and_then(krb_error_in) {
-                        return Err(e);
+                if let Some(e) = token.as_deref().and_then(krb_error_in) {
+                    return Err(e);
+                }
+                match state {
+                    Some(neg_state::ACCEPT_COMPLETED) => {
+                        if let Some(mic) = mic {
+                            self.verify_mech_list_mic(&mic)?;
+                        }
+                        self.state = State::Established;
+                        Ok(None)
                     }
-                    return Err(KrbError::Mismatch("spnego: the server did not complete the exchange"));
+                    Some(neg_state::ACCEPT_INCOMPLETE) | Some(neg_state::REQUEST_MIC) if !mic_sent => {
+                        if let Some(mic) = mic {
+                            self.verify_mech_list_mic(&mic)?;
+                        }
+                        let send = self.send.as_mut().ok_or(KrbError::State("no keys"))?;
+                        let ours = send.mic(&self.mech_types)?;
+                        self.state = State::WaitMicAck;
+                        Ok(Some(spnego::encode_resp(None, None, Some(&ours))))
+                    }
+                    Some(neg_state::REJECT) => Err(KrbError::Mismatch("spnego: the server rejected the exchange")),
+                    _ => Err(KrbError::Mismatch("spnego: the server did not complete the exchange")),
                 }
-                if let Some(mic) = mic {
-                    self.verify_mech_list_mic(&mic)?;
-                }
-                self.state = State::Established;
-                Ok(())
             }
             NegToken::Init { .. } => Err(KrbError::Malformed("spnego init from the server")),
         }
@@ -353,7 +372,11 @@ impl SecurityContext for KerberosClient {
         let r = match (&self.state, input) {
             (State::Initial, None) => self.ap_req().map(Step::Continue),
             (State::WaitApRep { .. }, Some(t)) => self.on_ap_rep(t).map(Step::Continue),
-            (State::WaitFinal, Some(t)) => self.on_final(t).map(|()| Step::Done(None)),
+            (State::WaitFinal, Some(t)) => self.on_final(t, false).map(|next| match next {
+                Some(leg) => Step::Continue(leg),
+                None => Step::Done(None),
+            }),
+            (State::WaitMicAck, Some(t)) => self.on_final(t, true).map(|_| Step::Done(None)),
             _ => Err(KrbError::State("unexpected token")),
         };
         if r.is_err() {

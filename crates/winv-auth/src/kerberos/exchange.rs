@@ -154,20 +154,18 @@ impl Password {
     pub fn new(p: String) -> Password {
         Password(p)
     }
+
+    /// A second copy (for one AS exchange), wiped on drop like the first.
+    pub fn clone_secret(&self) -> Password {
+        Password(self.0.clone())
+    }
 }
 
 impl Drop for Password {
     fn drop(&mut self) {
-        // INVARIANT: overwriting with zeros keeps the string valid UTF-8.
-        let v = unsafe_free_zero(std::mem::take(&mut self.0));
-        drop(v);
+        let mut v = std::mem::take(&mut self.0).into_bytes();
+        v.iter_mut().for_each(|b| *b = 0);
     }
-}
-
-fn unsafe_free_zero(s: String) -> Vec<u8> {
-    let mut v = s.into_bytes();
-    v.iter_mut().for_each(|b| *b = 0);
-    v
 }
 
 impl std::fmt::Debug for Password {
@@ -437,8 +435,17 @@ impl TgsExchange {
         }
         check_etype(tgt.key.etype().to_i32())?;
         let nonce = nonce & 0x7fff_ffff;
+        // Ask only for what the TGT allows: a KDC answers KDC_ERR_BADOPTION
+        // to "renewable" with a TGT that is not ([RFC 4120] 3.3.3).
+        let mut options = kdc_options::CANONICALIZE;
+        if tgt.flags & messages::ticket_flags::FORWARDABLE != 0 {
+            options |= kdc_options::FORWARDABLE;
+        }
+        if tgt.flags & messages::ticket_flags::RENEWABLE != 0 {
+            options |= kdc_options::RENEWABLE;
+        }
         let body = KdcReqBody {
-            options: kdc_options::FORWARDABLE | kdc_options::RENEWABLE | kdc_options::CANONICALIZE,
+            options,
             cname: None,
             realm: service.realm.clone(),
             sname: service.name.clone(),

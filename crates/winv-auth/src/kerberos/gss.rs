@@ -184,6 +184,24 @@ fn sign_only<'a>(message: &'a [u8], seal: &std::ops::Range<usize>, on: bool) -> 
 }
 
 impl Direction {
+    /// A MIC token over `data` (SPNEGO's mechListMIC), consuming a sequence
+    /// number.
+    pub fn mic(&mut self, data: &[u8]) -> Result<Vec<u8>, KrbError> {
+        let hdr = WrapHeader {
+            tok_id: 0x0404,
+            flags: self.flags & !flags::SEALED,
+            ec: 0,
+            rrc: 0,
+            seq: self.seq,
+        }
+        .encode();
+        self.seq = self.seq.wrapping_add(1);
+        let ck = self.key.checksum(self.sign_usage, &[data, &hdr])?;
+        let mut out = hdr.to_vec();
+        out.extend_from_slice(&ck);
+        Ok(out)
+    }
+
     /// Protects an outgoing PDU: at privacy a wrap token (the stub is
     /// encrypted in place), else a MIC token. Returns the `auth_value`.
     pub fn protect(&mut self, message: &mut [u8], r: &Regions) -> Result<Vec<u8>, KrbError> {
