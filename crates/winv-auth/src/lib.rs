@@ -222,6 +222,11 @@ pub trait SecurityContext: Send {
     /// signs the header and trailer only then.
     fn set_header_signing(&mut self, _on: bool) {}
 
+    /// Told by the DCE/RPC layer the association's authentication level
+    /// (Kerberos' signature length depends on it: a wrap token at
+    /// `PKT_PRIVACY`, a MIC token below). NTLM ignores it.
+    fn set_auth_level(&mut self, _level: AuthLevel) {}
+
     /// Protects an outgoing PDU.
     ///
     /// `message` is the whole PDU as it will be sent minus the `auth_value`

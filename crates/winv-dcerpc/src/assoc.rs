@@ -212,6 +212,10 @@ impl ClientAssociation {
         if config.auth_level <= AuthLevel::None && security.is_some() {
             return Err(Error::State("security context given at auth level none"));
         }
+        let mut security = security;
+        if let Some(sec) = &mut security {
+            sec.set_auth_level(config.auth_level);
+        }
         Ok(ClientAssociation {
             max_xmit_frag: config.max_xmit_frag,
             max_recv_frag: config.max_recv_frag,

@@ -409,6 +409,10 @@ impl SecurityContext for KerberosClient {
         self.header_signing = on;
     }
 
+    fn set_auth_level(&mut self, level: AuthLevel) {
+        self.seal = level.seals();
+    }
+
     fn protect(&mut self, message: &mut [u8], seal: Option<Range<usize>>) -> Result<Vec<u8>, AuthError> {
         if !self.is_established() {
             return Err(AuthError::State("protect before the context is established"));

@@ -101,6 +101,11 @@ pub const KRB_ERR_RESPONSE_TOO_BIG: i32 = 52;
 /// Generic error.
 pub const KRB_ERR_GENERIC: i32 = 60;
 
+/// The code of a name in [`CODES`] (60, KRB_ERR_GENERIC, if unknown).
+pub fn name_code(name: &str) -> i32 {
+    CODES.iter().find(|(_, n)| *n == name).map_or(KRB_ERR_GENERIC, |(c, _)| *c)
+}
+
 /// The name of a Kerberos error code.
 pub fn name(code: i32) -> Option<&'static str> {
     CODES.iter().find(|(c, _)| *c == code).map(|(_, n)| *n)

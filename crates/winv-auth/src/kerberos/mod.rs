@@ -27,12 +27,14 @@ pub mod exchange;
 pub mod files;
 pub mod gss;
 pub mod messages;
+pub mod server;
 pub mod spnego;
 
 pub use cache::{TicketCache, TicketKey};
 pub use client::{KerberosClient, KerberosMech};
 pub use crypto::Key;
 pub use exchange::{Credential, Principal};
+pub use server::{KerberosServer, ReplayCache};
 
 /// Encryption types, [RFC 3961] 8 / [RFC 3962] 7 / [RFC 4757].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
