@@ -2,6 +2,8 @@
 //! budget of a KDC exchange against loopback listeners, SPN rules, and that
 //! no secret reaches `Debug` or an error message.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -139,6 +139,7 @@ impl TicketCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::kerberos::messages::{EncryptedData, PrincipalName, Ticket};

@@ -112,6 +112,7 @@ pub fn name(code: i32) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn names_are_unique_and_found() {

@@ -373,6 +373,7 @@ pub fn nfold(input: &[u8], out_len: usize) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

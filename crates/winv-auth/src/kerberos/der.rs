@@ -339,6 +339,7 @@ pub fn read_seq_of(buf: &[u8], max: usize) -> Result<Vec<&[u8]>, KrbError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -227,7 +227,7 @@ pub struct AsExchange {
     /// The key used for PA-ENC-TIMESTAMP, kept to decrypt the reply.
     key: Option<Key>,
     /// Salt / params learnt from the KDC, per enctype.
-    info: Vec<(i32, Option<String>, Option<Vec<u8>>)>,
+    info: Vec<messages::EtypeInfo>,
     round: u8,
 }
 
@@ -280,6 +280,7 @@ impl AsExchange {
     }
 
     fn choose(&self) -> Result<(Etype, Vec<u8>, Option<Vec<u8>>), KrbError> {
+        #![allow(clippy::type_complexity)]
         let mut saw_rc4 = false;
         for want in self.secret.etypes() {
             for (e, salt, params) in &self.info {
@@ -514,7 +515,7 @@ impl TgsExchange {
             name: part.sname.clone(),
         };
         if server.name.components.first().is_some_and(|c| c == "krbtgt")
-            && !self.service.name.components.first().is_some_and(|c| c == "krbtgt")
+            && self.service.name.components.first().is_none_or(|c| c != "krbtgt")
         {
             return Err(KrbError::Mismatch("the kdc sent a referral; cross-realm is not supported"));
         }

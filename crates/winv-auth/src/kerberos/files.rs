@@ -228,7 +228,7 @@ impl Keytab {
             .iter()
             .filter(|e| e.principal.same_as(principal))
             .collect();
-        v.sort_by(|a, b| b.kvno.cmp(&a.kvno));
+        v.sort_by_key(|e| std::cmp::Reverse(e.kvno));
         v.into_iter().map(|e| e.key.clone()).collect()
     }
 }
@@ -318,6 +318,7 @@ pub fn write_keytab(entries: &[KeytabEntry]) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::kerberos::messages::EncryptedData;

@@ -346,6 +346,7 @@ impl Direction {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::kerberos::Etype;

@@ -491,8 +491,11 @@ impl KrbErrorMsg {
     }
 }
 
-/// ETYPE-INFO2 entries `(etype, salt, s2kparams)`, [RFC 4120] 5.2.7.5.
-pub fn etype_info2(buf: &[u8]) -> Result<Vec<(i32, Option<String>, Option<Vec<u8>>)>, KrbError> {
+/// One ETYPE-INFO2 entry: `(etype, salt, s2kparams)`.
+pub type EtypeInfo = (i32, Option<String>, Option<Vec<u8>>);
+
+/// ETYPE-INFO2 entries, [RFC 4120] 5.2.7.5.
+pub fn etype_info2(buf: &[u8]) -> Result<Vec<EtypeInfo>, KrbError> {
     der::read_seq_of(buf, MAX_ITEMS)?
         .into_iter()
         .map(|e| {
