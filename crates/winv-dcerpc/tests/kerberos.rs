@@ -199,8 +199,9 @@ fn the_acceptor_refuses_as_windows_does() {
         let mut s = server(keytab(&other), NOW, Arc::default(), true);
         let mut c = client(mech, AuthLevel::PktPrivacy, ticket(&key, NOW, NOW + 3600), NOW);
         assert_eq!(refusal(&mut c, &mut s), codes::KRB_AP_ERR_MODIFIED, "{mech:?}");
-        // Wrong principal: a ticket for another SPN.
-        let stranger = issue_ticket(&key, 2, &Principal::user("inventory", REALM), &Principal::service("host/db1.lab.test", REALM), NOW, NOW + 3600).unwrap();
+        // Wrong principal: a ticket for another host's SPN (with that host's key).
+        let db1 = Key::random(Etype::Aes256CtsHmacSha196).unwrap();
+        let stranger = issue_ticket(&db1, 2, &Principal::user("inventory", REALM), &Principal::service("host/db1.lab.test", REALM), NOW, NOW + 3600).unwrap();
         let mut s = server(keytab(&key), NOW, Arc::default(), true);
         let mut c = client(mech, AuthLevel::PktPrivacy, stranger, NOW);
         assert_eq!(refusal(&mut c, &mut s), codes::name_code("KRB_AP_ERR_NOT_US"));

@@ -275,6 +275,20 @@ fn kerberos_binds_and_sealed_calls_against_samba() {
     assert!(!text.contains(dc.admin_password()), "password in the logs");
     assert!(!text.contains(&session_key_hex), "session key in the logs");
 
+    // Our own passive reading with the keytab verifies every signature and
+    // decrypts every sealed stub of the run, SPNEGO and raw.
+    let kt = winv_auth::kerberos::files::parse_keytab(&std::fs::read(&keytab).expect("keytab")).expect("keytab parses");
+    let bytes = std::fs::read(&pcap_path).expect("read our capture");
+    let cap = winv_trace::capture::read_capture(&bytes).expect("capture parses");
+    let trace = winv_trace::conversation::analyze(
+        &cap,
+        &winv_trace::conversation::Options { secret: None, stub_hex: false, keytab: Some(kt) },
+    );
+    assert_eq!(trace.summary.decode_errors, 0, "{:?}", trace.summary);
+    assert_eq!(trace.summary.verify_failures, 0, "{:?}", trace.summary);
+    assert_eq!(trace.summary.not_checked, 0, "{:?}", trace.summary);
+    assert!(trace.summary.decrypted >= 18, "{:?}", trace.summary);
+
     // tshark, given the exported keytab, decrypts the tickets and the sealed
     // PDUs and finds nothing malformed.
     if !tshark::tshark_available() {

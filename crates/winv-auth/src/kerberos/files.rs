@@ -233,6 +233,22 @@ impl Keytab {
     }
 }
 
+impl Keytab {
+    /// The keys to try for a ticket to `principal` with enctype `etype`:
+    /// the principal's own first, then every other key of that enctype (a
+    /// keytab often lists a computer account under its account name,
+    /// `DC1$@REALM`, while tickets name one of its SPNs).
+    pub fn candidates(&self, principal: &Principal, etype: i32) -> Vec<Key> {
+        let mut out: Vec<Key> = self.keys_for(principal).into_iter().filter(|k| k.etype().to_i32() == etype).collect();
+        for e in &self.entries {
+            if e.key.etype().to_i32() == etype && !out.contains(&e.key) {
+                out.push(e.key.clone());
+            }
+        }
+        out
+    }
+}
+
 /// Parses a keytab (version 0x0502).
 pub fn parse_keytab(bytes: &[u8]) -> Result<Keytab, KrbError> {
     let mut c = Cur { b: bytes };

@@ -27,6 +27,7 @@ pub mod exchange;
 pub mod files;
 pub mod gss;
 pub mod messages;
+pub mod passive;
 pub mod server;
 pub mod spnego;
 

@@ -155,20 +155,24 @@ impl KerberosServer {
         let req = ApReq::decode(&bare).map_err(|_| (codes::KRB_ERR_GENERIC, unknown.clone()))?;
         let sname = req.ticket.sname.clone();
         let me = Principal { realm: req.ticket.realm.clone(), name: sname.clone() };
-        let keys: Vec<Key> = self
-            .keytab
-            .keys_for(&me)
-            .into_iter()
-            .filter(|k| k.etype().to_i32() == req.ticket.enc_part.etype)
-            .collect();
-        if self.keytab.keys_for(&me).is_empty() || !me.realm.eq_ignore_ascii_case(&self.realm) {
+        if !me.realm.eq_ignore_ascii_case(&self.realm) {
             return Err((codes::name_code("KRB_AP_ERR_NOT_US"), sname));
         }
+        // Our own principal's keys first, then any key of the enctype (an
+        // SPN of our account that the keytab lists under the account name).
+        let listed = !self.keytab.keys_for(&me).is_empty();
+        let keys = self.keytab.candidates(&me, req.ticket.enc_part.etype);
         let part = keys
             .iter()
             .find_map(|k| k.decrypt(usage::TICKET, &req.ticket.enc_part.cipher).ok())
-            .and_then(|p| EncTicketPart::decode(&p).ok())
-            .ok_or((codes::KRB_AP_ERR_MODIFIED, sname.clone()))?;
+            .and_then(|p| EncTicketPart::decode(&p).ok());
+        let part = match part {
+            Some(p) => p,
+            // Not decryptable: a principal we hold is a wrong key (a
+            // password change since the ticket), another one is not us.
+            None if listed => return Err((codes::KRB_AP_ERR_MODIFIED, sname)),
+            None => return Err((codes::name_code("KRB_AP_ERR_NOT_US"), sname)),
+        };
         let plain = part
             .key
             .decrypt(usage::AP_REQ_AUTH, &req.authenticator.cipher)
