@@ -7,6 +7,43 @@
 //! each direction has its own signing key, persistent RC4 handle and
 //! sequence number ([MS-NLMP] 3.4).
 
+/// The [`crate::SecurityContext`] methods that the client and the server answer alike once
+/// their session is established: the signature size, and `protect` / `unprotect` through
+/// the session ([MS-NLMP] 3.4). The type provides `fn session(&mut self) ->
+/// Option<&mut Session>` and `fn has_session(&self) -> bool`.
+macro_rules! established_session_methods {
+    () => {
+        fn is_established(&self) -> bool {
+            self.has_session()
+        }
+
+        fn signature_len(&self) -> usize {
+            crypto::SIGNATURE_LEN
+        }
+
+        fn protect(
+            &mut self,
+            message: &mut [u8],
+            seal: Option<Range<usize>>,
+        ) -> Result<Vec<u8>, AuthError> {
+            self.session()
+                .ok_or(AuthError::State("protect before the context is established"))?
+                .protect(message, seal)
+        }
+
+        fn unprotect(
+            &mut self,
+            message: &mut [u8],
+            seal: Option<Range<usize>>,
+            signature: &[u8],
+        ) -> Result<(), AuthError> {
+            self.session()
+                .ok_or(AuthError::State("unprotect before the context is established"))?
+                .unprotect(message, seal, signature)
+        }
+    };
+}
+
 mod client;
 pub mod crypto;
 pub mod messages;

@@ -449,3 +449,34 @@ fn spnego_resp(token: &[u8]) -> Vec<u8> {
     seq.extend(der(0xa2, &der(0x04, token)));
     der(0xa1, &der(0x30, &seq))
 }
+
+/// A local account (`.\user`): the AUTHENTICATE message carries the server's own NetBIOS
+/// computer name as the domain, taken from its CHALLENGE, and a server whose account
+/// database holds the user under its computer name accepts it.
+#[test]
+fn a_local_account_sends_the_servers_computer_name_as_domain() {
+    let mut creds = NtlmCredentials::with_password("helpdesk", "", "LINUXBOX", "Local-Pw1");
+    creds.domain_from_challenge = true;
+    let mut c = NtlmClient::new(creds);
+    let mut s = NtlmServer::new(target());
+    s.add_user("helpdesk", "WINHOST", NtlmSecret::from_password("Local-Pw1"));
+    let (run, r) = handshake(&mut c, &mut s);
+    assert!(r.is_ok(), "{r:?}");
+    let auth = AuthenticateMessage::decode(&run.authenticate).unwrap();
+    let domain = String::from_utf16(
+        &auth
+            .domain
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert_eq!(domain, "WINHOST");
+    assert_eq!(s.authenticated_user(), Some(("helpdesk", "WINHOST")));
+    // Without the flag the (empty) domain given is sent.
+    let mut c = client("helpdesk", "", "Local-Pw1");
+    let mut s = NtlmServer::new(target());
+    let (run, _) = handshake(&mut c, &mut s);
+    let auth = AuthenticateMessage::decode(&run.authenticate).unwrap();
+    assert!(auth.domain.is_empty());
+}

@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use winv_dcom::objref::tower::NCACN_IP_TCP;
+pub use winv_dcom::objref::tower::NCACN_IP_TCP;
 use winv_dcom::StringBinding;
 
 /// A TCP endpoint from one `ncacn_ip_tcp` string binding.

@@ -2,18 +2,18 @@
 //! `IWbemServices` calls over one authenticated connection to the dynamic endpoint.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 use uuid::Uuid;
-use winv_auth::ntlm::{NtlmClient, NtlmCredentials, NtlmSecret};
-use winv_auth::{AuthLevel, SecurityContext};
+use winv_auth::AuthLevel;
 use winv_dcerpc::interfaces::{
-    IENUMWBEMCLASSOBJECT, IOBJECTEXPORTER, IREMUNKNOWN2, ISYSTEMACTIVATOR, IWBEMFETCHSMARTENUM,
-    IWBEMLEVEL1LOGIN, IWBEMSERVICES, IWBEMWCOSMARTENUM,
+    IENUMWBEMCLASSOBJECT, IOBJECTEXPORTER, IREMUNKNOWN2, IWBEMFETCHSMARTENUM, IWBEMLEVEL1LOGIN,
+    IWBEMSERVICES, IWBEMWCOSMARTENUM,
 };
-use winv_dcerpc::{ClientConfig, SyntaxId};
+use winv_dcerpc::SyntaxId;
 use winv_dcom::objref::SORF_NOPING;
 use winv_dcom::remunknown::{
     decode_rem_query_interface_response, decode_rem_release_response,
@@ -21,7 +21,7 @@ use winv_dcom::remunknown::{
     RemQueryInterfaceRequest, OPNUM_REM_QUERY_INTERFACE, OPNUM_REM_RELEASE,
 };
 use winv_dcom::{Hresult, MInterfacePointer, ObjRef, OrpcThis};
-use winv_rpc::{Deadlines, RpcConnection, RpcError};
+use winv_rpc::{Deadlines, RpcConnection};
 use winv_wmi::consts::{WBEM_S_FALSE, WBEM_S_NO_MORE_DATA, WBEM_S_TIMEDOUT};
 use winv_wmi::{
     EnumNextRequest, EnumNextResponse, ExecMethodRequest, ExecMethodResponse, ExecQueryRequest,
@@ -32,9 +32,9 @@ use winv_wmi::{
 use winv_wmio::object_array::{decode_object_array, ClassCache};
 use winv_wmio::{ClassDef, Instance, Object, ObjectKind};
 
-use crate::binding::{candidates, Candidate};
 use crate::error::{Cause, ClientError, Stage};
-use crate::probe::Activation;
+use crate::flow::{rpc_config, security, Activation, FlowConfig, Target};
+use crate::security::{BindTarget, Credentials, Mechanism, Ntlm};
 
 /// Options of a [`WmiClient`].
 #[derive(Clone, Debug)]
@@ -82,49 +82,6 @@ impl Default for WmiOptions {
     }
 }
 
-/// Credentials for NTLM. `Debug` never shows the secret.
-#[derive(Clone)]
-pub struct Credentials {
-    /// User name.
-    pub user: String,
-    /// Domain (or the host name for a local account; may be empty).
-    pub domain: String,
-    /// The NT hash of the password.
-    pub secret: NtlmSecret,
-}
-
-impl Credentials {
-    /// From a clear-text password.
-    pub fn with_password(user: &str, domain: &str, password: &str) -> Self {
-        Credentials {
-            user: user.to_string(),
-            domain: domain.to_string(),
-            secret: NtlmSecret::from_password(password),
-        }
-    }
-
-    /// Splits `DOMAIN\user`, `user@domain` or `user` (empty domain).
-    pub fn parse_user(qualified: &str) -> (String, String) {
-        if let Some((d, u)) = qualified.split_once('\\') {
-            (u.to_string(), d.to_string())
-        } else if let Some((u, d)) = qualified.split_once('@') {
-            (u.to_string(), d.to_string())
-        } else {
-            (qualified.to_string(), String::new())
-        }
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("domain", &self.domain)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
-}
-
 /// A reference granted by the server ([MS-DCOM] 2.2.18.2 STDOBJREF), to release at close.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Held {
@@ -150,7 +107,7 @@ pub(crate) struct Pinger {
 pub struct WmiClient {
     pub(crate) host: String,
     pub(crate) epm_addr: SocketAddr,
-    pub(crate) creds: Credentials,
+    pub(crate) mechanism: Arc<dyn Mechanism>,
     pub(crate) opts: WmiOptions,
     pub(crate) conn: RpcConnection,
     pub(crate) contexts: Vec<(Uuid, u16)>,
@@ -186,26 +143,6 @@ pub(crate) fn orpc_this() -> OrpcThis {
     OrpcThis::new(random_uuid())
 }
 
-pub(crate) fn security(creds: &Credentials, opts: &WmiOptions) -> Option<Box<dyn SecurityContext>> {
-    if opts.auth_level <= AuthLevel::None {
-        return None;
-    }
-    let c = NtlmCredentials::with_secret(
-        &creds.user,
-        &creds.domain,
-        &opts.workstation,
-        creds.secret.clone(),
-    );
-    Some(Box::new(NtlmClient::new(c)))
-}
-
-pub(crate) fn rpc_config(opts: &WmiOptions) -> ClientConfig {
-    ClientConfig {
-        auth_level: opts.auth_level,
-        ..ClientConfig::default()
-    }
-}
-
 /// The standard reference in an interface pointer.
 fn std_ref(p: &MInterfacePointer, stage: Stage) -> Result<Held, ClientError> {
     let objref = ObjRef::from_interface_pointer(p).map_err(|e| ClientError::decode_at(stage, e))?;
@@ -235,186 +172,41 @@ pub(crate) fn check_hresult(stage: Stage, hr: Hresult) -> Result<(), ClientError
     }
 }
 
-/// The failure of the first call on a new connection. NTLM's last leg gets no reply, so
-/// a refused logon shows here: as a refusal winv-rpc recognises, or, as Windows answers it,
-/// an RPC fault `rpc_s_access_denied` (5). Either is the bind's failure. (A DCOM or WMI
-/// permission refusal is an HRESULT in the reply, not a fault.)
-pub(crate) fn logon_stage(e: ClientError, bind_stage: Stage) -> ClientError {
-    if e.rpc_status() == Some(5) {
-        return ClientError::new(
-            bind_stage,
-            Cause::AuthenticationFailed(
-                "the first call after the logon was refused with rpc_s_access_denied".into(),
-            ),
-        );
-    }
-    if e.is_auth_failure() {
-        e.restage(bind_stage)
-    } else {
-        e
-    }
-}
-
-/// Resolves `host` (a name, an address, or a bracketed IPv6 literal) within `deadline`.
-pub(crate) async fn resolve(
-    host: &str,
-    port: u16,
-    deadline: Duration,
-    stage: Stage,
-) -> Result<Vec<SocketAddr>, ClientError> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let err = |detail: String| {
-        ClientError::new(
-            stage,
-            Cause::Resolve {
-                host: bare.to_string(),
-                detail,
-            },
-        )
-    };
-    let found = tokio::time::timeout(deadline, tokio::net::lookup_host((bare, port)))
-        .await
-        .map_err(|_| err("timed out".into()))?
-        .map_err(|e| err(e.to_string()))?;
-    let v: Vec<SocketAddr> = found.collect();
-    if v.is_empty() {
-        return Err(err("no addresses".into()));
-    }
-    Ok(v)
-}
-
-async fn activate(
-    host: &str,
-    creds: &Credentials,
-    opts: &WmiOptions,
-) -> Result<Activation, ClientError> {
-    let addrs = resolve(
-        host,
-        opts.epm_port,
-        opts.deadlines.connect,
-        Stage::Connect135,
-    )
-    .await?;
-    let mut last = None;
-    let mut conn = None;
-    for addr in addrs {
-        match RpcConnection::connect(
-            addr,
-            ISYSTEMACTIVATOR,
-            rpc_config(opts),
-            security(creds, opts),
-            opts.deadlines,
-        )
-        .await
-        {
-            Ok(c) => {
-                conn = Some(c);
-                break;
-            }
-            Err(RpcError::Connect(c)) => last = Some(c),
-            Err(e) => return Err(ClientError::rpc_at(Stage::Bind135, e)),
-        }
-    }
-    let mut conn = match (conn, last) {
-        (Some(c), _) => c,
-        (None, Some(c)) => return Err(ClientError::new(Stage::Connect135, Cause::Connect(c))),
-        (None, None) => {
-            return Err(ClientError::new(
-                Stage::Connect135,
-                Cause::Protocol("no address to connect to".into()),
-            ))
-        }
-    };
-    let act = crate::probe::remote_create_instance(&mut conn).await?;
-    debug!(oxid = act.oxid, ipid = %act.login.ipid, bindings = ?act.string_bindings, "activated");
-    Ok(act)
-}
-
-/// Connects to the first reachable binding candidate and binds `IWbemLevel1Login`.
-async fn connect_dynamic(
-    user_addr: IpAddr,
-    act: &Activation,
-    creds: &Credentials,
-    opts: &WmiOptions,
-) -> Result<RpcConnection, ClientError> {
-    let cands = candidates(user_addr, &act.tcp_bindings);
-    if cands.is_empty() {
-        return Err(ClientError::new(
-            Stage::ConnectDynamic,
-            Cause::Protocol("the oxid has no ncacn_ip_tcp binding".into()),
-        ));
-    }
-    // The first connect failure (the address the user gave comes first) says most about
-    // the network; a binding name that does not resolve is reported only when no
-    // address was even tried.
-    let mut connect_failure: Option<ClientError> = None;
-    let mut resolve_failure: Option<ClientError> = None;
-    for c in cands {
-        let addrs = match c {
-            Candidate::Addr(a) => vec![a],
-            Candidate::Name(name, port) => {
-                match resolve(&name, port, opts.deadlines.connect, Stage::ConnectDynamic).await {
-                    Ok(a) => a,
-                    Err(e) => {
-                        debug!(%name, error = %e, "binding name does not resolve");
-                        resolve_failure.get_or_insert(e);
-                        continue;
-                    }
-                }
-            }
-        };
-        for addr in addrs {
-            match RpcConnection::connect(
-                addr,
-                IWBEMLEVEL1LOGIN,
-                rpc_config(opts),
-                security(creds, opts),
-                opts.deadlines,
-            )
-            .await
-            {
-                Ok(conn) => return Ok(conn),
-                Err(RpcError::Connect(e)) => {
-                    debug!(%addr, error = %e, "binding unreachable");
-                    connect_failure
-                        .get_or_insert(ClientError::new(Stage::ConnectDynamic, Cause::Connect(e)));
-                }
-                Err(e) => return Err(ClientError::rpc_at(Stage::BindDynamic, e)),
-            }
-        }
-    }
-    Err(connect_failure.or(resolve_failure).unwrap_or_else(|| {
-        ClientError::new(
-            Stage::ConnectDynamic,
-            Cause::Protocol("no binding reachable".into()),
-        )
-    }))
-}
-
 impl WmiClient {
     /// Activates `CLSID_WbemLevel1Login` on `host` (a name or an address) port
-    /// `opts.epm_port`, connects to the OXID's endpoint (the address given first, with the
-    /// binding's port, then the bindings' own addresses) and logs in to `opts.namespace`.
+    /// `opts.epm_port` with NTLM as `creds`, connects to the OXID's endpoint (the address
+    /// given first, with the binding's port, then the bindings' own addresses) and logs in
+    /// to `opts.namespace`: the connection flow of [`crate::flow`], with the system's
+    /// resolver and no observer.
     pub async fn connect(
         host: &str,
         creds: Credentials,
         opts: WmiOptions,
     ) -> Result<WmiClient, ClientError> {
-        let act = activate(host, &creds, &opts).await?;
-        let conn = connect_dynamic(act.epm_addr.ip(), &act, &creds, &opts).await?;
+        let mechanism: Arc<dyn Mechanism> = Arc::new(Ntlm::new(creds, &opts.workstation));
+        let config = FlowConfig {
+            opts,
+            mechanism,
+            resolver: None,
+        };
+        crate::flow::connect(Target::new(host), &config, None).await
+    }
+
+    /// A session over `conn`, bound to the OXID endpoint of `act`.
+    pub(crate) fn new(
+        host: &str,
+        act: &Activation,
+        conn: RpcConnection,
+        mechanism: Arc<dyn Mechanism>,
+        opts: WmiOptions,
+    ) -> WmiClient {
         let binding_used = conn.peer();
         debug!(%binding_used, "connected to the oxid");
         let login_ctx = conn.context_id();
-        let mut client = WmiClient {
+        WmiClient {
             host: host.to_string(),
             epm_addr: act.epm_addr,
-            creds,
+            mechanism,
             conn,
             contexts: vec![(IWBEMLEVEL1LOGIN.uuid, login_ctx)],
             oxid: act.oxid,
@@ -426,13 +218,12 @@ impl WmiClient {
             pinger: None,
             stdregprov: None,
             opts,
-        };
-        let ns = client.opts.namespace.clone();
-        client
-            .services(&ns)
-            .await
-            .map_err(|e| logon_stage(e, Stage::BindDynamic))?;
-        Ok(client)
+        }
+    }
+
+    /// The security mechanism's name (`ntlm`, `kerberos`).
+    pub fn mechanism(&self) -> &'static str {
+        self.mechanism.name()
     }
 
     /// The endpoint of the connection to the OXID (which binding was used).
@@ -933,11 +724,18 @@ impl WmiClient {
                 Err(ClientError::new(st, Cause::Hresult(status)))
             };
         }
+        let target = BindTarget {
+            host: &self.host,
+            addr: self.epm_addr,
+            stage: st,
+            principal: None,
+        };
+        let sec = security(self.mechanism.as_ref(), &self.opts, &target)?;
         let mut conn = RpcConnection::connect(
             self.epm_addr,
             IOBJECTEXPORTER,
             rpc_config(&self.opts),
-            security(&self.creds, &self.opts),
+            sec,
             self.opts.deadlines,
         )
         .await
@@ -1003,31 +801,6 @@ fn decode_class_object(p: &MInterfacePointer, stage: Stage) -> Result<Object, Cl
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_debug_redacts() {
-        let c = Credentials::with_password("admin", "LAB", "hunter2-secret");
-        let d = format!("{c:?}");
-        assert!(d.contains("admin"));
-        assert!(!d.contains("hunter2"));
-        assert!(d.contains("redacted"));
-    }
-
-    #[test]
-    fn parse_user_forms() {
-        assert_eq!(
-            Credentials::parse_user("LAB\\admin"),
-            ("admin".into(), "LAB".into())
-        );
-        assert_eq!(
-            Credentials::parse_user("admin@lab.local"),
-            ("admin".into(), "lab.local".into())
-        );
-        assert_eq!(
-            Credentials::parse_user("admin"),
-            ("admin".into(), String::new())
-        );
-    }
 
     #[test]
     fn defaults_are_finite_and_private() {

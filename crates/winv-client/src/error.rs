@@ -40,6 +40,23 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in the order of the flow.
+    pub const ALL: [Stage; 13] = [
+        Stage::Connect135,
+        Stage::Bind135,
+        Stage::Activation,
+        Stage::ConnectDynamic,
+        Stage::BindDynamic,
+        Stage::Login,
+        Stage::Query,
+        Stage::Enumerate,
+        Stage::GetObject,
+        Stage::ExecMethod,
+        Stage::Registry,
+        Stage::Release,
+        Stage::Ping,
+    ];
+
     /// Stable identifier, used in messages and JSON.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -4,6 +4,11 @@
 //! `IEnumWbemClassObject::Next` as fallback), `GetObject`, `ExecMethod`, the registry
 //! through `StdRegProv`, and the release of every reference granted.
 //!
+//! The connection flow (resolve, TCP/135, bind, activation, binding choice, dynamic port,
+//! bind, login) is written once, in [`flow`]: a pure step machine and the async loop that
+//! drives it; the security mechanism ([`security::Mechanism`]) and the name resolver are its
+//! parameters.
+//!
 //! I/O tier: it drives the pure wire crates (`winv-dcom`, `winv-wmi`, `winv-wmio`) over
 //! [`winv_rpc::RpcConnection`]. Every network wait has a deadline ([`WmiOptions::deadlines`],
 //! [`WmiOptions::enum_timeout`]); every failure is a [`ClientError`] that names the
@@ -34,10 +39,13 @@
 pub mod binding;
 mod client;
 pub mod error;
-pub mod probe;
+pub mod flow;
 pub mod registry;
+pub mod security;
 
-pub use client::{Credentials, WmiClient, WmiOptions};
+pub use client::{WmiClient, WmiOptions};
+pub use flow::{FlowConfig, FlowObserver, FlowStep, NameResolver, Target};
+pub use security::{Account, Credentials, Mechanism, Ntlm};
 pub use error::{code_with_name, Cause, ClientError, Stage};
 pub use winv_auth::ntlm::NtlmSecret;
 pub use winv_auth::AuthLevel;

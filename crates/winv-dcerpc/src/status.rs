@@ -3,6 +3,10 @@
 //! values Windows servers put in fault PDUs ([MS-ERREF] 2.2), and the bind_nak
 //! reject reasons of [C706] 12.6.3.1 and [MS-RPCE] 2.2.2.5.
 
+/// Win32 `ERROR_ACCESS_DENIED` ([MS-ERREF] 2.2), also `rpc_s_access_denied`: what Windows
+/// puts in a fault for a refused logon, and a `StdRegProv` `ReturnValue` for a denied key.
+pub const ERROR_ACCESS_DENIED: u32 = 0x0000_0005;
+
 /// Symbolic name of a fault or reject status carried by a fault PDU
 /// ([C706] appendix E, [MS-RPCE] 2.2.2.x, [MS-ERREF] 2.2), `None` when unknown.
 pub fn status_name(status: u32) -> Option<&'static str> {
@@ -54,7 +58,7 @@ pub fn status_name(status: u32) -> Option<&'static str> {
         0x1c00_0024 => "nca_s_fault_object_not_found",
         0x1c00_0025 => "nca_s_fault_no_client_stub",
         // Win32 errors Windows RPC puts in faults ([MS-ERREF] 2.2).
-        0x0000_0005 => "ERROR_ACCESS_DENIED",
+        ERROR_ACCESS_DENIED => "ERROR_ACCESS_DENIED",
         0x0000_0006 => "ERROR_INVALID_HANDLE",
         0x0000_0008 => "ERROR_NOT_ENOUGH_MEMORY",
         0x0000_0057 => "ERROR_INVALID_PARAMETER",

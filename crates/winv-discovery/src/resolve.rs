@@ -1,5 +1,5 @@
 //! Name resolution with `hickory-resolver`: from the system configuration or a
-//! given DNS server, both A and AAAA, with MAP's retry rule (seed 000): a name
+//! given DNS server, both A and AAAA, with MAP's retry rule (MAP, `docs/statuses.md`): a name
 //! that does not exist (NXDOMAIN) or has no address records is not found at
 //! once; a server failure or timeout (`WSATRY_AGAIN`) is retried and counts as
 //! not found only after the final attempt, keeping the last error as detail.

@@ -1,5 +1,5 @@
 //! From a client error to a [`Failure`]: the status, phase, category, code and retry class
-//! of `../shared/DESIGN.md` ("where each failure is caught").
+//! of `docs/statuses.md` (the connection flow and where each failure is caught).
 //!
 //! The knowledge base owns what a code means (its retry class, the statuses it gives, its
 //! category); this module only adds what the code alone does not say: the stage where it
@@ -11,10 +11,10 @@ use winv_client::{Cause, ClientError, Stage};
 use winv_kb::{Category, Entry, Kind, Phase, RetryClass};
 use winv_rpc::transport::ConnectFailure;
 
-use crate::record::{DeniedBy, Failure};
+use crate::record::{DeniedBy, Failure, FailureStage};
 use crate::status::Status;
 
-/// Which namespace a login was for: the two MAP names (seed 000) and any other.
+/// Which namespace a login was for: the two MAP names (MAP, `docs/statuses.md`) and any other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NamespaceRole {
     /// `root\cimv2`.
@@ -64,7 +64,7 @@ const RPC_S_UNKNOWN_IF: u32 = 1717;
 pub const NO_DCOM: &str =
     "the host answers RPC on port 135 but offers no DCOM activation (not Windows, or DCOM disabled)";
 
-/// Whether the stage belongs to "connecting" (seed 002): up to and including the login.
+/// Whether the stage belongs to "connecting" ("Let's troubleshoot WMI", part 1): up to and including the login.
 pub fn phase_of(stage: Stage) -> Phase {
     match stage {
         Stage::Connect135
@@ -112,11 +112,16 @@ fn status_category(status: Status) -> Category {
 
 /// A failure the engine makes itself (no client error): resolution, the watchdog, a
 /// missing credential list, a stopped run.
-pub fn engine_failure(status: Status, stage: &str, code: Option<u32>, message: String) -> Failure {
+pub fn engine_failure(
+    status: Status,
+    stage: FailureStage,
+    code: Option<u32>,
+    message: String,
+) -> Failure {
     let entry = status.kb_entry();
     Failure {
         status,
-        stage: stage.to_string(),
+        stage,
         phase: entry.map(|e| e.phase).unwrap_or(Phase::Either),
         category: status_category(status),
         code,
@@ -133,7 +138,7 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
     let phase = phase_of(stage);
     let f = Failure {
         status: Status::OtherReasons,
-        stage: stage.as_str().to_string(),
+        stage: FailureStage::Client(stage),
         phase,
         category: Category::CoreWmi,
         code: None,
@@ -171,7 +176,7 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
             with(f, status, code)
         }
         // Port 135 answered and activated; the OXID's endpoint did not: a firewall that
-        // opens 135 but not the dynamic range, or a binding behind NAT (seed 001).
+        // opens 135 but not the dynamic range, or a binding behind NAT (the WMI connectivity scenario guide).
         Cause::Connect(_) => with(
             f,
             Status::RpcServerUnavailable,
@@ -186,7 +191,7 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
                 Status::RpcServerUnavailable,
                 Some(RPC_SERVER_UNAVAILABLE_HR),
             ),
-            // Connected, then no answer in time: seed 000's "WMI query time out".
+            // Connected, then no answer in time: MAP's "WMI query time out".
             _ => with(f, Status::WmiQueryTimeout, None),
         },
         Cause::AuthenticationFailed(_) => {
@@ -505,7 +510,12 @@ mod tests {
         assert_eq!(dcom.explanation().unwrap().name, "E_ACCESSDENIED");
         let samba = fault(Stage::Activation, 0x1c01_0003);
         assert_eq!(samba.explanation().unwrap().name, "RPC_S_UNKNOWN_IF");
-        let nxdomain = engine_failure(Status::MachineNotFound, "resolve", None, "x".into());
+        let nxdomain = engine_failure(
+            Status::MachineNotFound,
+            FailureStage::Resolve,
+            None,
+            "x".into(),
+        );
         assert_eq!(nxdomain.explanation().unwrap().name, "machine-not-found");
     }
 

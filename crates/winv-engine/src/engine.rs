@@ -1,18 +1,11 @@
-//! The scheduler and the per-computer state machine over the connection flow of
-//! `../shared/DESIGN.md`, with seed 000's retry rules:
+//! The scheduler: it drives the per-computer policy of [`crate::policy`] (the pure state
+//! machine that holds every retry rule) over the connection flow of
+//! [`winv_client::flow`], and keeps the queue:
 //!
-//! - a retry-class error abandons the computer's attempt at once and requeues it at the
-//!   back of the queue (not before [`EngineOptions::retry_delay`]); at most
-//!   [`EngineOptions::max_attempts`] (4) attempts; on each retry the item that was being
-//!   collected moves to the end of the list, and items already collected are not asked
-//!   for again;
-//! - a watchdog ends any step that makes no progress for [`EngineOptions::watchdog`]
-//!   (5 minutes): `wmi-query-timeout` (retry class) unless a query on the computer has
-//!   already succeeded, in which case the item is recorded as timed out and the computer
-//!   goes on;
-//! - when every item fails on every attempt the computer ends as `other-reasons`;
-//! - credentials are tried in order until one gets past the logon; the one that worked
-//!   is remembered for the computer and tried first on its later attempts;
+//! - a requeued computer goes to the back of the queue and waits at least
+//!   [`EngineOptions::retry_delay`];
+//! - every step runs under the watchdog ([`EngineOptions::watchdog`]) and the stop signal;
+//!   the policy decides what a watchdog means;
 //! - at most [`EngineOptions::concurrency`] computers at once, and at most
 //!   [`EngineOptions::connections_per_second`] new attempts per second.
 //!
@@ -29,19 +22,19 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use winv_client::flow::{FlowConfig, NameResolver, ResolveError, ResolveFailure, ResolveFuture, Target};
 use winv_client::registry::{is_not_found, Hive};
-use winv_client::{ClientError, Credentials, WmiClient, WmiOptions};
+use winv_client::{ClientError, Credentials, Mechanism, Ntlm, WmiClient, WmiOptions};
 use winv_discovery::resolve::{NotFoundReason, Resolution, Resolver};
 use winv_wmio::ObjectKind;
 
-use crate::classify::{
-    classify, engine_failure, NamespaceRole, WSAHOST_NOT_FOUND, WSANO_DATA, WSATRY_AGAIN,
+use crate::classify::{classify, NamespaceRole};
+use crate::policy::{
+    Action, AttemptEnd, Collected, Computer, Connected, ItemOutcome, Now, Resolved, Rules,
+    Settled, StepOutcome, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
 };
 use crate::profile::{Item, Profile};
-use crate::record::{
-    AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, Failure, Inventory,
-    SoftwareRow,
-};
+use crate::record::{ClassOutcome, ComputerResult, SoftwareRow};
 use crate::status::Status;
 
 /// One credential of the ordered list. `Debug` never shows the secret.
@@ -53,6 +46,17 @@ pub struct Credential {
     pub creds: Credentials,
 }
 
+impl Credential {
+    /// An account as written (`LAB\admin`, `.\Administrator`, `admin@lab.local`) with its
+    /// password, interpreted as every command does ([`Credentials::for_account`]).
+    pub fn new(account: &str, password: &str) -> Credential {
+        Credential {
+            account: account.to_string(),
+            creds: Credentials::for_account(account, password),
+        }
+    }
+}
+
 /// Engine settings. The defaults are the documented ones.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -60,11 +64,11 @@ pub struct EngineOptions {
     pub concurrency: usize,
     /// New attempts started per second at most (default 20): the bound MAP lacked.
     pub connections_per_second: f64,
-    /// Attempts per computer (seed 000: 4, i.e. 3 retries).
+    /// Attempts per computer ([`MAX_ATTEMPTS`]: 4, i.e. 3 retries).
     pub max_attempts: u32,
-    /// No progress for this long ends a step (seed 000: 5 minutes).
+    /// No progress for this long ends a step ([`WATCHDOG`]: 5 minutes).
     pub watchdog: Duration,
-    /// A requeued computer waits at least this long (default 10 s).
+    /// A requeued computer waits at least this long ([`RETRY_DELAY`]: 10 s).
     pub retry_delay: Duration,
     /// The WMI client's options (auth level, deadlines, port); the call deadline is capped
     /// at the watchdog period.
@@ -79,9 +83,9 @@ impl Default for EngineOptions {
         EngineOptions {
             concurrency: 32,
             connections_per_second: 20.0,
-            max_attempts: 4,
-            watchdog: Duration::from_secs(300),
-            retry_delay: Duration::from_secs(10),
+            max_attempts: MAX_ATTEMPTS,
+            watchdog: WATCHDOG,
+            retry_delay: RETRY_DELAY,
             client,
         }
     }
@@ -119,75 +123,6 @@ pub enum Event {
     Finished(Box<ComputerResult>),
 }
 
-/// A computer in the queue, with everything learned on earlier attempts.
-struct Job {
-    target: String,
-    order: Vec<Item>,
-    attempts: Vec<AttemptRecord>,
-    classes: Vec<ClassResult>,
-    inventory: Inventory,
-    /// Index into the credential list of the one that worked.
-    remembered: Option<usize>,
-    any_success: bool,
-    address: Option<IpAddr>,
-    not_before: Instant,
-}
-
-impl Job {
-    fn new(target: String, profile: &Profile) -> Job {
-        Job {
-            target,
-            order: profile.items.clone(),
-            attempts: Vec::new(),
-            classes: Vec::new(),
-            inventory: Inventory::default(),
-            remembered: None,
-            any_success: false,
-            address: None,
-            not_before: Instant::now(),
-        }
-    }
-
-    fn record_class(&mut self, r: ClassResult) {
-        match self.classes.iter_mut().find(|c| c.class == r.class) {
-            Some(c) => *c = r,
-            None => self.classes.push(r),
-        }
-    }
-
-    fn finish(
-        self,
-        status: Status,
-        failure: Option<Failure>,
-        creds: &[Credential],
-    ) -> ComputerResult {
-        ComputerResult {
-            target: self.target,
-            address: self.address,
-            status,
-            failure,
-            attempts: self.attempts,
-            credential: self
-                .remembered
-                .and_then(|i| creds.get(i))
-                .map(|c| c.account.clone()),
-            classes: self.classes,
-            inventory: self.inventory,
-            finished_ms: now_ms(),
-        }
-    }
-}
-
-/// How an attempt ended.
-enum Outcome {
-    /// The computer is done.
-    Final(Status, Option<Failure>),
-    /// Requeue it (retry class), the failing item moved to the end.
-    Retry(Failure, Option<String>),
-    /// The run was stopped during the attempt.
-    Stopped,
-}
-
 /// Now, in milliseconds since the Unix epoch (the records' time unit).
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -200,9 +135,44 @@ pub fn now_ms() -> i64 {
 #[derive(Clone)]
 pub struct Engine {
     opts: Arc<EngineOptions>,
-    creds: Arc<Vec<Credential>>,
+    /// The mechanism of each credential, in the list's order.
+    mechanisms: Arc<Vec<Arc<dyn Mechanism>>>,
+    accounts: Arc<Vec<String>>,
     profile: Arc<Profile>,
-    resolver: Option<Resolver>,
+    resolver: Option<Arc<DnsResolver>>,
+}
+
+/// winv-discovery's hickory resolver as the connection flow's [`NameResolver`]: the
+/// engine's resolution step and the flow's binding names use the same server.
+#[derive(Clone, Debug)]
+pub struct DnsResolver(pub Resolver);
+
+impl DnsResolver {
+    /// One lookup, with NXDOMAIN and "no record" told apart from a transient failure.
+    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, ResolveError> {
+        match self.0.resolve(name).await {
+            Resolution::Found { addrs, .. } => Ok(addrs),
+            Resolution::NotFound { reason, .. } => Err(match reason {
+                NotFoundReason::NxDomain => ResolveError {
+                    failure: ResolveFailure::NxDomain,
+                    detail: "the name does not exist (NXDOMAIN)".into(),
+                },
+                NotFoundReason::NoRecords => ResolveError {
+                    failure: ResolveFailure::NoRecords,
+                    detail: "the name has no address records".into(),
+                },
+                NotFoundReason::TryAgain(e) => {
+                    ResolveError::try_again(format!("no DNS answer after every attempt: {e}"))
+                }
+            }),
+        }
+    }
+}
+
+impl NameResolver for DnsResolver {
+    fn resolve<'a>(&'a self, name: &'a str) -> ResolveFuture<'a> {
+        Box::pin(self.lookup(name))
+    }
 }
 
 /// Everything one attempt needs, shared with its task.
@@ -230,11 +200,27 @@ impl Engine {
         }
         opts.client.deadlines.call = opts.client.deadlines.call.min(opts.watchdog);
         opts.client.deadlines.read = opts.client.deadlines.read.min(opts.watchdog);
+        let mechanisms = creds
+            .iter()
+            .map(|c| {
+                Arc::new(Ntlm::new(c.creds.clone(), &opts.client.workstation)) as Arc<dyn Mechanism>
+            })
+            .collect();
         Engine {
             opts: Arc::new(opts),
-            creds: Arc::new(creds),
+            mechanisms: Arc::new(mechanisms),
+            accounts: Arc::new(creds.into_iter().map(|c| c.account).collect()),
             profile: Arc::new(profile),
-            resolver,
+            resolver: resolver.map(|r| Arc::new(DnsResolver(r))),
+        }
+    }
+
+    /// The numbers of the per-computer policy.
+    fn rules(&self) -> Rules {
+        Rules {
+            max_attempts: self.opts.max_attempts,
+            retry_delay: self.opts.retry_delay,
+            watchdog: self.opts.watchdog,
         }
     }
 
@@ -253,11 +239,17 @@ impl Engine {
         events: mpsc::Sender<Event>,
         stop: watch::Receiver<bool>,
     ) {
-        let mut queue: VecDeque<Job> = targets
+        let start = Instant::now();
+        let rules = self.rules();
+        let resolve = self.resolver.is_some();
+        let mut queue: VecDeque<Computer> = targets
             .into_iter()
-            .map(|t| Job::new(t, &self.profile))
+            .map(|t| {
+                let items = self.profile.items.clone();
+                Computer::new(t, items, self.accounts.clone(), rules, resolve, start)
+            })
             .collect();
-        let mut running: JoinSet<(Job, Outcome)> = JoinSet::new();
+        let mut running: JoinSet<(Computer, AttemptEnd)> = JoinSet::new();
         let interval =
             Duration::from_secs_f64((1.0 / self.opts.connections_per_second).min(3600.0));
         let mut next_start = Instant::now();
@@ -272,7 +264,7 @@ impl Engine {
                 if now < next_start {
                     break;
                 }
-                let Some(pos) = queue.iter().position(|j| j.not_before <= now) else {
+                let Some(pos) = queue.iter().position(|j| j.not_before() <= now) else {
                     break;
                 };
                 let Some(job) = queue.remove(pos) else { break };
@@ -293,16 +285,28 @@ impl Engine {
             } else {
                 queue
                     .iter()
-                    .map(|j| j.not_before)
+                    .map(Computer::not_before)
                     .min()
                     .map(|t| t.max(next_start))
             };
             tokio::select! {
                 done = running.join_next(), if !running.is_empty() => {
                     match done {
-                        Some(Ok((job, outcome))) => {
-                            self.settle(job, outcome, &mut queue, &events, stopped).await;
-                        }
+                        Some(Ok((mut c, end))) => match c.settle(end, stopped, now()) {
+                            Settled::Requeue { attempt, status, .. } => {
+                                let _ = events
+                                    .send(Event::Requeued {
+                                        target: c.target().to_string(),
+                                        attempt,
+                                        status,
+                                    })
+                                    .await;
+                                queue.push_back(c);
+                            }
+                            Settled::Finished(r) => {
+                                let _ = events.send(Event::Finished(r)).await;
+                            }
+                        },
                         Some(Err(e)) => warn!(error = %e, "an attempt task ended abnormally"),
                         None => {}
                     }
@@ -317,97 +321,20 @@ impl Engine {
             }
         }
         // Stopped: whatever never ran, or was waiting for a retry, is not completed.
-        for job in queue.drain(..) {
-            let f = not_completed();
-            let r = job.finish(Status::InventoryNotCompleted, Some(f), &self.creds);
-            let _ = events.send(Event::Finished(Box::new(r))).await;
+        for mut c in queue.drain(..) {
+            if let Settled::Finished(r) = c.not_completed(now()) {
+                let _ = events.send(Event::Finished(r)).await;
+            }
         }
     }
+}
 
-    /// Decides what happens to a computer after an attempt.
-    async fn settle(
-        &self,
-        mut job: Job,
-        outcome: Outcome,
-        queue: &mut VecDeque<Job>,
-        events: &mpsc::Sender<Event>,
-        stopped: bool,
-    ) {
-        let attempts = u32::try_from(job.attempts.len()).unwrap_or(u32::MAX);
-        let result = match outcome {
-            Outcome::Final(status, failure) => job.finish(status, failure, &self.creds),
-            Outcome::Stopped => job.finish(
-                Status::InventoryNotCompleted,
-                Some(not_completed()),
-                &self.creds,
-            ),
-            Outcome::Retry(failure, failing) if attempts < self.opts.max_attempts && !stopped => {
-                if let Some(name) = failing {
-                    if let Some(pos) = job.order.iter().position(|i| i.name() == name) {
-                        let item = job.order.remove(pos);
-                        job.order.push(item);
-                    }
-                }
-                job.not_before = Instant::now() + self.opts.retry_delay;
-                let _ = events
-                    .send(Event::Requeued {
-                        target: job.target.clone(),
-                        attempt: attempts,
-                        status: failure.status,
-                    })
-                    .await;
-                queue.push_back(job);
-                return;
-            }
-            Outcome::Retry(failure, _) if stopped => {
-                let _ = failure;
-                job.finish(
-                    Status::InventoryNotCompleted,
-                    Some(not_completed()),
-                    &self.creds,
-                )
-            }
-            Outcome::Retry(failure, _) => final_after_retries(job, failure, &self.creds),
-        };
-        let _ = events.send(Event::Finished(Box::new(result))).await;
+/// The current instant, both clocks.
+fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall_ms: now_ms(),
     }
-}
-
-/// The last attempt failed with a retry-class error.
-fn final_after_retries(job: Job, failure: Failure, creds: &[Credential]) -> ComputerResult {
-    // Only per-class errors, on every attempt, and nothing ever collected: seed 000's
-    // "other reasons". A query that succeeded earlier makes it an incomplete inventory.
-    if failure.stage == "items" {
-        let status = if job.any_success {
-            Status::InventoriedIncomplete
-        } else {
-            Status::OtherReasons
-        };
-        let f = (status == Status::OtherReasons).then_some(failure);
-        return job.finish(status, f, creds);
-    }
-    let mut failure = failure;
-    failure.retry = true;
-    job.finish(failure.status, Some(failure), creds)
-}
-
-/// The watchdog ended `what` after `period` without progress.
-fn watchdog_failure(what: &str, period: Duration) -> Failure {
-    engine_failure(
-        Status::WmiQueryTimeout,
-        "watchdog",
-        None,
-        format!("{what} made no progress for {} s", period.as_secs_f64()),
-    )
-}
-
-fn not_completed() -> Failure {
-    engine_failure(
-        Status::InventoryNotCompleted,
-        "run",
-        None,
-        "the run was stopped before the computer was finished".into(),
-    )
 }
 
 async fn sleep_until(t: Option<Instant>) {
@@ -417,336 +344,151 @@ async fn sleep_until(t: Option<Instant>) {
     }
 }
 
-/// Runs `fut` under the watchdog and the stop signal: `Err(None)` when stopped,
-/// `Err(Some(()))` when the watchdog fired.
+/// How a guarded step ended.
+enum Guarded<T> {
+    Done(T),
+    Watchdog,
+    Stopped,
+}
+
+/// Runs `fut` under the watchdog and the stop signal.
 async fn guarded<T>(
     fut: impl std::future::Future<Output = T>,
     watchdog: Duration,
     stop: &mut watch::Receiver<bool>,
-) -> Result<T, Option<()>> {
+) -> Guarded<T> {
     if *stop.borrow() {
-        return Err(None);
+        return Guarded::Stopped;
     }
     tokio::select! {
-        r = tokio::time::timeout(watchdog, fut) => r.map_err(|_| Some(())),
-        _ = stop.wait_for(|s| *s) => Err(None),
+        r = tokio::time::timeout(watchdog, fut) => match r {
+            Ok(v) => Guarded::Done(v),
+            Err(_) => Guarded::Watchdog,
+        },
+        _ = stop.wait_for(|s| *s) => Guarded::Stopped,
     }
 }
 
-/// One attempt at one computer.
-async fn attempt(mut job: Job, mut ctx: Ctx) -> (Job, Outcome) {
-    let number = u32::try_from(job.attempts.len() + 1).unwrap_or(u32::MAX);
-    let started = Instant::now();
-    let started_ms = now_ms();
+/// One attempt at one computer: performs the policy's actions until the attempt ends.
+async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
+    let eng = ctx.engine.clone();
+    let opts = &eng.opts;
     let _ = ctx
         .events
         .send(Event::AttemptStarted {
-            target: job.target.clone(),
-            attempt: number,
+            target: c.target().to_string(),
+            attempt: c.attempts() + 1,
         })
         .await;
-    let order: Vec<String> = job.order.iter().map(Item::name).collect();
-    let (outcome, credential, failing) = Box::pin(attempt_inner(&mut job, &mut ctx, number)).await;
-    let (status, failure) = match &outcome {
-        Outcome::Final(s, f) => (*s, f.clone()),
-        Outcome::Retry(f, _) => (f.status, Some(f.clone())),
-        Outcome::Stopped => (Status::InventoryNotCompleted, None),
-    };
-    job.attempts.push(AttemptRecord {
-        number,
-        started_ms,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        credential,
-        class_order: order,
-        outcome: status,
-        failing_class: failing,
-        failure,
-    });
-    debug!(target = %job.target, attempt = number, status = %status, "attempt ended");
-    (job, outcome)
-}
-
-/// The attempt's steps: resolve, connect with each credential, collect each item.
-/// Returns the outcome, the account used, and the failing item of a retry.
-async fn attempt_inner(
-    job: &mut Job,
-    ctx: &mut Ctx,
-    number: u32,
-) -> (Outcome, Option<String>, Option<String>) {
-    let opts = ctx.engine.opts.clone();
-    let last = number >= opts.max_attempts;
-    // Resolve.
-    let host = match job.target.parse::<IpAddr>() {
-        Ok(a) => {
-            job.address = Some(a);
-            a.to_string()
-        }
-        Err(_) => match &ctx.engine.resolver {
-            None => job.target.clone(),
-            Some(r) => match guarded(r.resolve(&job.target), opts.watchdog, &mut ctx.stop).await {
-                Err(None) => return (Outcome::Stopped, None, None),
-                Err(Some(())) => {
-                    let f = engine_failure(
-                        Status::MachineNotFound,
-                        "resolve",
-                        Some(WSATRY_AGAIN),
-                        "name resolution made no progress".into(),
-                    );
-                    return (resolve_retry(f, last), None, None);
-                }
-                Ok(Resolution::Found { addrs, .. }) => match addrs.first() {
-                    Some(a) => {
-                        job.address = Some(*a);
-                        a.to_string()
-                    }
-                    None => {
-                        let f = engine_failure(
-                            Status::MachineNotFound,
-                            "resolve",
-                            Some(WSANO_DATA),
-                            format!("{} has no address", job.target),
-                        );
-                        return (Outcome::Final(Status::MachineNotFound, Some(f)), None, None);
-                    }
-                },
-                Ok(Resolution::NotFound { reason, .. }) => {
-                    let (code, msg, transient) = match &reason {
-                        NotFoundReason::NxDomain => (
-                            WSAHOST_NOT_FOUND,
-                            format!("{} does not exist in dns", job.target),
-                            false,
-                        ),
-                        NotFoundReason::NoRecords => (
-                            WSANO_DATA,
-                            format!("{} has no address record", job.target),
-                            false,
-                        ),
-                        NotFoundReason::TryAgain(d) => (
-                            WSATRY_AGAIN,
-                            format!("dns lookup of {} failed: {d}", job.target),
-                            true,
-                        ),
-                    };
-                    let f = engine_failure(Status::MachineNotFound, "resolve", Some(code), msg);
-                    if transient {
-                        return (resolve_retry(f, last), None, None);
-                    }
-                    return (Outcome::Final(Status::MachineNotFound, Some(f)), None, None);
-                }
-            },
-        },
-    };
-    // Connect, trying the credentials in order (the remembered one first).
-    let creds = ctx.engine.creds.clone();
-    if creds.is_empty() {
-        let f = engine_failure(
-            Status::NoCredentials,
-            "credentials",
-            None,
-            "no credentials were provided".into(),
-        );
-        return (Outcome::Final(Status::NoCredentials, Some(f)), None, None);
-    }
-    let mut order: Vec<usize> = (0..creds.len()).collect();
-    if let Some(r) = job.remembered {
-        order.retain(|&i| i != r);
-        order.insert(0, r);
-    }
-    let mut denied: Option<Failure> = None;
-    let mut connected: Option<(WmiClient, usize)> = None;
-    for i in order {
-        let c = &creds[i];
-        // Boxed: the connect future is large, and tasks run on 2 MiB stacks.
-        let conn = Box::pin(WmiClient::connect(
-            &host,
-            c.creds.clone(),
-            opts.client.clone(),
-        ));
-        match guarded(conn, opts.watchdog, &mut ctx.stop).await {
-            Err(None) => return (Outcome::Stopped, None, None),
-            Err(Some(())) => {
-                let f = watchdog_failure("connecting", opts.watchdog);
-                return (Outcome::Retry(f, None), Some(c.account.clone()), None);
-            }
-            Ok(Ok(client)) => {
-                connected = Some((client, i));
-                break;
-            }
-            Ok(Err(e)) => {
-                let f = classify(&e, NamespaceRole::of(&opts.client.namespace));
-                debug!(target = %job.target, account = %c.account, status = %f.status, error = %e, "connect failed");
-                if f.status == Status::AccessDenied {
-                    // Keep the most telling refusal: a credential that got past the logon
-                    // and was refused by DCOM or WMI says more than a wrong password.
-                    let better = denied.as_ref().is_none_or(|d| {
-                        d.denied_by == Some(crate::record::DeniedBy::Authentication)
-                    });
-                    if better {
-                        denied = Some(f);
-                    }
+    let mut client: Option<WmiClient> = None;
+    let mut action = c.begin(now());
+    loop {
+        action = match action {
+            Action::Resolve => {
+                let Some(r) = eng.resolver.as_ref() else {
+                    // The policy asks only when the engine has a resolver.
+                    let f = StepOutcome::Done(Resolved::NotFound(ResolveFailure::TryAgain(
+                        "no resolver".into(),
+                    )));
+                    action = c.on_resolved(f, now());
                     continue;
-                }
-                let account = Some(c.account.clone());
-                if f.retry {
-                    return (Outcome::Retry(f, None), account, None);
-                }
-                return (Outcome::Final(f.status, Some(f)), account, None);
-            }
-        }
-    }
-    let Some((mut client, cred_index)) = connected else {
-        let f = denied.unwrap_or_else(|| {
-            engine_failure(
-                Status::AccessDenied,
-                "credentials",
-                None,
-                "no credential worked".into(),
-            )
-        });
-        return (Outcome::Final(Status::AccessDenied, Some(f)), None, None);
-    };
-    job.remembered = Some(cred_index);
-    let account = Some(creds[cred_index].account.clone());
-    // Collect every item not collected on an earlier attempt, in this attempt's order.
-    let todo: Vec<Item> = job
-        .order
-        .iter()
-        .filter(|i| {
-            !job.classes
-                .iter()
-                .any(|c| c.class == i.name() && c.outcome == ClassOutcome::Collected)
-        })
-        .cloned()
-        .collect();
-    let mut last_item_failure: Option<Failure> = None;
-    let mut client_ok = true;
-    for item in todo {
-        let name = item.name();
-        if !client_ok {
-            // The previous item left the connection unusable: a fresh one for the rest.
-            let c = &creds[cred_index];
-            match guarded(
-                Box::pin(WmiClient::connect(
-                    &host,
-                    c.creds.clone(),
-                    opts.client.clone(),
-                )),
-                opts.watchdog,
-                &mut ctx.stop,
-            )
-            .await
-            {
-                Err(None) => return (Outcome::Stopped, account, None),
-                Err(Some(())) => {
-                    let f = watchdog_failure("reconnecting", opts.watchdog);
-                    return (Outcome::Retry(f, Some(name.clone())), account, Some(name));
-                }
-                Ok(Err(e)) => {
-                    let f = classify(&e, NamespaceRole::of(&opts.client.namespace));
-                    let failing = Some(name.clone());
-                    if f.retry {
-                        return (Outcome::Retry(f, failing.clone()), account, failing);
+                };
+                match guarded(r.lookup(c.target()), opts.watchdog, &mut ctx.stop).await {
+                    Guarded::Stopped => c.on_stop(now()),
+                    Guarded::Watchdog => c.on_resolved(StepOutcome::Watchdog, now()),
+                    Guarded::Done(Ok(addrs)) => {
+                        c.on_resolved(StepOutcome::Done(Resolved::Found(addrs)), now())
                     }
-                    return (Outcome::Final(f.status, Some(f)), account, None);
-                }
-                Ok(Ok(c)) => {
-                    client = c;
-                    client_ok = true;
+                    Guarded::Done(Err(e)) => {
+                        c.on_resolved(StepOutcome::Done(Resolved::NotFound(e.failure)), now())
+                    }
                 }
             }
-        }
-        let role = NamespaceRole::of(item.namespace());
-        let result = guarded(
-            Box::pin(collect(&mut client, &item)),
-            opts.watchdog,
-            &mut ctx.stop,
-        )
-        .await;
-        let (outcome, rows, error) = match result {
-            Err(None) => return (Outcome::Stopped, account, None),
-            Err(Some(())) => {
-                let f = watchdog_failure(&name, opts.watchdog);
-                client_ok = false;
-                if !job.any_success {
-                    return (Outcome::Retry(f, Some(name.clone())), account, Some(name));
+            Action::Connect { credential } | Action::Reconnect { credential } => {
+                // A broken connection is only dropped: the server frees its objects when
+                // their pings stop.
+                client = None;
+                let Some(mech) = eng.mechanisms.get(credential).cloned() else {
+                    action = c.on_stop(now());
+                    continue;
+                };
+                // Resolved once per attempt by the policy (or an address): the flow skips
+                // its own resolution then.
+                let target = match c.address() {
+                    Some(a) => Target::resolved(c.target(), vec![a]),
+                    None => Target::new(c.target()),
+                };
+                let config = FlowConfig {
+                    opts: opts.client.clone(),
+                    mechanism: mech,
+                    resolver: eng
+                        .resolver
+                        .clone()
+                        .map(|r| r as Arc<dyn NameResolver>),
+                };
+                // Boxed: the connect future is large, and tasks run on 2 MiB stacks.
+                let conn = Box::pin(winv_client::flow::connect(target, &config, None));
+                match guarded(conn, opts.watchdog, &mut ctx.stop).await {
+                    Guarded::Stopped => c.on_stop(now()),
+                    Guarded::Watchdog => c.on_connected(StepOutcome::Watchdog, now()),
+                    Guarded::Done(Ok(cl)) => {
+                        client = Some(cl);
+                        c.on_connected(StepOutcome::Done(Connected::Ok), now())
+                    }
+                    Guarded::Done(Err(e)) => {
+                        let f = classify(&e, NamespaceRole::of(&opts.client.namespace));
+                        let account = eng.accounts.get(credential).map_or("", String::as_str);
+                        debug!(target = %c.target(), %account, status = %f.status, error = %e, "connect failed");
+                        c.on_connected(StepOutcome::Done(Connected::Failed(f)), now())
+                    }
                 }
-                (ClassOutcome::TimedOut, 0, Some(f))
             }
-            Ok(Ok(data)) => {
-                job.any_success = true;
-                let rows = data.rows();
-                data.store(&mut job.inventory, &item);
-                (ClassOutcome::Collected, rows, None)
-            }
-            Ok(Err(e)) => {
-                let f = classify(&e, role);
-                if e.is_timeout() && job.any_success {
-                    client_ok = false;
-                    (ClassOutcome::TimedOut, 0, Some(f))
-                } else if f.retry {
-                    release(client, server_answered(&e), opts.client.deadlines.call).await;
-                    return (Outcome::Retry(f, Some(name.clone())), account, Some(name));
-                } else if f.phase == winv_kb::Phase::Connecting {
-                    // The login to the item's namespace failed (root\default for
-                    // StdRegProv): seed 000 makes that the computer's status.
-                    release(client, server_answered(&e), opts.client.deadlines.call).await;
-                    return (Outcome::Final(f.status, Some(f)), account, None);
-                } else {
-                    client_ok = server_answered(&e);
-                    (ClassOutcome::Failed, 0, Some(f))
+            Action::Collect { item } => {
+                let Some(cl) = client.as_mut() else {
+                    action = c.on_stop(now());
+                    continue;
+                };
+                let role = NamespaceRole::of(item.namespace());
+                let r = guarded(Box::pin(collect(cl, &item)), opts.watchdog, &mut ctx.stop).await;
+                let next = match r {
+                    Guarded::Stopped => c.on_stop(now()),
+                    Guarded::Watchdog => c.on_item(StepOutcome::Watchdog, now()),
+                    Guarded::Done(Ok(data)) => {
+                        c.on_item(StepOutcome::Done(ItemOutcome::Collected(data)), now())
+                    }
+                    Guarded::Done(Err(e)) => {
+                        let outcome = ItemOutcome::Failed {
+                            failure: classify(&e, role),
+                            timeout: e.is_timeout(),
+                            answered: server_answered(&e),
+                        };
+                        c.on_item(StepOutcome::Done(outcome), now())
+                    }
+                };
+                if let Some((item, outcome)) = c.take_item_event() {
+                    let _ = ctx
+                        .events
+                        .send(Event::Item {
+                            target: c.target().to_string(),
+                            item,
+                            outcome,
+                        })
+                        .await;
                 }
+                next
+            }
+            Action::End { release, end } => {
+                if let Some(cl) = client.take() {
+                    if release {
+                        // Bounded: a server that stops answering does not hold the slot.
+                        let _ = tokio::time::timeout(opts.client.deadlines.call, cl.close()).await;
+                    }
+                }
+                debug!(target = %c.target(), attempt = c.attempts(), ?end, "attempt ended");
+                return (c, end);
             }
         };
-        if let Some(f) = &error {
-            last_item_failure = Some(f.clone());
-        }
-        job.record_class(ClassResult {
-            class: name.clone(),
-            namespace: item.namespace().to_string(),
-            outcome,
-            rows,
-            attempt: number,
-            error,
-        });
-        let _ = ctx
-            .events
-            .send(Event::Item {
-                target: job.target.clone(),
-                item: name,
-                outcome,
-            })
-            .await;
     }
-    release(client, client_ok, opts.client.deadlines.call).await;
-    let complete = job.order.iter().all(|i| {
-        job.classes
-            .iter()
-            .any(|c| c.class == i.name() && c.outcome == ClassOutcome::Collected)
-    });
-    if complete {
-        return (Outcome::Final(Status::Inventoried, None), account, None);
-    }
-    if job.any_success {
-        return (
-            Outcome::Final(Status::InventoriedIncomplete, None),
-            account,
-            None,
-        );
-    }
-    // Every item failed and nothing was ever collected: try again later; after the
-    // last attempt this is "other reasons".
-    let mut f = last_item_failure.unwrap_or_else(|| {
-        engine_failure(
-            Status::OtherReasons,
-            "items",
-            None,
-            "no item was collected".into(),
-        )
-    });
-    f.stage = "items".to_string();
-    f.status = Status::OtherReasons;
-    f.message = format!("every item failed; last: {}", f.message);
-    (Outcome::Retry(f, None), account, None)
 }
 
 /// Whether the server answered the failing call (a fault, an HRESULT, a `ReturnValue`):
@@ -758,64 +500,6 @@ fn server_answered(e: &ClientError) -> bool {
             | winv_client::Cause::Hresult(_)
             | winv_client::Cause::Win32 { .. }
     )
-}
-
-/// Releases the server's references when the connection still works (bounded by
-/// `deadline`); a broken one is only dropped (the server frees them when its pings stop).
-async fn release(client: WmiClient, usable: bool, deadline: Duration) {
-    if usable {
-        let _ = tokio::time::timeout(deadline, client.close()).await;
-    }
-}
-
-/// A transient DNS failure: retried, "machine not found" only on the final attempt.
-fn resolve_retry(f: Failure, last: bool) -> Outcome {
-    if last {
-        Outcome::Final(Status::MachineNotFound, Some(f))
-    } else {
-        Outcome::Retry(f, None)
-    }
-}
-
-/// What one item gave.
-enum Collected {
-    Instances(Vec<serde_json::Value>),
-    Value(Option<String>),
-    Software(Vec<SoftwareRow>),
-}
-
-impl Collected {
-    fn rows(&self) -> usize {
-        match self {
-            Collected::Instances(v) => v.len(),
-            Collected::Value(v) => usize::from(v.is_some()),
-            Collected::Software(v) => v.len(),
-        }
-    }
-
-    fn store(self, inv: &mut Inventory, item: &Item) {
-        match (self, item) {
-            (
-                Collected::Instances(instances),
-                Item::Wmi {
-                    class, namespace, ..
-                },
-            ) => {
-                inv.classes.retain(|c| c.class != *class);
-                inv.classes.push(ClassInstances {
-                    class: class.clone(),
-                    namespace: namespace.clone(),
-                    instances,
-                });
-            }
-            (Collected::Value(v), Item::RegistryValue { name, .. }) => {
-                inv.registry_values.retain(|(n, _)| n != name);
-                inv.registry_values.push((name.clone(), v));
-            }
-            (Collected::Software(s), _) => inv.software = s,
-            _ => {}
-        }
-    }
 }
 
 async fn collect(client: &mut WmiClient, item: &Item) -> Result<Collected, ClientError> {
@@ -856,3 +540,4 @@ async fn collect(client: &mut WmiClient, item: &Item) -> Result<Collected, Clien
         }
     }
 }
+

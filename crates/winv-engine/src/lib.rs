@@ -1,7 +1,7 @@
-//! The winventory inventory engine (layer 4 of `../shared/DESIGN.md`): targets and
+//! The winventory inventory engine (the inventory engine of `ARCHITECTURE.md`): targets and
 //! credentials in, one honest status per computer out.
 //!
-//! - [`status`]: the statuses of seed 000 (the MAP inventory engine).
+//! - [`status`]: the statuses of MAP, `docs/statuses.md` (the MAP inventory engine).
 //! - [`classify`]: a client error to a status, phase, category and code, through the
 //!   knowledge base (shared with `diagnose`).
 //! - [`profile`]: what to collect (the built-in `standard` profile, or a TOML file).
@@ -10,15 +10,19 @@
 //! - [`record`]: what is recorded per computer, attempt and class.
 
 pub mod classify;
+pub mod diagnose;
 pub mod engine;
+pub mod policy;
 pub mod profile;
 pub mod record;
 pub mod status;
 
-pub use engine::{now_ms, Credential, Engine, EngineOptions, Event};
+pub use engine::{now_ms, Credential, DnsResolver, Engine, EngineOptions, Event};
+pub use policy::{MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG};
 pub use profile::{Item, Profile};
 pub use record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
+    FailureStage,
     Inventory, SoftwareRow,
 };
 pub use status::Status;

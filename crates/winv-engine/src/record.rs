@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::status::Status;
 
-/// Who refused access, when the status is `access-denied` (seed 001, "Access" errors).
+/// Who refused access, when the status is `access-denied` (the WMI connectivity scenario guide, "Access" errors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeniedBy {
@@ -36,25 +36,118 @@ impl DeniedBy {
     }
 }
 
-/// One classified failure: where the flow broke and why (`../shared/DESIGN.md`,
-/// "Every failure becomes one record").
+/// Where a failure happened: a stage of the client's connection flow or calls, or one of
+/// the engine's own (resolution, the credential list, the watchdog, the run, the items).
+/// Serialized and stored as its stable identifier (`connect-135`, `watchdog`...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailureStage {
+    /// The client's stage (see `winv_client::Stage`).
+    Client(winv_client::Stage),
+    /// The engine's name resolution of the target.
+    Resolve,
+    /// The credential list (none given, none worked).
+    Credentials,
+    /// The watchdog: no progress for its period.
+    Watchdog,
+    /// The run was stopped.
+    Run,
+    /// Every item of the profile failed.
+    Items,
+}
+
+impl FailureStage {
+    /// Every engine stage (the client's come from `winv_client::Stage`).
+    const ENGINE: [FailureStage; 5] = [
+        FailureStage::Resolve,
+        FailureStage::Credentials,
+        FailureStage::Watchdog,
+        FailureStage::Run,
+        FailureStage::Items,
+    ];
+
+    /// Stable identifier.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureStage::Client(s) => s.as_str(),
+            FailureStage::Resolve => "resolve",
+            FailureStage::Credentials => "credentials",
+            FailureStage::Watchdog => "watchdog",
+            FailureStage::Run => "run",
+            FailureStage::Items => "items",
+        }
+    }
+
+    /// The stage of an identifier.
+    pub fn parse(s: &str) -> Option<FailureStage> {
+        FailureStage::ENGINE
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .or_else(|| {
+                winv_client::Stage::ALL
+                    .into_iter()
+                    .find(|st| st.as_str() == s)
+                    .map(FailureStage::Client)
+            })
+    }
+}
+
+impl From<winv_client::Stage> for FailureStage {
+    fn from(s: winv_client::Stage) -> Self {
+        FailureStage::Client(s)
+    }
+}
+
+impl std::fmt::Display for FailureStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FailureStage {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for FailureStage {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl Serialize for FailureStage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FailureStage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FailureStage::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown stage {s:?}")))
+    }
+}
+
+/// One classified failure: where the flow broke and why (`docs/statuses.md`,
+/// "one record per failure").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The status this failure gives the computer (or the class, for a per-class error).
     pub status: Status,
     /// The client's stage (`connect-135`, `activation`, `login`, `query`...), or
-    /// `resolve` / `credentials` / `watchdog` / `run` for the engine's own.
-    pub stage: String,
-    /// Connecting or operation (seed 002).
+    /// `resolve` / `credentials` / `watchdog` / `run` / `items` for the engine's own.
+    pub stage: FailureStage,
+    /// Connecting or operation ("Let's troubleshoot WMI", part 1).
     pub phase: winv_kb::Phase,
-    /// Connectivity, access or core WMI (seed 001).
+    /// Connectivity, access or core WMI (the WMI connectivity scenario guide).
     pub category: winv_kb::Category,
     /// The raw code: errno, RPC status, HRESULT, `ReturnValue`; `None` when there is none
     /// (a deadline of our own, NXDOMAIN).
     pub code: Option<u32>,
     /// The code's symbolic name from the knowledge base (`E_ACCESSDENIED`, `WSAETIMEDOUT`).
     pub code_name: Option<String>,
-    /// Whether it is a retry-class error (seed 000).
+    /// Whether it is a retry-class error (MAP, `docs/statuses.md`).
     pub retry: bool,
     /// For `access-denied`: who refused.
     pub denied_by: Option<DeniedBy>,

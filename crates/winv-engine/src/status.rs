@@ -1,4 +1,4 @@
-//! The per-computer statuses of seed 000 (the MAP inventory engine), with stable
+//! The per-computer statuses of MAP, `docs/statuses.md` (the MAP inventory engine), with stable
 //! identifiers for JSON and the database and MAP's wording for display.
 
 use std::fmt;
@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The one status a computer ends a run with (seed 000, "Network-level failures",
+/// The one status a computer ends a run with (`docs/statuses.md`, "Statuses";
 /// "DCOM (RPC) failures", "WMI Failures").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -152,7 +152,7 @@ impl Status {
         matches!(self, Status::Inventoried | Status::InventoriedIncomplete)
     }
 
-    /// Whether seed 000 marks it a retry-class error: the computer is abandoned at once
+    /// Whether MAP, `docs/statuses.md` marks it a retry-class error: the computer is abandoned at once
     /// and requeued later in the same run, at most 3 times.
     pub fn is_retry_class(self) -> bool {
         matches!(
@@ -215,7 +215,7 @@ mod tests {
                 .kb_entry()
                 .unwrap_or_else(|| panic!("no kb entry for {st}"));
             assert_eq!(e.name, st.as_str());
-            // The KB's retry class agrees with seed 000's list.
+            // The KB's retry class agrees with MAP's list.
             assert_eq!(
                 e.retry_class == winv_kb::RetryClass::Retry,
                 st.is_retry_class(),

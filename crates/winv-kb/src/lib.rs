@@ -11,7 +11,7 @@
 //! Values follow [MS-ERREF] 2.1 (HRESULT), 2.2 (Win32), 2.3 (NTSTATUS);
 //! `nca_s_*` faults follow [C706] appendix E and take their names from
 //! [`winv_dcerpc::status`]; WBEM codes follow [MS-WMI] 2.2.11; statuses and
-//! retry classes follow seed 000 (the MAP inventory engine).
+//! retry classes follow MAP, `docs/statuses.md` (the MAP inventory engine).
 //!
 //! # Resolving a query
 //! [`lookup`] accepts `0x80070005`, a bare 8-digit hex `80070005`, signed or
@@ -52,7 +52,7 @@ pub enum Kind {
     Ntstatus,
     /// A Kerberos protocol error number (RFC 4120 7.5.9).
     Kerberos,
-    /// A winventory per-computer status identifier (seed 000).
+    /// A winventory per-computer status identifier (MAP, `docs/statuses.md`).
     Status,
 }
 
@@ -80,7 +80,7 @@ pub enum Layer {
     Engine,
 }
 
-/// The three categories of WMI failure of seed 001.
+/// The three categories of WMI failure of the WMI connectivity scenario guide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
@@ -94,7 +94,7 @@ pub enum Category {
     None,
 }
 
-/// Whether a code is seen while connecting or during an operation (seed 002).
+/// Whether a code is seen while connecting or during an operation ("Let's troubleshoot WMI", part 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
@@ -108,7 +108,7 @@ pub enum Phase {
     None,
 }
 
-/// What the inventory engine does with a computer that fails with a code (seed 000).
+/// What the inventory engine does with a computer that fails with a code (MAP, `docs/statuses.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RetryClass {
@@ -139,11 +139,11 @@ pub struct Entry {
     pub kind: Kind,
     /// Layer.
     pub layer: Layer,
-    /// Category (seed 001).
+    /// Category (the WMI connectivity scenario guide).
     pub category: Category,
-    /// Connecting or operation (seed 002).
+    /// Connecting or operation ("Let's troubleshoot WMI", part 1).
     pub phase: Phase,
-    /// Retry class (seed 000).
+    /// Retry class (MAP, `docs/statuses.md`).
     pub retry_class: RetryClass,
     /// The winventory statuses a computer failing with this code ends with.
     #[serde(default)]

@@ -168,19 +168,33 @@ impl RpcConnection {
         deadlines: Deadlines,
     ) -> Result<Self, RpcError> {
         let stream = connect_tcp(addr, deadlines.connect).await?;
+        Self::bind_stream(stream, addr, interface, config, security, deadlines).await
+    }
+
+    /// Binds `interface` on an already connected `stream` to `peer` (the TCP handshake
+    /// done apart, as the connection flow does it: a step of its own), completing every
+    /// authentication leg within `deadlines.call`.
+    pub async fn bind_stream(
+        stream: TcpStream,
+        peer: SocketAddr,
+        interface: SyntaxId,
+        config: ClientConfig,
+        security: Option<Box<dyn SecurityContext>>,
+        deadlines: Deadlines,
+    ) -> Result<Self, RpcError> {
         let assoc = ClientAssociation::new(config, security)?;
         let mut conn = RpcConnection {
             stream,
             assoc,
             buf: PduBuffer::new(MAX_PDU),
             deadlines,
-            peer: addr,
+            peer,
             context_id: 0,
             logon_unconfirmed: false,
             broken: None,
         };
         conn.context_id = with_deadline("bind", deadlines.call, conn.bind(interface)).await?;
-        debug!(peer = %addr, interface = %interface.uuid, context_id = conn.context_id, "bound");
+        debug!(%peer, interface = %interface.uuid, context_id = conn.context_id, "bound");
         Ok(conn)
     }
 

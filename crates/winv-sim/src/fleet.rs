@@ -184,18 +184,18 @@ impl Fault {
     ///
     /// | fault | code | source |
     /// |---|---|---|
-    /// | dcom_access_denied, require_integrity | 0x80070005 E_ACCESSDENIED | seed 003 table; KB5004442 (event 10036: activation refused below packet integrity returns E_ACCESSDENIED) |
+    /// | dcom_access_denied, require_integrity | 0x80070005 E_ACCESSDENIED | the WMI troubleshooting guide table; KB5004442 (event 10036: activation refused below packet integrity returns E_ACCESSDENIED) |
     /// | wmi_access_denied | 0x80041003 | seeds 001, 003 |
-    /// | require_privacy | 0x80041087 | [MS-WMI] 2.2.11; seed 002 ("minimum authentication level needed for the namespace") |
-    /// | invalid_namespace | 0x8004100E | seed 001 |
-    /// | namespace_not_found | 0x80041002 WBEM_E_NOT_FOUND | seed 001 lists it among connection errors; MAP's "namespace not found" (seed 000) |
-    /// | invalid_parameter | 0x80041008 | [MS-WMI] 2.2.11; MAP "namespace invalid parameter" (seed 000) |
-    /// | invalid_class | 0x80041010 | seed 001 |
-    /// | provider_failure | 0x80041004 | seed 001 |
-    /// | provider_load_failure | 0x80041013 | seed 001 |
-    /// | rpc_call_failed | 1726 RPC_S_CALL_FAILED (fault PDU status) | [MS-ERREF] 2.2; MAP "RPC call failed" (seed 000) |
-    /// | call_cancelled | 1818 RPC_S_CALL_CANCELLED (fault PDU status) | [MS-ERREF] 2.2; MAP "RPC call cancelled" (seed 000) |
-    /// | shutting_down | 0x8007045B HRESULT_FROM_WIN32(ERROR_SHUTDOWN_IN_PROGRESS) | [MS-ERREF] 2.2 (1115 "A system shutdown is in progress"); MAP "Computer shutting down" (seed 000) |
+    /// | require_privacy | 0x80041087 | [MS-WMI] 2.2.11; "Let's troubleshoot WMI", part 1 ("minimum authentication level needed for the namespace") |
+    /// | invalid_namespace | 0x8004100E | the WMI connectivity scenario guide |
+    /// | namespace_not_found | 0x80041002 WBEM_E_NOT_FOUND | the WMI connectivity scenario guide lists it among connection errors; MAP's "namespace not found" (MAP, `docs/statuses.md`) |
+    /// | invalid_parameter | 0x80041008 | [MS-WMI] 2.2.11; MAP "namespace invalid parameter" (MAP, `docs/statuses.md`) |
+    /// | invalid_class | 0x80041010 | the WMI connectivity scenario guide |
+    /// | provider_failure | 0x80041004 | the WMI connectivity scenario guide |
+    /// | provider_load_failure | 0x80041013 | the WMI connectivity scenario guide |
+    /// | rpc_call_failed | 1726 RPC_S_CALL_FAILED (fault PDU status) | [MS-ERREF] 2.2; MAP "RPC call failed" (MAP, `docs/statuses.md`) |
+    /// | call_cancelled | 1818 RPC_S_CALL_CANCELLED (fault PDU status) | [MS-ERREF] 2.2; MAP "RPC call cancelled" (MAP, `docs/statuses.md`) |
+    /// | shutting_down | 0x8007045B HRESULT_FROM_WIN32(ERROR_SHUTDOWN_IN_PROGRESS) | [MS-ERREF] 2.2 (1115 "A system shutdown is in progress"); MAP "Computer shutting down" (MAP, `docs/statuses.md`) |
     /// | dcom_disabled | bind_nak, reject reason 0 (not specified) → client sees RPC_S_SERVER_UNAVAILABLE-like refusal | [C706] 12.6.4.5 |
     pub fn code(&self) -> Option<u32> {
         Some(match self {

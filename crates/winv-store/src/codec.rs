@@ -98,7 +98,7 @@ impl FailureCols {
         };
         FailureCols {
             status: Some(f.status.as_str()),
-            stage: Some(f.stage.clone()),
+            stage: Some(f.stage.as_str().to_string()),
             phase: Some(ident(&f.phase)),
             category: Some(ident(&f.category)),
             code: f.code.map(i64::from),
@@ -145,7 +145,8 @@ pub(crate) fn failure_from_row(
     let denied: Option<String> = row.try_get("denied_by")?;
     Ok(Some(Failure {
         status: status(&st, table, "failure_status")?,
-        stage,
+        stage: winv_engine::FailureStage::parse(&stage)
+            .ok_or_else(|| StoreError::corrupt(table, "stage", &stage))?,
         phase: from_ident(phase.as_deref().unwrap_or("none"), table, "phase")?,
         category: from_ident(category.as_deref().unwrap_or("none"), table, "category")?,
         code,

@@ -1,4 +1,4 @@
-//! The winventory store (layer 5 of `../shared/DESIGN.md`): runs, computers, attempts,
+//! The winventory store (the store of `ARCHITECTURE.md`): runs, computers, attempts,
 //! per-class results, raw instances and report tables in SQL, through `sqlx`.
 //!
 //! A SQLite file today; the schema is written so that PostgreSQL can follow (see below).

@@ -394,7 +394,7 @@ impl Store {
                     target: row.try_get("target")?,
                     address: address(row)?,
                     status: codec::status(&status, "computers", "status")?,
-                    stage: f.as_ref().map(|f| f.stage.clone()),
+                    stage: f.as_ref().map(|f| f.stage.as_str().to_string()),
                     phase: f.as_ref().map(|f| f.phase),
                     category: f.as_ref().map(|f| f.category),
                     code: f.as_ref().and_then(|f| f.code),

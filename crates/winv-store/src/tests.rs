@@ -50,7 +50,7 @@ impl Drop for TempDb {
 fn failure(status: Status, stage: &str, code: Option<u32>, name: Option<&str>) -> Failure {
     Failure {
         status,
-        stage: stage.into(),
+        stage: winv_engine::FailureStage::parse(stage).expect("a known stage"),
         phase: Phase::Connecting,
         category: Category::Connectivity,
         code,
@@ -217,7 +217,7 @@ fn failed(target: &str, status: Status) -> ComputerResult {
 fn full_result() -> ComputerResult {
     let access = Failure {
         status: Status::AccessDenied,
-        stage: "login".into(),
+        stage: winv_engine::FailureStage::parse("login").expect("a known stage"),
         phase: Phase::Connecting,
         category: Category::Access,
         code: Some(0x8004_1003),
@@ -228,7 +228,7 @@ fn full_result() -> ComputerResult {
     };
     let call_failed = Failure {
         status: Status::RpcCallFailed,
-        stage: "query".into(),
+        stage: winv_engine::FailureStage::parse("query").expect("a known stage"),
         phase: Phase::Operation,
         category: Category::CoreWmi,
         code: Some(u32::MAX),

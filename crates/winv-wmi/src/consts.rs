@@ -52,3 +52,35 @@ pub const WBEM_S_NO_MORE_DATA: Hresult = Hresult(0x0004_0005);
 /// `WBEM_E_NOT_SUPPORTED` ([MS-WMI] 2.2.11): what `EstablishPosition`-era login methods
 /// `RequestChallenge` and `WBEMLogin` return ([MS-WMI] 3.1.4.1.2, 3.1.4.1.3).
 pub const WBEM_E_NOT_SUPPORTED: Hresult = Hresult(0x8004_100C);
+
+// The WBEM failure codes of [MS-WMI] 2.2.11 that the inventory meets. Their names and
+// meanings for people are in `winv-kb`; these are the values, defined once.
+
+/// `WBEM_E_FAILED`: unspecified error.
+pub const WBEM_E_FAILED: Hresult = Hresult(0x8004_1001);
+/// `WBEM_E_NOT_FOUND`: the object (or namespace) does not exist.
+pub const WBEM_E_NOT_FOUND: Hresult = Hresult(0x8004_1002);
+/// `WBEM_E_ACCESS_DENIED`: the namespace or object refused the caller.
+pub const WBEM_E_ACCESS_DENIED: Hresult = Hresult(0x8004_1003);
+/// `WBEM_E_PROVIDER_FAILURE`: the provider failed.
+pub const WBEM_E_PROVIDER_FAILURE: Hresult = Hresult(0x8004_1004);
+/// `WBEM_E_INVALID_PARAMETER`.
+pub const WBEM_E_INVALID_PARAMETER: Hresult = Hresult(0x8004_1008);
+/// `WBEM_E_INVALID_NAMESPACE`.
+pub const WBEM_E_INVALID_NAMESPACE: Hresult = Hresult(0x8004_100E);
+/// `WBEM_E_INVALID_CLASS`.
+pub const WBEM_E_INVALID_CLASS: Hresult = Hresult(0x8004_1010);
+/// `WBEM_E_PROVIDER_LOAD_FAILURE`.
+pub const WBEM_E_PROVIDER_LOAD_FAILURE: Hresult = Hresult(0x8004_1013);
+/// `WBEM_E_INVALID_QUERY`.
+pub const WBEM_E_INVALID_QUERY: Hresult = Hresult(0x8004_1017);
+/// `WBEM_E_INVALID_QUERY_TYPE`.
+pub const WBEM_E_INVALID_QUERY_TYPE: Hresult = Hresult(0x8004_1018);
+/// `WBEM_E_INVALID_METHOD`.
+pub const WBEM_E_INVALID_METHOD: Hresult = Hresult(0x8004_102E);
+/// `WBEM_E_INVALID_METHOD_PARAMETERS`.
+pub const WBEM_E_INVALID_METHOD_PARAMETERS: Hresult = Hresult(0x8004_102F);
+/// `WBEM_E_SHUTTING_DOWN`.
+pub const WBEM_E_SHUTTING_DOWN: Hresult = Hresult(0x8004_1033);
+/// `WBEM_E_ENCRYPTED_CONNECTION_REQUIRED`: the namespace requires packet privacy.
+pub const WBEM_E_ENCRYPTED_CONNECTION_REQUIRED: Hresult = Hresult(0x8004_1087);

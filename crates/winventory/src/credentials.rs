@@ -14,7 +14,7 @@
 //!
 //! `env:VAR` names an environment variable; `file:PATH` a file readable only by its owner
 //! (mode 600 or stricter), whose first line is the password. `.\user` is a local account
-//! (the domain is left empty so the computer's own account database answers). Blank lines
+//! of each computer: NTLM sends the computer's own name as the domain, as Windows does. Blank lines
 //! and lines starting with `#` are ignored. Any other line is an error naming its line
 //! number; a credential whose password cannot be read is an error too, since a scan with
 //! a silently shortened list would report `access-denied` for the wrong reason.
@@ -25,6 +25,7 @@ use anyhow::{bail, Context, Result};
 use winv_client::Credentials;
 use winv_engine::Credential;
 
+use crate::connopts::UserArgs;
 use crate::password::read_password;
 
 /// Where one credential's password is.
@@ -69,15 +70,10 @@ fn parse_lines(text: &str) -> Result<Vec<(usize, String, Source)>> {
     Ok(out)
 }
 
-/// A credential from an account as written and its password.
+/// A credential from an account as written and its password (the one reading of
+/// accounts: [`Credential::new`]).
 pub fn credential(account: &str, password: &str) -> Credential {
-    let (user, domain) = Credentials::parse_user(account);
-    // `.\user`: a local account of each computer.
-    let domain = if domain == "." { String::new() } else { domain };
-    Credential {
-        account: account.to_string(),
-        creds: Credentials::with_password(&user, &domain, password),
-    }
+    Credential::new(account, password)
 }
 
 /// Reads a credentials file.
@@ -98,28 +94,14 @@ pub fn read_file(path: &Path) -> Result<Vec<Credential>> {
     Ok(out)
 }
 
-/// The credential list of `scan`: the file's entries in order, then `--user` (its password
-/// from the variable, the file, or a prompt when standard input is a terminal).
-pub fn gather(
-    file: Option<&Path>,
-    user: Option<&str>,
-    password_env: Option<&str>,
-    password_file: Option<&Path>,
-) -> Result<Vec<Credential>> {
+/// The credential list of `scan`: the file's entries in order, then each `--user` (its
+/// password from the variable, the file, or a prompt when standard input is a terminal).
+pub fn gather(file: Option<&Path>, users: &UserArgs) -> Result<Vec<Credential>> {
     let mut out = match file {
         Some(f) => read_file(f)?,
         None => Vec::new(),
     };
-    match user {
-        Some(u) => {
-            let secret = read_password(u, password_env, password_file, true)?;
-            out.push(credential(u, secret.expose()));
-        }
-        None if password_env.is_some() || password_file.is_some() => {
-            bail!("--password-env and --password-file need --user")
-        }
-        None => {}
-    }
+    out.extend(users.credentials(true)?);
     Ok(out)
 }
 

@@ -1,5 +1,5 @@
 //! `winventory demo`: a simulated fleet of a few hundred Windows hosts on loopback, a
-//! realistic share of them broken in the ways seed 000 lists, scanned by the real engine
+//! realistic share of them broken in the ways MAP, `docs/statuses.md` lists, scanned by the real engine
 //! into a SQLite file. Nothing leaves 127.0.0.0/8; no root needed (the simulated hosts
 //! listen on a port the system chooses instead of 135).
 
@@ -140,10 +140,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let opts = EngineOptions {
             concurrency: args.concurrency,
             connections_per_second: 0.0,
-            max_attempts: 4,
             watchdog: Duration::from_secs(10),
             retry_delay: Duration::from_millis(500),
             client,
+            ..EngineOptions::default()
         };
         let creds = vec![crate::credentials::credential("LAB\\inventory", &password)];
         let profile = Profile::standard();

@@ -1,17 +1,17 @@
 //! `winventory query`: one WQL query against one host, printed as a table, JSON or CSV.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use winv_client::{
-    AuthLevel, Cause, ClientError, Credentials, Stage, Value, WmiClient, WmiOptions,
-};
-use winv_client::{Deadlines, Instance};
+use winv_client::flow::{FlowConfig, NameResolver, Target};
+use winv_client::Instance;
+use winv_client::{Cause, ClientError, Ntlm, Stage, Value, WmiOptions};
+use winv_engine::DnsResolver;
 
-use crate::password::read_password;
+use crate::connopts::{ConnectionArgs, UserArgs, CALL_TIMEOUT};
 
 /// Exit codes of `winventory query`, documented in its `--help`.
 pub mod exit {
@@ -59,15 +59,6 @@ pub enum Format {
     Csv,
 }
 
-/// Authentication level.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Level {
-    /// Packet integrity: every PDU signed.
-    Integrity,
-    /// Packet privacy: every PDU signed and sealed.
-    Privacy,
-}
-
 /// Arguments of `winventory query`.
 #[derive(Args, Debug)]
 #[command(after_help = AFTER_HELP)]
@@ -82,24 +73,10 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// User: DOMAIN\user, user@domain or user.
-    #[arg(long)]
-    pub user: String,
-    /// Name of the environment variable holding the password.
-    #[arg(long, value_name = "VAR")]
-    pub password_env: Option<String>,
-    /// File holding the password (first line; must be mode 600).
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-    /// Authentication level.
-    #[arg(long, value_enum, default_value_t = Level::Privacy)]
-    pub auth_level: Level,
-    /// Endpoint mapper port.
-    #[arg(long, default_value_t = 135)]
-    pub port: u16,
-    /// Deadline in seconds for each call and for an enumeration without progress.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub timeout: u64,
+    #[command(flatten)]
+    pub users: UserArgs,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
     /// Do not try the smart enumerator (use IEnumWbemClassObject::Next).
     #[arg(long)]
     pub no_smart_enum: bool,
@@ -134,38 +111,39 @@ pub fn exit_code(e: &ClientError) -> u8 {
 
 /// Runs the command.
 pub fn run(args: QueryArgs) -> Result<ExitCode> {
-    let secret = read_password(
-        &args.user,
-        args.password_env.as_deref(),
-        args.password_file.as_deref(),
-        true,
-    )?;
-    let (user, domain) = Credentials::parse_user(&args.user);
-    let creds = Credentials::with_password(&user, &domain, secret.expose());
-    drop(secret);
-    let secs = Duration::from_secs(args.timeout.max(1));
+    if args.users.user.len() != 1 {
+        bail!("give one --user");
+    }
+    let cred = args
+        .users
+        .credentials(true)?
+        .pop()
+        .context("give one --user")?;
+    let deadlines = args.conn.deadlines(CALL_TIMEOUT);
     let opts = WmiOptions {
-        auth_level: match args.auth_level {
-            Level::Integrity => AuthLevel::PktIntegrity,
-            Level::Privacy => AuthLevel::PktPrivacy,
-        },
+        auth_level: args.conn.auth_level.auth(),
         namespace: args.namespace.clone(),
-        epm_port: args.port,
-        deadlines: Deadlines {
-            connect: secs.min(Duration::from_secs(10)),
-            read: secs,
-            call: secs,
-        },
-        enum_timeout: secs.min(Duration::from_secs(10)),
+        epm_port: args.conn.port,
+        deadlines,
+        enum_timeout: deadlines.call.min(Duration::from_secs(10)),
         smart_enum: !args.no_smart_enum,
         ..WmiOptions::default()
+    };
+    let resolver: Option<Arc<dyn NameResolver>> = match &args.conn.dns_server {
+        Some(_) => Some(Arc::new(DnsResolver(args.conn.resolver(2)?))),
+        None => None,
+    };
+    let config = FlowConfig {
+        mechanism: Arc::new(Ntlm::new(cred.creds, &opts.workstation)),
+        opts,
+        resolver,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
     let result = rt.block_on(async {
-        let mut c = WmiClient::connect(&args.host, creds, opts).await?;
+        let mut c = winv_client::flow::connect(Target::new(&args.host), &config, None).await?;
         let rows = c.query(&args.wql).await;
         let closed = c.close().await;
         if let Err(e) = &closed {

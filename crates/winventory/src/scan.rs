@@ -12,14 +12,16 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use winv_client::{AuthLevel, WmiOptions};
-use winv_discovery::resolve::{DnsServer, ResolveConfig, Resolver};
+use winv_client::WmiOptions;
+use winv_discovery::resolve::ResolveConfig;
 use winv_discovery::targets::{ParseOptions, TargetSet};
 use winv_engine::{
     now_ms, ClassOutcome, ComputerResult, Credential, Engine, EngineOptions, Event, Profile, Status,
+    RETRY_DELAY, WATCHDOG,
 };
 use winv_store::{RunId, RunState, Store};
 
+use crate::connopts::{ConnectionArgs, UserArgs, CALL_TIMEOUT};
 use crate::credentials;
 
 /// Options of `scan`.
@@ -33,21 +35,14 @@ pub struct ScanArgs {
     /// `-` reads standard input.
     #[arg(long = "targets", value_name = "FILE")]
     pub targets_file: Option<PathBuf>,
-    /// DNS server for names, ADDR[:PORT] (default: the system configuration).
-    #[arg(long, value_name = "ADDR[:PORT]")]
-    pub dns_server: Option<String>,
-    /// A credentials file: `ACCOUNT env:VAR` or `ACCOUNT file:PATH` per line, tried in order.
+    /// A credentials file: `ACCOUNT env:VAR` or `ACCOUNT file:PATH` per line, tried in
+    /// order before the `--user` accounts.
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
-    /// One account (DOMAIN\user or user@realm), tried after the file's.
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-    /// Environment variable holding --user's password.
-    #[arg(long, value_name = "VAR")]
-    pub password_env: Option<String>,
-    /// File (mode 600) holding --user's password.
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub users: UserArgs,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
     /// Inventory profile: `standard` or a TOML file.
     #[arg(long, default_value = "standard", value_name = "NAME|FILE")]
     pub profile: String,
@@ -68,24 +63,12 @@ pub struct ScanArgs {
     /// dynamic port); 0: no limit.
     #[arg(long, default_value_t = 20.0, value_name = "N")]
     pub rate: f64,
-    /// Seconds without progress before the watchdog ends a step (seed 000: 300).
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    /// Seconds without progress before the watchdog ends a step (MAP: 300).
+    #[arg(long, default_value_t = WATCHDOG.as_secs(), value_name = "SECS")]
     pub watchdog: u64,
     /// Seconds a computer requeued by a retry-class error waits at least.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    #[arg(long, default_value_t = RETRY_DELAY.as_secs(), value_name = "SECS")]
     pub retry_delay: u64,
-    /// TCP connect timeout in seconds (to 135 and to the dynamic port).
-    #[arg(long, default_value_t = 5, value_name = "SECS")]
-    pub connect_timeout: u64,
-    /// Deadline of one RPC call in seconds.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub call_timeout: u64,
-    /// Authentication level: privacy (sealed) or integrity (signed).
-    #[arg(long, default_value = "privacy", value_parser = ["privacy", "integrity"])]
-    pub auth_level: String,
-    /// The endpoint mapper port (135; another for simulated fleets on unprivileged ports).
-    #[arg(long, default_value_t = 135, value_name = "PORT")]
-    pub port: u16,
     /// Write one JSON object per finished computer on standard output.
     #[arg(long)]
     pub json: bool,
@@ -136,27 +119,24 @@ fn gather_targets(args: &ScanArgs) -> Result<Vec<String>> {
     Ok(set.targets().iter().map(|t| t.host()).collect())
 }
 
-/// The engine options from the command line.
+/// The engine options from the command line: the documented defaults
+/// ([`EngineOptions::default`], MAP's four attempts among them) with what was given.
 fn engine_options(args: &ScanArgs) -> EngineOptions {
-    let mut client = WmiOptions {
-        auth_level: if args.auth_level == "integrity" {
-            AuthLevel::PktIntegrity
-        } else {
-            AuthLevel::PktPrivacy
-        },
-        epm_port: args.port,
-        ..WmiOptions::default()
+    let defaults = EngineOptions::default();
+    let deadlines = args.conn.deadlines(CALL_TIMEOUT);
+    let client = WmiOptions {
+        auth_level: args.conn.auth_level.auth(),
+        epm_port: args.conn.port,
+        deadlines,
+        ..defaults.client.clone()
     };
-    client.deadlines.connect = Duration::from_secs(args.connect_timeout.max(1));
-    client.deadlines.call = Duration::from_secs(args.call_timeout.max(1));
-    client.deadlines.read = client.deadlines.read.min(client.deadlines.call);
     EngineOptions {
         concurrency: args.concurrency,
         connections_per_second: args.rate,
-        max_attempts: 4,
         watchdog: Duration::from_secs(args.watchdog.max(1)),
         retry_delay: Duration::from_secs(args.retry_delay),
         client,
+        ..defaults
     }
 }
 
@@ -183,12 +163,7 @@ pub fn options_json(
 
 /// Runs `scan`.
 pub fn run(args: ScanArgs) -> Result<ExitCode> {
-    let creds = credentials::gather(
-        args.credentials.as_deref(),
-        args.user.as_deref(),
-        args.password_env.as_deref(),
-        args.password_file.as_deref(),
-    )?;
+    let creds = credentials::gather(args.credentials.as_deref(), &args.users)?;
     if creds.is_empty() {
         warn!("no credentials given: every computer will end as no-credentials");
     }
@@ -234,14 +209,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             .iter()
             .any(|t| t.parse::<std::net::IpAddr>().is_err())
         {
-            let server = match &args.dns_server {
-                Some(s) => DnsServer::parse(s)?,
-                None => DnsServer::System,
-            };
-            Some(Resolver::new(ResolveConfig {
-                server,
-                ..ResolveConfig::default()
-            })?)
+            Some(args.conn.resolver(ResolveConfig::default().attempts)?)
         } else {
             None
         };

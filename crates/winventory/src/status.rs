@@ -368,7 +368,7 @@ mod tests {
             status,
             failure: (!status.is_success()).then(|| Failure {
                 status,
-                stage: "activation".into(),
+                stage: winv_engine::FailureStage::Client(winv_client::Stage::Activation),
                 phase: winv_kb::Phase::Connecting,
                 category: winv_kb::Category::Connectivity,
                 code: Some(0x800706BA),

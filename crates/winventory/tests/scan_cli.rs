@@ -327,3 +327,65 @@ fn kill_9_in_the_middle_then_resume_gives_every_host_one_status() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// MAP's four attempts, through the real `scan` command and its own defaults: a
+/// retry-class fault that clears on the fourth attempt ends inventoried after exactly four,
+/// one that never clears ends with its status after exactly four, and one that clears on
+/// the second attempt needs two. Changing the number of attempts anywhere turns this red.
+#[test]
+fn scan_makes_maps_four_attempts() {
+    const PW: &str = "Attempts-Pw-3318!";
+    let dir = temp_dir("attempts");
+    let fleet = dir.join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"WINV_SCAN_ATT_PW\"\n\n\
+         [[host]]\naddress = \"127.0.71.1\"\n\
+         faults = [{ kind = \"rpc_call_failed\", call = \"ExecQuery:Win32_BIOS\", first_attempts = 3 }]\n\n\
+         [[host]]\naddress = \"127.0.71.2\"\n\
+         faults = [{ kind = \"rpc_call_failed\", call = \"NTLMLogin\" }]\n\n\
+         [[host]]\naddress = \"127.0.71.3\"\n\
+         faults = [{ kind = \"rpc_call_failed\", call = \"RemoteCreateInstance\", first_attempts = 1 }]\n",
+    )
+    .unwrap();
+    let (sim, port) = start_sim(&fleet, "WINV_SCAN_ATT_PW", PW, &[]);
+    let _sim = Killed(sim);
+    let db = dir.join("inv.db");
+    let out = Command::new(BIN)
+        .args(["scan", "127.0.71.1-127.0.71.3", "--user", "LAB\\admin"])
+        .args(["--password-env", "WINV_SCAN_ATT_PW", "--db"])
+        .arg(&db)
+        .args(["--port", &port.to_string(), "--json", "--quiet", "--rate", "0"])
+        .args(["--retry-delay", "0", "--connect-timeout", "2", "--call-timeout", "5"])
+        .env("WINV_SCAN_ATT_PW", PW)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let run = store.latest_run().await.unwrap().unwrap();
+        let r = store.computers(run.id).await.unwrap();
+        store.close().await;
+        r
+    });
+    let by = |t: &str| {
+        results
+            .iter()
+            .find(|c| c.target == t)
+            .unwrap_or_else(|| panic!("{t} missing"))
+    };
+    let clears_on_4 = by("127.0.71.1");
+    assert_eq!(clears_on_4.status, Status::Inventoried, "{clears_on_4:?}");
+    assert_eq!(clears_on_4.attempts, 4);
+    let never = by("127.0.71.2");
+    assert_eq!(never.status, Status::RpcCallFailed, "{never:?}");
+    assert_eq!(never.attempts, 4);
+    let clears_on_2 = by("127.0.71.3");
+    assert_eq!(clears_on_2.status, Status::Inventoried);
+    assert_eq!(clears_on_2.attempts, 2);
+    assert_eq!(winv_engine::MAX_ATTEMPTS, 4);
+}

@@ -24,6 +24,10 @@ pub struct NtlmCredentials {
     pub workstation: String,
     /// The password's NT hash.
     pub secret: NtlmSecret,
+    /// A local account of the server (`.\user`): the domain is the server's own NetBIOS
+    /// computer name, taken from the CHALLENGE's `MsvAvNbComputerName` ([MS-NLMP]
+    /// 2.2.2.1), so that the server's account database answers. `domain` is then unused.
+    pub domain_from_challenge: bool,
 }
 
 impl NtlmCredentials {
@@ -44,6 +48,7 @@ impl NtlmCredentials {
             domain: domain.to_owned(),
             workstation: workstation.to_owned(),
             secret,
+            domain_from_challenge: false,
         }
     }
 }
@@ -154,12 +159,17 @@ impl NtlmClient {
         }
         let server_name = messages::encode_av_pairs(&pairs)?;
 
+        let domain = if self.creds.domain_from_challenge {
+            messages::find_av(&challenge.target_info, av_id::NB_COMPUTER_NAME)
+                .and_then(AvPair::as_utf16)
+                .ok_or(AuthError::Unsupported(
+                    "server names no computer for a local account",
+                ))?
+        } else {
+            self.creds.domain.clone()
+        };
         let client_challenge: [u8; 8] = crypto::random()?;
-        let key = crypto::ntowfv2(
-            self.creds.secret.nt_hash(),
-            &self.creds.user,
-            &self.creds.domain,
-        );
+        let key = crypto::ntowfv2(self.creds.secret.nt_hash(), &self.creds.user, &domain);
         let temp = crypto::ntlmv2_temp(time, &client_challenge, &server_name);
         let proof = crypto::nt_proof_str(&key, &challenge.server_challenge, &temp);
         let mut nt_response = proof.to_vec();
@@ -183,7 +193,7 @@ impl NtlmClient {
             flags: negotiated,
             lm_response,
             nt_response,
-            domain: messages::utf16le(&self.creds.domain),
+            domain: messages::utf16le(&domain),
             user: messages::utf16le(&self.creds.user),
             workstation: messages::utf16le(&self.creds.workstation),
             encrypted_session_key: encrypted,
@@ -234,38 +244,18 @@ impl SecurityContext for NtlmClient {
         }
     }
 
-    fn is_established(&self) -> bool {
+    established_session_methods!();
+}
+
+impl NtlmClient {
+    fn session(&mut self) -> Option<&mut Session> {
+        match &mut self.state {
+            ClientState::Established(session) => Some(session),
+            _ => None,
+        }
+    }
+
+    fn has_session(&self) -> bool {
         matches!(self.state, ClientState::Established(_))
-    }
-
-    fn signature_len(&self) -> usize {
-        crypto::SIGNATURE_LEN
-    }
-
-    fn protect(
-        &mut self,
-        message: &mut [u8],
-        seal: Option<Range<usize>>,
-    ) -> Result<Vec<u8>, AuthError> {
-        match &mut self.state {
-            ClientState::Established(session) => session.protect(message, seal),
-            _ => Err(AuthError::State(
-                "protect before the context is established",
-            )),
-        }
-    }
-
-    fn unprotect(
-        &mut self,
-        message: &mut [u8],
-        seal: Option<Range<usize>>,
-        signature: &[u8],
-    ) -> Result<(), AuthError> {
-        match &mut self.state {
-            ClientState::Established(session) => session.unprotect(message, seal, signature),
-            _ => Err(AuthError::State(
-                "unprotect before the context is established",
-            )),
-        }
     }
 }

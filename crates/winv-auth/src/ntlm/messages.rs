@@ -78,6 +78,19 @@ impl AvPair {
         let b: [u8; 8] = self.value.get(..8)?.try_into().ok()?;
         Some(u64::from_le_bytes(b))
     }
+
+    /// The value as a UTF-16LE string (the names), `None` when it is not one.
+    pub fn as_utf16(&self) -> Option<String> {
+        if self.value.len() % 2 != 0 {
+            return None;
+        }
+        let units: Vec<u16> = self
+            .value
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16(&units).ok()
+    }
 }
 
 /// Finds the first pair with `id`.

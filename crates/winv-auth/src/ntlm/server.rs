@@ -205,38 +205,18 @@ impl SecurityContext for NtlmServer {
         }
     }
 
-    fn is_established(&self) -> bool {
+    established_session_methods!();
+}
+
+impl NtlmServer {
+    fn session(&mut self) -> Option<&mut Session> {
+        match &mut self.state {
+            ServerState::Established(session) => Some(session),
+            _ => None,
+        }
+    }
+
+    fn has_session(&self) -> bool {
         matches!(self.state, ServerState::Established(_))
-    }
-
-    fn signature_len(&self) -> usize {
-        crypto::SIGNATURE_LEN
-    }
-
-    fn protect(
-        &mut self,
-        message: &mut [u8],
-        seal: Option<Range<usize>>,
-    ) -> Result<Vec<u8>, AuthError> {
-        match &mut self.state {
-            ServerState::Established(session) => session.protect(message, seal),
-            _ => Err(AuthError::State(
-                "protect before the context is established",
-            )),
-        }
-    }
-
-    fn unprotect(
-        &mut self,
-        message: &mut [u8],
-        seal: Option<Range<usize>>,
-        signature: &[u8],
-    ) -> Result<(), AuthError> {
-        match &mut self.state {
-            ServerState::Established(session) => session.unprotect(message, seal, signature),
-            _ => Err(AuthError::State(
-                "unprotect before the context is established",
-            )),
-        }
     }
 }

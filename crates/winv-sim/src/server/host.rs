@@ -28,6 +28,9 @@ use winv_dcom::objref::{
 use winv_dcom::remunknown::{self as remunk, RemQiResult};
 use winv_dcom::{oxid, ComVersion, Hresult, MInterfacePointer, OrpcThat};
 use winv_wmi::consts::{WBEM_E_NOT_SUPPORTED, WBEM_S_FALSE, WBEM_S_TIMEDOUT};
+use winv_wmi::enumerator::opnums as enum_op;
+use winv_wmi::login::opnums as login_op;
+use winv_wmi::services::opnums as services_op;
 use winv_wmi::enumerator::{
     EnumNextRequest, EnumNextResponse, GetSmartEnumRequest, GetSmartEnumResponse, HresultResponse,
     SmartEnumNextRequest, SmartEnumNextResponse,
@@ -539,18 +542,18 @@ impl SimHost {
         let that = OrpcThat::default();
         let level = call.auth.map_or(AuthLevel::None, |a| a.level);
         let stub = match call.opnum {
-            3 => EstablishPositionResponse {
+            login_op::ESTABLISH_POSITION => EstablishPositionResponse {
                 that,
                 locale_version: 1,
                 hresult: Hresult(0),
             }
             .encode(),
-            4 | 5 => HresultResponse {
+            login_op::REQUEST_CHALLENGE | login_op::WBEM_LOGIN => HresultResponse {
                 that,
                 hresult: WBEM_E_NOT_SUPPORTED,
             }
             .encode(),
-            6 => {
+            login_op::NTLM_LOGIN => {
                 let Ok(req) = NtlmLoginRequest::decode(&call.stub) else {
                     return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
                 };
@@ -635,7 +638,7 @@ impl SimHost {
             _ => return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR),
         };
         let stub = match call.opnum {
-            20 => {
+            services_op::EXEC_QUERY => {
                 let Ok(req) = ExecQueryRequest::decode(&call.stub) else {
                     return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
                 };
@@ -678,20 +681,14 @@ impl SimHost {
                 }
                 .encode()
             }
-            6 => {
+            services_op::GET_OBJECT => {
                 let Ok(req) = decode_lenient(&call.stub, GetObjectRequest::decode) else {
                     return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
                 };
-                let path = req.object_path.text().unwrap_or("").to_string();
-                let class_name = path
-                    .split(['.', '='])
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                if let Some(r) = self.call_fault("GetObject", Some(&class_name)) {
-                    return r;
-                }
+                let class_name = match self.path_call("GetObject", req.object_path.text()) {
+                    Ok(c) => c,
+                    Err(r) => return r,
+                };
                 let (hr, object) = match self.class_fault(&class_name) {
                     Some(hr) => (hr, None),
                     None => match data.class(&namespace, &class_name) {
@@ -722,21 +719,15 @@ impl SimHost {
                 }
                 .encode()
             }
-            24 => {
+            services_op::EXEC_METHOD => {
                 let Ok(req) = decode_lenient(&call.stub, ExecMethodRequest::decode) else {
                     return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
                 };
-                let path = req.object_path.text().unwrap_or("").to_string();
                 let method = req.method_name.text().unwrap_or("").to_string();
-                let class_name = path
-                    .split(['.', '='])
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                if let Some(r) = self.call_fault("ExecMethod", Some(&class_name)) {
-                    return r;
-                }
+                let class_name = match self.path_call("ExecMethod", req.object_path.text()) {
+                    Ok(c) => c,
+                    Err(r) => return r,
+                };
                 let (hr, out) = self.exec_method(
                     &data,
                     &namespace,
@@ -759,6 +750,16 @@ impl SimHost {
             .encode(),
         };
         stub.map_or(CALL_FAILED, Reply::Stub)
+    }
+
+    /// The class an object path names (`Win32_Service.Name="x"` gives `Win32_Service`),
+    /// or the fault `method` gets on it.
+    fn path_call(&self, method: &str, path: Option<&str>) -> Result<String, Reply> {
+        let class = class_of_path(path.unwrap_or(""));
+        match self.call_fault(method, Some(&class)) {
+            Some(r) => Err(r),
+            None => Ok(class),
+        }
     }
 
     fn exec_method(
@@ -913,7 +914,7 @@ impl SimHost {
     fn enumerator(&self, call: &Call, object: &Arc<Mutex<ObjState>>) -> Reply {
         let that = OrpcThat::default();
         match call.opnum {
-            3 => {
+            enum_op::RESET => {
                 if let Ok(mut s) = object.lock() {
                     if let ObjState::Enum { pos, .. } = &mut *s {
                         *pos = 0;
@@ -926,7 +927,7 @@ impl SimHost {
                 .encode()
                 .map_or(CALL_FAILED, Reply::Stub)
             }
-            4 => {
+            enum_op::NEXT => {
                 let Ok(req) = EnumNextRequest::decode(&call.stub) else {
                     return Reply::Fault(winv_dcerpc::server::NCA_S_PROTO_ERROR);
                 };
@@ -987,7 +988,7 @@ impl SimHost {
 
     fn fetch_smart_enum(&self, call: &Call, oid: u64, object: &Arc<Mutex<ObjState>>) -> Reply {
         let decodes = decode_lenient(&call.stub, GetSmartEnumRequest::decode).is_ok();
-        if call.opnum != 3 || !decodes {
+        if call.opnum != enum_op::GET_SMART_ENUM || !decodes {
             return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR);
         }
         let (hr, smart) = match self.export(Iface::SmartEnum, oid, object.clone()) {
@@ -1009,7 +1010,7 @@ impl SimHost {
     }
 
     fn smart_enum(&self, call: &Call, object: &Arc<Mutex<ObjState>>) -> Reply {
-        if call.opnum != 3 {
+        if call.opnum != enum_op::SMART_NEXT {
             return Reply::Fault(winv_dcerpc::server::NCA_S_OP_RNG_ERROR);
         }
         let Ok(req) = SmartEnumNextRequest::decode(&call.stub) else {
@@ -1292,4 +1293,14 @@ impl Dispatch for SimHost {
             _ => Reply::Fault(winv_dcerpc::server::NCA_S_UNK_IF),
         }
     }
+}
+
+/// The class part of a WMI object path ([MS-WMI] 2.2.2 and the WMI object path syntax):
+/// everything before the key list (`.`) or a singleton's `=@`.
+fn class_of_path(path: &str) -> String {
+    path.split(['.', '='])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }

@@ -1,0 +1,519 @@
+//! Every rule of the retry model on the pure machine: no network, no clock.
+
+use super::*;
+use crate::classify::{classify, NamespaceRole};
+use winv_client::{Cause, ClientError, Stage};
+
+fn item(class: &str) -> Item {
+    Item::Wmi {
+        class: class.into(),
+        namespace: r"root\cimv2".into(),
+        wql: format!("SELECT * FROM {class}"),
+    }
+}
+
+fn items() -> Vec<Item> {
+    vec![item("A"), item("B"), item("C")]
+}
+
+fn accounts(names: &[&str]) -> Arc<Vec<String>> {
+    Arc::new(names.iter().map(|s| (*s).to_string()).collect())
+}
+
+struct Clock {
+    base: Instant,
+    ms: u64,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            base: Instant::now(),
+            ms: 0,
+        }
+    }
+
+    /// Advances by `ms` and gives the instant.
+    fn tick(&mut self, ms: u64) -> Now {
+        self.ms += ms;
+        Now {
+            mono: self.base + Duration::from_millis(self.ms),
+            wall_ms: 1_700_000_000_000 + i64::try_from(self.ms).unwrap(),
+        }
+    }
+}
+
+fn computer(target: &str, creds: &[&str], rules: Rules, clock: &Clock) -> Computer {
+    Computer::new(
+        target.into(),
+        items(),
+        accounts(creds),
+        rules,
+        true,
+        clock.base,
+    )
+}
+
+fn at(stage: Stage, cause: Cause) -> Failure {
+    classify(&ClientError::new(stage, cause), NamespaceRole::Cimv2)
+}
+
+/// `RPC_S_CALL_FAILED` during a query: retry class.
+fn call_failed() -> Failure {
+    at(Stage::Query, Cause::Fault { status: 1726 })
+}
+
+/// `WBEM_E_INVALID_CLASS`: a per-class error, not retried.
+fn invalid_class() -> Failure {
+    at(Stage::Query, Cause::Hresult(0x8004_1010))
+}
+
+fn wrong_password() -> Failure {
+    at(Stage::Bind135, Cause::AuthenticationFailed("refused".into()))
+}
+
+fn dcom_denied() -> Failure {
+    at(Stage::Activation, Cause::Hresult(0x8007_0005))
+}
+
+fn collected() -> StepOutcome<ItemOutcome> {
+    StepOutcome::Done(ItemOutcome::Collected(Collected::Instances(vec![
+        serde_json::json!({"__CLASS": "X"}),
+    ])))
+}
+
+fn failed_item(f: Failure) -> StepOutcome<ItemOutcome> {
+    StepOutcome::Done(ItemOutcome::Failed {
+        failure: f,
+        timeout: false,
+        answered: true,
+    })
+}
+
+fn connected() -> StepOutcome<Connected> {
+    StepOutcome::Done(Connected::Ok)
+}
+
+fn refused(f: Failure) -> StepOutcome<Connected> {
+    StepOutcome::Done(Connected::Failed(f))
+}
+
+fn collect_name(a: &Action) -> String {
+    match a {
+        Action::Collect { item } => item.name(),
+        other => panic!("expected a collect, got {other:?}"),
+    }
+}
+
+fn end_of(a: Action) -> AttemptEnd {
+    match a {
+        Action::End { end, .. } => end,
+        other => panic!("expected the end of the attempt, got {other:?}"),
+    }
+}
+
+fn finished(s: Settled) -> ComputerResult {
+    match s {
+        Settled::Finished(r) => *r,
+        other => panic!("expected a final result, got {other:?}"),
+    }
+}
+
+/// An attempt at an address that connects with the first credential.
+fn connect_first(c: &mut Computer, clock: &mut Clock) -> Action {
+    let a = c.begin(clock.tick(1));
+    assert_eq!(a, Action::Connect { credential: 0 });
+    c.on_connected(connected(), clock.tick(1))
+}
+
+#[test]
+fn a_healthy_computer_collects_every_item_in_order_and_is_inventoried() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["LAB\\a"], Rules::default(), &clock);
+    let mut a = connect_first(&mut c, &mut clock);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(collect_name(&a));
+        a = c.on_item(collected(), clock.tick(10));
+        assert_eq!(c.take_item_event().map(|e| e.1), Some(ClassOutcome::Collected));
+    }
+    assert_eq!(seen, ["A", "B", "C"]);
+    assert_eq!(
+        a,
+        Action::End {
+            release: true,
+            end: AttemptEnd::Final(Status::Inventoried, None)
+        }
+    );
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    assert_eq!(r.attempts.len(), 1);
+    // Times are the ones fed: 1 ms to connect, 3 × 10 ms of items.
+    assert_eq!(r.attempts[0].duration_ms, 31);
+    assert_eq!(r.credential.as_deref(), Some("LAB\\a"));
+    assert_eq!(r.address, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(r.inventory.classes.len(), 3);
+}
+
+#[test]
+fn a_retry_class_error_abandons_the_attempt_and_requeues_after_the_delay() {
+    let mut clock = Clock::new();
+    let rules = Rules {
+        retry_delay: Duration::from_secs(7),
+        ..Rules::default()
+    };
+    let mut c = computer("192.0.2.1", &["a"], rules, &clock);
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "A");
+    let a = c.on_item(failed_item(call_failed()), clock.tick(5));
+    // Abandoned at once: B and C are not asked for in this attempt.
+    let end = end_of(a);
+    assert!(matches!(end, AttemptEnd::Retry(ref f) if f.status == Status::RpcCallFailed));
+    let now = clock.tick(1);
+    match c.settle(end, false, now) {
+        Settled::Requeue {
+            not_before,
+            attempt,
+            status,
+        } => {
+            assert_eq!(not_before, now.mono + Duration::from_secs(7));
+            assert_eq!(attempt, 1);
+            assert_eq!(status, Status::RpcCallFailed);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.not_before(), now.mono + Duration::from_secs(7));
+}
+
+#[test]
+fn exactly_max_attempts_then_the_retry_class_status_is_final() {
+    for max in [MAX_ATTEMPTS, 2] {
+        let mut clock = Clock::new();
+        let rules = Rules {
+            max_attempts: max,
+            ..Rules::default()
+        };
+        let mut c = computer("192.0.2.1", &["a"], rules, &clock);
+        let mut made = 0;
+        let r = loop {
+            let a = c.begin(clock.tick(1));
+            assert_eq!(a, Action::Connect { credential: 0 });
+            made += 1;
+            // The host is shutting down at every attempt.
+            let f = at(Stage::Activation, Cause::Hresult(0x8007_045b));
+            assert!(f.retry);
+            let end = end_of(c.on_connected(refused(f), clock.tick(1)));
+            match c.settle(end, false, clock.tick(1)) {
+                Settled::Requeue { attempt, .. } => assert_eq!(attempt, made),
+                Settled::Finished(r) => break *r,
+            }
+        };
+        assert_eq!(made, max, "attempts made");
+        assert_eq!(r.attempts.len(), max as usize);
+        assert_eq!(r.status, Status::ComputerShuttingDown);
+        assert!(r.failure.as_ref().unwrap().retry);
+    }
+    assert_eq!(MAX_ATTEMPTS, 4, "MAP makes four attempts");
+}
+
+#[test]
+fn the_failing_item_moves_to_the_end_and_collected_items_are_not_asked_again() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "A");
+    let a = c.on_item(collected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "B");
+    let end = end_of(c.on_item(failed_item(call_failed()), clock.tick(1)));
+    assert!(matches!(c.settle(end, false, clock.tick(1)), Settled::Requeue { .. }));
+    let names: Vec<String> = c.order().iter().map(Item::name).collect();
+    assert_eq!(names, ["A", "C", "B"]);
+    // The second attempt asks for C, then B: A was collected already.
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "C");
+    let a = c.on_item(collected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "B");
+    let a = c.on_item(collected(), clock.tick(1));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    assert_eq!(r.attempts[0].class_order, ["A", "B", "C"]);
+    assert_eq!(r.attempts[0].failing_class.as_deref(), Some("B"));
+    assert_eq!(r.attempts[1].class_order, ["A", "C", "B"]);
+    let b = r.classes.iter().find(|x| x.class == "B").unwrap();
+    assert_eq!(b.attempt, 2);
+}
+
+#[test]
+fn the_watchdog_before_any_query_succeeded_is_a_query_timeout_retried_to_the_end() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let r = loop {
+        let a = connect_first(&mut c, &mut clock);
+        assert!(matches!(a, Action::Collect { .. }));
+        let a = c.on_item(StepOutcome::Watchdog, clock.tick(300_000));
+        // The connection is left as it is: no release on a hung call.
+        assert!(matches!(a, Action::End { release: false, .. }));
+        match c.settle(end_of(a), false, clock.tick(1)) {
+            Settled::Requeue { status, .. } => assert_eq!(status, Status::WmiQueryTimeout),
+            Settled::Finished(r) => break *r,
+        }
+    };
+    assert_eq!(r.status, Status::WmiQueryTimeout);
+    assert_eq!(r.attempts.len(), 4);
+    let f = r.failure.unwrap();
+    assert_eq!(f.stage, FailureStage::Watchdog);
+    assert!(f.message.contains("300 s"), "{}", f.message);
+}
+
+#[test]
+fn the_watchdog_after_a_success_times_the_item_out_and_the_computer_goes_on() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "A");
+    let a = c.on_item(collected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "B");
+    let a = c.on_item(StepOutcome::Watchdog, clock.tick(300_000));
+    assert_eq!(c.take_item_event().map(|e| e.1), Some(ClassOutcome::TimedOut));
+    // The hung connection is replaced before C.
+    assert_eq!(a, Action::Reconnect { credential: 0 });
+    let a = c.on_connected(connected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "C");
+    let a = c.on_item(collected(), clock.tick(1));
+    assert!(matches!(
+        a,
+        Action::End {
+            end: AttemptEnd::Final(Status::InventoriedIncomplete, None),
+            ..
+        }
+    ));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoriedIncomplete);
+    assert_eq!(r.attempts.len(), 1);
+    let b = r.classes.iter().find(|x| x.class == "B").unwrap();
+    assert_eq!(b.outcome, ClassOutcome::TimedOut);
+    assert_eq!(b.error.as_ref().unwrap().status, Status::WmiQueryTimeout);
+}
+
+#[test]
+fn errors_on_every_item_on_every_attempt_are_other_reasons() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let r = loop {
+        let mut a = connect_first(&mut c, &mut clock);
+        while let Action::Collect { .. } = a {
+            a = c.on_item(failed_item(invalid_class()), clock.tick(1));
+        }
+        match c.settle(end_of(a), false, clock.tick(1)) {
+            Settled::Requeue { status, .. } => assert_eq!(status, Status::OtherReasons),
+            Settled::Finished(r) => break *r,
+        }
+    };
+    assert_eq!(r.status, Status::OtherReasons);
+    assert_eq!(r.attempts.len(), 4);
+    let f = r.failure.unwrap();
+    assert_eq!(f.stage, FailureStage::Items);
+    assert!(!f.retry, "other-reasons is not a retry-class status");
+    assert!(f.message.starts_with("every item failed; last: "), "{}", f.message);
+}
+
+#[test]
+fn some_items_failing_is_an_incomplete_inventory_at_once() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let _ = connect_first(&mut c, &mut clock);
+    let _ = c.on_item(collected(), clock.tick(1));
+    let _ = c.on_item(failed_item(invalid_class()), clock.tick(1));
+    let a = c.on_item(collected(), clock.tick(1));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoriedIncomplete);
+    assert_eq!(r.attempts.len(), 1);
+    assert!(r.failure.is_none());
+    let b = r.classes.iter().find(|x| x.class == "B").unwrap();
+    assert_eq!(b.outcome, ClassOutcome::Failed);
+}
+
+#[test]
+fn credentials_in_order_and_the_one_that_worked_first_on_a_retry() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["wrong", "right"], Rules::default(), &clock);
+    let a = c.begin(clock.tick(1));
+    assert_eq!(a, Action::Connect { credential: 0 });
+    let a = c.on_connected(refused(wrong_password()), clock.tick(1));
+    assert_eq!(a, Action::Connect { credential: 1 });
+    let a = c.on_connected(connected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "A");
+    let end = end_of(c.on_item(failed_item(call_failed()), clock.tick(1)));
+    assert!(matches!(c.settle(end, false, clock.tick(1)), Settled::Requeue { .. }));
+    // The second attempt starts with the credential that worked.
+    let a = c.begin(clock.tick(1));
+    assert_eq!(a, Action::Connect { credential: 1 });
+    let mut a = c.on_connected(connected(), clock.tick(1));
+    while let Action::Collect { .. } = a {
+        a = c.on_item(collected(), clock.tick(1));
+    }
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.credential.as_deref(), Some("right"));
+    assert_eq!(r.attempts[0].credential.as_deref(), Some("right"));
+}
+
+#[test]
+fn the_most_telling_refusal_is_kept_when_no_credential_works() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a", "b", "c"], Rules::default(), &clock);
+    c.begin(clock.tick(1));
+    let a = c.on_connected(refused(wrong_password()), clock.tick(1));
+    assert_eq!(a, Action::Connect { credential: 1 });
+    // Past the logon, refused by DCOM: says more than the wrong password.
+    let a = c.on_connected(refused(dcom_denied()), clock.tick(1));
+    assert_eq!(a, Action::Connect { credential: 2 });
+    let a = c.on_connected(refused(wrong_password()), clock.tick(1));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::AccessDenied);
+    assert_eq!(r.attempts.len(), 1, "access denied is not retried");
+    assert_eq!(r.failure.unwrap().denied_by, Some(DeniedBy::Dcom));
+    assert_eq!(r.credential, None);
+}
+
+#[test]
+fn an_empty_credential_list_is_no_credentials() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &[], Rules::default(), &clock);
+    let a = c.begin(clock.tick(1));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::NoCredentials);
+    assert_eq!(r.failure.unwrap().stage, FailureStage::Credentials);
+}
+
+#[test]
+fn a_stop_gives_inventory_not_completed_and_keeps_what_was_collected() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let _ = connect_first(&mut c, &mut clock);
+    let _ = c.on_item(collected(), clock.tick(1));
+    let a = c.on_stop(clock.tick(1));
+    assert_eq!(
+        a,
+        Action::End {
+            release: false,
+            end: AttemptEnd::Stopped
+        }
+    );
+    let r = finished(c.settle(end_of(a), true, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoryNotCompleted);
+    assert_eq!(r.failure.unwrap().stage, FailureStage::Run);
+    assert_eq!(r.inventory.classes.len(), 1, "A is kept");
+    // A retry that ends while the run stops is not requeued.
+    let mut c = computer("192.0.2.2", &["a"], Rules::default(), &clock);
+    let _ = connect_first(&mut c, &mut clock);
+    let end = end_of(c.on_item(failed_item(call_failed()), clock.tick(1)));
+    let r = finished(c.settle(end, true, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoryNotCompleted);
+    // A computer that never started.
+    let mut c = computer("192.0.2.3", &["a"], Rules::default(), &clock);
+    let r = finished(c.not_completed(clock.tick(1)));
+    assert_eq!(r.status, Status::InventoryNotCompleted);
+    assert!(r.attempts.is_empty());
+}
+
+#[test]
+fn names_nxdomain_is_final_and_a_transient_failure_is_retried_to_the_last_attempt() {
+    let mut clock = Clock::new();
+    let mut c = computer("ws01.lab.test", &["a"], Rules::default(), &clock);
+    assert_eq!(c.begin(clock.tick(1)), Action::Resolve);
+    let a = c.on_resolved(
+        StepOutcome::Done(Resolved::NotFound(ResolveFailure::NxDomain)),
+        clock.tick(1),
+    );
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::MachineNotFound);
+    assert_eq!(r.attempts.len(), 1);
+    assert_eq!(r.failure.unwrap().code, Some(WSAHOST_NOT_FOUND));
+
+    let mut c = computer("ws02.lab.test", &["a"], Rules::default(), &clock);
+    let r = loop {
+        assert_eq!(c.begin(clock.tick(1)), Action::Resolve);
+        let a = c.on_resolved(
+            StepOutcome::Done(Resolved::NotFound(ResolveFailure::TryAgain("servfail".into()))),
+            clock.tick(1),
+        );
+        match c.settle(end_of(a), false, clock.tick(1)) {
+            Settled::Requeue { status, .. } => assert_eq!(status, Status::MachineNotFound),
+            Settled::Finished(r) => break *r,
+        }
+    };
+    assert_eq!(r.status, Status::MachineNotFound);
+    assert_eq!(r.attempts.len(), 4);
+    assert_eq!(r.failure.unwrap().code, Some(WSATRY_AGAIN));
+
+    // Found: the first address is the computer's.
+    let mut c = computer("ws03.lab.test", &["a"], Rules::default(), &clock);
+    c.begin(clock.tick(1));
+    let a = c.on_resolved(
+        StepOutcome::Done(Resolved::Found(vec!["192.0.2.30".parse().unwrap()])),
+        clock.tick(1),
+    );
+    assert_eq!(a, Action::Connect { credential: 0 });
+    assert_eq!(c.address(), Some("192.0.2.30".parse().unwrap()));
+}
+
+#[test]
+fn a_failed_login_to_an_items_namespace_is_the_computers_status() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let _ = connect_first(&mut c, &mut clock);
+    let a = c.on_item(collected(), clock.tick(1));
+    let _ = a;
+    // root\default (StdRegProv) does not exist.
+    let f = classify(
+        &ClientError::hresult_at(Stage::Login, 0x8004_100e),
+        NamespaceRole::StdRegProv,
+    );
+    assert_eq!(f.phase, winv_kb::Phase::Connecting);
+    let a = c.on_item(failed_item(f), clock.tick(1));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::StdRegProvNamespaceInvalid);
+    assert_eq!(r.attempts.len(), 1);
+}
+
+#[test]
+fn a_broken_connection_is_replaced_before_the_next_item() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let _ = connect_first(&mut c, &mut clock);
+    let a = c.on_item(collected(), clock.tick(1));
+    let _ = a;
+    // A per-class error on a connection that no longer answers (no HRESULT came back).
+    let a = c.on_item(
+        StepOutcome::Done(ItemOutcome::Failed {
+            failure: invalid_class(),
+            timeout: false,
+            answered: false,
+        }),
+        clock.tick(1),
+    );
+    assert_eq!(a, Action::Reconnect { credential: 0 });
+    // The reconnect fails with a retry-class error: the item being collected is the
+    // failing one.
+    let f = at(Stage::Connect135, Cause::Fault { status: 1726 });
+    let a = c.on_connected(refused(f), clock.tick(1));
+    assert!(matches!(a, Action::End { end: AttemptEnd::Retry(_), .. }));
+    assert!(matches!(c.settle(end_of(a), false, clock.tick(1)), Settled::Requeue { .. }));
+    // C was being reconnected for: it is the failing item, at the end of the list.
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "B");
+    let a = c.on_item(collected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "C");
+    let a = c.on_item(collected(), clock.tick(1));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.attempts[0].failing_class.as_deref(), Some("C"));
+    assert_eq!(r.status, Status::Inventoried);
+}
+
+#[test]
+fn a_response_out_of_order_ends_the_attempt_instead_of_panicking() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let a = c.on_item(collected(), clock.tick(1));
+    assert!(matches!(a, Action::End { .. }));
+}

@@ -1,0 +1,262 @@
+//! The connection options every command that talks to a host shares (`scan`, `query`,
+//! `diagnose`): one set of flag names, units and value names, flattened into each
+//! command's arguments, and the one reading of accounts and their passwords.
+//!
+//! | flag | meaning |
+//! |---|---|
+//! | `--user ACCOUNT` (repeatable) | `DOMAIN\user`, `user@domain`, `HOST\user`, `.\user` (a local account of each target), or `user` |
+//! | `--password-env VAR` / `--password-file FILE` | once per `--user` in order, or once for all; without either, a prompt on a terminal |
+//! | `--auth-level connect\|integrity\|privacy` | default privacy |
+//! | `--port PORT` | the endpoint mapper port, default 135 |
+//! | `--connect-timeout SECS` | each TCP connect and each DNS attempt |
+//! | `--call-timeout SECS` | each read, bind and call, and an enumeration without progress |
+//! | `--dns-server ADDR[:PORT]` | names through this server instead of the system's resolver |
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use winv_client::{AuthLevel, Deadlines};
+use winv_discovery::resolve::{DnsServer, ResolveConfig, Resolver};
+use winv_engine::Credential;
+
+use crate::password::read_password;
+
+/// Authentication level of every connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    /// Authenticate at bind only (what old clients use; refused by hardened hosts).
+    Connect,
+    /// Packet integrity: every PDU signed.
+    Integrity,
+    /// Packet privacy: every PDU signed and sealed.
+    Privacy,
+}
+
+impl Level {
+    /// The DCE/RPC level.
+    pub fn auth(self) -> AuthLevel {
+        match self {
+            Level::Connect => AuthLevel::Connect,
+            Level::Integrity => AuthLevel::PktIntegrity,
+            Level::Privacy => AuthLevel::PktPrivacy,
+        }
+    }
+}
+
+/// Seconds above 0 and at most an hour.
+pub fn positive_secs(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {s}"))?;
+    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+        Ok(v)
+    } else {
+        Err("seconds must be above 0 and at most 3600".into())
+    }
+}
+
+/// How to reach the hosts.
+#[derive(Args, Debug, Clone)]
+pub struct ConnectionArgs {
+    /// Authentication level of every connection.
+    #[arg(long, value_enum, default_value_t = Level::Privacy)]
+    pub auth_level: Level,
+    /// Endpoint mapper port.
+    #[arg(long, default_value_t = 135, value_name = "PORT")]
+    pub port: u16,
+    /// Deadline in seconds of each TCP connect and each DNS attempt [default: 5].
+    #[arg(long, value_name = "SECS", value_parser = positive_secs, alias = "timeout-connect")]
+    pub connect_timeout: Option<f64>,
+    /// Deadline in seconds of each read, bind and call, and of an enumeration without
+    /// progress [default: 60; diagnose: 20].
+    #[arg(long, value_name = "SECS", value_parser = positive_secs, alias = "timeout-call", alias = "timeout")]
+    pub call_timeout: Option<f64>,
+    /// DNS server for host names (ADDR[:PORT]); default the system's resolver.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub dns_server: Option<String>,
+}
+
+/// The default connect deadline.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default call deadline.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl ConnectionArgs {
+    /// The deadlines, with `call_default` when `--call-timeout` is not given.
+    pub fn deadlines(&self, call_default: Duration) -> Deadlines {
+        let connect = self
+            .connect_timeout
+            .map_or(CONNECT_TIMEOUT, Duration::from_secs_f64);
+        let call = self
+            .call_timeout
+            .map_or(call_default, Duration::from_secs_f64);
+        Deadlines {
+            connect,
+            read: call,
+            call,
+        }
+    }
+
+    /// The resolver of `--dns-server` (or the system's configuration), each attempt
+    /// bounded by the connect deadline.
+    pub fn resolver(&self, attempts: u32) -> Result<Resolver> {
+        let server = match &self.dns_server {
+            Some(s) => DnsServer::parse(s)?,
+            None => DnsServer::System,
+        };
+        Ok(Resolver::new(ResolveConfig {
+            server,
+            attempt_timeout: self
+                .connect_timeout
+                .map_or(CONNECT_TIMEOUT, Duration::from_secs_f64),
+            attempts,
+        })?)
+    }
+}
+
+/// The accounts to connect as.
+#[derive(Args, Debug, Clone, Default)]
+pub struct UserArgs {
+    /// Account: DOMAIN\user, user@domain, HOST\user, .\user (a local account of each
+    /// target computer) or user. Repeat for several, tried in order.
+    #[arg(long, value_name = "ACCOUNT")]
+    pub user: Vec<String>,
+    /// Environment variable holding the password (once per --user, or once for all).
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Vec<String>,
+    /// File holding the password, mode 600, first line (once per --user, or once for all).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Vec<PathBuf>,
+}
+
+impl UserArgs {
+    /// Each `--user` with its password, in order: the same pairing of sources for every
+    /// command, the password never from the command line.
+    pub fn credentials(&self, prompt: bool) -> Result<Vec<Credential>> {
+        let n = self.user.len();
+        if n == 0 {
+            if !self.password_env.is_empty() || !self.password_file.is_empty() {
+                bail!("--password-env and --password-file need --user");
+            }
+            return Ok(Vec::new());
+        }
+        let (envs, files) = (&self.password_env, &self.password_file);
+        let source = |i: usize| -> Result<(Option<&str>, Option<&Path>)> {
+            Ok(match (envs.len(), files.len()) {
+                (0, 0) => (None, None),
+                (e, 0) if e == n => (Some(envs[i].as_str()), None),
+                (0, f) if f == n => (None, Some(files[i].as_path())),
+                (1, 0) => (Some(envs[0].as_str()), None),
+                (0, 1) => (None, Some(files[0].as_path())),
+                _ => bail!(
+                    "give one --password-env or one --password-file per --user, in the same \
+                     order, or one for all of them"
+                ),
+            })
+        };
+        let mut out = Vec::with_capacity(n);
+        for (i, account) in self.user.iter().enumerate() {
+            let (env, file) = source(i)?;
+            let secret = read_password(account, env, file, prompt)?;
+            out.push(Credential::new(account, secret.expose()));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        #[command(flatten)]
+        users: UserArgs,
+    }
+
+    #[test]
+    fn seconds_are_checked() {
+        assert_eq!(positive_secs("1.5").unwrap(), 1.5);
+        assert!(positive_secs("0").is_err());
+        assert!(positive_secs("-1").is_err());
+        assert!(positive_secs("nan").is_err());
+        assert!(positive_secs("x").is_err());
+    }
+
+    #[test]
+    fn one_set_of_names_and_the_old_spellings_still_parse() {
+        let c = Cli::try_parse_from([
+            "x",
+            "--auth-level",
+            "integrity",
+            "--connect-timeout",
+            "2.5",
+            "--call-timeout",
+            "9",
+        ])
+        .unwrap();
+        assert_eq!(c.conn.auth_level.auth(), AuthLevel::PktIntegrity);
+        let d = c.conn.deadlines(CALL_TIMEOUT);
+        assert_eq!(d.connect, Duration::from_millis(2500));
+        assert_eq!(d.call, Duration::from_secs(9));
+        assert_eq!(d.read, d.call);
+        for old in [["--timeout-connect", "3"], ["--timeout-call", "3"], ["--timeout", "3"]] {
+            let c = Cli::try_parse_from(["x", old[0], old[1]]).unwrap();
+            let d = c.conn.deadlines(CALL_TIMEOUT);
+            assert!(
+                d.connect == Duration::from_secs(3) || d.call == Duration::from_secs(3),
+                "{old:?}"
+            );
+        }
+        // Defaults.
+        let c = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(c.conn.auth_level, Level::Privacy);
+        assert_eq!(c.conn.port, 135);
+        let d = c.conn.deadlines(Duration::from_secs(20));
+        assert_eq!((d.connect, d.call), (CONNECT_TIMEOUT, Duration::from_secs(20)));
+        assert!(Cli::try_parse_from(["x", "--auth-level", "none"]).is_err());
+    }
+
+    #[test]
+    fn passwords_pair_with_users_and_local_accounts_are_marked() {
+        std::env::set_var("WINV_CONNOPTS_A", "pw-a");
+        std::env::set_var("WINV_CONNOPTS_B", "pw-b");
+        let c = Cli::try_parse_from([
+            "x",
+            "--user",
+            "LAB\\a",
+            "--user",
+            ".\\Administrator",
+            "--password-env",
+            "WINV_CONNOPTS_A",
+            "--password-env",
+            "WINV_CONNOPTS_B",
+        ])
+        .unwrap();
+        let creds = c.users.credentials(false).unwrap();
+        assert_eq!(creds.len(), 2);
+        assert_eq!(creds[0].creds.domain, "LAB");
+        assert!(!creds[0].creds.local);
+        assert_eq!(
+            creds[1].creds.secret,
+            winv_client::NtlmSecret::from_password("pw-b")
+        );
+        assert!(creds[1].creds.local, "{:?}", creds[1].creds);
+        // Two users, three sources: refused.
+        let c = Cli::try_parse_from([
+            "x", "--user", "a", "--user", "b", "--password-env", "A", "--password-env", "B",
+            "--password-env", "C",
+        ])
+        .unwrap();
+        assert!(c.users.credentials(false).is_err());
+        // A source without a user.
+        let c = Cli::try_parse_from(["x", "--password-env", "A"]).unwrap();
+        assert!(c.users.credentials(false).is_err());
+    }
+}
