@@ -30,10 +30,11 @@ use tokio::sync::Mutex;
 use tracing::debug;
 use winv_auth::kerberos::exchange::{self as ex, AsExchange, AsNext, ClientSecret, Password, TgsExchange};
 use winv_auth::kerberos::files::{self, Ccache};
-use winv_auth::kerberos::{Credential, KerberosClient, KerberosMech, KrbError, Principal, TicketCache};
+use winv_auth::kerberos::{Credential, KerberosClient, KerberosMech, Principal, TicketCache};
 use winv_auth::{AuthLevel, SecurityContext};
 
 pub use winv_auth::kerberos::cache::CacheStats;
+pub use winv_auth::kerberos::{codes, KrbError};
 
 /// The Kerberos port.
 pub const KDC_PORT: u16 = 88;
@@ -518,6 +519,14 @@ impl Kerberos {
         debug!(client = %self.client, %spn, "service ticket obtained");
         self.store(&service, cred.clone(), t);
         Ok(cred)
+    }
+
+    /// The cached service ticket for `spn`, if one is valid now (no network): what a
+    /// synchronous caller uses after [`Kerberos::service_ticket`] got it.
+    pub fn cached_service_ticket(&self, spn: &str) -> Option<Credential> {
+        let service = Principal::service(spn, &self.client.realm);
+        let (t, _) = now();
+        self.cached(&service, t)
     }
 
     /// The security context for one connection to `host` (the name the

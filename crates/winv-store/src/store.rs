@@ -513,6 +513,7 @@ impl Store {
             failure: codec::failure_from_row(&row, "computers")?,
             attempts,
             credential: row.try_get("credential")?,
+            mechanism: row.try_get("mechanism")?,
             classes,
             inventory,
             finished_ms: row.try_get("finished_ms")?,
@@ -631,8 +632,9 @@ async fn insert_computer(
     r: &ComputerResult,
 ) -> Result<i64, StoreError> {
     let sql = format!(
-        "INSERT INTO computers (run_id, target, address, status, credential, finished_ms, \
-         {FAILURE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        "INSERT INTO computers (run_id, target, address, status, credential, mechanism, \
+         finished_ms, {FAILURE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         RETURNING id"
     );
     let q = sqlx::query(&sql)
         .bind(run)
@@ -640,6 +642,7 @@ async fn insert_computer(
         .bind(r.address.map(|a| a.to_string()))
         .bind(r.status.as_str())
         .bind(&r.credential)
+        .bind(&r.mechanism)
         .bind(r.finished_ms);
     let row = FailureCols::new(r.failure.as_ref())
         .bind(q)

@@ -303,7 +303,15 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
     if args.users.user.is_empty() {
         bail!("give at least one --user");
     }
-    let creds = args.users.credentials(true)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let entries = args.users.entries(true, args.conn.password_optional())?;
+    let creds = {
+        let _rt = rt.enter();
+        args.conn.credentials(entries, "")?
+    };
     let deadlines = args.conn.deadlines(CALL_TIMEOUT);
     let opts = Options {
         host: args.host.clone(),
@@ -314,14 +322,12 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
     let accounts: Vec<Account> = creds
         .into_iter()
         .map(|c| Account {
-            mechanism: Arc::new(winv_client::Ntlm::new(c.creds, "")),
+            mechanism: c
+                .mechanism
+                .unwrap_or_else(|| Arc::new(winv_client::Ntlm::new(c.creds, ""))),
             name: c.account,
         })
         .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
     let report = rt.block_on(async {
         let resolver = DnsResolver(args.conn.resolver(2)?);
         let ctx = Ctx {

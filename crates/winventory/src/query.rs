@@ -114,11 +114,18 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
     if args.users.user.len() != 1 {
         bail!("give one --user");
     }
-    let cred = args
-        .users
-        .credentials(true)?
-        .pop()
-        .context("give one --user")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let entries = args.users.entries(true, args.conn.password_optional())?;
+    let cred = {
+        let _rt = rt.enter();
+        args.conn
+            .credentials(entries, "")?
+            .pop()
+            .context("give one --user")?
+    };
     let deadlines = args.conn.deadlines(CALL_TIMEOUT);
     let opts = WmiOptions {
         auth_level: args.conn.auth_level.auth(),
@@ -134,14 +141,12 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         None => None,
     };
     let config = FlowConfig {
-        mechanism: Arc::new(Ntlm::new(cred.creds, &opts.workstation)),
+        mechanism: cred
+            .mechanism
+            .unwrap_or_else(|| Arc::new(Ntlm::new(cred.creds, &opts.workstation))),
         opts,
         resolver,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
     let result = rt.block_on(async {
         let mut c = winv_client::flow::connect(Target::new(&args.host), &config, None).await?;
         let rows = c.query(&args.wql).await;
