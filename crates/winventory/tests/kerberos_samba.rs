@@ -37,12 +37,17 @@ fn krb5_conf(dc: &SambaDc) -> PathBuf {
 /// A computer account with the host's SPNs, its keytab, and its name in DNS.
 fn computer(dc: &SambaDc, name: &str, addr: &str) -> PathBuf {
     let fqdn = format!("{}.{}", name.to_lowercase(), dc.realm().to_lowercase());
-    dc.samba_tool(&["computer", "create", name]).unwrap();
+    // --prepare-oldjoin: the account gets a password (so AES keys), as an old-style join
+    // leaves it; the keytab carries those keys to the simulated host.
+    dc.samba_tool(&["computer", "create", name, "--prepare-oldjoin"]).unwrap();
     let account = format!("{}$", name.to_uppercase());
     for spn in [format!("host/{fqdn}"), format!("HOST/{}", name.to_uppercase())] {
         // `computer create` may have added them already.
         let _ = dc.samba_tool(&["spn", "add", &spn, &account]);
     }
+    // AES for the account (a new computer account has no msDS-SupportedEncryptionTypes,
+    // which the KDC reads as RC4 only).
+    dc.run_python(SET_ENCTYPES, &[&account, "24"]).unwrap();
     let kt = dc.data_dir().join(format!("{name}.keytab"));
     dc.samba_tool(&[
         "domain",
@@ -64,6 +69,22 @@ fn computer(dc: &SambaDc, name: &str, addr: &str) -> PathBuf {
     .unwrap();
     kt
 }
+
+const SET_ENCTYPES: &str = r#"
+import os, sys, ldb
+from samba.samdb import SamDB
+from samba.auth import system_session
+from samba.param import LoadParm
+lp = LoadParm()
+lp.load(os.environ["WINV_SMB_CONF"])
+db = SamDB(url=os.environ["WINV_SAM_LDB"], session_info=system_session(), lp=lp)
+res = db.search(base=db.domain_dn(), expression="(sAMAccountName=%s)" % sys.argv[1], attrs=["dn"])
+m = ldb.Message()
+m.dn = res[0].dn
+m["e"] = ldb.MessageElement(sys.argv[2], ldb.FLAG_MOD_REPLACE, "msDS-SupportedEncryptionTypes")
+db.modify(m)
+print("ok")
+"#;
 
 fn fleet_text(dc: &SambaDc, kt_both: &Path, kt_krb: &Path) -> String {
     let domain = dc.realm().to_lowercase();
