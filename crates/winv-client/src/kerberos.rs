@@ -228,3 +228,76 @@ impl Mechanism for Negotiate {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use winv_auth::kerberos::exchange::Password;
+    use winv_auth::kerberos::Principal;
+
+    fn mech(spn: Option<&str>) -> Kerberos {
+        let tickets = winv_krb::Kerberos::new(
+            winv_krb::Source::Password {
+                client: Principal::user("inventory", "LAB.TEST"),
+                password: Password::new("x".into()),
+            },
+            winv_krb::KerberosConfig::default(),
+        )
+        .unwrap();
+        Kerberos::new(Arc::new(tickets), spn.map(str::to_owned))
+    }
+
+    fn target<'a>(host: &'a str, principal: Option<&'a str>) -> BindTarget<'a> {
+        BindTarget {
+            host,
+            addr: "127.0.0.1:135".parse().unwrap(),
+            stage: crate::Stage::BindDynamic,
+            principal,
+            level: winv_auth::AuthLevel::PktPrivacy,
+        }
+    }
+
+    #[test]
+    fn spn_from_bindings_else_host_fqdn_else_override() {
+        let k = mech(None);
+        assert_eq!(k.spn_for(&target("WS01.lab.test", None)).unwrap(), "host/ws01.lab.test");
+        assert_eq!(k.spn_for(&target("ws01", None)).unwrap(), "host/ws01.lab.test");
+        assert_eq!(
+            k.spn_for(&target("10.0.0.5", Some("host/ws01.lab.test"))).unwrap(),
+            "host/ws01.lab.test"
+        );
+        // A principal that is not an SPN (`WS01$`) is not used.
+        assert_eq!(k.spn_for(&target("ws01.lab.test", Some("WS01$"))).unwrap(), "host/ws01.lab.test");
+        let e = k.spn_for(&target("10.0.0.5", None)).unwrap_err();
+        assert!(matches!(e, KrbError::AddressOnly(_)), "{e}");
+        assert!(e.to_string().contains("needs a host name"), "{e}");
+        let e = k.spn_for(&target("[::1]", None)).unwrap_err();
+        assert!(matches!(e, KrbError::AddressOnly(_)), "{e}");
+        let o = mech(Some("cifs/alias.lab.test"));
+        assert_eq!(o.spn_for(&target("10.0.0.5", Some("host/x"))).unwrap(), "cifs/alias.lab.test");
+        assert_eq!(o.authn_service(), RPC_C_AUTHN_GSS_NEGOTIATE);
+        assert_eq!(mech(None).raw().authn_service(), RPC_C_AUTHN_GSS_KERBEROS);
+    }
+
+    #[test]
+    fn negotiate_falls_back_only_for_addresses_and_unknown_principals() {
+        let t = target("ws01.lab.test", None);
+        let fb = |e: KrbError| falls_back(&kerberos_error(&t, e.into()));
+        assert!(fb(KrbError::AddressOnly("10.0.0.5".into())));
+        assert!(fb(KrbError::protocol(codes::KDC_ERR_S_PRINCIPAL_UNKNOWN, None)));
+        assert!(fb(KrbError::protocol(codes::KDC_ERR_C_PRINCIPAL_UNKNOWN, None)));
+        assert!(!fb(KrbError::protocol(codes::KDC_ERR_PREAUTH_FAILED, None)));
+        assert!(!fb(KrbError::protocol(codes::KRB_AP_ERR_SKEW, Some(600))));
+        assert!(!fb(KrbError::Rc4Refused));
+        // An address goes to NTLM without asking the KDC, and is recorded so.
+        let n = Negotiate::new(mech(None), Ntlm::new(crate::Credentials::with_password("a", "LAB", "p"), ""));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut t135 = target("10.0.0.5", None);
+        t135.stage = crate::Stage::Bind135;
+        rt.block_on(n.prepare(t135)).unwrap();
+        assert_eq!(n.used_for("10.0.0.5"), "ntlm");
+        assert!(n.context(&t135).is_ok());
+        assert_eq!(n.used_for("ws01.lab.test"), "kerberos");
+    }
+}

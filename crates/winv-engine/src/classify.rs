@@ -411,6 +411,39 @@ mod tests {
     }
 
     #[test]
+    fn kerberos_failures_get_their_stage_code_and_name() {
+        use winv_client::krb::{codes, KrbClientError as E, KrbError};
+        let k = |e: E| classify(&ClientError::new(Stage::Bind135, Cause::Kerberos(e)), NamespaceRole::Cimv2);
+        for (code, name) in [
+            (codes::KDC_ERR_C_PRINCIPAL_UNKNOWN, "KDC_ERR_C_PRINCIPAL_UNKNOWN"),
+            (codes::KDC_ERR_PREAUTH_FAILED, "KDC_ERR_PREAUTH_FAILED"),
+            (codes::KRB_AP_ERR_SKEW, "KRB_AP_ERR_SKEW"),
+            (codes::KDC_ERR_S_PRINCIPAL_UNKNOWN, "KDC_ERR_S_PRINCIPAL_UNKNOWN"),
+            (codes::KDC_ERR_ETYPE_NOSUPP, "KDC_ERR_ETYPE_NOSUPP"),
+        ] {
+            let f = k(E::Kerberos(KrbError::protocol(code, None)));
+            assert_eq!(f.status, Status::AccessDenied, "{name}");
+            assert_eq!(f.stage, FailureStage::Kdc, "{name}");
+            assert_eq!(f.code, Some(code as u32), "{name}");
+            assert_eq!(f.code_name.as_deref(), Some(name));
+            assert_eq!(f.denied_by, Some(DeniedBy::Authentication));
+            assert!(!f.retry, "{name}");
+            assert!(f.message.contains(name), "{}", f.message);
+        }
+        let f = k(E::KdcUnreachable { realm: "LAB.TEST".into(), detail: "refused".into() });
+        assert_eq!((f.stage, f.code), (FailureStage::Kdc, Some(SEC_E_NO_AUTHENTICATING_AUTHORITY)));
+        assert_eq!(f.code_name.as_deref(), Some("SEC_E_NO_AUTHENTICATING_AUTHORITY"));
+        let f = k(E::Kerberos(KrbError::Rc4Refused));
+        assert_eq!(f.code_name.as_deref(), Some("KDC_ERR_ETYPE_NOSUPP"));
+        assert!(f.message.contains("rc4"), "{}", f.message);
+        let f = k(E::Kerberos(KrbError::AddressOnly("10.0.0.5".into())));
+        assert_eq!(f.status, Status::OtherReasons);
+        assert_eq!(f.stage, FailureStage::Client(Stage::Bind135));
+        assert!(f.message.contains("needs a host name"), "{}", f.message);
+        assert_eq!(FailureStage::parse("kdc"), Some(FailureStage::Kdc));
+    }
+
+    #[test]
     fn namespace_codes_at_login_give_the_namespace_statuses() {
         use NamespaceRole::*;
         let cases = [

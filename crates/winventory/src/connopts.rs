@@ -218,10 +218,30 @@ impl ConnectionArgs {
     /// The credential list: each entry with its mechanism (its own, or `--auth`). The
     /// Kerberos tickets of an account are shared by every computer of the run.
     pub fn credentials(&self, entries: Vec<Entry>, workstation: &str) -> Result<Vec<Credential>> {
+        self.credentials_as(entries, workstation, None)
+    }
+
+    /// The mechanism `diagnose` probes when `--auth` is refused: NTLM for Kerberos,
+    /// Kerberos for NTLM; none for negotiate (it already tries both).
+    pub fn other_auth(&self) -> Option<Auth> {
+        match self.auth {
+            Auth::Ntlm => Some(Auth::Kerberos),
+            Auth::Kerberos => Some(Auth::Ntlm),
+            Auth::Negotiate => None,
+        }
+    }
+
+    /// [`ConnectionArgs::credentials`] with `auth` instead of each entry's mechanism.
+    pub fn credentials_as(
+        &self,
+        entries: Vec<Entry>,
+        workstation: &str,
+        auth: Option<Auth>,
+    ) -> Result<Vec<Credential>> {
         let mut out = Vec::with_capacity(entries.len());
         let mut config: Option<KerberosConfig> = None;
         for e in entries {
-            let auth = e.auth.unwrap_or(self.auth);
+            let auth = auth.or(e.auth).unwrap_or(self.auth);
             let pw = e.password.as_ref().map(Secret::expose);
             let creds = Credentials::for_account(&e.account, pw.unwrap_or(""));
             let ntlm = pw.map(|_| Ntlm::new(creds.clone(), workstation));

@@ -308,9 +308,22 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
         .build()
         .context("start the async runtime")?;
     let entries = args.users.entries(true, args.conn.password_optional())?;
-    let creds = {
+    let (creds, alternates) = {
         let _rt = rt.enter();
-        args.conn.credentials(entries, "")?
+        // The other mechanism of each account, probed when the first is refused (none
+        // when it cannot be built: no password for NTLM, no realm for Kerberos).
+        let alternates: Vec<Option<Arc<dyn winv_client::Mechanism>>> = entries
+            .iter()
+            .map(|e| {
+                let other = args.conn.other_auth()?;
+                args.conn
+                    .credentials_as(vec![e.clone()], "", Some(other))
+                    .ok()?
+                    .pop()?
+                    .mechanism
+            })
+            .collect();
+        (args.conn.credentials(entries, "")?, alternates)
     };
     let deadlines = args.conn.deadlines(CALL_TIMEOUT);
     let opts = Options {
@@ -321,7 +334,9 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
     };
     let accounts: Vec<Account> = creds
         .into_iter()
-        .map(|c| Account {
+        .zip(alternates)
+        .map(|(c, alternate)| Account {
+            alternate,
             mechanism: c
                 .mechanism
                 .unwrap_or_else(|| Arc::new(winv_client::Ntlm::new(c.creds, ""))),

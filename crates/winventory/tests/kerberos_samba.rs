@@ -22,6 +22,8 @@ const BOTH: &str = "127.0.0.72";
 const NTLM_ONLY: &str = "127.0.0.73";
 /// Kerberos only (`ntlm = false`).
 const KRB_ONLY: &str = "127.0.0.74";
+/// A computer account with RC4 only (`msDS-SupportedEncryptionTypes = 4`).
+const RC4_ONLY: &str = "127.0.0.75";
 
 fn krb5_conf(dc: &SambaDc) -> PathBuf {
     let p = dc.data_dir().join("winv-e2e-krb5.conf");
@@ -86,15 +88,17 @@ db.modify(m)
 print("ok")
 "#;
 
-fn fleet_text(dc: &SambaDc, kt_both: &Path, kt_krb: &Path) -> String {
+fn fleet_text(dc: &SambaDc, kt_both: &Path, kt_krb: &Path, kt_rc4: &Path) -> String {
     let domain = dc.realm().to_lowercase();
     format!(
         "[defaults]\nuser = \"{u}@{r}\"\npassword_env = \"{PW_ENV}\"\nseed = 7\n\n\
          [[host]]\naddress = \"{BOTH}\"\nname = \"simweb1\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\n\n\
          [[host]]\naddress = \"{NTLM_ONLY}\"\nname = \"simntlm\"\ndomain = \"{domain}\"\n\n\
-         [[host]]\naddress = \"{KRB_ONLY}\"\nname = \"simkrb\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\nntlm = false\n",
+         [[host]]\naddress = \"{KRB_ONLY}\"\nname = \"simkrb\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\nntlm = false\n\n\
+         [[host]]\naddress = \"{RC4_ONLY}\"\nname = \"simrc4\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\n",
         kt_both.display(),
         kt_krb.display(),
+        kt_rc4.display(),
         u = dc.admin_user(),
         r = dc.realm(),
     )
@@ -135,6 +139,8 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
     let conf = krb5_conf(&dc);
     let kt_both = computer(&dc, "SIMWEB1", BOTH);
     let kt_krb = computer(&dc, "SIMKRB", KRB_ONLY);
+    let kt_rc4 = computer(&dc, "SIMRC4", RC4_ONLY);
+    dc.run_python(SET_ENCTYPES, &["SIMRC4$", "4"]).unwrap();
     // The NTLM-only host has a name in DNS but no computer account (no SPN).
     dc.samba_tool(&[
         "dns",
@@ -147,7 +153,7 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
     ])
     .unwrap();
     std::env::set_var(PW_ENV, dc.admin_password());
-    let fleet = Fleet::parse(&fleet_text(&dc, &kt_both, &kt_krb)).unwrap();
+    let fleet = Fleet::parse(&fleet_text(&dc, &kt_both, &kt_krb, &kt_rc4)).unwrap();
     let want = fleet
         .host(BOTH.parse().unwrap())
         .unwrap()
@@ -162,6 +168,7 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
     let dns = dc.addr().to_string();
     let user = format!("{}@{}", dc.admin_user(), dc.realm());
     let both = format!("simweb1.{}", dc.realm().to_lowercase());
+    let rc4 = format!("simrc4.{}", dc.realm().to_lowercase());
     rt.block_on(async {
         let sim = SimServer::start(
             fleet,
@@ -194,6 +201,50 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
             // No secret in what the command prints.
             assert!(!text(&out).contains(dc.admin_password()));
         }
+
+        // At trace level, no password, key or ticket in the logs: the password, and the
+        // base64/hex of nothing we hold is checked by the password itself and the
+        // session keys are never formatted (Debug is redacted).
+        let mut a = strings(&["--log", "trace", "query", &both, "SELECT Name FROM Win32_Service"]);
+        a.extend(common(&["--auth", "kerberos"]));
+        let out = run(a, &conf).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let logs = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "trace logs expected: {}", &logs[..logs.len().min(2000)]);
+        assert!(!logs.contains(dc.admin_password()), "password in trace logs");
+        assert!(!logs.to_lowercase().contains("session_key"), "a key in trace logs");
+
+        // An unknown user: the KDC's code by name.
+        let out = run(
+            strings(&[
+                "query", &both, "SELECT Name FROM Win32_Service", "--user",
+                &format!("nosuchuser@{}", dc.realm()), "--password-env", PW_ENV, "--port", &port,
+                "--dns-server", &dns, "--auth", "kerberos",
+            ]),
+            &conf,
+        )
+        .await;
+        assert!(text(&out).contains("KDC_ERR_C_PRINCIPAL_UNKNOWN"), "{}", text(&out));
+
+        // An RC4-only computer account: refused, never used.
+        let mut a = strings(&["query", &rc4, "SELECT Name FROM Win32_Service"]);
+        a.extend(common(&["--auth", "kerberos"]));
+        let out = run(a, &conf).await;
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(
+            text(&out).contains("KDC_ERR_ETYPE_NOSUPP") || text(&out).contains("rc4-hmac (etype 23) refused"),
+            "{}",
+            text(&out)
+        );
+
+        // diagnose of the NTLM-refusing host with --auth ntlm: the kerberos probe works
+        // and says so.
+        let mut a = strings(&["diagnose", &format!("simkrb.{}", dc.realm().to_lowercase())]);
+        a.extend(common(&["--auth", "ntlm"]));
+        let out = run(a, &conf).await;
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("restricts ntlm"), "{}", text(&out));
+        assert!(text(&out).contains("--auth kerberos"), "{}", text(&out));
 
         // An address-only target: a clear error under kerberos.
         let mut a = strings(&["query", BOTH, "SELECT Name FROM Win32_Service"]);
