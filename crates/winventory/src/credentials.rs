@@ -158,6 +158,18 @@ pub fn gather(
         None => Vec::new(),
     };
     out.extend(users.entries(true, conn.password_optional())?);
+    // Kerberos with nothing else given: the tickets `kinit` left in KRB5CCNAME.
+    if out.is_empty() && conn.auth != Auth::Ntlm {
+        if let Some(cc) = std::env::var_os("KRB5CCNAME") {
+            let cc = cc.to_string_lossy();
+            out.push(Entry {
+                account: String::new(),
+                password: None,
+                auth: None,
+                ccache: Some(cc.strip_prefix("FILE:").unwrap_or(&cc).into()),
+            });
+        }
+    }
     conn.credentials(out, workstation)
 }
 
