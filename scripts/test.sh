@@ -14,7 +14,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-PKGS=(samba samba-ad-dc krb5-user winbind smbclient tshark dnsmasq iptables iproute2)
+PKGS=(samba samba-ad-dc krb5-user winbind smbclient tshark dnsmasq iptables iproute2 chromium chromium-driver)
 
 echo "== winventory test: ensure packages (${PKGS[*]}), ensure cargo-nextest, run workspace tests"
 echo "== CI=${CI:-<unset>}  user=$(id -un)  repo=$(pwd)"

@@ -462,7 +462,7 @@ fn a_local_account_sends_the_servers_computer_name_as_domain() {
     s.add_user("helpdesk", "WINHOST", NtlmSecret::from_password("Local-Pw1"));
     let (run, r) = handshake(&mut c, &mut s);
     assert!(r.is_ok(), "{r:?}");
-    let auth = AuthenticateMessage::decode(&run.authenticate).unwrap();
+    let auth = AuthenticateMessage::decode(&run.authenticate).expect("authenticate decodes");
     let domain = String::from_utf16(
         &auth
             .domain
@@ -470,13 +470,13 @@ fn a_local_account_sends_the_servers_computer_name_as_domain() {
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
             .collect::<Vec<_>>(),
     )
-    .unwrap();
+    .expect("utf-16");
     assert_eq!(domain, "WINHOST");
     assert_eq!(s.authenticated_user(), Some(("helpdesk", "WINHOST")));
     // Without the flag the (empty) domain given is sent.
     let mut c = client("helpdesk", "", "Local-Pw1");
     let mut s = NtlmServer::new(target());
     let (run, _) = handshake(&mut c, &mut s);
-    let auth = AuthenticateMessage::decode(&run.authenticate).unwrap();
+    let auth = AuthenticateMessage::decode(&run.authenticate).expect("authenticate decodes");
     assert!(auth.domain.is_empty());
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, warn};
+use tracing::debug;
 use uuid::Uuid;
 use winv_auth::AuthLevel;
 use winv_dcerpc::interfaces::{
@@ -22,7 +22,7 @@ use winv_dcom::remunknown::{
 };
 use winv_dcom::{Hresult, MInterfacePointer, ObjRef, OrpcThis};
 use winv_rpc::{Deadlines, RpcConnection};
-use winv_wmi::consts::{WBEM_S_FALSE, WBEM_S_NO_MORE_DATA, WBEM_S_TIMEDOUT};
+use winv_wmi::consts::{WBEM_S_FALSE, WBEM_S_NO_MORE_DATA};
 use winv_wmi::{
     EnumNextRequest, EnumNextResponse, ExecMethodRequest, ExecMethodResponse, ExecQueryRequest,
     ExecQueryResponse, GetObjectRequest, GetObjectResponse, GetSmartEnumRequest,
@@ -59,9 +59,27 @@ pub struct WmiOptions {
     /// Use the smart enumerator (`IWbemFetchSmartEnum`, [MS-WMI] 3.1.4.6), falling back to
     /// `IEnumWbemClassObject::Next` when the server refuses it. Default true.
     pub smart_enum: bool,
-    /// Most objects one query may return before it fails (default 1 000 000): a bound on
-    /// memory against a server that never ends an enumeration.
+    /// Most objects one query may return before it fails (default 250 000): a bound on
+    /// memory against a server that never ends an enumeration. The largest inventory
+    /// results are a few thousand rows (installed products, hotfixes, services).
     pub max_results: usize,
+    /// Most octets the decoded objects of one query may hold in memory before it fails
+    /// (default 32 MiB), as estimated from each object (its class definition, which every
+    /// decoded instance carries, and its values). The bound on memory that counts,
+    /// whatever the rows' size: a Win32_Service row holds about 10 KiB decoded (for
+    /// 450 octets on the wire), so 32 MiB is about 3 000 such rows, or 4 000 of
+    /// Win32_Product (the largest inventory result on big servers is a few thousand rows).
+    pub max_result_bytes: usize,
+    /// Longest one enumeration may run, from its first `Next` (default 10 minutes:
+    /// `Win32_Product`, the slowest class, takes minutes on a large server). Ends a server
+    /// that keeps sending objects slowly and never finishes, which the call deadline
+    /// (no object for that long) does not see.
+    pub max_query_time: Duration,
+    /// Deadline of each call that releases references on the way out (`RemRelease`
+    /// after a query, in [`WmiClient::close`]); default 3 s. Releasing is a courtesy to
+    /// the server: after a failure, a silent server must not hold the user for a whole
+    /// call deadline.
+    pub release_deadline: Duration,
     /// This machine's NetBIOS name for NTLM (default empty).
     pub workstation: String,
 }
@@ -76,7 +94,10 @@ impl Default for WmiOptions {
             enum_timeout: Duration::from_secs(10),
             batch_size: 64,
             smart_enum: true,
-            max_results: 1_000_000,
+            max_results: 250_000,
+            max_result_bytes: 32 << 20,
+            max_query_time: Duration::from_secs(600),
+            release_deadline: Duration::from_secs(3),
             workstation: String::new(),
         }
     }
@@ -189,7 +210,8 @@ impl WmiClient {
             mechanism,
             resolver: None,
         };
-        crate::flow::connect(Target::new(host), &config, None).await
+        // Boxed: the flow's future is large, and callers often run on 2 MiB task stacks.
+        Box::pin(crate::flow::connect(Target::new(host), &config, None)).await
     }
 
     /// A session over `conn`, bound to the OXID endpoint of `act`.
@@ -491,14 +513,25 @@ impl WmiClient {
         Ok(())
     }
 
-    fn check_cap(&self, n: usize) -> Result<(), ClientError> {
-        if n > self.opts.max_results {
-            return Err(ClientError::new(
-                Stage::Enumerate,
-                Cause::Protocol(format!("more than {} results", self.opts.max_results)),
-            ));
+    /// Checks an enumeration's budgets after a batch: rows, octets and time since it
+    /// started. A server past one "kept sending data past the limit"
+    /// ([`winv_kb::WINV_E_LIMIT_EXCEEDED`]); which limit is logged.
+    fn check_cap(&self, b: &Budget) -> Result<(), ClientError> {
+        match b.over(&self.opts, b.started.elapsed()) {
+            Some(limit) => {
+                debug!(
+                    rows = b.rows,
+                    bytes = b.bytes,
+                    %limit,
+                    "enumeration stopped: the host kept sending data past the limit"
+                );
+                Err(ClientError::new(
+                    Stage::Enumerate,
+                    Cause::Hresult(winv_kb::WINV_E_LIMIT_EXCEEDED),
+                ))
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 
     async fn next_smart(&mut self, smart: Uuid) -> Result<Vec<Object>, ClientError> {
@@ -506,6 +539,7 @@ impl WmiClient {
         let proxy = random_uuid();
         let mut cache = ClassCache::new(256);
         let mut out = Vec::new();
+        let mut budget = Budget::new();
         let mut progress = Instant::now();
         loop {
             let stub = SmartEnumNextRequest {
@@ -533,17 +567,19 @@ impl WmiClient {
                 let arr = decode_object_array(buf, &mut cache)
                     .map_err(|e| ClientError::decode_at(st, e))?;
                 got = arr.objects.len();
+                budget.add(got, arr.objects.iter().map(held_estimate).sum());
                 out.extend(arr.objects);
-                self.check_cap(out.len())?;
             }
             if got > 0 {
                 progress = Instant::now();
             }
             match resp.hresult {
                 WBEM_S_FALSE | WBEM_S_NO_MORE_DATA => return Ok(out),
-                WBEM_S_TIMEDOUT => self.stalled(progress)?,
-                _ if got == 0 => self.stalled(progress)?,
-                _ => {}
+                _ => self.check_cap(&budget)?,
+            }
+            if got == 0 {
+                self.stalled(progress)?;
+                budget.back_off().await;
             }
         }
     }
@@ -551,6 +587,7 @@ impl WmiClient {
     async fn next_plain(&mut self, enum_ipid: Uuid) -> Result<Vec<Object>, ClientError> {
         let st = Stage::Enumerate;
         let mut out = Vec::new();
+        let mut budget = Budget::new();
         let mut progress = Instant::now();
         loop {
             let stub = EnumNextRequest {
@@ -573,19 +610,24 @@ impl WmiClient {
                 EnumNextResponse::decode(&resp).map_err(|e| ClientError::decode_at(st, e))?;
             check_hresult(st, resp.hresult)?;
             let mut got = 0;
+            let mut held = 0;
             for p in resp.objects.iter().flatten() {
-                out.push(decode_class_object(p, st)?);
+                let o = decode_class_object(p, st)?;
+                held += held_estimate(&o);
+                out.push(o);
                 got += 1;
-                self.check_cap(out.len())?;
             }
+            budget.add(got, held);
             if got > 0 {
                 progress = Instant::now();
             }
             match resp.hresult {
                 WBEM_S_FALSE | WBEM_S_NO_MORE_DATA => return Ok(out),
-                WBEM_S_TIMEDOUT => self.stalled(progress)?,
-                _ if got == 0 => self.stalled(progress)?,
-                _ => {}
+                _ => self.check_cap(&budget)?,
+            }
+            if got == 0 {
+                self.stalled(progress)?;
+                budget.back_off().await;
             }
         }
     }
@@ -691,9 +733,19 @@ impl WmiClient {
         let stub = encode_rem_release_request(&orpc_this(), &list)
             .map_err(|e| ClientError::decode_at(st, e))?;
         let rem = self.ipid_rem_unknown;
+        // A short deadline of its own: a server that failed the call before and went
+        // silent must not hold the user for a whole call deadline.
+        let short = self.opts.release_deadline.min(self.opts.deadlines.call);
+        let session = self.conn.set_deadlines(Deadlines {
+            read: short,
+            call: short,
+            ..self.opts.deadlines
+        });
         let resp = self
             .orpc(st, IREMUNKNOWN2, OPNUM_REM_RELEASE, rem, &stub)
-            .await?;
+            .await;
+        self.conn.set_deadlines(session);
+        let resp = resp?;
         let (_, hr) =
             decode_rem_release_response(&resp).map_err(|e| ClientError::decode_at(st, e))?;
         check_hresult(st, hr)
@@ -774,12 +826,136 @@ impl WmiClient {
         let held = std::mem::take(&mut self.held);
         let r = self.release(&held).await;
         if let Err(e) = &r {
-            warn!(error = %e, "releasing references failed");
+            // The caller has the error; the user has the failure that came before it.
+            debug!(error = %e, "releasing references failed");
         }
         if let Some(p) = self.pinger.take() {
             debug!(set_id = p.set_id, sequence = p.sequence, "ping set dropped");
         }
         r
+    }
+}
+
+/// Octets a decoded object holds in memory, estimated (a lower bound: allocator overhead
+/// is left out): its class definitions, which every decoded instance carries whole, and
+/// its values.
+fn held_estimate(o: &Object) -> usize {
+    use std::mem::size_of;
+    fn value(v: &winv_wmio::Value) -> usize {
+        size_of::<winv_wmio::Value>()
+            + match v {
+                winv_wmio::Value::String(s)
+                | winv_wmio::Value::DateTime(s)
+                | winv_wmio::Value::Reference(s) => s.len(),
+                winv_wmio::Value::Array(_, items) => items.iter().map(value).sum(),
+                winv_wmio::Value::Object(o) => held_estimate(o),
+                _ => 0,
+            }
+    }
+    fn slot(s: &winv_wmio::Slot) -> usize {
+        match s {
+            winv_wmio::Slot::Set(v) => value(v),
+            _ => size_of::<winv_wmio::Slot>(),
+        }
+    }
+    fn quals(q: &[winv_wmio::Qualifier]) -> usize {
+        q.iter()
+            .map(|q| size_of::<winv_wmio::Qualifier>() + q.name.len() + value(&q.value))
+            .sum()
+    }
+    fn class(c: &ClassDef) -> usize {
+        size_of::<ClassDef>()
+            + c.name.len()
+            + c.derivation.iter().map(|d| d.len() + 24).sum::<usize>()
+            + quals(&c.qualifiers)
+            + c.properties
+                .iter()
+                .map(|p| {
+                    size_of::<winv_wmio::Property>()
+                        + p.name.len()
+                        + quals(&p.qualifiers)
+                        + slot(&p.default)
+                })
+                .sum::<usize>()
+            + c.methods.len() * size_of::<winv_wmio::Method>()
+    }
+    match &o.kind {
+        ObjectKind::Instance(i) => {
+            class(&i.class)
+                + i.values.iter().map(slot).sum::<usize>()
+                + quals(&i.qualifiers)
+                + i.property_qualifiers
+                    .iter()
+                    .map(|(n, q)| n.len() + quals(q))
+                    .sum::<usize>()
+        }
+        ObjectKind::Class { parent, current } => class(parent) + class(current),
+    }
+}
+
+/// What one enumeration has received so far, and its back-off after empty answers.
+struct Budget {
+    rows: usize,
+    bytes: usize,
+    started: Instant,
+    /// Consecutive answers without an object.
+    empty: u32,
+}
+
+impl Budget {
+    /// The first pause after an empty answer; it doubles up to [`Budget::MAX_PAUSE`].
+    const FIRST_PAUSE: Duration = Duration::from_millis(20);
+    const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+    fn new() -> Self {
+        Budget {
+            rows: 0,
+            bytes: 0,
+            started: Instant::now(),
+            empty: 0,
+        }
+    }
+
+    /// Which budget of `opts` this enumeration has passed after `elapsed`, if any.
+    fn over(&self, opts: &WmiOptions, elapsed: Duration) -> Option<String> {
+        if self.rows > opts.max_results {
+            Some(format!("more than {} results", opts.max_results))
+        } else if self.bytes > opts.max_result_bytes {
+            Some(format!(
+                "more than {} octets of results",
+                opts.max_result_bytes
+            ))
+        } else if elapsed >= opts.max_query_time {
+            Some(format!(
+                "enumeration still running after {:.0} s",
+                opts.max_query_time.as_secs_f64()
+            ))
+        } else {
+            None
+        }
+    }
+
+    fn add(&mut self, rows: usize, bytes: usize) {
+        self.rows = self.rows.saturating_add(rows);
+        self.bytes = self.bytes.saturating_add(bytes);
+        if rows > 0 {
+            self.empty = 0;
+        }
+    }
+
+    /// The pause before asking again after the `n`-th empty answer in a row.
+    fn pause(n: u32) -> Duration {
+        Self::FIRST_PAUSE
+            .saturating_mul(1 << n.saturating_sub(1).min(10))
+            .min(Self::MAX_PAUSE)
+    }
+
+    /// Waits before the next `Next` after an answer without objects: a server that
+    /// answers at once with nothing and S_OK is not polled in a busy loop. (Windows waits
+    /// `lTimeout` before answering WBEM_S_TIMEDOUT, so the pause costs it nothing.)
+    async fn back_off(&mut self) {
+        self.empty = self.empty.saturating_add(1);
+        tokio::time::sleep(Self::pause(self.empty)).await;
     }
 }
 
@@ -802,6 +978,63 @@ fn decode_class_object(p: &MInterfacePointer, stage: Stage) -> Result<Object, Cl
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enumeration_budgets_rows_octets_time() {
+        let opts = WmiOptions {
+            max_results: 10,
+            max_result_bytes: 1000,
+            max_query_time: Duration::from_secs(5),
+            ..WmiOptions::default()
+        };
+        let mut b = Budget::new();
+        b.add(10, 1000);
+        assert_eq!(b.over(&opts, Duration::from_secs(4)), None, "at the limits");
+        b.add(1, 0);
+        assert!(b
+            .over(&opts, Duration::ZERO)
+            .unwrap()
+            .contains("10 results"));
+        let mut b = Budget::new();
+        b.add(1, 1001);
+        assert!(b
+            .over(&opts, Duration::ZERO)
+            .unwrap()
+            .contains("1000 octets"));
+        let b = Budget::new();
+        assert!(b
+            .over(&opts, Duration::from_secs(5))
+            .unwrap()
+            .contains("after 5 s"));
+        // The defaults: finite, and below what the issue measured (1.9 GB for 1 M rows).
+        let d = WmiOptions::default();
+        assert!(d.max_result_bytes <= 32 << 20);
+        assert!(d.max_results <= 250_000);
+        assert!(d.max_query_time <= Duration::from_secs(600));
+        assert!(d.release_deadline < d.deadlines.call);
+    }
+
+    #[test]
+    fn empty_answers_back_off_doubling_to_a_second() {
+        assert_eq!(Budget::pause(1), Duration::from_millis(20));
+        assert_eq!(Budget::pause(2), Duration::from_millis(40));
+        assert_eq!(Budget::pause(3), Duration::from_millis(80));
+        assert_eq!(Budget::pause(7), Duration::from_secs(1));
+        assert_eq!(Budget::pause(u32::MAX), Duration::from_secs(1));
+        // In the 60 s of a call deadline at most about 65 calls, not a busy loop.
+        let mut spent = Duration::ZERO;
+        let mut n = 0;
+        while spent < Duration::from_secs(60) {
+            n += 1;
+            spent += Budget::pause(n);
+        }
+        assert!(n < 70, "{n} calls in 60 s");
+        // An object resets the back-off.
+        let mut b = Budget::new();
+        b.empty = 5;
+        b.add(1, 10);
+        assert_eq!(b.empty, 0);
+    }
 
     #[test]
     fn defaults_are_finite_and_private() {

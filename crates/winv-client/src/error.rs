@@ -177,12 +177,9 @@ pub struct ClientError {
     cause: Cause,
 }
 
-/// Win32 `ERROR_ACCESS_DENIED`.
-const ERROR_ACCESS_DENIED: u32 = 5;
-/// `E_ACCESSDENIED`.
-const E_ACCESSDENIED: u32 = 0x8007_0005;
-/// `WBEM_E_ACCESS_DENIED`.
-const WBEM_E_ACCESS_DENIED: u32 = 0x8004_1003;
+use winv_dcerpc::status::ERROR_ACCESS_DENIED;
+const E_ACCESSDENIED: u32 = winv_dcom::Hresult::E_ACCESSDENIED.0;
+const WBEM_E_ACCESS_DENIED: u32 = winv_wmi::consts::WBEM_E_ACCESS_DENIED.0;
 
 impl ClientError {
     /// A failure at `stage` with `cause`.

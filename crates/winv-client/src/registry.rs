@@ -78,10 +78,8 @@ impl RegType {
 
 /// What `StdRegProv` returns when the key exists and the value does not.
 pub const RET_VALUE_NOT_FOUND: u32 = 1;
-/// Win32 `ERROR_FILE_NOT_FOUND`: the key (or, on some versions, the value) does not exist.
-pub const ERROR_FILE_NOT_FOUND: u32 = 2;
-/// Win32 `ERROR_ACCESS_DENIED`.
-pub const ERROR_ACCESS_DENIED: u32 = 5;
+/// Win32 `ERROR_ACCESS_DENIED` and `ERROR_FILE_NOT_FOUND`, as `StdRegProv` returns them.
+pub use winv_dcerpc::status::{ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND};
 
 /// One installed program from an Uninstall key.
 #[derive(Clone, Debug, PartialEq, Eq)]

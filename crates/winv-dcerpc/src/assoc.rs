@@ -9,7 +9,7 @@ use uuid::Uuid;
 use winv_auth::{AuthLevel, SecurityContext, Step};
 
 use crate::error::{Error, Result};
-use crate::frag::{fragment_request, Reassembler, DEFAULT_MAX_STUB};
+use crate::frag::{fragment_request, Reassembler, DEFAULT_MAX_RESPONSE_STUB};
 use crate::interfaces::NDR;
 use crate::pdu::{
     features, result, AuthVerifier, Bind, BindAck, Body, ContextElement, Header, PacketType, Pdu,
@@ -35,7 +35,9 @@ pub struct ClientConfig {
     pub feature_negotiation: bool,
     /// Set `PFC_SUPPORT_HEADER_SIGN` in an authenticated bind ([MS-RPCE] 2.2.2.3).
     pub header_signing: bool,
-    /// Cap on one reassembled response stub.
+    /// Cap on one reassembled response stub (default
+    /// [`DEFAULT_MAX_RESPONSE_STUB`](crate::frag::DEFAULT_MAX_RESPONSE_STUB), 4 MiB: the
+    /// largest legitimate response, see there).
     pub max_response_stub: usize,
 }
 
@@ -49,7 +51,7 @@ impl Default for ClientConfig {
             assoc_group_id: 0,
             feature_negotiation: true,
             header_signing: true,
-            max_response_stub: DEFAULT_MAX_STUB,
+            max_response_stub: DEFAULT_MAX_RESPONSE_STUB,
         }
     }
 }

@@ -9,8 +9,21 @@ use crate::error::{Error, Result};
 use crate::pdu::{Body, Pdu, Request, Response, PFC_FIRST_FRAG, PFC_LAST_FRAG, SEC_TRAILER_LEN};
 use crate::secure::{encode_protected, Protection};
 
-/// Default cap on a reassembled stub: 64 MiB.
+/// Default cap on a reassembled request stub (a server's view, for the simulator): 64 MiB.
 pub const DEFAULT_MAX_STUB: usize = 64 << 20;
+
+/// Default cap on one reassembled response stub of a client: 4 MiB.
+///
+/// The largest legitimate response to what winventory asks is one smart-enumerator or
+/// `IEnumWbemClassObject::Next` batch: 64 objects (the client's default batch) and, once,
+/// their class. A class part is at most a few tens of KiB (Win32_Process with its
+/// qualifiers is about 20 KiB); an instance is 1-4 KiB for the inventory classes and at
+/// worst about 64 KiB (a Win32_Process whose `CommandLine` is at CreateProcess' 32,767
+/// UTF-16 unit limit). 64 x 64 KiB = 4 MiB. A StdRegProv answer (the subkeys of
+/// `Uninstall`, a value) is far smaller. A server that sends more is refused with
+/// [`Error::TooLarge`]: endless fragments hold 4 MiB, not 64, per connection.
+/// `ClientConfig::max_response_stub` changes it (with a larger `batch_size`, say).
+pub const DEFAULT_MAX_RESPONSE_STUB: usize = 4 << 20;
 
 /// The largest stub part one fragment can carry: header + stub + pad +
 /// trailer + signature must fit in `max_frag`. With a trailer the part is a
@@ -182,5 +195,35 @@ impl Reassembler {
         } else {
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    /// Endless fragments (never `PFC_LAST_FRAG`) are refused once they pass the client's
+    /// default cap, and the partial stub is dropped.
+    #[test]
+    fn endless_fragments_stop_at_the_response_cap() {
+        let cfg = crate::ClientConfig::default();
+        assert_eq!(cfg.max_response_stub, DEFAULT_MAX_RESPONSE_STUB);
+        const { assert!(DEFAULT_MAX_RESPONSE_STUB <= 4 << 20) };
+        let mut r = Reassembler::new(cfg.max_response_stub);
+        let frag = vec![0u8; 4096];
+        let mut flags = PFC_FIRST_FRAG;
+        let mut held = 0usize;
+        let err = loop {
+            match r.push(7, flags, &frag) {
+                Ok(None) => held += frag.len(),
+                Ok(Some(_)) => panic!("no last fragment was sent"),
+                Err(e) => break e,
+            }
+            flags = 0;
+            assert!(held <= DEFAULT_MAX_RESPONSE_STUB, "held {held} octets");
+        };
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+        assert_eq!(held, DEFAULT_MAX_RESPONSE_STUB);
+        assert_eq!(r.in_progress(), None, "the partial stub is dropped");
     }
 }

@@ -31,12 +31,8 @@ use crate::status::reject;
 /// `nca_s_fault_access_denied` / `rpc_s_access_denied` (0x00000005), what
 /// Windows answers to a call on a security context whose logon failed.
 pub const STATUS_ACCESS_DENIED: u32 = 0x0000_0005;
-/// `nca_s_unk_if` (0x1c010003): the call names an unknown interface or context.
-pub const NCA_S_UNK_IF: u32 = 0x1c01_0003;
-/// `nca_s_op_rng_error` (0x1c010002): the opnum is out of range.
-pub const NCA_S_OP_RNG_ERROR: u32 = 0x1c01_0002;
-/// `nca_s_proto_error` (0x1c01000b).
-pub const NCA_S_PROTO_ERROR: u32 = 0x1c01_000b;
+/// The nca codes the server answers with ([C706] appendix E), defined in [`crate::status`].
+pub use crate::status::{NCA_S_OP_RNG_ERROR, NCA_S_PROTO_ERROR, NCA_S_UNK_IF};
 
 /// Settings of a [`ServerAssociation`] ([C706] 12.6.4.4).
 #[derive(Clone, Debug)]

@@ -6,6 +6,26 @@
 /// Win32 `ERROR_ACCESS_DENIED` ([MS-ERREF] 2.2), also `rpc_s_access_denied`: what Windows
 /// puts in a fault for a refused logon, and a `StdRegProv` `ReturnValue` for a denied key.
 pub const ERROR_ACCESS_DENIED: u32 = 0x0000_0005;
+/// Win32 `ERROR_FILE_NOT_FOUND` ([MS-ERREF] 2.2): a `StdRegProv` `ReturnValue` for a key
+/// that does not exist.
+pub const ERROR_FILE_NOT_FOUND: u32 = 0x0000_0002;
+/// Win32 `ERROR_SHUTDOWN_IN_PROGRESS` ([MS-ERREF] 2.2).
+pub const ERROR_SHUTDOWN_IN_PROGRESS: u32 = 0x0000_045b;
+/// `RPC_S_UNKNOWN_IF` ([MS-ERREF] 2.2): the interface is not registered.
+pub const RPC_S_UNKNOWN_IF: u32 = 0x0000_06b5;
+/// `RPC_S_SERVER_UNAVAILABLE` ([MS-ERREF] 2.2).
+pub const RPC_S_SERVER_UNAVAILABLE: u32 = 0x0000_06ba;
+/// `RPC_S_CALL_FAILED` ([MS-ERREF] 2.2): the call failed after it started.
+pub const RPC_S_CALL_FAILED: u32 = 0x0000_06be;
+/// `RPC_S_CALL_CANCELLED` ([MS-ERREF] 2.2).
+pub const RPC_S_CALL_CANCELLED: u32 = 0x0000_071a;
+/// `nca_s_op_rng_error` ([C706] appendix E): the opnum is out of range.
+pub const NCA_S_OP_RNG_ERROR: u32 = 0x1c01_0002;
+/// `nca_s_unk_if` ([C706] appendix E): the interface is unknown.
+pub const NCA_S_UNK_IF: u32 = 0x1c01_0003;
+/// `nca_s_proto_error` ([C706] appendix E): a protocol error (what Samba answers after a
+/// failed auth3).
+pub const NCA_S_PROTO_ERROR: u32 = 0x1c01_000b;
 
 /// Symbolic name of a fault or reject status carried by a fault PDU
 /// ([C706] appendix E, [MS-RPCE] 2.2.2.x, [MS-ERREF] 2.2), `None` when unknown.
@@ -13,11 +33,11 @@ pub fn status_name(status: u32) -> Option<&'static str> {
     Some(match status {
         // [C706] appendix E, table E-2/E-3 (reject and fault status).
         0x1c01_0001 => "nca_s_comm_failure",
-        0x1c01_0002 => "nca_s_op_rng_error",
-        0x1c01_0003 => "nca_s_unk_if",
+        NCA_S_OP_RNG_ERROR => "nca_s_op_rng_error",
+        NCA_S_UNK_IF => "nca_s_unk_if",
         0x1c01_0006 => "nca_s_wrong_boot_time",
         0x1c01_0009 => "nca_s_you_crashed",
-        0x1c01_000b => "nca_s_proto_error",
+        NCA_S_PROTO_ERROR => "nca_s_proto_error",
         0x1c01_0013 => "nca_s_out_args_too_big",
         0x1c01_0014 => "nca_s_server_too_busy",
         0x1c01_0015 => "nca_s_fault_string_too_long",
@@ -63,10 +83,10 @@ pub fn status_name(status: u32) -> Option<&'static str> {
         0x0000_0008 => "ERROR_NOT_ENOUGH_MEMORY",
         0x0000_0057 => "ERROR_INVALID_PARAMETER",
         0x0000_06a6 => "RPC_S_INVALID_BINDING",
-        0x0000_06b5 => "RPC_S_UNKNOWN_IF",
-        0x0000_06ba => "RPC_S_SERVER_UNAVAILABLE",
+        RPC_S_UNKNOWN_IF => "RPC_S_UNKNOWN_IF",
+        RPC_S_SERVER_UNAVAILABLE => "RPC_S_SERVER_UNAVAILABLE",
         0x0000_06bb => "RPC_S_SERVER_TOO_BUSY",
-        0x0000_06be => "RPC_S_CALL_FAILED",
+        RPC_S_CALL_FAILED => "RPC_S_CALL_FAILED",
         0x0000_06bf => "RPC_S_CALL_FAILED_DNE",
         0x0000_06c0 => "RPC_S_PROTOCOL_ERROR",
         0x0000_06c2 => "RPC_S_UNSUPPORTED_TRANS_SYN",
@@ -76,7 +96,7 @@ pub fn status_name(status: u32) -> Option<&'static str> {
         0x0000_06e4 => "RPC_S_CANNOT_SUPPORT",
         0x0000_06f4 => "RPC_X_NULL_REF_POINTER",
         0x0000_06f7 => "RPC_X_BAD_STUB_DATA",
-        0x0000_071a => "RPC_S_CALL_CANCELLED",
+        RPC_S_CALL_CANCELLED => "RPC_S_CALL_CANCELLED",
         0x0000_0721 => "RPC_S_SEC_PKG_ERROR",
         // HRESULTs seen in DCOM faults ([MS-ERREF] 2.1).
         0x8000_4002 => "E_NOINTERFACE",

@@ -314,6 +314,17 @@ impl Hresult {
     /// COM version 5.1.
     pub const COM_VERSION_REFUSED: Hresult = Hresult(0x8001_0111);
 
+    /// `HRESULT_FROM_WIN32(code)` ([MS-ERREF] 2.1.2): how a Win32 or RPC status reaches a
+    /// COM caller (`RPC_S_SERVER_UNAVAILABLE` 1722 as `0x800706BA`). 0 stays `S_OK`; a value
+    /// that is already an HRESULT is kept.
+    pub const fn from_win32(code: u32) -> Hresult {
+        if code == 0 || code & 0x8000_0000 != 0 {
+            Hresult(code)
+        } else {
+            Hresult((code & 0xffff) | 0x8007_0000)
+        }
+    }
+
     /// True when the severity bit is clear.
     pub fn is_success(self) -> bool {
         self.0 & 0x8000_0000 == 0

@@ -47,17 +47,15 @@ const WSAENETUNREACH: u32 = 10051;
 pub(crate) const WSAHOST_NOT_FOUND: u32 = 11001;
 pub(crate) const WSATRY_AGAIN: u32 = 11002;
 pub(crate) const WSANO_DATA: u32 = 11004;
+use winv_dcerpc::status::{NCA_S_UNK_IF, RPC_S_CALL_FAILED, RPC_S_SERVER_UNAVAILABLE, RPC_S_UNKNOWN_IF};
+use winv_dcom::Hresult;
+
 /// `RPC_S_SERVER_UNAVAILABLE` as the HRESULT a WMI client shows.
-const RPC_SERVER_UNAVAILABLE_HR: u32 = 0x8007_06BA;
+const RPC_SERVER_UNAVAILABLE_HR: u32 = Hresult::from_win32(RPC_S_SERVER_UNAVAILABLE).0;
 /// `RPC_S_CALL_FAILED` as an HRESULT: a connection lost in the middle of a call.
-const RPC_CALL_FAILED_HR: u32 = 0x8007_06BE;
+const RPC_CALL_FAILED_HR: u32 = Hresult::from_win32(RPC_S_CALL_FAILED).0;
 /// `E_ACCESSDENIED`: what a Windows client reports for a refused logon.
-const E_ACCESSDENIED: u32 = 0x8007_0005;
-
-use winv_dcerpc::server::NCA_S_UNK_IF;
-
-/// `RPC_S_UNKNOWN_IF`: the same, as a Win32 RPC status.
-const RPC_S_UNKNOWN_IF: u32 = 1717;
+const E_ACCESSDENIED: u32 = Hresult::E_ACCESSDENIED.0;
 
 /// What a host that speaks RPC but has no DCOM activation is told apart by (a Samba
 /// server, a non-Windows RPC service, or DCOM disabled).

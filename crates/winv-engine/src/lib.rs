@@ -8,13 +8,19 @@
 //! - [`engine`]: the scheduler (concurrency, connection rate, retry queue, watchdog) and
 //!   the per-computer state machine.
 //! - [`record`]: what is recorded per computer, attempt and class.
+//! - [`scenario`]: the assessment scenarios' rules (not present, core licences,
+//!   virtual or physical, activation channel).
+//! - [`perf`]: performance counter arithmetic (rates from two raw samples, average and
+//!   95th percentile).
 
 pub mod classify;
 pub mod diagnose;
 pub mod engine;
+pub mod perf;
 pub mod policy;
 pub mod profile;
 pub mod record;
+pub mod scenario;
 pub mod status;
 
 pub use engine::{now_ms, Credential, DnsResolver, Engine, EngineOptions, Event};

@@ -20,11 +20,36 @@
 //! enabled = true   # installed programs from both Uninstall views
 //! ```
 //!
+//! Scenario items (what MAP's assessment wizards read) add two things:
+//!
+//! ```toml
+//! [[wmi]]
+//! class = "SqlService"
+//! namespace = 'root\Microsoft\SqlServer\ComputerManagement*'  # newest NN first
+//! optional = true   # a namespace or class the host does not have is "not present"
+//!
+//! [[registry_table]]
+//! item = "sql-instances"
+//! list = 'SOFTWARE\Microsoft\Microsoft SQL Server\Instance Names\SQL'
+//! detail = 'SOFTWARE\Microsoft\Microsoft SQL Server\{data}\Setup'
+//! values = ["Edition", "Version", "PatchLevel", "SP:dword"]
+//! optional = true
+//! ```
+//!
+//! A namespace ending in `*` names the child namespaces of its parent whose names start
+//! with the last component's prefix and end in a number; the engine lists them
+//! (`SELECT Name FROM __NAMESPACE` in the parent) and uses the highest number
+//! ([`newest_namespace`]). A `registry_table` enumerates the values of `list` (name: the
+//! instance, data: its id) and reads `values` under `detail` with `{name}` / `{data}`
+//! replaced. Profiles combine: `standard,sql,roles` ([`Profile::combine`]).
+//!
 //! The built-in `standard` profile ([`Profile::standard`]) is the Win32 classes the
 //! simulator serves, installed software from the registry's Uninstall keys (never
 //! `Win32_Product`) and the OS edition from the registry.
 
 use serde::Deserialize;
+
+pub use crate::scenario::{is_not_present, NotPresentRule};
 
 /// The registry item name of installed software.
 pub const SOFTWARE_ITEM: &str = "registry:software";
@@ -40,6 +65,9 @@ pub enum Item {
         namespace: String,
         /// The WQL statement.
         wql: String,
+        /// A namespace or class the host does not have is recorded as not present, never
+        /// as a failure of the computer ([`is_not_present`]).
+        optional: bool,
     },
     /// One string value of `HKEY_LOCAL_MACHINE` through `StdRegProv`.
     RegistryValue {
@@ -52,6 +80,40 @@ pub enum Item {
     },
     /// Installed programs from the Uninstall keys of both registry views.
     Software,
+}
+
+/// The type of a value a [`RegistryTable`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegKind {
+    /// `REG_SZ` (`GetStringValue`).
+    String,
+    /// `REG_DWORD` (`GetDWORDValue`).
+    Dword,
+}
+
+/// A table read from the registry: one row per value of `list` (HKLM), each row the
+/// `values` of the key `detail` with `{name}` and `{data}` replaced by the list value's
+/// name and string data. SQL Server's `Instance Names\SQL` and `MSSQLnn.NAME\Setup` are the
+/// example.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryTable {
+    /// The item's name (`sql-instances`); recorded as `registry:NAME`.
+    pub name: String,
+    /// The key whose values list the rows.
+    pub list: String,
+    /// The key read per row, with `{name}` / `{data}`.
+    pub detail: String,
+    /// The values read per row.
+    pub values: Vec<(String, RegKind)>,
+    /// A `list` key the host does not have is "not present".
+    pub optional: bool,
+}
+
+impl RegistryTable {
+    /// The detail key of a row.
+    pub fn detail_key(&self, name: &str, data: &str) -> String {
+        self.detail.replace("{name}", name).replace("{data}", data)
+    }
 }
 
 /// The namespace `StdRegProv` lives in.
@@ -83,6 +145,9 @@ pub struct Profile {
     pub name: String,
     /// The items, in collection order.
     pub items: Vec<Item>,
+    /// Registry tables, collected after the items (the engine does not collect them yet:
+    /// see ARCHITECTURE.md, "Scenario profiles").
+    pub registry_tables: Vec<RegistryTable>,
 }
 
 /// A profile file that does not parse.
@@ -106,6 +171,19 @@ struct ProfileFile {
     registry: Vec<RegistrySpec>,
     #[serde(default)]
     software: Option<SoftwareSpec>,
+    #[serde(default)]
+    registry_table: Vec<RegistryTableSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryTableSpec {
+    item: String,
+    list: String,
+    detail: String,
+    values: Vec<String>,
+    #[serde(default)]
+    optional: bool,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +196,8 @@ struct WmiSpec {
     properties: Option<Vec<String>>,
     #[serde(default, rename = "where")]
     condition: Option<String>,
+    #[serde(default)]
+    optional: bool,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +251,128 @@ value = "EditionID"
 enabled = true
 "#;
 
+/// The built-in `sql` profile: SQL Server instances from WMI (the newest
+/// ComputerManagementNN namespace) and from the registry.
+const SQL: &str = r#"
+name = "sql"
+
+[[wmi]]
+class = "SqlService"
+namespace = 'root\Microsoft\SqlServer\ComputerManagement*'
+properties = ["ServiceName", "DisplayName", "SQLServiceType", "State", "StartMode", "StartName", "HostName", "BinaryPath"]
+optional = true
+
+[[wmi]]
+class = "SqlServiceAdvancedProperty"
+namespace = 'root\Microsoft\SqlServer\ComputerManagement*'
+properties = ["ServiceName", "SqlServiceType", "PropertyName", "PropertyNumValue", "PropertyStrValue", "PropertyValueType"]
+where = "SqlServiceType = 1"
+optional = true
+
+[[registry_table]]
+item = "sql-instances"
+list = 'SOFTWARE\Microsoft\Microsoft SQL Server\Instance Names\SQL'
+detail = 'SOFTWARE\Microsoft\Microsoft SQL Server\{data}\Setup'
+values = ["Edition", "Version", "PatchLevel", "SP:dword"]
+optional = true
+"#;
+
+/// The built-in `roles` profile: the server roles and features.
+const ROLES: &str = r#"
+name = "roles"
+
+[[wmi]]
+class = "Win32_ServerFeature"
+optional = true
+"#;
+
+/// The built-in `virtualization` profile: the facts that tell a virtual machine from a
+/// physical one, and a Hyper-V host's guests.
+const VIRTUALIZATION: &str = r#"
+name = "virtualization"
+
+[[wmi]]
+class = "Win32_ComputerSystem"
+properties = ["Name", "Manufacturer", "Model", "HypervisorPresent", "NumberOfProcessors", "NumberOfLogicalProcessors"]
+[[wmi]]
+class = "Win32_BIOS"
+properties = ["SerialNumber", "Manufacturer", "SMBIOSBIOSVersion", "Version"]
+[[wmi]]
+class = "Win32_SystemEnclosure"
+properties = ["Manufacturer", "SerialNumber", "ChassisTypes", "Tag"]
+[[wmi]]
+class = "Win32_Processor"
+properties = ["DeviceID", "NumberOfCores", "NumberOfLogicalProcessors"]
+[[wmi]]
+class = "Msvm_ComputerSystem"
+namespace = 'root\virtualization\v2'
+properties = ["Name", "ElementName", "Caption", "EnabledState", "OnTimeInMilliseconds", "CreationClassName"]
+optional = true
+
+[[registry]]
+item = "hyperv-physical-host"
+key = 'SOFTWARE\Microsoft\Virtual Machine\Guest\Parameters'
+value = "PhysicalHostNameFullyQualified"
+"#;
+
+/// The built-in `licensing` profile: installed licences (with a partial product key),
+/// the licensing service, and the processors for the core count.
+const LICENSING: &str = r#"
+name = "licensing"
+
+[[wmi]]
+class = "SoftwareLicensingProduct"
+properties = ["ID", "Name", "Description", "ApplicationID", "LicenseStatus", "PartialProductKey", "ProductKeyChannel", "LicenseFamily", "GracePeriodRemaining", "KeyManagementServiceMachine", "KeyManagementServicePort", "DiscoveredKeyManagementServiceMachineName", "DiscoveredKeyManagementServiceMachinePort"]
+where = "PartialProductKey IS NOT NULL"
+[[wmi]]
+class = "SoftwareLicensingService"
+properties = ["Version", "KeyManagementServiceMachine", "KeyManagementServicePort", "DiscoveredKeyManagementServiceMachineName", "IsKeyManagementServiceMachine", "ClientMachineID"]
+[[wmi]]
+class = "Win32_Processor"
+properties = ["DeviceID", "NumberOfCores", "NumberOfLogicalProcessors"]
+[[wmi]]
+class = "Win32_OperatingSystem"
+properties = ["Caption", "ProductType", "OperatingSystemSKU", "Version"]
+"#;
+
+/// The built-in profiles by name.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("standard", STANDARD),
+    ("sql", SQL),
+    ("roles", ROLES),
+    ("virtualization", VIRTUALIZATION),
+    ("licensing", LICENSING),
+];
+
+/// The newest of `names` (the child namespaces of a pattern's parent) that match the
+/// pattern's last component `prefix*`: the name starting with `prefix`
+/// (case-insensitive) followed by the highest decimal number. `None` when none matches.
+pub fn newest_namespace<'a>(prefix: &str, names: &'a [String]) -> Option<&'a str> {
+    names
+        .iter()
+        .filter_map(|n| {
+            let head = n.get(..prefix.len())?;
+            if !head.eq_ignore_ascii_case(prefix) {
+                return None;
+            }
+            let rest = &n[prefix.len()..];
+            if rest.is_empty() || rest.len() > 9 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((rest.parse::<u32>().ok()?, n.as_str()))
+        })
+        .max_by_key(|(v, _)| *v)
+        .map(|(_, n)| n)
+}
+
+/// A namespace pattern split into (parent, leaf prefix): `root\A\B*` → (`root\A`, `B`);
+/// `None` for a namespace that is no pattern.
+pub fn namespace_pattern(namespace: &str) -> Option<(&str, &str)> {
+    let p = namespace.strip_suffix('*')?;
+    let (parent, leaf) = p.rsplit_once('\\')?;
+    (!parent.is_empty() && !leaf.is_empty() && !leaf.contains('*')).then_some((parent, leaf))
+}
+
 /// A WMI identifier: letters, digits and `_` (class and property names).
 fn is_identifier(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -183,9 +385,122 @@ impl Profile {
         Profile::parse(STANDARD).unwrap_or_else(|e| unreachable!("built-in profile: {e}"))
     }
 
-    /// A built-in profile by name.
+    /// A built-in profile by name, or a comma-separated list of built-in names
+    /// (`standard,sql,roles`), combined ([`Profile::combine`]).
     pub fn builtin(name: &str) -> Option<Profile> {
-        (name == "standard").then(Profile::standard)
+        let names: Vec<&str> = name.split(',').map(str::trim).collect();
+        let mut profiles = Vec::new();
+        for n in &names {
+            let text = BUILTIN.iter().find(|(b, _)| b.eq_ignore_ascii_case(n))?.1;
+            // INVARIANT: the built-in texts are constants the tests parse.
+            profiles.push(Profile::parse(text).ok()?);
+        }
+        Profile::combine(profiles).ok()
+    }
+
+    /// The profiles combined in order, named `a,b,c`: every item once, where it first
+    /// appears; an item that two profiles define differently (the same class with
+    /// another namespace, properties or condition) is an error, except that a later
+    /// definition with every property (`SELECT *`) replaces an earlier narrower one.
+    pub fn combine(profiles: Vec<Profile>) -> Result<Profile, ProfileError> {
+        let mut names = Vec::new();
+        let mut items: Vec<Item> = Vec::new();
+        let mut tables: Vec<RegistryTable> = Vec::new();
+        for p in profiles {
+            if names
+                .iter()
+                .any(|n: &String| n.eq_ignore_ascii_case(&p.name))
+            {
+                continue;
+            }
+            names.push(p.name.clone());
+            for item in p.items {
+                let key = item.name();
+                match items
+                    .iter()
+                    .position(|i| i.name().eq_ignore_ascii_case(&key))
+                {
+                    None => items.push(item),
+                    Some(at) if items[at] == item => {}
+                    Some(at) => match (&items[at], &item) {
+                        (
+                            Item::Wmi {
+                                namespace: a,
+                                wql: wa,
+                                optional: oa,
+                                ..
+                            },
+                            Item::Wmi {
+                                namespace: b,
+                                wql: wb,
+                                optional: ob,
+                                ..
+                            },
+                        ) if a.eq_ignore_ascii_case(b) => {
+                            let star = |w: &str| w.starts_with("SELECT * ");
+                            let where_of =
+                                |w: &str| w.split_once(" WHERE ").map(|x| x.1.to_string());
+                            if where_of(wa) != where_of(wb) {
+                                return Err(ProfileError::Invalid(format!(
+                                    "{key}: profiles {} disagree on its condition",
+                                    names.join(",")
+                                )));
+                            }
+                            // The wider selection wins; optional only if both say so.
+                            let wql = if star(wa) {
+                                wa.clone()
+                            } else if star(wb) {
+                                wb.clone()
+                            } else {
+                                merge_properties(wa, wb)
+                            };
+                            let optional = *oa && *ob;
+                            if let Item::Wmi {
+                                wql: w,
+                                optional: o,
+                                ..
+                            } = &mut items[at]
+                            {
+                                *w = wql;
+                                *o = optional;
+                            }
+                        }
+                        _ => {
+                            return Err(ProfileError::Invalid(format!(
+                                "{key}: profiles {} define it differently",
+                                names.join(",")
+                            )))
+                        }
+                    },
+                }
+            }
+            for t in p.registry_tables {
+                match tables.iter().find(|x| x.name.eq_ignore_ascii_case(&t.name)) {
+                    None => tables.push(t),
+                    Some(x) if *x == t => {}
+                    Some(_) => {
+                        return Err(ProfileError::Invalid(format!(
+                            "registry:{}: profiles {} define it differently",
+                            t.name,
+                            names.join(",")
+                        )))
+                    }
+                }
+            }
+        }
+        // Software last, as in every single profile.
+        if let Some(i) = items.iter().position(|i| *i == Item::Software) {
+            let sw = items.remove(i);
+            items.push(sw);
+        }
+        if items.is_empty() && tables.is_empty() {
+            return Err(ProfileError::Invalid("the profile collects nothing".into()));
+        }
+        Ok(Profile {
+            name: names.join(","),
+            items,
+            registry_tables: tables,
+        })
     }
 
     /// Parses a profile file.
@@ -227,10 +542,18 @@ impl Profile {
                 wql.push_str(" WHERE ");
                 wql.push_str(c);
             }
+            let namespace = w.namespace.unwrap_or_else(|| r"root\cimv2".to_string());
+            if namespace.contains('*') && namespace_pattern(&namespace).is_none() {
+                return Err(ProfileError::Invalid(format!(
+                    "{}: a namespace pattern is PARENT\\PREFIX* ({namespace:?})",
+                    w.class
+                )));
+            }
             items.push(Item::Wmi {
-                namespace: w.namespace.unwrap_or_else(|| r"root\cimv2".to_string()),
+                namespace,
                 class: w.class,
                 wql,
+                optional: w.optional,
             });
         }
         for r in f.registry {
@@ -248,7 +571,52 @@ impl Profile {
         if f.software.is_some_and(|s| s.enabled) {
             items.push(Item::Software);
         }
-        if items.is_empty() {
+        let mut registry_tables = Vec::new();
+        for t in f.registry_table {
+            if t.item.is_empty() || t.list.is_empty() || t.detail.is_empty() {
+                return Err(ProfileError::Invalid(
+                    "registry table without name, list or detail key".into(),
+                ));
+            }
+            if t.values.is_empty() {
+                return Err(ProfileError::Invalid(format!(
+                    "registry:{}: no values to read",
+                    t.item
+                )));
+            }
+            let mut values = Vec::new();
+            for v in &t.values {
+                let (name, kind) = match v.rsplit_once(':') {
+                    Some((n, k)) if k.eq_ignore_ascii_case("dword") => (n, RegKind::Dword),
+                    Some((n, k)) if k.eq_ignore_ascii_case("string") => (n, RegKind::String),
+                    Some((_, k)) => {
+                        return Err(ProfileError::Invalid(format!(
+                            "registry:{}: unknown value type {k:?} (string or dword)",
+                            t.item
+                        )))
+                    }
+                    None => (v.as_str(), RegKind::String),
+                };
+                values.push((name.to_string(), kind));
+            }
+            if items.iter().any(|i| {
+                i.name()
+                    .eq_ignore_ascii_case(&format!("registry:{}", t.item))
+            }) {
+                return Err(ProfileError::Invalid(format!(
+                    "registry:{} appears twice",
+                    t.item
+                )));
+            }
+            registry_tables.push(RegistryTable {
+                name: t.item,
+                list: t.list,
+                detail: t.detail,
+                values,
+                optional: t.optional,
+            });
+        }
+        if items.is_empty() && registry_tables.is_empty() {
             return Err(ProfileError::Invalid("the profile collects nothing".into()));
         }
         let mut names: Vec<String> = items.iter().map(Item::name).collect();
@@ -259,8 +627,29 @@ impl Profile {
         Ok(Profile {
             name: f.name,
             items,
+            registry_tables,
         })
     }
+}
+
+/// The union of two `SELECT a, b FROM C [WHERE ...]` property lists, in first-seen order.
+fn merge_properties(a: &str, b: &str) -> String {
+    let props = |w: &str| -> (Vec<String>, String) {
+        let body = w.strip_prefix("SELECT ").unwrap_or(w);
+        let (list, rest) = body.split_once(" FROM ").unwrap_or((body, ""));
+        (
+            list.split(',').map(|p| p.trim().to_string()).collect(),
+            rest.to_string(),
+        )
+    };
+    let (mut pa, rest) = props(a);
+    let (pb, _) = props(b);
+    for p in pb {
+        if !pa.iter().any(|x| x.eq_ignore_ascii_case(&p)) {
+            pa.push(p);
+        }
+    }
+    format!("SELECT {} FROM {rest}", pa.join(", "))
 }
 
 #[cfg(test)]
@@ -331,7 +720,124 @@ mod tests {
                 wql:
                     "SELECT InstanceName, PredictFailure FROM MSStorageDriver_FailurePredictStatus"
                         .into(),
+                optional: false,
             }]
         );
+    }
+
+    #[test]
+    fn builtin_scenario_profiles_parse_and_combine() {
+        for (name, _) in BUILTIN {
+            let p = Profile::builtin(name).unwrap();
+            assert_eq!(p.name, *name);
+        }
+        let p = Profile::builtin("standard,sql,roles").unwrap();
+        assert_eq!(p.name, "standard,sql,roles");
+        let names: Vec<String> = p.items.iter().map(Item::name).collect();
+        assert!(names.contains(&"Win32_ServerFeature".to_string()));
+        assert!(names.contains(&"SqlService".to_string()));
+        assert_eq!(names.last().map(String::as_str), Some(SOFTWARE_ITEM));
+        assert_eq!(p.registry_tables.len(), 1);
+        let t = &p.registry_tables[0];
+        assert_eq!(
+            t.detail_key("MSSQLSERVER", "MSSQL15.MSSQLSERVER"),
+            r"SOFTWARE\Microsoft\Microsoft SQL Server\MSSQL15.MSSQLSERVER\Setup"
+        );
+        assert!(t.values.contains(&("SP".to_string(), RegKind::Dword)));
+        assert!(t.optional);
+        match p.items.iter().find(|i| i.name() == "SqlService") {
+            Some(Item::Wmi {
+                namespace,
+                optional,
+                ..
+            }) => {
+                assert!(*optional);
+                assert_eq!(
+                    namespace_pattern(namespace),
+                    Some((r"root\Microsoft\SqlServer", "ComputerManagement"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // standard's SELECT * of Win32_ComputerSystem wins over virtualization's list,
+        // in either order; the class appears once.
+        for spec in ["standard,virtualization", "virtualization,standard"] {
+            let p = Profile::builtin(spec).unwrap();
+            let cs: Vec<&Item> = p
+                .items
+                .iter()
+                .filter(|i| i.name() == "Win32_ComputerSystem")
+                .collect();
+            assert_eq!(cs.len(), 1);
+            match cs[0] {
+                Item::Wmi { wql, optional, .. } => {
+                    assert_eq!(wql, "SELECT * FROM Win32_ComputerSystem");
+                    assert!(!optional);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Two property lists merge.
+        let p = Profile::builtin("virtualization,licensing").unwrap();
+        let proc_ = p
+            .items
+            .iter()
+            .find(|i| i.name() == "Win32_Processor")
+            .unwrap();
+        assert!(
+            matches!(proc_, Item::Wmi { wql, .. } if wql == "SELECT DeviceID, NumberOfCores, NumberOfLogicalProcessors FROM Win32_Processor")
+        );
+        assert!(Profile::builtin("standard,nosuch").is_none());
+        assert!(Profile::builtin("standard,standard").is_some());
+    }
+
+    #[test]
+    fn combine_rejects_conflicts() {
+        let a = Profile::parse("name = \"a\"\n[[wmi]]\nclass = \"C\"\nwhere = \"X = 1\"").unwrap();
+        let b = Profile::parse("name = \"b\"\n[[wmi]]\nclass = \"C\"\nwhere = \"X = 2\"").unwrap();
+        let e = Profile::combine(vec![a.clone(), b])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("disagree"), "{e}");
+        let c = Profile::parse("name = \"c\"\n[[wmi]]\nclass = \"C\"\nnamespace = 'root\\wmi'")
+            .unwrap();
+        let e = Profile::combine(vec![a, c]).unwrap_err().to_string();
+        assert!(e.contains("differently"), "{e}");
+    }
+
+    #[test]
+    fn namespace_patterns_and_newest() {
+        assert_eq!(namespace_pattern(r"root\cimv2"), None);
+        assert_eq!(namespace_pattern(r"root\A\B*"), Some((r"root\A", "B")));
+        assert_eq!(namespace_pattern("B*"), None);
+        let names: Vec<String> = [
+            "ComputerManagement11",
+            "ComputerManagement15",
+            "ComputerManagement9",
+            "computermanagement16x",
+            "Other",
+            "ComputerManagement",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            newest_namespace("ComputerManagement", &names),
+            Some("ComputerManagement15")
+        );
+        assert_eq!(
+            newest_namespace("computermanagement", &names[..1]),
+            Some("ComputerManagement11")
+        );
+        assert_eq!(newest_namespace("ComputerManagement", &names[3..]), None);
+        for (text, want) in [
+            ("name = \"x\"\n[[wmi]]\nclass = \"A\"\nnamespace = 'root\\a*b'", "namespace pattern"),
+            ("name = \"x\"\n[[registry_table]]\nitem = \"t\"\nlist = 'K'\ndetail = 'D'\nvalues = []", "no values"),
+            ("name = \"x\"\n[[registry_table]]\nitem = \"t\"\nlist = 'K'\ndetail = 'D'\nvalues = [\"V:qword\"]", "unknown value type"),
+            ("name = \"x\"\n[[registry_table]]\nitem = \"t\"\nlist = ''\ndetail = 'D'\nvalues = [\"V\"]", "without name"),
+        ] {
+            let e = Profile::parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 }

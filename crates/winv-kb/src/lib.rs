@@ -420,6 +420,11 @@ const NAME_KINDS: [Kind; 7] = [
     Kind::Nca,
 ];
 
+/// winventory's own HRESULT (the customer bit 0x20000000 set, so no Microsoft code can
+/// equal it): a per-item error when a host kept sending data past a query's budget of
+/// rows, octets or time. Its entry in `kb.toml` ("WINV_E_LIMIT_EXCEEDED") explains it.
+pub const WINV_E_LIMIT_EXCEEDED: u32 = 0xA004_0001;
+
 /// Symbolic name of an HRESULT, WBEM, Win32, Winsock, NTSTATUS or DCE/RPC
 /// fault value: the name table for error messages ("0x80041003
 /// WBEM_E_ACCESS_DENIED"). Bind_nak reasons and Kerberos numbers are not

@@ -480,3 +480,17 @@ fn kerberos_names_agree_with_winv_auth() {
     }
     assert!(n >= 12, "only {n} kerberos entries");
 }
+
+#[test]
+fn limit_exceeded_is_ours_and_explained() {
+    let e = by_name("WINV_E_LIMIT_EXCEEDED").expect("entry");
+    assert_eq!(e.values.first(), Some(&crate::WINV_E_LIMIT_EXCEEDED));
+    assert_eq!(
+        name(crate::WINV_E_LIMIT_EXCEEDED),
+        Some("WINV_E_LIMIT_EXCEEDED")
+    );
+    assert!(e.summary.contains("kept sending data past the limit"));
+    // The customer bit: no Microsoft code can collide with it.
+    assert_ne!(crate::WINV_E_LIMIT_EXCEEDED & 0x2000_0000, 0);
+    assert_eq!(by_value(crate::WINV_E_LIMIT_EXCEEDED).len(), 1);
+}

@@ -112,7 +112,7 @@ async fn with_deadline<T>(
 }
 
 /// `nca_s_proto_error`: what Samba answers after a failed auth3.
-const NCA_S_PROTO_ERROR: u32 = 0x1c01_000b;
+use winv_dcerpc::status::NCA_S_PROTO_ERROR;
 
 /// Whether the first call's failure after an auth3 can only be the server's
 /// refusal of the logon.
@@ -306,6 +306,14 @@ impl RpcConnection {
             Event::Shutdown => Err(RpcError::Shutdown),
             e => Ok(e),
         }
+    }
+
+    /// Replaces the deadlines of the exchanges that follow and returns the old ones: a
+    /// caller gives a cleanup call (releasing references after a failure) a short deadline
+    /// of its own, then restores the session's. A call that runs out of it leaves the
+    /// connection out of step, as any timeout does.
+    pub fn set_deadlines(&mut self, deadlines: Deadlines) -> Deadlines {
+        std::mem::replace(&mut self.deadlines, deadlines)
     }
 
     /// The presentation context of the interface bound at connect.

@@ -148,6 +148,20 @@ pub enum Fault {
     RequireIntegrity,
     /// Binding to ISystemActivator / IRemoteSCMActivator is rejected (bind_nak).
     DcomDisabled,
+    /// A hostile host: enumerations of `class` never end. Every `Next` answers a full
+    /// batch with S_OK, the rows starting over at the end. With `provider_slow` on the
+    /// same class: one batch every `delay_ms`, progress but never an end.
+    EndlessEnumeration { class: String },
+    /// A hostile host: every `Next` on an enumeration of `class` answers at once with no
+    /// object and S_OK, forever.
+    EmptyEnumeration { class: String },
+    /// A hostile host: `ExecQuery` of `class` fails at once with an RPC fault
+    /// (RPC_S_CALL_FAILED), and from then on the host answers no call on any connection.
+    FaultThenSilence { class: String },
+    /// A hostile host: the dynamic port accepts the bind (IWbemLevel1Login) and rejects
+    /// every presentation context added with alter_context (IWbemServices, IRemUnknown2,
+    /// the enumerators).
+    RejectAlterContext,
 }
 
 impl Fault {
@@ -174,6 +188,10 @@ impl Fault {
             Fault::DynamicPortSilent => "dynamic_port_silent",
             Fault::RequireIntegrity => "require_integrity",
             Fault::DcomDisabled => "dcom_disabled",
+            Fault::EndlessEnumeration { .. } => "endless_enumeration",
+            Fault::EmptyEnumeration { .. } => "empty_enumeration",
+            Fault::FaultThenSilence { .. } => "fault_then_silence",
+            Fault::RejectAlterContext => "reject_alter_context",
         }
     }
 
@@ -231,6 +249,9 @@ impl Fault {
             | Fault::ProviderLoadFailure { class }
             | Fault::ProviderHang { class }
             | Fault::ProviderSlow { class, .. }
+            | Fault::EndlessEnumeration { class }
+            | Fault::EmptyEnumeration { class }
+            | Fault::FaultThenSilence { class }
                 if class.trim().is_empty() =>
             {
                 Err("class must not be empty".into())

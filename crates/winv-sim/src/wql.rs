@@ -830,11 +830,26 @@ pub fn exec_query(
     language: &str,
     text: &str,
 ) -> Result<Vec<Instance>, WqlError> {
+    exec_query_at(host, namespace, language, text, None)
+}
+
+/// [`exec_query`] with the time the performance classes are computed at (a FILETIME;
+/// `None`: the host's current time).
+pub fn exec_query_at(
+    host: &crate::data::host::HostData,
+    namespace: &str,
+    language: &str,
+    text: &str,
+    filetime: Option<u64>,
+) -> Result<Vec<Instance>, WqlError> {
     let query = parse_with_language(language, text)?;
     let class = host
         .class(namespace, &query.class)
         .ok_or_else(|| WqlError::InvalidClass(query.class.clone()))?;
     let prepared = Prepared::new(&query, class)?;
+    if let Some(rows) = host.dynamic_rows(namespace, class, filetime) {
+        return Ok(prepared.run(class, rows.iter().map(Vec::as_slice)));
+    }
     Ok(match host.table(namespace, &query.class) {
         Some(table) => prepared.run(table.class, table.rows.iter().map(Vec::as_slice)),
         None => Vec::new(),

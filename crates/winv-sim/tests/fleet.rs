@@ -58,7 +58,7 @@ fn doc_example_parses_with_every_fault() {
     let multi = fleet.host("127.0.9.3".parse().unwrap()).unwrap();
     assert_eq!(multi.users.len(), 2);
     assert_eq!(multi.users[1].qualified(), "LAB\\helpdesk");
-    assert_eq!(fleet.hosts.len(), 1 + 4 + 24 + 1000);
+    assert_eq!(fleet.hosts.len(), 1 + 4 + 24 + 3 + 1000);
     // Intermittent fault: attempts 1 and 2 fail, 3 works.
     let flaky = fleet.host("127.0.9.33".parse().unwrap()).unwrap();
     assert_eq!(flaky.active_faults(2).count(), 1);

@@ -61,6 +61,13 @@
 //! tables do not depend on it after the save. No secret is ever stored: the engine's
 //! records hold account names only, and run options must not hold passwords.
 //!
+//! - Performance time series (`migrations/0002_perf.sql`, module `perf`): `perf_runs`
+//!   (slot k of a run covers `started_ms + k * interval_ms`), `perf_targets` (each
+//!   machine's state: pending, sampling, not-responding with the failure's status and
+//!   message), `perf_samples` (one per machine and slot, primary key `(perf_run_id,
+//!   target, slot)`: the raw counters as JSON and the four metrics against the previous
+//!   sample).
+//!
 //! # Concurrency
 //!
 //! One writer connection (SQLite has one writer at a time; saves queue in the pool, up
@@ -91,6 +98,8 @@
 mod codec;
 mod error;
 mod model;
+mod perf;
+mod read;
 mod report;
 mod store;
 
@@ -99,4 +108,8 @@ mod tests;
 
 pub use error::StoreError;
 pub use model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary, UnknownRunState};
+pub use perf::{
+    PerfRunId, PerfRunInfo, PerfSampleRow, PerfTargetRow, PerfTargetState, StoredMetrics,
+};
+pub use read::{ComputerFilter, ComputerListRow, ComputerSort, DbValue, RowSet, MAX_PAGE};
 pub use store::Store;

@@ -46,8 +46,8 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// `SQLITE_BUSY`), reads through a small pool of reader connections.
 #[derive(Clone, Debug)]
 pub struct Store {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
     path: Arc<PathBuf>,
 }
 
@@ -131,6 +131,11 @@ impl Store {
             reader,
             path: Arc::new(path.to_path_buf()),
         })
+    }
+
+    /// The reader pool (for the read-side queries of `read`).
+    pub(crate) fn reader_pool(&self) -> &SqlitePool {
+        &self.reader
     }
 
     /// The file this store is on.

@@ -1058,7 +1058,7 @@ async fn a_newer_schema_is_refused() {
         Err(
             e @ StoreError::NewerSchema {
                 found: 99,
-                known: 2,
+                known: 3,
                 ..
             },
         ) => {

@@ -468,7 +468,26 @@ fn read_slot(
         vt.get(usize_of(offset)..)
             .ok_or(WmioError::Invalid("value table offset"))?,
     );
+    if is_unwritten(c.clone(), t) {
+        return Ok(Slot::Default);
+    }
     Ok(Slot::Set(read_value(&mut c, t, heap, depth)?))
+}
+
+/// Whether the value table entry at `c` is impacket's "no value written" for an array or
+/// an embedded object: a `HeapRef` of 0 without the NULL flag.
+///
+/// impacket's `SpawnInstance` writes every array that way ("not yet ready"), its
+/// `marshalMe` (`PutInstance`, `PutClass`) every embedded object and every array set to
+/// `None` (with the NdTable bits swapped), and its reader takes a 0 there for "no value of
+/// its own" (the class default for an inherited property). Offset 0 of a heap is never an
+/// array or an object in Windows' encoding or ours: it holds the class name (an
+/// instance's heap, and a class part's) or, in a class part without a name, the first
+/// property's name, written before any value. So the entry is read as `Default`: the
+/// class default applies (in a class part: NULL unless a parent gives one), as for a
+/// fresh instance of `IWbemClassObject::SpawnInstance`.
+fn is_unwritten(mut c: Cur<'_>, t: CimType) -> bool {
+    (t.array || t.base == CimBase::Object) && c.u32("heap reference").is_ok_and(|r| r == 0)
 }
 
 /// Reads a `MethodsPart` ([MS-WMIO] 2.2.38).
@@ -723,6 +742,55 @@ mod tests {
         let enough = budget_for(block.len());
         assert!(decode_block(&block, Ctx::root(&enough)).is_ok());
         assert!(enough.get() < budget_for(block.len()).get() - 3000);
+    }
+
+    #[test]
+    fn heap_ref_zero_for_an_array_or_object_is_no_value_of_its_own() {
+        // impacket's SpawnInstance: an array with HeapRef 0 and no NULL flag, where the
+        // instance heap's offset 0 holds the class name (read as a count it is huge).
+        let c = ClassDef::new("Winv_T", &[])
+            .with_property("A", CimType::array_of(CimBase::Uint32), vec![])
+            .default_value(Value::Array(CimBase::Uint32, vec![Value::Uint32(7)]))
+            .with_property("O", CimType::scalar(CimBase::Object), vec![])
+            .with_property("N", CimType::scalar(CimBase::Uint32), vec![]);
+        let mut i = Instance::new(c);
+        i.set("A", Value::Array(CimBase::Uint32, vec![Value::Uint32(1)]))
+            .unwrap();
+        i.set("N", Value::Uint32(0)).unwrap();
+        let obj = Object::from_instance(i);
+        let mut block = crate::encode_object_block(&obj).unwrap();
+        let ObjectKind::Instance(inst) = decode_object_block(&block).unwrap().kind else {
+            panic!("not an instance");
+        };
+        assert_eq!(
+            inst.values[0],
+            Slot::Set(Value::Array(CimBase::Uint32, vec![Value::Uint32(1)]))
+        );
+        // The array's HeapRef is the first value table entry: overwrite it with 0.
+        let at = find_instance_value_table(&block);
+        block[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+        let ObjectKind::Instance(inst) = decode_object_block(&block).unwrap().kind else {
+            panic!("not an instance");
+        };
+        assert_eq!(
+            inst.values[0],
+            Slot::Default,
+            "HeapRef 0: the class default applies"
+        );
+        assert_eq!(
+            inst.get("A"),
+            Some(&Value::Array(CimBase::Uint32, vec![Value::Uint32(7)]))
+        );
+        // A scalar number 0 stays a value.
+        assert_eq!(inst.values[2], Slot::Set(Value::Uint32(0)));
+    }
+
+    /// The offset of the first value table entry of the instance part of `block` (an
+    /// undecorated instance): its class part's length, then EncodingLength, InstanceFlags,
+    /// InstanceClassName and the NdTable.
+    fn find_instance_value_table(block: &[u8]) -> usize {
+        let class_len = u32::from_le_bytes([block[1], block[2], block[3], block[4]]) as usize;
+        1 + class_len + 4 + 1 + 4 + 1
     }
 
     #[test]

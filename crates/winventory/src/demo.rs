@@ -168,11 +168,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         store.close().await;
         sim.stop().await;
         if !args.quiet {
-            eprintln!(
-                "inventory database: {} (try: winventory status --db {} --computers)",
-                args.db.display(),
-                args.db.display()
-            );
+            let db = args.db.display();
+            eprintln!("inventory database: {db} (try: winventory status --db {db} --computers)");
+            eprintln!("workbook: winventory report --db {db} --format xlsx -o winventory-demo.xlsx");
+            eprintln!("dashboard: winventory serve --db {db} (then open http://127.0.0.1:8080/)");
         }
         Ok(if stopped {
             ExitCode::from(130)

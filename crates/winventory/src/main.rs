@@ -12,8 +12,11 @@ mod diagnose;
 mod discover;
 mod explain;
 mod password;
+mod perf;
 mod query;
+mod report;
 mod scan;
+mod serve;
 mod sim;
 mod status;
 mod trace;
@@ -60,6 +63,13 @@ enum Command {
     Query(Box<query::QueryArgs>),
     /// Decode an MS-WMIO EncodingUnit or an OBJREF from a file.
     Decode(decode::DecodeArgs),
+    /// Performance metrics over time: CPU, memory, disk and network of each machine,
+    /// sampled every interval from the raw performance classes.
+    Perf(Box<perf::PerfArgs>),
+    /// Write a run as a report: an xlsx workbook, CSV files, JSON or one HTML file.
+    Report(report::ReportArgs),
+    /// Serve a read-only web dashboard of the database (loopback by default).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +80,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let result = match cli.command {
@@ -83,6 +94,9 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Query(args) => query::run(*args),
         Command::Decode(args) => decode::run(args),
+        Command::Perf(args) => perf::run(*args),
+        Command::Report(args) => report::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -148,7 +148,8 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         resolver,
     };
     let result = rt.block_on(async {
-        let mut c = winv_client::flow::connect(Target::new(&args.host), &config, None).await?;
+        let mut c =
+            Box::pin(winv_client::flow::connect(Target::new(&args.host), &config, None)).await?;
         let rows = c.query(&args.wql).await;
         let closed = c.close().await;
         if let Err(e) = &closed {

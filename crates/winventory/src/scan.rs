@@ -75,6 +75,31 @@ pub struct ScanArgs {
     /// No live display and no summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Scan without any account (every computer ends as no-credentials): only to see which
+    /// computers answer. Without it, a scan with no credential refuses to start.
+    #[arg(long)]
+    pub no_credentials: bool,
+}
+
+/// Exit code of a refused command line (clap's own code for usage errors).
+const EXIT_USAGE: u8 = 2;
+
+/// Says why the command line is refused, and gives the usage exit code.
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("winventory: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// The accounts (names only) a run was started with, from its options.
+fn run_accounts(options: &serde_json::Value) -> Vec<String> {
+    options["accounts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// How a scan shows itself.
@@ -178,7 +203,14 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             &opts.client.workstation,
         )?
     };
-    if creds.is_empty() {
+    if creds.is_empty() && !args.no_credentials && !args.resume {
+        return Ok(usage(
+            "no credentials: give --credentials FILE or --user ACCOUNT (its password from \
+             --password-env VAR or --password-file FILE, or with --auth kerberos a keytab or \
+             KRB5CCNAME); --no-credentials scans without any",
+        ));
+    }
+    if creds.is_empty() && args.no_credentials {
         warn!("no credentials given: every computer will end as no-credentials");
     }
     rt.block_on(async move {
@@ -198,6 +230,24 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             };
             if run.state == RunState::Completed {
                 bail!("run {} is already completed", run.id);
+            }
+            // The run keeps the names of its accounts (never a secret): ask for them again
+            // rather than finishing every pending computer as no-credentials.
+            let used = run_accounts(&run.options);
+            if creds.is_empty() && !used.is_empty() && !args.no_credentials {
+                return Ok(usage(&format!(
+                    "run {} used the accounts {}: give them again (--credentials FILE or --user \
+                     with --password-env / --password-file) to resume; the run is still resumable",
+                    run.id,
+                    used.join(", ")
+                )));
+            }
+            let missing: Vec<&String> = used
+                .iter()
+                .filter(|a| !creds.iter().any(|c| &c.account == *a))
+                .collect();
+            if !missing.is_empty() && !creds.is_empty() {
+                warn!(run = run.id, missing = ?missing, "resuming without some of the run's accounts");
             }
             let pending = store.pending_targets(run.id).await?;
             info!(run = run.id, pending = pending.len(), "resuming");

@@ -389,3 +389,95 @@ fn scan_makes_maps_four_attempts() {
     assert_eq!(clears_on_2.attempts, 2);
     assert_eq!(winv_engine::MAX_ATTEMPTS, 4);
 }
+
+/// A scan without any account refuses to start (exit 2) instead of ending every computer as
+/// no-credentials; `--no-credentials` asks for exactly that.
+#[test]
+fn a_scan_without_credentials_refuses_to_start() {
+    let dir = temp_dir("nocreds");
+    let db = dir.join("inv.db");
+    let out = Command::new(BIN)
+        .args(["scan", "127.0.72.1", "--db"])
+        .arg(&db)
+        .args(["--port", "1", "--quiet", "--connect-timeout", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no credentials") && err.contains("--user"), "{err}");
+    assert!(!db.exists(), "no run is created");
+    let out = Command::new(BIN)
+        .args(["scan", "127.0.72.1", "--no-credentials", "--db"])
+        .arg(&db)
+        .args(["--port", "1", "--quiet", "--connect-timeout", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no-credentials"));
+}
+
+/// Resuming a stopped run without its accounts is refused and leaves the run resumable;
+/// with them, every pending computer is finished exactly once.
+#[test]
+fn resume_without_the_runs_accounts_is_refused_and_the_run_stays_resumable() {
+    const PW: &str = "Resume-Pw-7719!";
+    let dir = temp_dir("resume-nocreds");
+    let fleet = dir.join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"WINV_RESUME_PW\"\n\n\
+         [[host]]\naddress = \"127.0.73.1-127.0.73.40\"\n\
+         faults = [{ kind = \"provider_slow\", class = \"Win32_Processor\", delay_ms = 400 }]\n",
+    )
+    .unwrap();
+    let (sim, port) = start_sim(&fleet, "WINV_RESUME_PW", PW, &[]);
+    let _sim = Killed(sim);
+    let db = dir.join("inv.db");
+    let scan = |extra: &[&str], with_user: bool| {
+        let mut c = Command::new(BIN);
+        c.arg("scan").args(extra);
+        if with_user {
+            c.args(["--user", "LAB\\admin", "--password-env", "WINV_RESUME_PW"]);
+        }
+        c.arg("--db")
+            .arg(&db)
+            .args(["--port", &port.to_string(), "--quiet", "--rate", "0"])
+            .args(["--concurrency", "4", "--connect-timeout", "2", "--call-timeout", "5"])
+            .env("WINV_RESUME_PW", PW)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let mut first = scan(&["127.0.73.1-127.0.73.40"], true).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    first.kill().unwrap(); // SIGKILL: the run stays "running"
+    first.wait().unwrap();
+    let out = scan(&["--resume"], false).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LAB\\admin") && err.contains("still resumable"), "{err}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pending_before = rt.block_on(async {
+        let store = Store::open_existing(&db).await.unwrap();
+        let run = store.latest_resumable_run().await.unwrap().expect("resumable");
+        let p = store.pending_targets(run.id).await.unwrap().len();
+        store.close().await;
+        p
+    });
+    assert!(pending_before > 0, "the kill left pending computers");
+    let out = scan(&["--resume"], true).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    rt.block_on(async {
+        let store = Store::open_existing(&db).await.unwrap();
+        let run = store.latest_run().await.unwrap().unwrap();
+        let rows = store.computers(run.id).await.unwrap();
+        assert_eq!(rows.len(), 40, "every computer once");
+        let distinct: HashSet<&str> = rows.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(distinct.len(), 40);
+        assert!(rows.iter().all(|r| r.status == Status::Inventoried), "{rows:?}");
+        store.close().await;
+    });
+}

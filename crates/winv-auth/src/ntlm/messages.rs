@@ -81,7 +81,7 @@ impl AvPair {
 
     /// The value as a UTF-16LE string (the names), `None` when it is not one.
     pub fn as_utf16(&self) -> Option<String> {
-        if self.value.len() % 2 != 0 {
+        if !self.value.len().is_multiple_of(2) {
             return None;
         }
         let units: Vec<u16> = self

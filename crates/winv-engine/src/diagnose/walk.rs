@@ -315,7 +315,8 @@ pub async fn walk(ctx: &Ctx, host: &str, mechanism: Arc<dyn Mechanism>, level: A
         host,
         failed_step: None,
     };
-    let r = winv_client::flow::connect(Target::new(host), &config, Some(&mut rec)).await;
+    // Boxed: the flow's future is large.
+    let r = Box::pin(winv_client::flow::connect(Target::new(host), &config, Some(&mut rec))).await;
     let failed_step = rec.failed_step;
     let mut client = match r {
         Ok(c) => c,

@@ -9,6 +9,7 @@ fn item(class: &str) -> Item {
         class: class.into(),
         namespace: r"root\cimv2".into(),
         wql: format!("SELECT * FROM {class}"),
+        optional: false,
     }
 }
 

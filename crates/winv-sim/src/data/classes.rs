@@ -73,9 +73,11 @@ pub fn class(namespace: &str, name: &str) -> Option<&'static ClassDef> {
     } else if same_namespace(namespace, NS_DEFAULT) {
         &*DEFAULT
     } else {
-        return None;
+        return crate::data::scenario::class(namespace, name);
     };
-    table.get(&name.to_ascii_lowercase())
+    table
+        .get(&name.to_ascii_lowercase())
+        .or_else(|| crate::data::scenario::class(namespace, name))
 }
 
 /// The `StdRegProv` class (root\default), with its methods.
@@ -105,7 +107,7 @@ pub fn is_key(p: &Property) -> bool {
 
 /// One level of a class hierarchy: the class name and the properties it declares, each
 /// `"Name:type"` with `type` a MOF type name, `[]` for arrays.
-type Level = (&'static str, &'static [&'static str]);
+pub(crate) type Level = (&'static str, &'static [&'static str]);
 
 fn parse_type(t: &str) -> CimType {
     let (base, array) = match t.strip_suffix("[]") {
@@ -133,7 +135,7 @@ fn parse_type(t: &str) -> CimType {
     CimType { base, array }
 }
 
-fn q(name: &str, flavor: u8, value: Value) -> Qualifier {
+pub(crate) fn q(name: &str, flavor: u8, value: Value) -> Qualifier {
     Qualifier {
         name: name.to_string(),
         flavor,
@@ -147,7 +149,7 @@ fn cimtype_qualifier(t: CimType) -> Qualifier {
 
 /// Builds a class from its levels (root ancestor first, the class itself last), its key
 /// property names and class qualifiers.
-fn build(levels: &[Level], keys: &[&str], qualifiers: Vec<Qualifier>) -> ClassDef {
+pub(crate) fn build(levels: &[Level], keys: &[&str], qualifiers: Vec<Qualifier>) -> ClassDef {
     let depth = levels.len().saturating_sub(1);
     let mut properties: Vec<Property> = Vec::new();
     for (level, (_, props)) in levels.iter().enumerate() {

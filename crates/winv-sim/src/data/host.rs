@@ -16,7 +16,9 @@ use std::sync::OnceLock;
 use winv_wmio::{CimBase, ClassDef, Instance, Slot, Value};
 
 use crate::data::classes::{self, CIMV2_CLASSES, NS_CIMV2};
+use crate::data::perf::{self, PerfModel};
 use crate::data::profile::{Profile, ServiceSpec, COMMON_SERVICES};
+use crate::data::scenario::{HostFacts, Scenario};
 use crate::registry::{RegValue, Registry, HKEY_LOCAL_MACHINE, HKEY_USERS};
 use crate::rng::SplitMix64;
 
@@ -32,7 +34,7 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(class: &'static ClassDef) -> Table {
+    pub(crate) fn new(class: &'static ClassDef) -> Table {
         Table {
             class,
             rows: Vec::new(),
@@ -40,7 +42,7 @@ impl Table {
         }
     }
 
-    fn row(&mut self) -> RowRef<'_> {
+    pub(crate) fn row(&mut self) -> RowRef<'_> {
         self.rows
             .push(vec![Slot::Null; self.class.properties.len()]);
         let class = self.class;
@@ -68,13 +70,13 @@ impl Table {
     }
 }
 
-struct RowRef<'a> {
+pub(crate) struct RowRef<'a> {
     class: &'static ClassDef,
     slots: &'a mut Vec<Slot>,
 }
 
 impl RowRef<'_> {
-    fn set(&mut self, name: &str, value: Value) -> &mut Self {
+    pub(crate) fn set(&mut self, name: &str, value: Value) -> &mut Self {
         if let Some(i) = self.class.properties.iter().position(|p| p.name == name) {
             self.slots[i] = Slot::Set(value);
         } else {
@@ -82,25 +84,25 @@ impl RowRef<'_> {
         }
         self
     }
-    fn s(&mut self, name: &str, v: impl Into<String>) -> &mut Self {
+    pub(crate) fn s(&mut self, name: &str, v: impl Into<String>) -> &mut Self {
         self.set(name, Value::String(v.into()))
     }
-    fn u16(&mut self, name: &str, v: u16) -> &mut Self {
+    pub(crate) fn u16(&mut self, name: &str, v: u16) -> &mut Self {
         self.set(name, Value::Uint16(v))
     }
-    fn u32(&mut self, name: &str, v: u32) -> &mut Self {
+    pub(crate) fn u32(&mut self, name: &str, v: u32) -> &mut Self {
         self.set(name, Value::Uint32(v))
     }
-    fn u64(&mut self, name: &str, v: u64) -> &mut Self {
+    pub(crate) fn u64(&mut self, name: &str, v: u64) -> &mut Self {
         self.set(name, Value::Uint64(v))
     }
-    fn b(&mut self, name: &str, v: bool) -> &mut Self {
+    pub(crate) fn b(&mut self, name: &str, v: bool) -> &mut Self {
         self.set(name, Value::Boolean(v))
     }
-    fn dt(&mut self, name: &str, v: String) -> &mut Self {
+    pub(crate) fn dt(&mut self, name: &str, v: String) -> &mut Self {
         self.set(name, Value::DateTime(v))
     }
-    fn strs(&mut self, name: &str, v: &[&str]) -> &mut Self {
+    pub(crate) fn strs(&mut self, name: &str, v: &[&str]) -> &mut Self {
         self.set(
             name,
             Value::Array(
@@ -109,7 +111,7 @@ impl RowRef<'_> {
             ),
         )
     }
-    fn u16s(&mut self, name: &str, v: &[u16]) -> &mut Self {
+    pub(crate) fn u16s(&mut self, name: &str, v: &[u16]) -> &mut Self {
         self.set(
             name,
             Value::Array(
@@ -132,6 +134,14 @@ pub struct HostData {
     /// One table per entry of [`CIMV2_CLASSES`], same order.
     tables: Vec<Table>,
     pub registry: Registry,
+    /// The assessment scenarios' classes and namespaces (SQL Server, roles, Hyper-V,
+    /// licensing).
+    pub scenario: Scenario,
+    /// The raw performance counters' model.
+    pub perf: PerfModel,
+    /// The time the time classes show and the perf classes are computed at when no time
+    /// is given (a FILETIME).
+    now_filetime: u64,
 }
 
 /// An error applying an explicit override.
@@ -523,12 +533,23 @@ impl HostData {
             bias_minutes: bias,
             tables,
             registry: Registry::new(),
+            scenario: Scenario::default(),
+            perf: PerfModel::draw(
+                &mut SplitMix64::new(0),
+                0,
+                1,
+                0,
+                Vec::new(),
+                Vec::new(),
+                false,
+            ),
+            now_filetime: 0,
         };
         Gen {
             host: &mut host,
             rng: &mut rng,
         }
-        .run();
+        .run(seed);
         host
     }
 
@@ -541,17 +562,106 @@ impl HostData {
     /// The table (class and slots) of `class`, for evaluating queries without building
     /// instances.
     pub fn table(&self, namespace: &str, class: &str) -> Option<&Table> {
-        if !classes::same_namespace(namespace, NS_CIMV2) {
-            return None;
+        let ns = normalize(namespace);
+        if ns == NS_CIMV2 {
+            if let Some(t) = self
+                .tables
+                .iter()
+                .find(|t| t.class.name.eq_ignore_ascii_case(class))
+            {
+                return Some(t);
+            }
         }
-        self.tables
+        self.scenario
+            .tables
             .iter()
-            .find(|t| t.class.name.eq_ignore_ascii_case(class))
+            .find(|(n, t)| *n == ns && t.class.name.eq_ignore_ascii_case(class))
+            .map(|(_, t)| t)
     }
 
-    /// The class `class` of `namespace` (shared; never copied per host).
+    /// Whether the host has `namespace` (root, root\cimv2, root\default, and the
+    /// scenario namespaces it was given).
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        let ns = normalize(namespace);
+        ns == "root"
+            || ns == NS_CIMV2
+            || ns == crate::data::classes::NS_DEFAULT
+            || self.scenario.namespaces.contains(&ns)
+    }
+
+    /// The child namespaces of `namespace` (what `__NAMESPACE` enumerates there).
+    pub fn child_namespaces(&self, namespace: &str) -> Vec<String> {
+        let ns = normalize(namespace);
+        let mut all: Vec<&str> = vec![NS_CIMV2, crate::data::classes::NS_DEFAULT];
+        all.extend(self.scenario.namespaces.iter().map(String::as_str));
+        let mut out: Vec<String> = Vec::new();
+        for n in all {
+            if let Some(rest) = n.strip_prefix(&format!("{ns}\\")) {
+                if !rest.is_empty() && !rest.contains('\\') {
+                    out.push(display_namespace_leaf(rest));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The class `class` of `namespace` as this host has it (shared; never copied per
+    /// host): `None` for a namespace the host does not have, and for a scenario class it
+    /// does not serve (`Win32_ServerFeature` on a client, SQL Server's classes without SQL
+    /// Server).
     pub fn class(&self, namespace: &str, class: &str) -> Option<&'static ClassDef> {
-        classes::class(namespace, class)
+        if !self.has_namespace(namespace) {
+            return None;
+        }
+        let c = classes::class(namespace, class)?;
+        let ns = normalize(namespace);
+        let base = ns == crate::data::classes::NS_DEFAULT
+            || (ns == NS_CIMV2
+                && (CIMV2_CLASSES.iter().any(|n| n.eq_ignore_ascii_case(class))
+                    || perf::class(class).is_some()))
+            || class.eq_ignore_ascii_case("__NAMESPACE");
+        if base {
+            return Some(c);
+        }
+        // A scenario class: present when the host generated it (empty tables included),
+        // or, in a namespace the host has only because of it, always.
+        let generated = self
+            .scenario
+            .tables
+            .iter()
+            .any(|(n, t)| *n == ns && std::ptr::eq(t.class, c));
+        let own_namespace = ns != NS_CIMV2;
+        (generated || own_namespace).then_some(c)
+    }
+
+    /// The rows of the perf class or `__NAMESPACE` at `filetime` (computed on each call);
+    /// `None` for any other class.
+    pub fn dynamic_rows(
+        &self,
+        namespace: &str,
+        class: &ClassDef,
+        filetime: Option<u64>,
+    ) -> Option<Vec<Vec<Slot>>> {
+        if class.name == "__NAMESPACE" {
+            let children = self.child_namespaces(namespace);
+            return Some(
+                children
+                    .into_iter()
+                    .map(|c| vec![Slot::Set(Value::String(c))])
+                    .collect(),
+            );
+        }
+        if normalize(namespace) != NS_CIMV2 {
+            return None;
+        }
+        self.perf.rows(class, filetime.unwrap_or(self.now_filetime))
+    }
+
+    /// The FILETIME the host considers "now" (set by [`HostData::set_current_time`]).
+    pub fn now_filetime(&self) -> u64 {
+        self.now_filetime
     }
 
     fn table_mut(&mut self, class: &str) -> Option<&mut Table> {
@@ -563,6 +673,7 @@ impl HostData {
     /// Sets the time classes (`Win32_UTCTime`, `Win32_LocalTime`, and `Win32_CurrentTime`
     /// which, being their parent, enumerates both) to `unix_secs`.
     pub fn set_current_time(&mut self, unix_secs: i64) {
+        self.now_filetime = perf::filetime_from_unix_100ns(i128::from(unix_secs) * 10_000_000);
         let bias = i64::from(self.bias_minutes);
         for (name, offset) in [("Win32_UTCTime", 0), ("Win32_LocalTime", bias * 60)] {
             if let Some(t) = self.table_mut(name) {
@@ -585,6 +696,10 @@ impl HostData {
     /// Applies an explicit override `Class.Property = value` to every instance of the
     /// class (the value is text, converted to the property's CIM type; `null` sets NULL).
     pub fn apply_override(&mut self, key: &str, value: &str) -> Result<(), OverrideError> {
+        if key.eq_ignore_ascii_case(SOFTWARE_OVERRIDE) {
+            self.add_program(value);
+            return Ok(());
+        }
         let (class, prop) = key
             .split_once('.')
             .ok_or_else(|| OverrideError::BadKey(key.to_string()))?;
@@ -619,9 +734,31 @@ impl HostData {
     }
 }
 
+/// The override key that adds one installed program (an Uninstall key in the native
+/// view) whose DisplayName and Publisher are the value: the way a fleet file gives a
+/// host hostile program names (`=cmd|' /C calc'!A0`, `<script>`).
+pub const SOFTWARE_OVERRIDE: &str = "Software.DisplayName";
+
+impl HostData {
+    /// Adds an installed program named `name` (see [`SOFTWARE_OVERRIDE`]).
+    pub fn add_program(&mut self, name: &str) {
+        let native = "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall";
+        let k = self
+            .registry
+            .key_mut(HKEY_LOCAL_MACHINE, &format!("{native}\\ZZ-Override"));
+        k.set("DisplayName", RegValue::Sz(name.into()));
+        k.set("DisplayVersion", RegValue::Sz("1.0".into()));
+        k.set("Publisher", RegValue::Sz(name.into()));
+        k.set("InstallDate", RegValue::Sz("20240102".into()));
+    }
+}
+
 /// Checks an override key and value against the class definitions without a host (for
 /// validating fleet files).
 pub fn check_override(key: &str, value: &str) -> Result<(), OverrideError> {
+    if key.eq_ignore_ascii_case(SOFTWARE_OVERRIDE) {
+        return Ok(());
+    }
     let (class, prop) = key
         .split_once('.')
         .ok_or_else(|| OverrideError::BadKey(key.to_string()))?;
@@ -672,6 +809,36 @@ fn parse_value(t: winv_wmio::CimType, text: &str) -> Option<Value> {
         CimBase::Char16 => Value::Char16(u16::try_from(u32::from(text.chars().next()?)).ok()?),
         CimBase::Object => return None,
     })
+}
+
+/// Lower-case, `\\` separators, no leading or trailing separators, no `\\\\server\\`.
+fn normalize(ns: &str) -> String {
+    let s = ns.replace('/', "\\");
+    let s = match s.strip_prefix("\\\\") {
+        Some(rest) => rest
+            .split_once('\\')
+            .map(|(_, n)| n.to_string())
+            .unwrap_or_default(),
+        None => s.trim_start_matches('\\').to_string(),
+    };
+    s.trim_end_matches('\\').to_ascii_lowercase()
+}
+
+/// The display form of a namespace leaf (`microsoft` → `Microsoft`, as Windows names
+/// them).
+fn display_namespace_leaf(leaf: &str) -> String {
+    match leaf {
+        "cimv2" => "cimv2".into(),
+        "default" => "default".into(),
+        "microsoft" => "Microsoft".into(),
+        "sqlserver" => "SqlServer".into(),
+        "virtualization" => "virtualization".into(),
+        "v2" => "v2".into(),
+        l => match l.strip_prefix("computermanagement") {
+            Some(n) => format!("ComputerManagement{n}"),
+            None => l.to_string(),
+        },
+    }
 }
 
 fn addr_bits(a: IpAddr) -> u64 {
@@ -755,7 +922,7 @@ impl Gen<'_> {
         &mut self.host.tables[i]
     }
 
-    fn run(&mut self) {
+    fn run(&mut self, seed: u64) {
         let server = self.host.profile.is_server();
         let vendors = if server {
             SERVER_VENDORS
@@ -1463,6 +1630,88 @@ impl Gen<'_> {
 
         self.host.set_current_time(REFERENCE_TIME);
         self.registry(install, &host_name, &domain, &serial);
+
+        // Scenarios (a stream of their own: the base data above does not depend on them).
+        let facts = HostFacts {
+            profile: &profile,
+            host_name: &self.host.host_name,
+            domain: &domain,
+            virtual_machine: vendor.virtual_machine,
+            hyperv_guest: vendor.virtual_machine && vendor.manufacturer == "Microsoft Corporation",
+            manufacturer: vendor.manufacturer,
+            logical_processors: threads * sockets,
+            bias,
+        };
+        let scenario = Scenario::generate(seed, &facts, &mut self.host.registry);
+        let disks: Vec<String> = (0..disk_count)
+            .map(|i| {
+                let letter = if i == 0 {
+                    'C'
+                } else {
+                    char::from(b'D' + i as u8 - 1)
+                };
+                format!("{i} {letter}:")
+            })
+            .collect();
+        let mut prng = SplitMix64::derive(seed ^ 0x9E7F, &self.host.host_name);
+        self.host.perf = PerfModel::draw(
+            &mut prng,
+            boot,
+            threads * sockets,
+            total_kb * 1024,
+            disks,
+            vec![perf::interface_instance_name(vendor.nic)],
+            server,
+        );
+        if !scenario.guests.is_empty() {
+            // A Hyper-V host runs under the hypervisor.
+            let t = self.table("Win32_ComputerSystem");
+            if let Some(i) = t
+                .class
+                .properties
+                .iter()
+                .position(|p| p.name == "HypervisorPresent")
+            {
+                for r in &mut t.rows {
+                    r[i] = Slot::Set(Value::Boolean(true));
+                }
+            }
+        }
+        if !scenario.services.is_empty() {
+            let t = self.table("Win32_Service");
+            let class = t.class;
+            let template = t.rows.first().cloned();
+            let ix = |n: &str| class.properties.iter().position(|p| p.name == n);
+            if let Some(template) = template {
+                for (name, display, mode, state, path, account) in &scenario.services {
+                    let mut row = template.clone();
+                    let running = state == "Running";
+                    let mut set = |n: &str, v: Value| {
+                        if let Some(i) = ix(n) {
+                            row[i] = Slot::Set(v);
+                        }
+                    };
+                    set("Caption", Value::String(display.clone()));
+                    set(
+                        "Description",
+                        Value::String(format!("Provides the {display} service.")),
+                    );
+                    set("Name", Value::String(name.clone()));
+                    set("DisplayName", Value::String(display.clone()));
+                    set("StartMode", Value::String(mode.clone()));
+                    set("State", Value::String(state.clone()));
+                    set("Started", Value::Boolean(running));
+                    set("AcceptStop", Value::Boolean(running));
+                    set("PathName", Value::String(path.clone()));
+                    set("StartName", Value::String(account.clone()));
+                    set("ServiceType", Value::String("Own Process".into()));
+                    set("ExitCode", Value::Uint32(if running { 0 } else { 1077 }));
+                    set("ProcessId", Value::Uint32(0));
+                    t.rows.push(row);
+                }
+            }
+        }
+        self.host.scenario = scenario;
     }
 
     fn registry(&mut self, install: i64, host_name: &str, domain: &str, serial: &str) {
@@ -1669,7 +1918,7 @@ impl Gen<'_> {
     }
 }
 
-fn guid(rng: &mut SplitMix64) -> String {
+pub(crate) fn guid(rng: &mut SplitMix64) -> String {
     format!(
         "{}-{}-{}-{}-{}",
         rng.hex(8),

@@ -3,4 +3,6 @@
 
 pub mod classes;
 pub mod host;
+pub mod perf;
 pub mod profile;
+pub mod scenario;

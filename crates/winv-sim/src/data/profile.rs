@@ -299,10 +299,30 @@ pub const COMMON_SERVICES: &[ServiceSpec] = &[
 ];
 
 const SERVER_SERVICES: &[ServiceSpec] = &[
-    ("ADWS", "Active Directory Web Services", "Disabled", "Stopped", "C:\\Windows\\ADWS\\Microsoft.ActiveDirectory.WebServices.exe", LOCALSYSTEM),
-    ("MSSQLSERVER", "SQL Server (MSSQLSERVER)", "Auto", "Running", "\"C:\\Program Files\\Microsoft SQL Server\\MSSQL15.MSSQLSERVER\\MSSQL\\Binn\\sqlservr.exe\" -sMSSQLSERVER", "NT Service\\MSSQLSERVER"),
-    ("ServerManager", "Server Manager", "Manual", "Stopped", "C:\\Windows\\system32\\ServerManager.exe", LOCALSYSTEM),
-    ("W3SVC", "World Wide Web Publishing Service", "Auto", "Running", "C:\\Windows\\system32\\svchost.exe -k iissvcs", LOCALSYSTEM),
+    (
+        "ADWS",
+        "Active Directory Web Services",
+        "Disabled",
+        "Stopped",
+        "C:\\Windows\\ADWS\\Microsoft.ActiveDirectory.WebServices.exe",
+        LOCALSYSTEM,
+    ),
+    (
+        "ServerManager",
+        "Server Manager",
+        "Manual",
+        "Stopped",
+        "C:\\Windows\\system32\\ServerManager.exe",
+        LOCALSYSTEM,
+    ),
+    (
+        "W3SVC",
+        "World Wide Web Publishing Service",
+        "Auto",
+        "Running",
+        "C:\\Windows\\system32\\svchost.exe -k iissvcs",
+        LOCALSYSTEM,
+    ),
 ];
 
 const CLIENT_SERVICES: &[ServiceSpec] = &[

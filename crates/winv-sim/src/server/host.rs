@@ -153,6 +153,8 @@ pub struct SimHost {
     oxid: u64,
     ipid_rem_unknown: Uuid,
     objects: Mutex<HashMap<Uuid, Exported>>,
+    /// Set by `fault_then_silence`: the host answers no call any more.
+    silenced: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SimHost {
@@ -163,6 +165,15 @@ impl std::fmt::Debug for SimHost {
             .field("users", &self.secrets.len())
             .finish()
     }
+}
+
+/// The system time as a FILETIME (100 ns since 1601), what `Timestamp_Sys100NS` reports.
+fn now_filetime() -> u64 {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() / 100)
+        .unwrap_or(0);
+    crate::data::perf::filetime_from_unix_100ns(i128::try_from(unix).unwrap_or(0))
 }
 
 /// Lower-case `root\cimv2` from `//./root/cimv2`, `\\HOST\ROOT\CIMV2`, `root/cimv2`.
@@ -219,6 +230,7 @@ impl SimHost {
             next_id: AtomicU64::new(1),
             oxid,
             objects: Mutex::new(HashMap::new()),
+            silenced: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -561,12 +573,13 @@ impl SimHost {
                     return r;
                 }
                 let ns = normalize_namespace(req.network_resource.as_deref().unwrap_or(""));
-                let (hr, services) = match self.login_check(&ns, level) {
+                let data = self.host_data();
+                let (hr, services) = match self.login_check(&ns, level, &data) {
                     Err(hr) => (hr, None),
                     Ok(()) => {
                         let object = Arc::new(Mutex::new(ObjState::Services {
                             namespace: ns,
-                            data: Arc::new(self.host_data()),
+                            data: Arc::new(data),
                         }));
                         match self.export(Iface::Services, self.new_oid(), object) {
                             Some(std) => (
@@ -591,7 +604,7 @@ impl SimHost {
         stub.map_or(CALL_FAILED, Reply::Stub)
     }
 
-    fn login_check(&self, ns: &str, level: AuthLevel) -> Result<(), u32> {
+    fn login_check(&self, ns: &str, level: AuthLevel, data: &HostData) -> Result<(), u32> {
         if self.shutting_down() {
             return Err(codes::WBEM_E_SHUTTING_DOWN);
         }
@@ -618,7 +631,7 @@ impl SimHost {
             };
             return Err(hr);
         }
-        if ns != "root\\cimv2" && ns != "root\\default" && ns != "root" {
+        if !data.has_namespace(ns) {
             return Err(codes::WBEM_E_INVALID_NAMESPACE);
         }
         Ok(())
@@ -650,11 +663,23 @@ impl SimHost {
                 if let Some(r) = self.call_fault("ExecQuery", class.as_deref()) {
                     return r;
                 }
+                if let Some(c) = class.as_deref() {
+                    if self.enum_fault(c, |f| matches!(f, Fault::FaultThenSilence { .. })) {
+                        self.silenced.store(true, Ordering::Relaxed);
+                        return Reply::Fault(codes::RPC_S_CALL_FAILED);
+                    }
+                }
                 let result = match class.as_deref().and_then(|c| self.class_fault(c)) {
                     Some(hr) => Err(hr),
                     None if self.shutting_down() => Err(codes::WBEM_E_SHUTTING_DOWN),
-                    None => crate::wql::exec_query(&data, &namespace, &lang, &text)
-                        .map_err(|e| e.code()),
+                    None => crate::wql::exec_query_at(
+                        &data,
+                        &namespace,
+                        &lang,
+                        &text,
+                        Some(now_filetime()),
+                    )
+                    .map_err(|e| e.code()),
                 };
                 let (hr, enumerator) = match result {
                     Err(hr) => (hr, None),
@@ -850,6 +875,19 @@ impl SimHost {
         })
     }
 
+    /// Whether a fault that `is` names applies to enumerations of `class`.
+    fn enum_fault(&self, class: &str, is: impl Fn(&Fault) -> bool) -> bool {
+        self.faults().any(|f| {
+            is(f)
+                && match f {
+                    Fault::EndlessEnumeration { class: c }
+                    | Fault::EmptyEnumeration { class: c }
+                    | Fault::FaultThenSilence { class: c } => class_matches(c, class),
+                    _ => false,
+                }
+        })
+    }
+
     /// Takes up to `count` rows from an enumerator: (objects, end reached).
     fn take_rows(
         &self,
@@ -867,6 +905,13 @@ impl SimHost {
         else {
             return None;
         };
+        if self.enum_fault(class, |f| matches!(f, Fault::EmptyEnumeration { .. })) {
+            return Some((Vec::new(), false, class.clone()));
+        }
+        let endless = self.enum_fault(class, |f| matches!(f, Fault::EndlessEnumeration { .. }));
+        if endless && *pos >= rows.len() {
+            *pos = 0;
+        }
         let n = usize::try_from(count.min(MAX_BATCH)).unwrap_or(0);
         let end = pos.saturating_add(n).min(rows.len());
         let decoration = self.decoration(namespace);
@@ -880,7 +925,7 @@ impl SimHost {
             })
             .collect::<Vec<_>>();
         *pos = end;
-        let short = objs.len() < n;
+        let short = objs.len() < n && !endless;
         Some((objs, short, class.clone()))
     }
 
@@ -1111,6 +1156,8 @@ impl HostKerberos {
 struct HostPolicy {
     port: Port,
     dcom_disabled: bool,
+    /// `reject_alter_context`: the dynamic port accepts only the bind's interface.
+    reject_alter: bool,
     target: NtlmTarget,
     users: Vec<(String, String, NtlmSecret)>,
     ntlm: bool,
@@ -1125,6 +1172,7 @@ impl ServerPolicy for HostPolicy {
                     || *interface == ifs::IOBJECTEXPORTER
                     || *interface == ifs::EPM
             }
+            Port::Dynamic if self.reject_alter => *interface == ifs::IWBEMLEVEL1LOGIN,
             Port::Dynamic => [
                 ifs::IREMUNKNOWN,
                 ifs::IREMUNKNOWN2,
@@ -1214,6 +1262,9 @@ impl Dispatch for SimHost {
         Box::new(HostPolicy {
             port,
             dcom_disabled: self.faults().any(|f| matches!(f, Fault::DcomDisabled)),
+            reject_alter: self
+                .faults()
+                .any(|f| matches!(f, Fault::RejectAlterContext)),
             target: NtlmTarget {
                 nb_computer_name: self.spec.name.to_ascii_uppercase(),
                 nb_domain_name: nb_domain,
@@ -1247,6 +1298,9 @@ impl Dispatch for SimHost {
     }
 
     fn call(&self, port: Port, call: &Call) -> Reply {
+        if self.silenced.load(Ordering::Relaxed) {
+            return Reply::Hang;
+        }
         match (port, call.interface) {
             (Port::Epm, i) if i == ifs::ISYSTEMACTIVATOR => {
                 if call.opnum == OPNUM_REMOTE_CREATE_INSTANCE {
