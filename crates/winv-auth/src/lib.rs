@@ -177,6 +177,10 @@ pub enum AuthError {
     /// A call came in the wrong state (sign before the context is established...).
     #[error("security context used out of order: {0}")]
     State(&'static str),
+    /// A Kerberos failure: a KRB-ERROR by its code, a token that failed its
+    /// integrity check, a refused enctype...
+    #[error(transparent)]
+    Kerberos(#[from] kerberos::KrbError),
 }
 
 /// An authenticated security context: one per DCE/RPC connection and
@@ -187,6 +191,15 @@ pub trait SecurityContext: Send {
 
     /// Feeds the peer's latest token (`None` for an initiator's first step) and
     /// returns what to send next.
+    ///
+    /// An initiator's legs map onto PDUs this way: the first token goes in
+    /// the bind; `Continue(t)` after the bind_ack (or an
+    /// alter_context_resp) goes in an alter_context; `Done(Some(t))` goes in
+    /// an auth3 (NTLM). A `Continue(t)` after which
+    /// [`SecurityContext::is_established`] is already true is a last leg
+    /// that expects no answer token: Kerberos' DCE-style third leg, the
+    /// client's AP-REP, [MS-KILE] 3.4.5.1, whose alter_context_resp carries
+    /// none.
     fn step(&mut self, input: Option<&[u8]>) -> Result<Step, AuthError>;
 
     /// Whether the token exchange has completed.
@@ -195,6 +208,24 @@ pub trait SecurityContext: Send {
     /// Length in bytes of the `auth_value` that [`SecurityContext::protect`]
     /// returns (16 for NTLM).
     fn signature_len(&self) -> usize;
+
+    /// Whether a received `auth_value` of `len` bytes may be valid (Kerberos
+    /// wrap tokens vary with the sender's EC); by default exactly
+    /// [`SecurityContext::signature_len`].
+    fn accepts_signature_len(&self, len: usize) -> bool {
+        len == self.signature_len()
+    }
+
+    /// Told by the DCE/RPC layer after the bind_ack whether both sides
+    /// negotiated header signing (`PFC_SUPPORT_HEADER_SIGN`, [MS-RPCE]
+    /// 2.2.2.3). NTLM always signs the whole PDU and ignores it; Kerberos
+    /// signs the header and trailer only then.
+    fn set_header_signing(&mut self, _on: bool) {}
+
+    /// Told by the DCE/RPC layer the association's authentication level
+    /// (Kerberos' signature length depends on it: a wrap token at
+    /// `PKT_PRIVACY`, a MIC token below). NTLM ignores it.
+    fn set_auth_level(&mut self, _level: AuthLevel) {}
 
     /// Protects an outgoing PDU.
     ///
@@ -221,4 +252,5 @@ pub trait SecurityContext: Send {
     ) -> Result<(), AuthError>;
 }
 
+pub mod kerberos;
 pub mod ntlm;

@@ -781,8 +781,9 @@ impl WmiClient {
             addr: self.epm_addr,
             stage: st,
             principal: None,
+            level: self.opts.auth_level,
         };
-        let sec = security(self.mechanism.as_ref(), &self.opts, &target)?;
+        let sec = security(self.mechanism.as_ref(), &self.opts, target).await?;
         let mut conn = RpcConnection::connect(
             self.epm_addr,
             IOBJECTEXPORTER,

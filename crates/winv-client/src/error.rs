@@ -162,6 +162,10 @@ pub enum Cause {
     /// The reply decoded but lacks what the protocol requires (no interface, no binding).
     #[error("{0}")]
     Protocol(String),
+    /// Kerberos failed before or during the bind: the KDC (unreachable, an unknown
+    /// principal, pre-authentication, skew, enctype), a ticket file, or the SPN.
+    #[error("kerberos: {0}")]
+    Kerberos(winv_krb::KrbClientError),
 }
 
 /// A failure of the WMI client: the [`Stage`] and the [`Cause`].
@@ -252,6 +256,14 @@ impl ClientError {
     /// Whether the server refused the credentials.
     pub fn is_auth_failure(&self) -> bool {
         matches!(self.cause, Cause::AuthenticationFailed(_))
+    }
+
+    /// The Kerberos failure, when Kerberos failed.
+    pub fn kerberos(&self) -> Option<&winv_krb::KrbClientError> {
+        match &self.cause {
+            Cause::Kerberos(k) => Some(k),
+            _ => None,
+        }
     }
 
     /// Whether the server denied access (DCOM, WMI or Win32 access denied), with valid

@@ -923,16 +923,19 @@ pub(crate) fn rpc_config(opts: &WmiOptions) -> ClientConfig {
     }
 }
 
-/// A fresh security context of `mechanism` for a bind, or none at level none.
-pub(crate) fn security(
+/// A fresh security context of `mechanism` for a bind, or none at level none: what the
+/// mechanism needs from the network first ([`Mechanism::prepare`], a Kerberos service
+/// ticket) is awaited here, under the connect deadline.
+pub(crate) async fn security(
     mechanism: &dyn Mechanism,
     opts: &WmiOptions,
-    target: &BindTarget<'_>,
+    target: BindTarget<'_>,
 ) -> Result<Option<Box<dyn winv_auth::SecurityContext>>, ClientError> {
     if opts.auth_level <= AuthLevel::None {
         return Ok(None);
     }
-    mechanism.context(target).map(Some)
+    mechanism.prepare(target).await?;
+    mechanism.context(&target).map(Some)
 }
 
 /// `RemoteCreateInstance` of `CLSID_WbemLevel1Login` for `IWbemLevel1Login` on a bound
@@ -1101,8 +1104,9 @@ pub async fn connect(
                     } else {
                         None
                     },
+                    level: opts.auth_level,
                 };
-                let result = match security(mech, opts, &bt) {
+                let result = match security(mech, opts, bt).await {
                     Err(e) => Err(e),
                     Ok(sec) => RpcConnection::bind_stream(
                         s,

@@ -40,14 +40,17 @@ pub mod binding;
 mod client;
 pub mod error;
 pub mod flow;
+pub mod kerberos;
 pub mod registry;
 pub mod security;
 
 pub use client::{WmiClient, WmiOptions};
 pub use flow::{FlowConfig, FlowObserver, FlowStep, NameResolver, Target};
+pub use kerberos::{Kerberos, Negotiate};
 pub use security::{Account, Credentials, Mechanism, Ntlm};
 pub use error::{code_with_name, Cause, ClientError, Stage};
 pub use winv_auth::ntlm::NtlmSecret;
 pub use winv_auth::AuthLevel;
+pub use winv_krb as krb;
 pub use winv_rpc::Deadlines;
 pub use winv_wmio::{Instance, Object, Value};

@@ -23,6 +23,8 @@ pub struct BindTarget<'a> {
     /// The principal name of the server's security bindings, when the activation reply
     /// listed one for this mechanism ([MS-DCOM] 2.2.19.4 SECURITYBINDING).
     pub principal: Option<&'a str>,
+    /// The authentication level of the association (Kerberos tells its context).
+    pub level: winv_auth::AuthLevel,
 }
 
 /// A security mechanism: gives a new client security context for every bind.
@@ -39,6 +41,20 @@ pub trait Mechanism: Send + Sync + fmt::Debug {
 
     /// A fresh context for one bind to `target`; an error carries the bind's stage.
     fn context(&self, target: &BindTarget<'_>) -> Result<Box<dyn SecurityContext>, ClientError>;
+
+    /// What must be fetched over the network before [`Mechanism::context`] can answer
+    /// for `target` (Kerberos: the service ticket from the KDC); the flow awaits it
+    /// before each authenticated bind. NTLM needs nothing.
+    fn prepare<'a>(&'a self, target: BindTarget<'a>) -> crate::kerberos::Prepare<'a> {
+        let _ = target;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The mechanism actually used with `host` (negotiate: the one it chose), for records.
+    fn used_for(&self, host: &str) -> &'static str {
+        let _ = host;
+        self.name()
+    }
 }
 
 /// Credentials for NTLM. `Debug` never shows the secret.

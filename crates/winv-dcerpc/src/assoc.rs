@@ -214,6 +214,10 @@ impl ClientAssociation {
         if config.auth_level <= AuthLevel::None && security.is_some() {
             return Err(Error::State("security context given at auth level none"));
         }
+        let mut security = security;
+        if let Some(sec) = &mut security {
+            sec.set_auth_level(config.auth_level);
+        }
         Ok(ClientAssociation {
             max_xmit_frag: config.max_xmit_frag,
             max_recv_frag: config.max_recv_frag,
@@ -483,7 +487,7 @@ impl ClientAssociation {
                 let pdu = Pdu::decode(buf)?;
                 match pdu.body {
                     Body::BindAck(ack) | Body::AlterContextResp(ack) => {
-                        self.on_bind_ack(h.ptype, h.call_id, ack, pdu.auth)
+                        self.on_bind_ack(h.ptype, h.call_id, pdu.flags, ack, pdu.auth)
                     }
                     _ => Err(Error::Malformed("bind_ack body")),
                 }
@@ -571,11 +575,18 @@ impl ClientAssociation {
         &mut self,
         ptype: PacketType,
         call_id: u32,
+        pdu_flags: u8,
         ack: BindAck,
         auth: Option<AuthVerifier>,
     ) -> Result<Event> {
         let auth_leg = matches!(self.state, State::AlterSent { auth_leg: true, .. });
         if ptype == PacketType::BindAck {
+            // [MS-RPCE] 3.3.1.5.2.2: header signing is on when we offered it
+            // and the server's bind_ack echoes the flag.
+            let header_signing = self.config.header_signing && pdu_flags & PFC_SUPPORT_HEADER_SIGN != 0;
+            if let Some(sec) = &mut self.security {
+                sec.set_header_signing(header_signing);
+            }
             if ack.max_recv_frag < 16 || ack.max_xmit_frag < 16 {
                 self.state = State::Failed;
                 return Err(Error::Malformed("bind_ack fragment sizes"));
@@ -624,7 +635,9 @@ impl ClientAssociation {
             self.state = State::Bound;
             return Ok(Event::ContextAdded { context_id });
         }
-        // Authentication legs.
+        // Authentication legs. A context that is established already sent
+        // its last leg in the alter_context this answers (Kerberos' third
+        // leg, [MS-KILE] 3.4.5.1): the reply carries no token to feed it.
         let established = self.security.as_ref().is_none_or(|s| s.is_established());
         if established {
             self.state = State::Bound;

@@ -138,10 +138,9 @@ pub fn decode_protected(buf: &[u8], prot: Option<&mut Protection<'_>>) -> Result
     if v.context_id != prot.context_id {
         return Err(Error::TrailerMismatch("auth_context_id"));
     }
-    let sig_len = prot.ctx.signature_len();
-    if v.value.len() != sig_len {
+    if !prot.ctx.accepts_signature_len(v.value.len()) {
         return Err(Error::SignatureLength {
-            expected: sig_len,
+            expected: prot.ctx.signature_len(),
             got: v.value.len(),
         });
     }

@@ -401,10 +401,14 @@ impl ServerAssociation {
                     .ok_or(reject::LOCAL_LIMIT_EXCEEDED)?;
                 self.security.remove(&oldest);
             }
-            let ctx = self
+            let mut ctx = self
                 .policy
                 .security(v.auth_type)
                 .ok_or(reject::AUTHENTICATION_TYPE_NOT_RECOGNIZED)?;
+            ctx.set_header_signing(self.header_signing);
+            if let Some(l) = AuthLevel::from_u8(v.auth_level) {
+                ctx.set_auth_level(l);
+            }
             self.security.insert(
                 v.context_id,
                 SecContext {

@@ -230,10 +230,17 @@ impl Resolver {
     /// `(host, port)`.
     pub async fn find_dcs(&self, domain: &str) -> Result<Vec<(String, u16)>, NotFoundReason> {
         let qname = format!("_ldap._tcp.dc._msdcs.{}.", domain.trim_end_matches('.'));
+        self.find_srv(&qname).await
+    }
+
+    /// The targets of the SRV records of `qname` (`_kerberos._tcp.REALM.`...),
+    /// ordered by priority then weight (highest first), as `(host, port)`;
+    /// each attempt has the configured deadline.
+    pub async fn find_srv(&self, qname: &str) -> Result<Vec<(String, u16)>, NotFoundReason> {
         let mut last = String::new();
         for _ in 0..self.cfg.attempts {
             let deadline = self.cfg.attempt_timeout + DEADLINE_MARGIN;
-            match tokio::time::timeout(deadline, self.inner.srv_lookup(qname.as_str())).await {
+            match tokio::time::timeout(deadline, self.inner.srv_lookup(qname)).await {
                 Err(_) => last = "timed out".to_string(),
                 Ok(Err(e)) => match classify(&e) {
                     Attempt::Final(r) => return Err(r),

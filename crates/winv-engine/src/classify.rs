@@ -212,6 +212,7 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
         // The connection broke in the middle of a call: Windows reports RPC_S_CALL_FAILED.
         Cause::Rpc(_) => with(f, Status::RpcCallFailed, Some(RPC_CALL_FAILED_HR)),
         Cause::Decode(_) | Cause::Protocol(_) => with(f, Status::OtherReasons, None),
+        Cause::Kerberos(k) => kerberos(f, k),
         Cause::Fault { status } => from_code(f, *status, true, stage, role),
         Cause::Hresult(hr) => from_code(f, *hr, false, stage, role),
         Cause::Win32 { code, .. } => {
@@ -227,6 +228,52 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
             }
         }
     }
+}
+
+/// `SEC_E_NO_AUTHENTICATING_AUTHORITY`: what Windows reports when no KDC answers.
+pub const SEC_E_NO_AUTHENTICATING_AUTHORITY: u32 = 0x8009_0311;
+
+/// A Kerberos failure of the client side (the KDC's answer, a ticket file, the SPN):
+/// KDC errors get the stage `kdc` and the Kerberos code by its name (the knowledge base
+/// has the causes and remediation: `setspn`, `w32tm`, `klist`,
+/// msDS-SupportedEncryptionTypes); no KDC reached is `SEC_E_NO_AUTHENTICATING_AUTHORITY`.
+fn kerberos(mut f: Failure, k: &winv_client::krb::KrbClientError) -> Failure {
+    use winv_client::krb::KrbClientError as E;
+    use winv_client::krb::KrbError;
+    let krb_code = |f: &mut Failure, code: i32| {
+        f.code = u32::try_from(code).ok();
+        f.code_name = f
+            .code
+            .and_then(|c| winv_kb::name_in(Kind::Kerberos, c))
+            .map(str::to_string);
+    };
+    f.status = Status::AccessDenied;
+    f.denied_by = Some(DeniedBy::Authentication);
+    f.retry = false;
+    match k {
+        E::KdcUnreachable { .. } | E::NoKdc(_) => {
+            f.stage = FailureStage::Kdc;
+            f.code = Some(SEC_E_NO_AUTHENTICATING_AUTHORITY);
+            f.code_name = winv_kb::name(SEC_E_NO_AUTHENTICATING_AUTHORITY).map(str::to_string);
+        }
+        E::Kerberos(KrbError::Protocol { code, .. }) => {
+            f.stage = FailureStage::Kdc;
+            krb_code(&mut f, *code);
+        }
+        E::Kerberos(KrbError::Rc4Refused | KrbError::UnsupportedEtype(_)) => {
+            f.stage = FailureStage::Kdc;
+            krb_code(&mut f, winv_client::krb::codes::KDC_ERR_ETYPE_NOSUPP);
+        }
+        E::Kerberos(KrbError::AddressOnly(_)) => {
+            // Not a refusal: Kerberos cannot name an address. The stage stays the bind's.
+            f.status = Status::OtherReasons;
+            f.denied_by = None;
+        }
+        E::Kerberos(_) => f.stage = FailureStage::Kdc,
+        E::File { .. } | E::NoTgt { .. } | E::NoKey { .. } => f.stage = FailureStage::Credentials,
+    }
+    f.category = status_category(f.status);
+    f
 }
 
 /// A fault status or a method's HRESULT, through the knowledge base.
@@ -359,6 +406,39 @@ mod tests {
             &ClientError::new(stage, Cause::Fault { status }),
             NamespaceRole::Cimv2,
         )
+    }
+
+    #[test]
+    fn kerberos_failures_get_their_stage_code_and_name() {
+        use winv_client::krb::{codes, KrbClientError as E, KrbError};
+        let k = |e: E| classify(&ClientError::new(Stage::Bind135, Cause::Kerberos(e)), NamespaceRole::Cimv2);
+        for (code, name) in [
+            (codes::KDC_ERR_C_PRINCIPAL_UNKNOWN, "KDC_ERR_C_PRINCIPAL_UNKNOWN"),
+            (codes::KDC_ERR_PREAUTH_FAILED, "KDC_ERR_PREAUTH_FAILED"),
+            (codes::KRB_AP_ERR_SKEW, "KRB_AP_ERR_SKEW"),
+            (codes::KDC_ERR_S_PRINCIPAL_UNKNOWN, "KDC_ERR_S_PRINCIPAL_UNKNOWN"),
+            (codes::KDC_ERR_ETYPE_NOSUPP, "KDC_ERR_ETYPE_NOSUPP"),
+        ] {
+            let f = k(E::Kerberos(KrbError::protocol(code, None)));
+            assert_eq!(f.status, Status::AccessDenied, "{name}");
+            assert_eq!(f.stage, FailureStage::Kdc, "{name}");
+            assert_eq!(f.code, Some(code as u32), "{name}");
+            assert_eq!(f.code_name.as_deref(), Some(name));
+            assert_eq!(f.denied_by, Some(DeniedBy::Authentication));
+            assert!(!f.retry, "{name}");
+            assert!(f.message.contains(name), "{}", f.message);
+        }
+        let f = k(E::KdcUnreachable { realm: "LAB.TEST".into(), detail: "refused".into() });
+        assert_eq!((f.stage, f.code), (FailureStage::Kdc, Some(SEC_E_NO_AUTHENTICATING_AUTHORITY)));
+        assert_eq!(f.code_name.as_deref(), Some("SEC_E_NO_AUTHENTICATING_AUTHORITY"));
+        let f = k(E::Kerberos(KrbError::Rc4Refused));
+        assert_eq!(f.code_name.as_deref(), Some("KDC_ERR_ETYPE_NOSUPP"));
+        assert!(f.message.contains("rc4"), "{}", f.message);
+        let f = k(E::Kerberos(KrbError::AddressOnly("10.0.0.5".into())));
+        assert_eq!(f.status, Status::OtherReasons);
+        assert_eq!(f.stage, FailureStage::Client(Stage::Bind135));
+        assert!(f.message.contains("needs a host name"), "{}", f.message);
+        assert_eq!(FailureStage::parse("kdc"), Some(FailureStage::Kdc));
     }
 
     #[test]

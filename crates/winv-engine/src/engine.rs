@@ -44,6 +44,8 @@ pub struct Credential {
     pub account: String,
     /// The credentials the client uses.
     pub creds: Credentials,
+    /// The mechanism to use (Kerberos, negotiate); `None`: NTLM with `creds`.
+    pub mechanism: Option<Arc<dyn Mechanism>>,
 }
 
 impl Credential {
@@ -53,7 +55,14 @@ impl Credential {
         Credential {
             account: account.to_string(),
             creds: Credentials::for_account(account, password),
+            mechanism: None,
         }
+    }
+
+    /// The same account with another mechanism (Kerberos, negotiate).
+    pub fn with_mechanism(mut self, mechanism: Arc<dyn Mechanism>) -> Credential {
+        self.mechanism = Some(mechanism);
+        self
     }
 }
 
@@ -203,7 +212,10 @@ impl Engine {
         let mechanisms = creds
             .iter()
             .map(|c| {
-                Arc::new(Ntlm::new(c.creds.clone(), &opts.client.workstation)) as Arc<dyn Mechanism>
+                c.mechanism.clone().unwrap_or_else(|| {
+                    Arc::new(Ntlm::new(c.creds.clone(), &opts.client.workstation))
+                        as Arc<dyn Mechanism>
+                })
             })
             .collect();
         Engine {
@@ -303,7 +315,11 @@ impl Engine {
                                     .await;
                                 queue.push_back(c);
                             }
-                            Settled::Finished(r) => {
+                            Settled::Finished(mut r) => {
+                                r.mechanism = c
+                                    .remembered()
+                                    .and_then(|i| self.mechanisms.get(i))
+                                    .map(|m| m.used_for(c.target()).to_string());
                                 let _ = events.send(Event::Finished(r)).await;
                             }
                         },

@@ -302,6 +302,11 @@ impl Computer {
         }
     }
 
+    /// The index of the credential that got past the logon, once one has.
+    pub fn remembered(&self) -> Option<usize> {
+        self.remembered
+    }
+
     /// The target as given.
     pub fn target(&self) -> &str {
         &self.target
@@ -778,6 +783,7 @@ impl Computer {
             failure,
             attempts: std::mem::take(&mut self.attempts),
             credential: self.remembered.and_then(|i| self.accounts.get(i)).cloned(),
+            mechanism: None,
             classes: std::mem::take(&mut self.classes),
             inventory: std::mem::take(&mut self.inventory),
             finished_ms: now.wall_ms,

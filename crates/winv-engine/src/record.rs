@@ -53,11 +53,14 @@ pub enum FailureStage {
     Run,
     /// Every item of the profile failed.
     Items,
+    /// Getting a Kerberos ticket from the KDC (before the bind that needed it).
+    Kdc,
 }
 
 impl FailureStage {
     /// Every engine stage (the client's come from `winv_client::Stage`).
-    const ENGINE: [FailureStage; 5] = [
+    const ENGINE: [FailureStage; 6] = [
+        FailureStage::Kdc,
         FailureStage::Resolve,
         FailureStage::Credentials,
         FailureStage::Watchdog,
@@ -74,6 +77,7 @@ impl FailureStage {
             FailureStage::Watchdog => "watchdog",
             FailureStage::Run => "run",
             FailureStage::Items => "items",
+            FailureStage::Kdc => "kdc",
         }
     }
 
@@ -280,6 +284,10 @@ pub struct ComputerResult {
     pub attempts: Vec<AttemptRecord>,
     /// The account that worked (`LAB\admin`), remembered for the computer.
     pub credential: Option<String>,
+    /// The security mechanism that worked with it (`ntlm`, `kerberos`; under negotiate
+    /// the one chosen for this computer).
+    #[serde(default)]
+    pub mechanism: Option<String>,
     /// The final result of every item of the profile (empty when no connection was made).
     pub classes: Vec<ClassResult>,
     /// What was collected.

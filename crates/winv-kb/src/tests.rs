@@ -462,6 +462,26 @@ proptest::proptest! {
 }
 
 #[test]
+fn kerberos_names_agree_with_winv_auth() {
+    // One owner for each code's name: every Kerberos entry of the knowledge
+    // base names its code as winv_auth::kerberos::codes does.
+    let mut n = 0;
+    for e in entries().iter().filter(|e| e.kind == Kind::Kerberos) {
+        for v in &e.values {
+            let code = i32::try_from(*v).expect("kerberos codes are small");
+            assert_eq!(
+                winv_auth::kerberos::codes::name(code),
+                Some(e.name.as_str()),
+                "kb entry {} (code {code})",
+                e.name
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 12, "only {n} kerberos entries");
+}
+
+#[test]
 fn limit_exceeded_is_ours_and_explained() {
     let e = by_name("WINV_E_LIMIT_EXCEEDED").expect("entry");
     assert_eq!(e.values.first(), Some(&crate::WINV_E_LIMIT_EXCEEDED));

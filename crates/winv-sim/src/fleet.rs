@@ -324,6 +324,20 @@ pub struct HostSpec {
     /// `Class.Property` → value text, applied after generation.
     pub overrides: Arc<Vec<(String, String)>>,
     pub faults: Arc<Vec<FaultSpec>>,
+    /// Kerberos: the host's keytab (its SPNs' keys) and realm; `None`: NTLM only.
+    pub kerberos: Option<KerberosSpec>,
+    /// Whether the host accepts NTLM (`ntlm = false`: a host hardened to refuse it).
+    pub ntlm: bool,
+}
+
+/// Where a simulated host's Kerberos keys come from (the file is read when the
+/// host starts serving; the fleet file stays pure text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KerberosSpec {
+    /// The keytab (`samba-tool domain exportkeytab --principal=...`, `ktutil`).
+    pub keytab: std::path::PathBuf,
+    /// The realm (default: the host's domain in upper case).
+    pub realm: String,
 }
 
 impl HostSpec {
@@ -383,6 +397,9 @@ struct Defaults {
     seed: Option<u64>,
     name_pattern: Option<String>,
     domain: Option<String>,
+    keytab: Option<String>,
+    realm: Option<String>,
+    ntlm: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -408,6 +425,9 @@ struct HostEntry {
     overrides: Option<Spanned<HashMap<String, toml::Value>>>,
     #[serde(default)]
     faults: Vec<Spanned<FaultSpec>>,
+    keytab: Option<String>,
+    realm: Option<String>,
+    ntlm: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -699,6 +719,21 @@ impl Fleet {
                 faults.push(f.get_ref().clone());
             }
             let (overrides, faults) = (Arc::new(overrides), Arc::new(faults));
+            let host_domain = entry.domain.clone().unwrap_or_else(|| domain.clone());
+            let kerberos = entry.keytab.clone().or_else(|| d.keytab.clone()).map(|k| KerberosSpec {
+                keytab: k.into(),
+                realm: entry
+                    .realm
+                    .clone()
+                    .or_else(|| d.realm.clone())
+                    .unwrap_or_else(|| host_domain.clone())
+                    .to_ascii_uppercase(),
+            });
+            let ntlm = entry.ntlm.as_ref().map(|n| *n.get_ref()).or(d.ntlm).unwrap_or(true);
+            if !ntlm && kerberos.is_none() {
+                let span = entry.ntlm.as_ref().map_or(entry.address.span(), |n| n.span());
+                return Err(ctx.err(span, "a host with ntlm = false needs a keytab"));
+            }
             for addr in addrs {
                 if let Some(_prev) = spans.get(&addr) {
                     return Err(ctx.err(
@@ -721,6 +756,8 @@ impl Fleet {
                     users: users.clone(),
                     overrides: overrides.clone(),
                     faults: faults.clone(),
+                    kerberos: kerberos.clone(),
+                    ntlm,
                 });
             }
         }
@@ -796,6 +833,11 @@ impl Fleet {
                     users: default_users.clone(),
                     overrides: Arc::new(Vec::new()),
                     faults,
+                    kerberos: d.keytab.clone().map(|k| KerberosSpec {
+                        keytab: k.into(),
+                        realm: d.realm.clone().unwrap_or_else(|| domain.clone()).to_ascii_uppercase(),
+                    }),
+                    ntlm: d.ntlm.unwrap_or(true) || d.keytab.is_none(),
                 });
             }
         }
@@ -827,6 +869,8 @@ impl Fleet {
             }]),
             overrides: Arc::new(Vec::new()),
             faults: Arc::new(Vec::new()),
+            kerberos: None,
+            ntlm: true,
         });
         fleet
     }

@@ -515,6 +515,7 @@ pub(crate) async fn computer(
         failure: failure_from_row(&row, "computers")?,
         attempts,
         credential: row.try_get("credential")?,
+        mechanism: row.try_get("mechanism")?,
         classes,
         inventory,
         finished_ms: row.try_get("finished_ms")?,
@@ -1251,8 +1252,8 @@ async fn insert_computer(
 ) -> Result<i64, StoreError> {
     let sql = format!(
         "INSERT INTO computers (run_id, target, address, status, credential, finished_ms, \
-         scanner_id, {FAILURE_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         scanner_id, mechanism, {FAILURE_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          RETURNING id"
     );
     let q = sqlx::query(&sql)
@@ -1262,7 +1263,8 @@ async fn insert_computer(
         .bind(r.status.as_str())
         .bind(&r.credential)
         .bind(r.finished_ms)
-        .bind(scanner);
+        .bind(scanner)
+        .bind(&r.mechanism);
     let row = bind_failure(q, FailureCols::new(r.failure.as_ref()))
         .fetch_one(&mut **tx)
         .await

@@ -187,6 +187,7 @@ fn inventoried(target: &str, services: usize) -> ComputerResult {
             failure: None,
         }],
         credential: Some("LAB\\admin".into()),
+        mechanism: None,
         classes: class_results(&names, 1),
         inventory,
         finished_ms: 1_700_000_001_000,
@@ -211,6 +212,7 @@ fn failed(target: &str, status: Status) -> ComputerResult {
             failure: Some(f),
         }],
         credential: None,
+        mechanism: None,
         classes: Vec::new(),
         inventory: Inventory::default(),
         finished_ms: 1_700_000_021_000,
@@ -272,6 +274,7 @@ fn full_result() -> ComputerResult {
             },
         ],
         credential: Some("LAB\\admin".into()),
+        mechanism: Some("kerberos".into()),
         classes: vec![
             ClassResult {
                 class: "Win32_BIOS".into(),
@@ -1156,7 +1159,7 @@ async fn a_newer_schema_is_refused(db: &TestDb) {
         Err(
             e @ StoreError::NewerSchema {
                 found: 99,
-                known: 3,
+                known: 4,
                 ..
             },
         ) => {

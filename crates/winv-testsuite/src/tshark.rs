@@ -83,12 +83,34 @@ pub fn tshark_available() -> bool {
         .unwrap_or(false)
 }
 
+/// tshark preferences that decrypt Kerberos (tickets, then the DCE/RPC wrap
+/// and MIC tokens) with the keys of `keytab` (`samba-tool domain
+/// exportkeytab`).
+pub fn keytab_prefs(keytab: &Path) -> Vec<String> {
+    vec![
+        "kerberos.decrypt:TRUE".to_string(),
+        format!("kerberos.file:{}", keytab.display()),
+    ]
+}
+
+fn password_prefs(nt_password: Option<&str>) -> Vec<String> {
+    // Test-only fixture passwords; never logged.
+    nt_password
+        .map(|pw| vec![format!("ntlmssp.nt_password:{pw}")])
+        .unwrap_or_default()
+}
+
 fn run_tshark(capture: &Path, nt_password: Option<&str>, args: &[&str]) -> anyhow::Result<String> {
+    run_tshark_prefs(capture, &password_prefs(nt_password), args)
+}
+
+/// Runs tshark on `capture` with `-o PREF` for each of `prefs`, then `args`;
+/// returns its standard output.
+pub fn run_tshark_prefs(capture: &Path, prefs: &[String], args: &[&str]) -> anyhow::Result<String> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-n").arg("-r").arg(capture);
-    if let Some(pw) = nt_password {
-        // Test-only fixture passwords; never logged.
-        cmd.arg("-o").arg(format!("ntlmssp.nt_password:{pw}"));
+    for p in prefs {
+        cmd.arg("-o").arg(p);
     }
     cmd.args(args);
     let out = cmd
@@ -163,9 +185,14 @@ fn first_deep(obj: &Value, key: &str) -> Option<u64> {
 /// One record per DCE/RPC PDU in `capture`, in frame order, as tshark dissects it
 /// (with `nt_password` given to tshark's NTLMSSP dissector for decryption).
 pub fn dcerpc_pdus(capture: &Path, nt_password: Option<&str>) -> anyhow::Result<Vec<TsharkPdu>> {
-    let text = run_tshark(
+    dcerpc_pdus_prefs(capture, &password_prefs(nt_password))
+}
+
+/// [`dcerpc_pdus`] with any tshark preferences (e.g. [`keytab_prefs`]).
+pub fn dcerpc_pdus_prefs(capture: &Path, prefs: &[String]) -> anyhow::Result<Vec<TsharkPdu>> {
+    let text = run_tshark_prefs(
         capture,
-        nt_password,
+        prefs,
         &["-Y", "dcerpc", "-T", "json", "--no-duplicate-keys"],
     )?;
     let packets: Vec<Value> = serde_json::from_str(&text).context("parsing tshark json")?;
@@ -252,9 +279,14 @@ pub fn dcerpc_pdus(capture: &Path, nt_password: Option<&str>) -> anyhow::Result<
 
 /// Frame numbers tshark marks `_ws.malformed` (any protocol, not only DCE/RPC).
 pub fn malformed_frames(capture: &Path, nt_password: Option<&str>) -> anyhow::Result<Vec<u32>> {
-    let text = run_tshark(
+    malformed_frames_prefs(capture, &password_prefs(nt_password))
+}
+
+/// [`malformed_frames`] with any tshark preferences.
+pub fn malformed_frames_prefs(capture: &Path, prefs: &[String]) -> anyhow::Result<Vec<u32>> {
+    let text = run_tshark_prefs(
         capture,
-        nt_password,
+        prefs,
         &["-Y", "_ws.malformed", "-T", "fields", "-e", "frame.number"],
     )?;
     text.lines()

@@ -57,6 +57,7 @@ fn cred(password: &str) -> Credential {
     Credential {
         account: "LAB\\admin".into(),
         creds: Credentials::with_password("admin", "LAB", password),
+        mechanism: None,
     }
 }
 
@@ -846,6 +847,7 @@ fn a_samba_dc_answers_rpc_but_offers_no_dcom() {
     let credential = Credential {
         account: format!("{}\\{}", dc.domain(), dc.admin_user()),
         creds: Credentials::with_password(dc.admin_user(), dc.domain(), dc.admin_password()),
+        mechanism: None,
     };
     let engine = Engine::new(options(), vec![credential], Profile::standard(), None);
     let t = dc.addr().to_string();

@@ -28,6 +28,7 @@ fn cred(password: &str) -> Credential {
     Credential {
         account: "LAB\\admin".into(),
         creds: Credentials::with_password("admin", "LAB", password),
+        mechanism: None,
     }
 }
 
@@ -492,6 +493,7 @@ async fn credentials_are_tried_in_order_and_the_working_one_remembered() {
     let wrong = Credential {
         account: "LAB\\helpdesk".into(),
         creds: Credentials::with_password("helpdesk", "LAB", "not-it"),
+        mechanism: None,
     };
     let engine = Engine::new(
         options(&sim),

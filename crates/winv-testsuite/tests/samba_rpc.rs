@@ -217,6 +217,7 @@ fn epm_lookup_map_and_sealed_samr_calls_against_samba() {
         &winv_trace::conversation::Options {
             secret: Some(secret),
             stub_hex: false,
+            keytab: None,
         },
     );
     assert_eq!(trace.summary.decode_errors, 0, "{:?}", trace.summary);

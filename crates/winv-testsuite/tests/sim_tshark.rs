@@ -216,6 +216,7 @@ fn tshark_dissects_impacket_talking_to_the_simulator() {
         &winv_trace::conversation::Options {
             secret: Some(winv_auth::ntlm::NtlmSecret::from_password(PASSWORD)),
             stub_hex: false,
+            keytab: None,
         },
     );
     let s = &trace.summary;

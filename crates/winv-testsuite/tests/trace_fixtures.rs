@@ -17,6 +17,7 @@ fn trace(bytes: &[u8], password: Option<&str>) -> Trace {
         &Options {
             secret,
             stub_hex: false,
+            keytab: None,
         },
     )
 }

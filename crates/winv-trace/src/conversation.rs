@@ -12,7 +12,7 @@ use serde::Serialize;
 use winv_auth::ntlm::{find_ntlmssp, message_type, NtlmPassive, NtlmPassiveContext, NtlmSecret};
 use winv_auth::{AuthError, AuthLevel, AuthType, SecurityContext, Step};
 use winv_dcerpc::framer::PduBuffer;
-use winv_dcerpc::pdu::{result, PFC_FIRST_FRAG, PFC_LAST_FRAG};
+use winv_dcerpc::pdu::{result, PFC_FIRST_FRAG, PFC_LAST_FRAG, PFC_SUPPORT_HEADER_SIGN};
 use winv_dcerpc::secure::{decode_protected, Protection};
 use winv_dcerpc::status::{reject_reason_name, status_name};
 use winv_dcerpc::{interfaces, Body, Header, PacketType, Pdu, SyntaxId};
@@ -31,6 +31,9 @@ pub struct Options {
     pub secret: Option<NtlmSecret>,
     /// Keep plaintext stubs as hex in the JSON.
     pub stub_hex: bool,
+    /// Service keys (a keytab) for Kerberos-protected connections: the
+    /// AP-REQ's ticket is decrypted with them, and the session keys follow.
+    pub keytab: Option<winv_auth::kerberos::files::Keytab>,
 }
 
 impl std::fmt::Debug for Options {
@@ -38,6 +41,7 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("stub_hex", &self.stub_hex)
+            .field("keytab_entries", &self.keytab.as_ref().map(|k| k.entries.len()))
             .finish()
     }
 }
@@ -295,8 +299,10 @@ struct AuthState {
     negotiate: Option<Vec<u8>>,
     challenge: Option<Vec<u8>>,
     authenticate: Option<Vec<u8>>,
+    /// Kerberos: the AP-REQ of the bind (inner token).
+    ap_req: Option<Vec<u8>>,
     /// (client-to-server, server-to-client)
-    keys: Option<(Typed, Typed)>,
+    keys: Option<(Box<dyn SecurityContext>, Box<dyn SecurityContext>)>,
 }
 
 /// A passive NTLM context reporting the trailer's auth type (NTLM carried in
@@ -355,6 +361,8 @@ struct ConnState<'o> {
     partial: [Option<Partial>; 2],
     calls: Vec<Call>,
     notes: Vec<String>,
+    /// The bind_ack acknowledged header signing.
+    header_signing: bool,
 }
 
 fn dir_index(d: Direction) -> usize {
@@ -386,6 +394,7 @@ fn analyze_connection(
         partial: [None, None],
         calls: Vec::new(),
         notes: Vec::new(),
+        header_signing: false,
     };
     let mut pdus = Vec::new();
     for chunk in &conn.segments {
@@ -510,6 +519,8 @@ impl ConnState<'_> {
             });
             if ntlm.is_some() {
                 self.ntlm_token(v.context_id, v.auth_type, &v.value, &mut rec);
+            } else if matches!(v.auth_type, AuthType::GssKerberos | AuthType::GssNegotiate) {
+                self.krb_token(v.context_id, v.auth_type, &v.value, header.ptype, &mut rec);
             }
         }
         match &plain.body {
@@ -524,6 +535,9 @@ impl ConnState<'_> {
                 }
             }
             Body::BindAck(a) | Body::AlterContextResp(a) => {
+                if header.ptype == PacketType::BindAck && plain.auth.is_some() {
+                    self.header_signing = plain.flags & PFC_SUPPORT_HEADER_SIGN != 0;
+                }
                 rec.secondary_address = a.secondary_address().map(str::to_owned);
                 rec.results = a
                     .results
@@ -575,6 +589,38 @@ impl ConnState<'_> {
         rec
     }
 
+    /// Records a Kerberos AP-REQ (bind) and, at the server's AP-REP, derives
+    /// the observers from the keytab.
+    fn krb_token(&mut self, ctx: u32, auth_type: AuthType, token: &[u8], ptype: PacketType, rec: &mut PduRecord) {
+        use winv_auth::kerberos::passive;
+        let Ok(inner) = passive::inner_token(auth_type, token) else {
+            return;
+        };
+        let st = self.auth.entry(ctx).or_default();
+        if passive::is_ap_req(&inner) && matches!(ptype, PacketType::Bind | PacketType::AlterContext) {
+            *st = AuthState {
+                ap_req: Some(inner),
+                ..AuthState::default()
+            };
+            return;
+        }
+        let server_leg = matches!(ptype, PacketType::BindAck | PacketType::AlterContextResp);
+        if !(passive::is_ap_rep(&inner) && server_leg) || st.keys.is_some() {
+            return;
+        }
+        let (Some(req), Some(keytab)) = (&st.ap_req, &self.options.keytab) else {
+            return;
+        };
+        match passive::observe(auth_type, req, &inner, keytab) {
+            Ok((c2s, s2c)) => st.keys = Some((Box::new(c2s), Box::new(s2c))),
+            Err(e) => {
+                let why = format!("kerberos keys not derived: {e}");
+                rec.error = Some(why.clone());
+                self.notes.push(format!("frame {}: {why}", rec.frame));
+            }
+        }
+    }
+
     /// Records an NTLM message and derives the passive keys once all three are in.
     fn ntlm_token(&mut self, ctx: u32, auth_type: AuthType, token: &[u8], rec: &mut PduRecord) {
         let Some(msg) = find_ntlmssp(token) else {
@@ -604,14 +650,14 @@ impl ConnState<'_> {
         match NtlmPassive::from_messages(n, c, a, secret) {
             Ok((c2s, s2c)) => {
                 st.keys = Some((
-                    Typed {
+                    Box::new(Typed {
                         inner: c2s,
                         auth_type,
-                    },
-                    Typed {
+                    }),
+                    Box::new(Typed {
                         inner: s2c,
                         auth_type,
-                    },
+                    }),
                 ));
             }
             Err(e) => {
@@ -664,9 +710,11 @@ impl ConnState<'_> {
             return None;
         };
         let ctx: &mut dyn SecurityContext = match dir {
-            Direction::ClientToServer => c2s,
-            Direction::ServerToClient => s2c,
+            Direction::ClientToServer => c2s.as_mut(),
+            Direction::ServerToClient => s2c.as_mut(),
         };
+        ctx.set_auth_level(level);
+        ctx.set_header_signing(self.header_signing);
         let mut prot = Protection {
             ctx,
             level,
@@ -805,6 +853,17 @@ pub fn fuzz_analyze(data: &[u8]) {
         let options = Options {
             secret: Some(NtlmSecret::from_password("fuzz")),
             stub_hex: true,
+            // A keytab with one key, so the passive Kerberos path runs too.
+            keytab: Some(winv_auth::kerberos::files::Keytab {
+                entries: vec![winv_auth::kerberos::files::KeytabEntry {
+                    principal: winv_auth::kerberos::Principal::service("host/fuzz", "FUZZ"),
+                    kvno: 1,
+                    // INVARIANT: 32 bytes is an AES256 key.
+                    key: winv_auth::kerberos::Key::new(winv_auth::kerberos::Etype::Aes256CtsHmacSha196, &[7; 32])
+                        .expect("32-byte aes256 key"),
+                }],
+                skipped: 0,
+            }),
         };
         let _ = analyze(&capture, &options);
     }

@@ -11,17 +11,65 @@
 //! | `--connect-timeout SECS` | each TCP connect and each DNS attempt |
 //! | `--call-timeout SECS` | each read, bind and call, and an enumeration without progress |
 //! | `--dns-server ADDR[:PORT]` | names through this server instead of the system's resolver |
+//! | `--auth ntlm\|kerberos\|negotiate` | the mechanism (default ntlm); negotiate: Kerberos, NTLM for an address or a principal the KDC does not know |
+//! | `--kdc ADDR[:PORT]` (repeatable) | the KDCs; default krb5.conf (`KRB5_CONFIG`, `/etc/krb5.conf`), then DNS SRV `_kerberos._tcp.REALM` |
+//! | `--spn SPN` | the service principal instead of the server's, or `host/<fqdn>` |
+//! | `--keytab FILE` | the account's keys instead of its password; without a password or keytab, the ccache of `KRB5CCNAME` (after `kinit`) |
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use winv_client::{AuthLevel, Deadlines};
+use std::sync::Arc;
+
+use anyhow::Context;
+use winv_auth::kerberos::exchange::Password;
+use winv_auth::kerberos::Principal;
+use winv_client::krb::{self, KdcAddr, KdcLocator, Krb5Conf, KerberosConfig, Source};
+use winv_client::{AuthLevel, Credentials, Deadlines, Mechanism, Negotiate, Ntlm};
 use winv_discovery::resolve::{DnsServer, ResolveConfig, Resolver};
 use winv_engine::Credential;
 
-use crate::password::read_password;
+use crate::password::{read_password, Secret};
+
+/// The security mechanism of the connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Auth {
+    /// NTLMv2 with the password's hash.
+    Ntlm,
+    /// Kerberos (SPNEGO): tickets from a password, a keytab or a ccache.
+    Kerberos,
+    /// Kerberos, and NTLM for an address-only target or a principal the KDC does not
+    /// know (the mechanism used is recorded per computer).
+    Negotiate,
+}
+
+impl Auth {
+    /// The prefix of a credentials file entry (`kerberos:LAB\user`).
+    pub fn from_prefix(s: &str) -> Option<Auth> {
+        match s {
+            "ntlm" => Some(Auth::Ntlm),
+            "kerberos" => Some(Auth::Kerberos),
+            "negotiate" => Some(Auth::Negotiate),
+            _ => None,
+        }
+    }
+}
+
+/// One account before its mechanism is built: what a credentials file line or a
+/// `--user` says. `Debug` never shows the password.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The account as written (for a ccache: its default principal).
+    pub account: String,
+    /// Its password (none for a ccache or a keytab).
+    pub password: Option<Secret>,
+    /// The mechanism the entry names; `None`: `--auth`.
+    pub auth: Option<Auth>,
+    /// A ccache to take tickets from (`ccache:FILE`).
+    pub ccache: Option<PathBuf>,
+}
 
 /// Authentication level of every connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -76,6 +124,20 @@ pub struct ConnectionArgs {
     /// DNS server for host names (ADDR[:PORT]); default the system's resolver.
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub dns_server: Option<String>,
+    /// Security mechanism: ntlm, kerberos, or negotiate (Kerberos, else NTLM for an
+    /// address or a principal the KDC does not know).
+    #[arg(long, value_enum, default_value_t = Auth::Ntlm)]
+    pub auth: Auth,
+    /// A KDC (ADDR[:PORT], repeatable); default krb5.conf, then the realm's DNS SRV records.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub kdc: Vec<String>,
+    /// The service principal to ask a ticket for, instead of the server's own or
+    /// host/<fqdn>.
+    #[arg(long, value_name = "SPN")]
+    pub spn: Option<String>,
+    /// Keytab with the account's keys (Kerberos without a password).
+    #[arg(long, value_name = "FILE")]
+    pub keytab: Option<PathBuf>,
 }
 
 /// The default connect deadline.
@@ -116,6 +178,137 @@ impl ConnectionArgs {
     }
 }
 
+impl ConnectionArgs {
+    /// Whether an account may come without a password: Kerberos with a keytab or a
+    /// ccache (`KRB5CCNAME`).
+    pub fn password_optional(&self) -> bool {
+        self.auth != Auth::Ntlm
+            && (self.keytab.is_some() || std::env::var_os("KRB5CCNAME").is_some())
+    }
+
+    fn kerberos_config(&self) -> Result<KerberosConfig> {
+        let explicit = self
+            .kdc
+            .iter()
+            .map(|k| KdcAddr::parse(k).map_err(anyhow::Error::msg))
+            .collect::<Result<Vec<_>>>()
+            .context("--kdc")?;
+        let conf_path = std::env::var_os("KRB5_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/etc/krb5.conf"));
+        let conf = if conf_path.exists() {
+            Krb5Conf::load(&conf_path)?
+        } else {
+            Krb5Conf::default()
+        };
+        let mut config = KerberosConfig {
+            locator: KdcLocator {
+                explicit,
+                conf,
+                dns: Some(self.resolver(2)?),
+            },
+            ..KerberosConfig::default()
+        };
+        if let Some(c) = self.connect_timeout {
+            config.kdc_deadline = Duration::from_secs_f64(c);
+        }
+        Ok(config)
+    }
+
+    /// The credential list: each entry with its mechanism (its own, or `--auth`). The
+    /// Kerberos tickets of an account are shared by every computer of the run.
+    pub fn credentials(&self, entries: Vec<Entry>, workstation: &str) -> Result<Vec<Credential>> {
+        self.credentials_as(entries, workstation, None)
+    }
+
+    /// The mechanism `diagnose` probes when `--auth` is refused: NTLM for Kerberos,
+    /// Kerberos for NTLM; none for negotiate (it already tries both).
+    pub fn other_auth(&self) -> Option<Auth> {
+        match self.auth {
+            Auth::Ntlm => Some(Auth::Kerberos),
+            Auth::Kerberos => Some(Auth::Ntlm),
+            Auth::Negotiate => None,
+        }
+    }
+
+    /// [`ConnectionArgs::credentials`] with `auth` instead of each entry's mechanism.
+    pub fn credentials_as(
+        &self,
+        entries: Vec<Entry>,
+        workstation: &str,
+        auth: Option<Auth>,
+    ) -> Result<Vec<Credential>> {
+        let mut out = Vec::with_capacity(entries.len());
+        let mut config: Option<KerberosConfig> = None;
+        for e in entries {
+            let auth = auth.or(e.auth).unwrap_or(self.auth);
+            let pw = e.password.as_ref().map(Secret::expose);
+            let creds = Credentials::for_account(&e.account, pw.unwrap_or(""));
+            let ntlm = pw.map(|_| Ntlm::new(creds.clone(), workstation));
+            if auth == Auth::Ntlm {
+                let Some(n) = ntlm else {
+                    bail!("{}: ntlm needs a password", e.account);
+                };
+                out.push(Credential {
+                    account: e.account,
+                    creds,
+                    mechanism: Some(Arc::new(n)),
+                });
+                continue;
+            }
+            if config.is_none() {
+                config = Some(self.kerberos_config()?);
+            }
+            let cfg = config.clone().unwrap_or_default();
+            let realm = cfg.locator.conf.default_realm.clone();
+            let principal = || {
+                Principal::parse_user(&e.account, realm.as_deref())
+                    .with_context(|| format!("kerberos account {}", e.account))
+            };
+            let ccache = e
+                .ccache
+                .clone()
+                .or_else(|| (pw.is_none() && self.keytab.is_none()).then(|| std::env::var_os("KRB5CCNAME").map(PathBuf::from)).flatten());
+            let source = if let Some(cc) = ccache {
+                let (path, cache) = krb::load_ccache(&cc.to_string_lossy())?;
+                Source::Ccache { path, cache }
+            } else if let Some(kt) = &self.keytab {
+                Source::Keytab {
+                    client: principal()?,
+                    path: kt.clone(),
+                }
+            } else if let Some(p) = pw {
+                Source::Password {
+                    client: principal()?,
+                    password: Password::new(p.to_owned()),
+                }
+            } else {
+                bail!(
+                    "{}: kerberos needs a password, --keytab, or a ccache (KRB5CCNAME)",
+                    e.account
+                );
+            };
+            let tickets = Arc::new(krb::Kerberos::new(source, cfg)?);
+            let account = if e.ccache.is_some() {
+                tickets.client().to_string()
+            } else {
+                e.account.clone()
+            };
+            let k = winv_client::Kerberos::new(tickets, self.spn.clone());
+            let mechanism: Arc<dyn Mechanism> = match (auth, ntlm) {
+                (Auth::Negotiate, Some(n)) => Arc::new(Negotiate::new(k, n)),
+                _ => Arc::new(k),
+            };
+            out.push(Credential {
+                account,
+                creds,
+                mechanism: Some(mechanism),
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// The accounts to connect as.
 #[derive(Args, Debug, Clone, Default)]
 pub struct UserArgs {
@@ -134,7 +327,21 @@ pub struct UserArgs {
 impl UserArgs {
     /// Each `--user` with its password, in order: the same pairing of sources for every
     /// command, the password never from the command line.
+    #[cfg(test)]
     pub fn credentials(&self, prompt: bool) -> Result<Vec<Credential>> {
+        Ok(self
+            .entries(prompt, false)?
+            .into_iter()
+            .map(|e| {
+                let pw = e.password.as_ref().map_or("", Secret::expose);
+                Credential::new(&e.account, pw)
+            })
+            .collect())
+    }
+
+    /// Each `--user` with its password (none when `password_optional` and no source
+    /// was given: Kerberos from a keytab or a ccache), in order.
+    pub fn entries(&self, prompt: bool, password_optional: bool) -> Result<Vec<Entry>> {
         let n = self.user.len();
         if n == 0 {
             if !self.password_env.is_empty() || !self.password_file.is_empty() {
@@ -159,8 +366,17 @@ impl UserArgs {
         let mut out = Vec::with_capacity(n);
         for (i, account) in self.user.iter().enumerate() {
             let (env, file) = source(i)?;
-            let secret = read_password(account, env, file, prompt)?;
-            out.push(Credential::new(account, secret.expose()));
+            let password = if password_optional && env.is_none() && file.is_none() {
+                None
+            } else {
+                Some(read_password(account, env, file, prompt)?)
+            };
+            out.push(Entry {
+                account: account.clone(),
+                password,
+                auth: None,
+                ccache: None,
+            });
         }
         Ok(out)
     }

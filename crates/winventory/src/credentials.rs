@@ -12,6 +12,11 @@
 //! .\Administrator      env:LOCAL_ADMIN_PASSWORD
 //! ```
 //!
+//! An entry may name its mechanism before the account (`kerberos:LAB\inventory
+//! env:VAR`, `negotiate:...`, `ntlm:...`; otherwise `--auth`), and `ccache:FILE` alone on a
+//! line takes Kerberos tickets from a credential cache (as `kinit` leaves it), its
+//! default principal being the account.
+//!
 //! `env:VAR` names an environment variable; `file:PATH` a file readable only by its owner
 //! (mode 600 or stricter), whose first line is the password. `.\user` is a local account
 //! of each computer: NTLM sends the computer's own name as the domain, as Windows does. Blank lines
@@ -25,18 +30,22 @@ use anyhow::{bail, Context, Result};
 use winv_client::Credentials;
 use winv_engine::Credential;
 
-use crate::connopts::UserArgs;
+use crate::connopts::{Auth, ConnectionArgs, Entry, UserArgs};
 use crate::password::read_password;
 
-/// Where one credential's password is.
+/// Where one credential's password is (or its tickets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
     Env(String),
     File(PathBuf),
+    Ccache(PathBuf),
 }
 
+/// One parsed line: its number, the account, its mechanism prefix, where its secret is.
+type Line = (usize, String, Option<Auth>, Source);
+
 /// Parses the text of a credentials file into (line, account, source).
-fn parse_lines(text: &str) -> Result<Vec<(usize, String, Source)>> {
+fn parse_lines(text: &str) -> Result<Vec<Line>> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -45,8 +54,26 @@ fn parse_lines(text: &str) -> Result<Vec<(usize, String, Source)>> {
             continue;
         }
         let mut parts = line.split_whitespace();
+        if let (Some(cc), None) = (parts.next(), parts.next()) {
+            if let Some(p) = cc.strip_prefix("ccache:") {
+                if p.is_empty() {
+                    bail!("line {n}: ccache: needs a path");
+                }
+                let p = p.strip_prefix("FILE:").unwrap_or(p);
+                out.push((n, String::new(), Some(Auth::Kerberos), Source::Ccache(p.into())));
+                continue;
+            }
+        }
+        let mut parts = line.split_whitespace();
         let (Some(account), Some(source), None) = (parts.next(), parts.next(), parts.next()) else {
-            bail!("line {n}: expected ACCOUNT env:VAR or ACCOUNT file:PATH");
+            bail!("line {n}: expected [MECHANISM:]ACCOUNT env:VAR, [MECHANISM:]ACCOUNT file:PATH or ccache:FILE");
+        };
+        let (auth, account) = match account.split_once(':') {
+            Some((m, a)) => match Auth::from_prefix(m) {
+                Some(auth) => (Some(auth), a),
+                None => bail!("line {n}: unknown mechanism {m:?} (ntlm, kerberos, negotiate)"),
+            },
+            None => (None, account),
         };
         let source = if let Some(v) = source.strip_prefix("env:") {
             if v.is_empty() {
@@ -65,7 +92,7 @@ fn parse_lines(text: &str) -> Result<Vec<(usize, String, Source)>> {
         if user.is_empty() {
             bail!("line {n}: empty user name in {account:?}");
         }
-        out.push((n, account.to_string(), source));
+        out.push((n, account.to_string(), auth, source));
     }
     Ok(out)
 }
@@ -77,32 +104,73 @@ pub fn credential(account: &str, password: &str) -> Credential {
 }
 
 /// Reads a credentials file.
+#[cfg(test)]
 pub fn read_file(path: &Path) -> Result<Vec<Credential>> {
+    Ok(read_entries(path)?
+        .into_iter()
+        .map(|e| credential(&e.account, e.password.as_ref().map_or("", |p| p.expose())))
+        .collect())
+}
+
+/// Reads a credentials file into entries (password read, mechanism not yet built).
+pub fn read_entries(path: &Path) -> Result<Vec<Entry>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read credentials file {}", path.display()))?;
     let lines =
         parse_lines(&text).with_context(|| format!("credentials file {}", path.display()))?;
     let mut out = Vec::with_capacity(lines.len());
-    for (n, account, source) in lines {
+    for (n, account, auth, source) in lines {
         let secret = match &source {
             Source::Env(v) => read_password(&account, Some(v), None, false),
             Source::File(p) => read_password(&account, None, Some(p), false),
+            Source::Ccache(p) => {
+                out.push(Entry {
+                    account,
+                    password: None,
+                    auth,
+                    ccache: Some(p.clone()),
+                });
+                continue;
+            }
         }
         .with_context(|| format!("credentials file {} line {n}", path.display()))?;
-        out.push(credential(&account, secret.expose()));
+        out.push(Entry {
+            account,
+            password: Some(secret),
+            auth,
+            ccache: None,
+        });
     }
     Ok(out)
 }
 
 /// The credential list of `scan`: the file's entries in order, then each `--user` (its
-/// password from the variable, the file, or a prompt when standard input is a terminal).
-pub fn gather(file: Option<&Path>, users: &UserArgs) -> Result<Vec<Credential>> {
+/// password from the variable, the file, or a prompt when standard input is a terminal),
+/// each with its mechanism.
+pub fn gather(
+    file: Option<&Path>,
+    users: &UserArgs,
+    conn: &ConnectionArgs,
+    workstation: &str,
+) -> Result<Vec<Credential>> {
     let mut out = match file {
-        Some(f) => read_file(f)?,
+        Some(f) => read_entries(f)?,
         None => Vec::new(),
     };
-    out.extend(users.credentials(true)?);
-    Ok(out)
+    out.extend(users.entries(true, conn.password_optional())?);
+    // Kerberos with nothing else given: the tickets `kinit` left in KRB5CCNAME.
+    if out.is_empty() && conn.auth != Auth::Ntlm {
+        if let Some(cc) = std::env::var_os("KRB5CCNAME") {
+            let cc = cc.to_string_lossy();
+            out.push(Entry {
+                account: String::new(),
+                password: None,
+                auth: None,
+                ccache: Some(cc.strip_prefix("FILE:").unwrap_or(&cc).into()),
+            });
+        }
+    }
+    conn.credentials(out, workstation)
 }
 
 #[cfg(test)]
@@ -120,15 +188,40 @@ mod tests {
         assert_eq!(
             l,
             vec![
-                (3, "LAB\\admin".into(), Source::Env("A_PW".into())),
+                (3, "LAB\\admin".into(), None, Source::Env("A_PW".into())),
                 (
                     4,
                     "helpdesk@lab.local".into(),
+                    None,
                     Source::File("/x/y.pw".into())
                 ),
-                (5, ".\\Administrator".into(), Source::Env("L".into())),
+                (5, ".\\Administrator".into(), None, Source::Env("L".into())),
             ]
         );
+    }
+
+    #[test]
+    fn entries_name_their_mechanism_and_ccaches_stand_alone() {
+        let l = parse_lines(
+            "kerberos:LAB\\inventory env:K\nnegotiate:a@lab.local file:/p\nntlm:.\\x env:N\nccache:FILE:/tmp/cc1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            l,
+            vec![
+                (1, "LAB\\inventory".into(), Some(Auth::Kerberos), Source::Env("K".into())),
+                (2, "a@lab.local".into(), Some(Auth::Negotiate), Source::File("/p".into())),
+                (3, ".\\x".into(), Some(Auth::Ntlm), Source::Env("N".into())),
+                (4, String::new(), Some(Auth::Kerberos), Source::Ccache("/tmp/cc1".into())),
+            ]
+        );
+        for (text, want) in [
+            ("ldap:LAB\\x env:A", "line 1: unknown mechanism"),
+            ("ccache:", "line 1: ccache: needs"),
+        ] {
+            let e = parse_lines(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
     }
 
     #[test]

@@ -303,7 +303,28 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
     if args.users.user.is_empty() {
         bail!("give at least one --user");
     }
-    let creds = args.users.credentials(true)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let entries = args.users.entries(true, args.conn.password_optional())?;
+    let (creds, alternates) = {
+        let _rt = rt.enter();
+        // The other mechanism of each account, probed when the first is refused (none
+        // when it cannot be built: no password for NTLM, no realm for Kerberos).
+        let alternates: Vec<Option<Arc<dyn winv_client::Mechanism>>> = entries
+            .iter()
+            .map(|e| {
+                let other = args.conn.other_auth()?;
+                args.conn
+                    .credentials_as(vec![e.clone()], "", Some(other))
+                    .ok()?
+                    .pop()?
+                    .mechanism
+            })
+            .collect();
+        (args.conn.credentials(entries, "")?, alternates)
+    };
     let deadlines = args.conn.deadlines(CALL_TIMEOUT);
     let opts = Options {
         host: args.host.clone(),
@@ -313,15 +334,15 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
     };
     let accounts: Vec<Account> = creds
         .into_iter()
-        .map(|c| Account {
-            mechanism: Arc::new(winv_client::Ntlm::new(c.creds, "")),
+        .zip(alternates)
+        .map(|(c, alternate)| Account {
+            alternate,
+            mechanism: c
+                .mechanism
+                .unwrap_or_else(|| Arc::new(winv_client::Ntlm::new(c.creds, ""))),
             name: c.account,
         })
         .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
     let report = rt.block_on(async {
         let resolver = DnsResolver(args.conn.resolver(2)?);
         let ctx = Ctx {

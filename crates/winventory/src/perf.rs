@@ -429,9 +429,27 @@ impl Machine {
         if conn.is_none() {
             let mut last_err = None;
             for c in self.creds.iter() {
-                match WmiClient::connect(&self.target, c.creds.clone(), self.opts.client.clone())
-                    .await
-                {
+                let r = match &c.mechanism {
+                    // Kerberos or negotiate: the one flow with that mechanism.
+                    Some(m) => {
+                        let config = winv_client::FlowConfig {
+                            opts: self.opts.client.clone(),
+                            mechanism: m.clone(),
+                            resolver: None,
+                        };
+                        Box::pin(winv_client::flow::connect(
+                            winv_client::Target::new(&self.target),
+                            &config,
+                            None,
+                        ))
+                        .await
+                    }
+                    None => {
+                        WmiClient::connect(&self.target, c.creds.clone(), self.opts.client.clone())
+                            .await
+                    }
+                };
+                match r {
                     Ok(client) => {
                         self.counters.connects.fetch_add(1, Ordering::Relaxed);
                         *conn = Some(client);
@@ -715,7 +733,7 @@ async fn run_async(args: PerfArgs) -> Result<ExitCode> {
         store.close().await;
         return Ok(ExitCode::SUCCESS);
     }
-    let creds = credentials::gather(args.credentials.as_deref(), &args.users)?;
+    let creds = credentials::gather(args.credentials.as_deref(), &args.users, &args.conn, "")?;
     if creds.is_empty() {
         bail!(
             "no credentials: give --user with --password-env or --password-file, or --credentials"
@@ -885,6 +903,7 @@ mod tests {
         let creds = Arc::new(vec![Credential {
             account: "LAB\\admin".into(),
             creds: Credentials::with_password("admin", "LAB", PASSWORD),
+            mechanism: None,
         }]);
         let opts = SamplerOptions {
             client: WmiOptions {

@@ -110,6 +110,8 @@ pub fn exit_code(e: &ClientError) -> u8 {
         | Cause::Protocol(_)
         | Cause::Rpc(_)
         | Cause::BindRejected(_) => exit::WMI,
+        // A Kerberos failure (the KDC refused, no ticket for the SPN): the account's.
+        Cause::Kerberos(_) => exit::ACCESS,
         Cause::Resolve { .. }
         | Cause::Connect(_)
         | Cause::Timeout { .. }
@@ -122,11 +124,18 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
     if args.users.user.len() != 1 {
         bail!("give one --user");
     }
-    let cred = args
-        .users
-        .credentials(true)?
-        .pop()
-        .context("give one --user")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let entries = args.users.entries(true, args.conn.password_optional())?;
+    let cred = {
+        let _rt = rt.enter();
+        args.conn
+            .credentials(entries, "")?
+            .pop()
+            .context("give one --user")?
+    };
     let deadlines = args.conn.deadlines(CALL_TIMEOUT);
     let opts = WmiOptions {
         auth_level: args.conn.auth_level.auth(),
@@ -142,14 +151,12 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         None => None,
     };
     let config = FlowConfig {
-        mechanism: Arc::new(Ntlm::new(cred.creds, &opts.workstation)),
+        mechanism: cred
+            .mechanism
+            .unwrap_or_else(|| Arc::new(Ntlm::new(cred.creds, &opts.workstation))),
         opts,
         resolver,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
     let result = rt.block_on(async {
         let mut c =
             Box::pin(winv_client::flow::connect(Target::new(&args.host), &config, None)).await?;

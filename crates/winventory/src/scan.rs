@@ -188,22 +188,31 @@ pub fn options_json(
 
 /// Runs `scan`.
 pub fn run(args: ScanArgs) -> Result<ExitCode> {
-    let creds = credentials::gather(args.credentials.as_deref(), &args.users)?;
-    if creds.is_empty() && !args.no_credentials && !args.resume {
-        return Ok(usage(
-            "no credentials: give --credentials FILE or --user ACCOUNT (its password from \
-             --password-env VAR or --password-file FILE); --no-credentials scans without any",
-        ));
-    }
-    if creds.is_empty() && args.no_credentials {
-        warn!("no credentials given: every computer will end as no-credentials");
-    }
     let profile = load_profile(&args.profile)?;
     let opts = engine_options(&args);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
+    let creds = {
+        let _rt = rt.enter();
+        credentials::gather(
+            args.credentials.as_deref(),
+            &args.users,
+            &args.conn,
+            &opts.client.workstation,
+        )?
+    };
+    if creds.is_empty() && !args.no_credentials && !args.resume {
+        return Ok(usage(
+            "no credentials: give --credentials FILE or --user ACCOUNT (its password from \
+             --password-env VAR or --password-file FILE, or with --auth kerberos a keytab or \
+             KRB5CCNAME); --no-credentials scans without any",
+        ));
+    }
+    if creds.is_empty() && args.no_credentials {
+        warn!("no credentials given: every computer will end as no-credentials");
+    }
     rt.block_on(async move {
         let store = Store::open(&args.db)
             .await

@@ -531,6 +531,7 @@ mod tests {
             }),
             attempts: Vec::new(),
             credential: None,
+            mechanism: None,
             classes: Vec::new(),
             inventory: Inventory::default(),
             finished_ms: 1_709_288_160_000,

@@ -20,6 +20,11 @@ pub struct TraceArgs {
     /// NTLM logon; sealed PDUs are then decrypted and every signature verified.
     #[arg(long, value_name = "VAR")]
     nt_password_env: Option<String>,
+    /// A keytab with the services' keys (`samba-tool domain exportkeytab`,
+    /// `ktutil`): Kerberos-protected connections (SPNEGO and raw) are then
+    /// decrypted and every signature verified.
+    #[arg(long, value_name = "FILE")]
+    keytab: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -29,7 +34,7 @@ pub struct TraceArgs {
 }
 
 /// Runs `trace`. Exit code 0 when every PDU decoded (and verified, when a
-/// password was given), 2 otherwise.
+/// password or a keytab was given), 2 otherwise.
 pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     let secret = match &args.nt_password_env {
         None => None,
@@ -37,6 +42,18 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
             let pw = std::env::var(var)
                 .with_context(|| format!("environment variable {var} is not set"))?;
             Some(NtlmSecret::from_password(&pw))
+        }
+    };
+    let keytab = match &args.keytab {
+        None => None,
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let kt = winv_auth::kerberos::files::parse_keytab(&bytes)
+                .with_context(|| format!("{} is not a keytab", path.display()))?;
+            if kt.entries.is_empty() {
+                anyhow::bail!("{} holds no aes key", path.display());
+            }
+            Some(kt)
         }
     };
     let data = std::fs::read(&args.file)
@@ -48,6 +65,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         &Options {
             secret,
             stub_hex: args.stubs,
+            keytab,
         },
     );
     if args.json {

@@ -36,6 +36,9 @@ pub struct Account {
     pub name: String,
     /// The mechanism with its credentials.
     pub mechanism: Arc<dyn Mechanism>,
+    /// The other mechanism with the same account (NTLM for Kerberos, Kerberos for NTLM),
+    /// probed when the first one is refused.
+    pub alternate: Option<Arc<dyn Mechanism>>,
 }
 
 /// What to diagnose.
@@ -54,7 +57,7 @@ pub struct Options {
 /// One extra probe after the failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeResult {
-    /// `credential`, `auth-level`, `address` or `binding`.
+    /// `credential`, `mechanism`, `auth-level`, `address` or `binding`.
     pub kind: &'static str,
     /// What was varied: the account, the level, the address, the endpoint.
     pub subject: String,
@@ -308,6 +311,27 @@ async fn probe_walk(
     )
 }
 
+/// What the probe of the other mechanism tells, after `failed` (`ntlm`, `kerberos`) was
+/// refused: NTLM refused where Kerberos works is a host that restricts NTLM
+/// (Network security: Restrict NTLM), and the remedy is `--auth kerberos`.
+pub fn mechanism_finding(failed: &str, probe: &ProbeResult) -> String {
+    let other = probe.subject.as_str();
+    match (probe.ok, other) {
+        (true, "kerberos") => format!(
+            "{failed} is refused but kerberos works with the same account: the host restricts ntlm \
+             (Network security: Restrict NTLM); scan it with --auth kerberos (or negotiate)"
+        ),
+        (true, _) => format!(
+            "{failed} fails but {other} works with the same account: scan it with --auth {other} \
+             (or negotiate), and fix kerberos (setspn -L HOST, w32tm /stripchart, klist)"
+        ),
+        (false, _) => format!(
+            "{other} fails too with the same account (at {}): the account itself is refused",
+            probe.failed_step.unwrap_or("?")
+        ),
+    }
+}
+
 /// An account's name, with its position when the same name is given more than once.
 pub fn account_label(accounts: &[Account], i: usize) -> String {
     let name = accounts.get(i).map_or("", |a| a.name.as_str());
@@ -437,6 +461,25 @@ async fn narrow(
         }
         findings.extend(credential_findings(&labels, &cred_probes, failed.step));
         probes.extend(cred_probes);
+    }
+
+    // The other mechanism with the same account.
+    if let Some(alt) = first
+        .alternate
+        .clone()
+        .filter(|_| f.status == Status::AccessDenied || failed.err.kerberos().is_some())
+    {
+        let (p, _) = probe_walk(
+            ctx,
+            "mechanism",
+            alt.name().to_string(),
+            &opts.host,
+            alt.clone(),
+            opts.level,
+        )
+        .await;
+        findings.push(mechanism_finding(first.mechanism.name(), &p));
+        probes.push(p);
     }
 
     // Packet integrity versus privacy.

@@ -242,8 +242,27 @@ fn a_repeated_account_is_labelled_by_position() {
     let acc = |n: &str| Account {
         name: n.into(),
         mechanism: mech.clone(),
+        alternate: None,
     };
     let list = vec![acc("LAB\\a"), acc("LAB\\a"), acc("LAB\\b")];
     assert_eq!(account_label(&list, 1), "LAB\\a (#2)");
     assert_eq!(account_label(&list, 2), "LAB\\b");
+}
+
+#[test]
+fn the_other_mechanism_says_which_works() {
+    let p = |subject: &str, ok: bool| ProbeResult {
+        kind: "mechanism",
+        subject: subject.into(),
+        ok,
+        ms: 1,
+        failed_step: if ok { None } else { Some("bind-135") },
+        detail: String::new(),
+    };
+    let f = mechanism_finding("ntlm", &p("kerberos", true));
+    assert!(f.contains("restricts ntlm") && f.contains("--auth kerberos"), "{f}");
+    let f = mechanism_finding("kerberos", &p("ntlm", true));
+    assert!(f.contains("--auth ntlm") && f.contains("setspn"), "{f}");
+    let f = mechanism_finding("kerberos", &p("ntlm", false));
+    assert!(f.contains("fails too") && f.contains("bind-135"), "{f}");
 }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::debug;
 use uuid::Uuid;
+use winv_auth::kerberos::files::Keytab;
+use winv_auth::kerberos::{KerberosMech, KerberosServer, ReplayCache};
 use winv_auth::ntlm::{NtlmSecret, NtlmServer, NtlmTarget};
 use winv_auth::{AuthLevel, AuthType, SecurityContext};
 use winv_dcerpc::interfaces as ifs;
@@ -143,6 +145,7 @@ struct Exported {
 pub struct SimHost {
     spec: HostSpec,
     secrets: Vec<(String, String, NtlmSecret)>,
+    kerberos: Option<HostKerberos>,
     ports: Arc<Ports>,
     started: Instant,
     attempts: AtomicU32,
@@ -213,7 +216,9 @@ impl SimHost {
             }
         }
         let oxid = 0x5a00_0000_0000_0000 | (u64::from(index) << 16);
+        let kerberos = spec.kerberos.as_ref().and_then(HostKerberos::load);
         SimHost {
+            kerberos,
             ipid_rem_unknown: Uuid::from_u128(
                 0x0000_c000_0000_0000_0000_0000_0000_0000 | (u128::from(index) << 32),
             ),
@@ -1112,6 +1117,41 @@ impl SimHost {
     }
 }
 
+/// A host's Kerberos acceptor state: its keys, its realm and the replay cache
+/// its contexts share.
+#[derive(Clone)]
+struct HostKerberos {
+    keytab: Arc<Keytab>,
+    realm: String,
+    replay: Arc<Mutex<ReplayCache>>,
+}
+
+impl HostKerberos {
+    /// Reads the keytab (64 MiB at most); a host whose keytab cannot be read
+    /// serves NTLM only, with the reason at debug level.
+    fn load(spec: &crate::fleet::KerberosSpec) -> Option<HostKerberos> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(&spec.keytab)
+            .and_then(|f| f.take(64 << 20).read_to_end(&mut bytes));
+        if let Err(e) = read {
+            debug!(keytab = %spec.keytab.display(), error = %e, "keytab unreadable");
+            return None;
+        }
+        match winv_auth::kerberos::files::parse_keytab(&bytes) {
+            Ok(kt) => Some(HostKerberos {
+                keytab: Arc::new(kt),
+                realm: spec.realm.clone(),
+                replay: Arc::new(Mutex::new(ReplayCache::default())),
+            }),
+            Err(e) => {
+                debug!(keytab = %spec.keytab.display(), error = %e, "keytab unusable");
+                None
+            }
+        }
+    }
+}
+
 /// The bind policy of one association to a simulated host.
 struct HostPolicy {
     port: Port,
@@ -1120,6 +1160,8 @@ struct HostPolicy {
     reject_alter: bool,
     target: NtlmTarget,
     users: Vec<(String, String, NtlmSecret)>,
+    ntlm: bool,
+    kerberos: Option<HostKerberos>,
 }
 
 impl ServerPolicy for HostPolicy {
@@ -1147,14 +1189,35 @@ impl ServerPolicy for HostPolicy {
     }
 
     fn security(&mut self, auth_type: AuthType) -> Option<Box<dyn SecurityContext>> {
-        if auth_type != AuthType::WinNt {
-            return None;
-        }
-        let mut server = NtlmServer::new(self.target.clone());
-        for (user, domain, secret) in &self.users {
-            server.add_user(user, domain, secret.clone());
-        }
-        Some(Box::new(server))
+        let mech = match auth_type {
+            AuthType::WinNt => {
+                let mut server = NtlmServer::new(self.target.clone());
+                // A host that refuses NTLM (Network security: Restrict NTLM)
+                // lets the exchange run and fails the logon, as Windows does:
+                // the first call on the context is refused with access denied.
+                if self.ntlm {
+                    for (user, domain, secret) in &self.users {
+                        server.add_user(user, domain, secret.clone());
+                    }
+                }
+                return Some(Box::new(server));
+            }
+            AuthType::GssKerberos => KerberosMech::Raw,
+            AuthType::GssNegotiate => KerberosMech::Spnego,
+            _ => return None,
+        };
+        let k = self.kerberos.as_ref()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Some(Box::new(KerberosServer::new(
+            mech,
+            k.keytab.clone(),
+            &k.realm,
+            k.replay.clone(),
+            winv_auth::AuthLevel::PktPrivacy,
+            now,
+        )))
     }
 }
 
@@ -1213,6 +1276,8 @@ impl Dispatch for SimHost {
             } else {
                 self.secrets.clone()
             },
+            ntlm: self.spec.ntlm,
+            kerberos: self.kerberos.clone(),
         })
     }
 

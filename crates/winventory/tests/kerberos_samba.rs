@@ -1,0 +1,336 @@
+//! `query`, `scan` and `diagnose` with Kerberos against a simulated host in a real Samba
+//! realm: a computer account `SIMWEB1$` with the host's SPNs, its keytab exported with
+//! `samba-tool domain exportkeytab`, the name `simweb1.winv.test` in Samba's DNS; the
+//! simulator serves that host with the keytab (and a second host without one, and a third
+//! that refuses NTLM). Samba is provisioned per test in a private network namespace; all
+//! traffic stays inside it. Skips with a message when Samba or namespaces are missing
+//! (fails under `CI=true`).
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use winv_sim::fleet::Fleet;
+use winv_sim::server::{ListenOptions, SimServer};
+use winv_testsuite::samba::SambaDc;
+
+const PW_ENV: &str = "WINV_KRB_E2E_PASSWORD";
+/// Kerberos and NTLM (keytab, NTLM allowed).
+const BOTH: &str = "127.0.0.72";
+/// NTLM only (no computer account, no keytab).
+const NTLM_ONLY: &str = "127.0.0.73";
+/// Kerberos only (`ntlm = false`).
+const KRB_ONLY: &str = "127.0.0.74";
+/// A computer account with RC4 only (`msDS-SupportedEncryptionTypes = 4`).
+const RC4_ONLY: &str = "127.0.0.75";
+
+fn krb5_conf(dc: &SambaDc) -> PathBuf {
+    let p = dc.data_dir().join("winv-e2e-krb5.conf");
+    let text = format!(
+        "[libdefaults]\n\tdefault_realm = {r}\n\tdns_lookup_kdc = false\n[realms]\n\t{r} = {{\n\t\tkdc = {a}:88\n\t}}\n",
+        r = dc.realm(),
+        a = dc.addr()
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A computer account with the host's SPNs, its keytab, and its name in DNS.
+fn computer(dc: &SambaDc, name: &str, addr: &str) -> PathBuf {
+    let fqdn = format!("{}.{}", name.to_lowercase(), dc.realm().to_lowercase());
+    // --prepare-oldjoin: the account gets a password (so AES keys), as an old-style join
+    // leaves it; the keytab carries those keys to the simulated host.
+    dc.samba_tool(&["computer", "create", name, "--prepare-oldjoin"]).unwrap();
+    let account = format!("{}$", name.to_uppercase());
+    for spn in [format!("host/{fqdn}"), format!("HOST/{}", name.to_uppercase())] {
+        // `computer create` may have added them already.
+        let _ = dc.samba_tool(&["spn", "add", &spn, &account]);
+    }
+    // AES for the account (a new computer account has no msDS-SupportedEncryptionTypes,
+    // which the KDC reads as RC4 only).
+    dc.run_python(SET_ENCTYPES, &[&account, "24"]).unwrap();
+    let kt = dc.data_dir().join(format!("{name}.keytab"));
+    dc.samba_tool(&[
+        "domain",
+        "exportkeytab",
+        &kt.display().to_string(),
+        &format!("--principal={account}"),
+    ])
+    .unwrap();
+    let dns = dc.addr().to_string();
+    dc.samba_tool(&[
+        "dns",
+        "add",
+        &dns,
+        &dc.realm().to_lowercase(),
+        &name.to_lowercase(),
+        "A",
+        addr,
+    ])
+    .unwrap();
+    kt
+}
+
+const SET_ENCTYPES: &str = r#"
+import os, sys, ldb
+from samba.samdb import SamDB
+from samba.auth import system_session
+from samba.param import LoadParm
+lp = LoadParm()
+lp.load(os.environ["WINV_SMB_CONF"])
+db = SamDB(url=os.environ["WINV_SAM_LDB"], session_info=system_session(), lp=lp)
+res = db.search(base=db.domain_dn(), expression="(sAMAccountName=%s)" % sys.argv[1], attrs=["dn"])
+m = ldb.Message()
+m.dn = res[0].dn
+m["e"] = ldb.MessageElement(sys.argv[2], ldb.FLAG_MOD_REPLACE, "msDS-SupportedEncryptionTypes")
+db.modify(m)
+print("ok")
+"#;
+
+fn fleet_text(dc: &SambaDc, kt_both: &Path, kt_krb: &Path, kt_rc4: &Path) -> String {
+    let domain = dc.realm().to_lowercase();
+    format!(
+        "[defaults]\nuser = \"{u}@{r}\"\npassword_env = \"{PW_ENV}\"\nseed = 7\n\n\
+         [[host]]\naddress = \"{BOTH}\"\nname = \"simweb1\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\n\n\
+         [[host]]\naddress = \"{NTLM_ONLY}\"\nname = \"simntlm\"\ndomain = \"{domain}\"\n\n\
+         [[host]]\naddress = \"{KRB_ONLY}\"\nname = \"simkrb\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\nntlm = false\n\n\
+         [[host]]\naddress = \"{RC4_ONLY}\"\nname = \"simrc4\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\n",
+        kt_both.display(),
+        kt_krb.display(),
+        kt_rc4.display(),
+        u = dc.admin_user(),
+        r = dc.realm(),
+    )
+}
+
+async fn run(args: Vec<String>, conf: &Path) -> Output {
+    let conf = conf.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_winventory"))
+            .args(&args)
+            .env("KRB5_CONFIG", &conf)
+            .env_remove("KRB5CCNAME")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() {
+    let Some(dc) = SambaDc::start_with_dns().expect("samba starts") else {
+        return;
+    };
+    let conf = krb5_conf(&dc);
+    let kt_both = computer(&dc, "SIMWEB1", BOTH);
+    let kt_krb = computer(&dc, "SIMKRB", KRB_ONLY);
+    let kt_rc4 = computer(&dc, "SIMRC4", RC4_ONLY);
+    dc.run_python(SET_ENCTYPES, &["SIMRC4$", "4"]).unwrap();
+    // The NTLM-only host has a name in DNS but no computer account (no SPN).
+    dc.samba_tool(&[
+        "dns",
+        "add",
+        &dc.addr().to_string(),
+        &dc.realm().to_lowercase(),
+        "simntlm",
+        "A",
+        NTLM_ONLY,
+    ])
+    .unwrap();
+    std::env::set_var(PW_ENV, dc.admin_password());
+    let fleet = Fleet::parse(&fleet_text(&dc, &kt_both, &kt_krb, &kt_rc4)).unwrap();
+    let want = fleet
+        .host(BOTH.parse().unwrap())
+        .unwrap()
+        .data()
+        .instances(r"root\cimv2", "Win32_Service")
+        .unwrap()
+        .len();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dns = dc.addr().to_string();
+    let user = format!("{}@{}", dc.admin_user(), dc.realm());
+    let both = format!("simweb1.{}", dc.realm().to_lowercase());
+    let rc4 = format!("simrc4.{}", dc.realm().to_lowercase());
+    rt.block_on(async {
+        let sim = SimServer::start(
+            fleet,
+            ListenOptions {
+                epm_port: 0,
+                dynamic_port: 0,
+                ..ListenOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let port = sim.epm_port.to_string();
+        let common = |extra: &[&str]| -> Vec<String> {
+            let mut v = strings(&[
+                "--user", &user, "--password-env", PW_ENV, "--port", &port, "--dns-server", &dns,
+                "--call-timeout", "10",
+            ]);
+            v.extend(strings(extra));
+            v
+        };
+
+        // query at integrity and privacy.
+        for level in ["integrity", "privacy"] {
+            let mut a = strings(&["query", &both, "SELECT Name, State FROM Win32_Service", "--format", "json"]);
+            a.extend(common(&["--auth", "kerberos", "--auth-level", level]));
+            let out = run(a, &conf).await;
+            assert_eq!(out.status.code(), Some(0), "{level}: {}", text(&out));
+            let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(rows.as_array().unwrap().len(), want, "{level}");
+            // No secret in what the command prints.
+            assert!(!text(&out).contains(dc.admin_password()));
+        }
+
+        // At trace level, no password, key or ticket in the logs: the password, and the
+        // base64/hex of nothing we hold is checked by the password itself and the
+        // session keys are never formatted (Debug is redacted).
+        let mut a = strings(&["--log", "trace", "query", &both, "SELECT Name FROM Win32_Service"]);
+        a.extend(common(&["--auth", "kerberos"]));
+        let out = run(a, &conf).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let logs = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "trace logs expected: {}", &logs[..logs.len().min(2000)]);
+        assert!(!logs.contains(dc.admin_password()), "password in trace logs");
+        assert!(!logs.to_lowercase().contains("session_key"), "a key in trace logs");
+
+        // An unknown user: the KDC's code by name.
+        let out = run(
+            strings(&[
+                "query", &both, "SELECT Name FROM Win32_Service", "--user",
+                &format!("nosuchuser@{}", dc.realm()), "--password-env", PW_ENV, "--port", &port,
+                "--dns-server", &dns, "--auth", "kerberos",
+            ]),
+            &conf,
+        )
+        .await;
+        assert!(text(&out).contains("KDC_ERR_C_PRINCIPAL_UNKNOWN"), "{}", text(&out));
+
+        // An RC4-only computer account: refused, never used.
+        let mut a = strings(&["query", &rc4, "SELECT Name FROM Win32_Service"]);
+        a.extend(common(&["--auth", "kerberos"]));
+        let out = run(a, &conf).await;
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(
+            text(&out).contains("KDC_ERR_ETYPE_NOSUPP") || text(&out).contains("rc4-hmac (etype 23) refused"),
+            "{}",
+            text(&out)
+        );
+
+        // diagnose of the NTLM-refusing host with --auth ntlm: the kerberos probe works
+        // and says so.
+        let mut a = strings(&["diagnose", &format!("simkrb.{}", dc.realm().to_lowercase())]);
+        a.extend(common(&["--auth", "ntlm"]));
+        let out = run(a, &conf).await;
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("restricts ntlm"), "{}", text(&out));
+        assert!(text(&out).contains("--auth kerberos"), "{}", text(&out));
+
+        // An address-only target: a clear error under kerberos.
+        let mut a = strings(&["query", BOTH, "SELECT Name FROM Win32_Service"]);
+        a.extend(common(&["--auth", "kerberos"]));
+        let out = run(a, &conf).await;
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("kerberos needs a host name"), "{}", text(&out));
+
+        // A wrong SPN: the KDC does not know it.
+        let mut a = strings(&["query", &both, "SELECT Name FROM Win32_Service"]);
+        a.extend(common(&["--auth", "kerberos", "--spn", "host/nosuch.winv.test"]));
+        let out = run(a, &conf).await;
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("KDC_ERR_S_PRINCIPAL_UNKNOWN"), "{}", text(&out));
+
+        // A wrong password: pre-authentication fails, named by its code.
+        std::env::set_var("WINV_KRB_E2E_WRONG", "Not-The-Passw0rd!");
+        let out = run(
+            strings(&[
+                "query", &both, "SELECT Name FROM Win32_Service", "--user", &user, "--password-env",
+                "WINV_KRB_E2E_WRONG", "--port", &port, "--dns-server", &dns, "--auth", "kerberos",
+            ]),
+            &conf,
+        )
+        .await;
+        assert!(text(&out).contains("KDC_ERR_PREAUTH_FAILED"), "{}", text(&out));
+        assert!(!text(&out).contains("Not-The-Passw0rd!"));
+
+        // diagnose with kerberos: the host is inventoriable.
+        let mut a = strings(&["diagnose", &both, "--json"]);
+        a.extend(common(&["--auth", "kerberos"]));
+        let out = run(a, &conf).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+        // A mixed fleet scanned with negotiate: every host inventoried, the mechanism of
+        // each in the database.
+        let db = dc.data_dir().join("e2e.sqlite");
+        let targets: Vec<String> = ["simweb1", "simntlm", "simkrb"]
+            .iter()
+            .map(|n| format!("{n}.{}", dc.realm().to_lowercase()))
+            .collect();
+        let mut a = strings(&["scan", "--db", &db.display().to_string(), "--json"]);
+        a.extend(targets.clone());
+        a.extend(common(&["--auth", "negotiate"]));
+        let out = run(a, &conf).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let store = winv_store::Store::open_existing(&db).await.unwrap();
+        let run_id = store.latest_run().await.unwrap().unwrap().id;
+        let mut got = Vec::new();
+        for t in &targets {
+            let r = store.computer(run_id, t).await.unwrap().unwrap();
+            got.push((
+                t.split('.').next().unwrap().to_string(),
+                r.status.as_str().to_string(),
+                r.mechanism.clone(),
+            ));
+        }
+        let got: Vec<(&str, &str, Option<&str>)> =
+            got.iter().map(|(t, s, m)| (t.as_str(), s.as_str(), m.as_deref())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("simweb1", "inventoried", Some("kerberos")),
+                ("simntlm", "inventoried", Some("ntlm")),
+                ("simkrb", "inventoried", Some("kerberos")),
+            ],
+            "{}",
+            text(&out)
+        );
+        store.close().await;
+        // No password anywhere in the database file.
+        let bytes = std::fs::read(&db).unwrap();
+        let pw = dc.admin_password().as_bytes();
+        assert!(!bytes.windows(pw.len()).any(|w| w == pw), "password in the database");
+
+        // The Kerberos-only host scanned with --auth ntlm: refused.
+        let db2 = dc.data_dir().join("e2e-ntlm.sqlite");
+        let out = run(
+            strings(&[
+                "scan", "--db", &db2.display().to_string(), "--json", &targets[2], "--user",
+                &user, "--password-env", PW_ENV, "--port", &port, "--dns-server", &dns, "--auth", "ntlm",
+            ]),
+            &conf,
+        )
+        .await;
+        assert!(text(&out).contains("access-denied"), "{}", text(&out));
+        sim.stop().await;
+    });
+}
