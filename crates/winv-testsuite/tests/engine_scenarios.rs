@@ -30,7 +30,7 @@ const DENIED: &str = "{ kind = \"wmi_access_denied\", namespace = 'root\\virtual
 
 fn fleet(hosts: &[(IpAddr, &str, &str)]) -> Fleet {
     let mut text = format!(
-        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = {SEED}\n"
+        "[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = {SEED}\nname_pattern = \"H{{a}}\"\n"
     );
     for (a, profile, faults) in hosts {
         text.push_str(&format!(
