@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use winv_client::flow::{FlowConfig, NameResolver, ResolveError, ResolveFailure, ResolveFuture, Target};
-use winv_client::registry::{is_not_found, Hive};
+use winv_client::registry::{is_not_found, Hive, RegType};
 use winv_client::{ClientError, Credentials, Mechanism, Ntlm, WmiClient, WmiOptions};
 use winv_discovery::resolve::{NotFoundReason, Resolution, Resolver};
 use winv_wmio::ObjectKind;
@@ -33,7 +33,7 @@ use crate::policy::{
     Action, AttemptEnd, Collected, Computer, Connected, ItemOutcome, Now, Resolved, Rules,
     Settled, StepOutcome, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
 };
-use crate::profile::{Item, Profile};
+use crate::profile::{namespace_pattern, newest_namespace, Item, Profile, RegKind, RegistryTable};
 use crate::record::{ClassOutcome, ComputerResult, SoftwareRow};
 use crate::status::Status;
 
@@ -257,7 +257,7 @@ impl Engine {
         let mut queue: VecDeque<Computer> = targets
             .into_iter()
             .map(|t| {
-                let items = self.profile.items.clone();
+                let items = self.profile.collection();
                 Computer::new(t, items, self.accounts.clone(), rules, resolve, start)
             })
             .collect();
@@ -469,9 +469,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 let next = match r {
                     Guarded::Stopped => c.on_stop(now()),
                     Guarded::Watchdog => c.on_item(StepOutcome::Watchdog, now()),
-                    Guarded::Done(Ok(data)) => {
-                        c.on_item(StepOutcome::Done(ItemOutcome::Collected(data)), now())
-                    }
+                    Guarded::Done(Ok(outcome)) => c.on_item(StepOutcome::Done(outcome), now()),
                     Guarded::Done(Err(e)) => {
                         let outcome = ItemOutcome::Failed {
                             failure: classify(&e, role),
@@ -518,31 +516,61 @@ fn server_answered(e: &ClientError) -> bool {
     )
 }
 
-async fn collect(client: &mut WmiClient, item: &Item) -> Result<Collected, ClientError> {
-    match item {
-        Item::Wmi { namespace, wql, .. } => {
-            let objs = client.query_objects_in(namespace, wql).await?;
-            Ok(Collected::Instances(
-                objs.iter()
-                    .filter(|o| matches!(o.kind, ObjectKind::Instance(_)))
-                    .map(winv_wmio::to_json)
-                    .collect(),
-            ))
-        }
+/// The child namespaces of a parent, as `__NAMESPACE` lists them.
+const LIST_NAMESPACES: &str = "SELECT Name FROM __NAMESPACE";
+
+/// The most rows a registry table takes from one host: a server cannot make us hold more.
+pub const MAX_TABLE_ROWS: usize = 1024;
+
+/// The instances of `objs` as JSON.
+fn instances(objs: &[winv_wmio::Object]) -> Vec<serde_json::Value> {
+    objs.iter()
+        .filter(|o| matches!(o.kind, ObjectKind::Instance(_)))
+        .map(winv_wmio::to_json)
+        .collect()
+}
+
+/// Performs one item. What a failure means is the policy's decision
+/// ([`Computer::on_item`]); this only reports what happened.
+async fn collect(client: &mut WmiClient, item: &Item) -> Result<ItemOutcome, ClientError> {
+    let data = match item {
+        Item::Wmi { namespace, wql, .. } => match namespace_pattern(namespace) {
+            None => Collected::Instances(instances(&client.query_objects_in(namespace, wql).await?)),
+            Some((parent, prefix)) => {
+                // An absent parent fails at its login: the policy's "namespace" rule.
+                let listed = client.query_in(parent, LIST_NAMESPACES).await?;
+                let names: Vec<String> = listed
+                    .iter()
+                    .filter_map(|i| i.get("Name").and_then(|v| v.as_str()).map(str::to_string))
+                    .collect();
+                let Some(child) = newest_namespace(prefix, &names) else {
+                    return Ok(ItemOutcome::NoMatchingNamespace {
+                        parent: parent.to_string(),
+                    });
+                };
+                let used = format!("{parent}\\{child}");
+                let objs = client.query_objects_in(&used, wql).await?;
+                Collected::InstancesIn {
+                    namespace: used,
+                    instances: instances(&objs),
+                }
+            }
+        },
+        Item::RegistryTable(t) => Collected::Table(registry_table(client, t).await?),
         Item::RegistryValue { key, value, .. } => {
             match client
                 .registry()
                 .get_string_value(Hive::LocalMachine, key, value)
                 .await
             {
-                Ok(v) => Ok(Collected::Value(Some(v))),
-                Err(e) if is_not_found(&e) => Ok(Collected::Value(None)),
-                Err(e) => Err(e),
+                Ok(v) => Collected::Value(Some(v)),
+                Err(e) if is_not_found(&e) => Collected::Value(None),
+                Err(e) => return Err(e),
             }
         }
         Item::Software => {
             let sw = client.registry().installed_software().await?;
-            Ok(Collected::Software(
+            Collected::Software(
                 sw.into_iter()
                     .map(|s| SoftwareRow {
                         name: s.name,
@@ -552,8 +580,62 @@ async fn collect(client: &mut WmiClient, item: &Item) -> Result<Collected, Clien
                         wow64: s.wow64,
                     })
                     .collect(),
-            ))
+            )
         }
+    };
+    Ok(ItemOutcome::Collected(data))
+}
+
+/// A registry value that may be absent: `None` when the key or value does not exist.
+fn optional_value<T>(r: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// One registry table: the values of `t.list` (an absent list key is the error the
+/// policy judges), then per value its string data and the `values` of its detail key.
+/// One JSON object per row: `name`, `data`, and each detail value (null when absent).
+async fn registry_table(
+    client: &mut WmiClient,
+    t: &RegistryTable,
+) -> Result<Vec<serde_json::Value>, ClientError> {
+    let hklm = Hive::LocalMachine;
+    let mut reg = client.registry();
+    let listed = reg.enum_values(hklm, &t.list).await?;
+    if listed.len() > MAX_TABLE_ROWS {
+        warn!(list = %t.list, values = listed.len(), kept = MAX_TABLE_ROWS, "registry table truncated");
+    }
+    let mut rows = Vec::new();
+    for (name, ty) in listed.into_iter().take(MAX_TABLE_ROWS) {
+        let data = match ty {
+            RegType::String | RegType::ExpandString => {
+                optional_value(reg.get_string_value(hklm, &t.list, &name).await)?
+            }
+            _ => None,
+        };
+        let mut row = serde_json::Map::new();
+        row.insert("name".into(), name.clone().into());
+        row.insert("data".into(), data.clone().map_or(serde_json::Value::Null, Into::into));
+        // A detail key made from data that is not there would name another key.
+        let key = (!t.detail.contains("{data}") || data.is_some())
+            .then(|| t.detail_key(&name, data.as_deref().unwrap_or("")));
+        for (value, kind) in &t.values {
+            let v: serde_json::Value = match &key {
+                None => serde_json::Value::Null,
+                Some(key) => match kind {
+                    RegKind::String => optional_value(reg.get_string_value(hklm, key, value).await)?
+                        .map_or(serde_json::Value::Null, Into::into),
+                    RegKind::Dword => optional_value(reg.get_dword_value(hklm, key, value).await)?
+                        .map_or(serde_json::Value::Null, Into::into),
+                },
+            };
+            row.insert(value.clone(), v);
+        }
+        rows.push(serde_json::Value::Object(row));
+    }
+    Ok(rows)
 }
 

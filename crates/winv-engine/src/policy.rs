@@ -18,7 +18,12 @@
 //! - credentials are tried in order until one gets past the logon, keeping the most telling
 //!   refusal (DCOM or WMI over a wrong password); the one that worked is remembered and
 //!   tried first on the later attempts; an empty list is `no-credentials`;
-//! - a stop gives `inventory-not-completed`, keeping whatever was collected.
+//! - a stop gives `inventory-not-completed`, keeping whatever was collected;
+//! - an optional scenario item whose namespace, class or registry key the host does not
+//!   have ([`is_not_present`]) is recorded as [`ClassOutcome::NotPresent`]: no error, no
+//!   retry, and it counts as collected; any other failure of an optional item (access
+//!   denied at its namespace's login included) is that item's failure, never the
+//!   computer's status.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -29,6 +34,7 @@ use winv_client::flow::ResolveFailure;
 
 use crate::classify::{engine_failure, WSAHOST_NOT_FOUND, WSANO_DATA, WSATRY_AGAIN};
 use crate::profile::Item;
+use crate::scenario::{is_not_present, NotPresentRule};
 use crate::record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
     FailureStage, Inventory, SoftwareRow,
@@ -149,6 +155,16 @@ pub enum Connected {
 pub enum Collected {
     /// Instances of a class, as JSON.
     Instances(Vec<serde_json::Value>),
+    /// Instances of a class from the namespace a pattern (`...\ComputerManagement*`)
+    /// chose.
+    InstancesIn {
+        /// The namespace actually queried.
+        namespace: String,
+        /// The instances.
+        instances: Vec<serde_json::Value>,
+    },
+    /// The rows of a registry table (one JSON object per value of its list key).
+    Table(Vec<serde_json::Value>),
     /// A registry value (none when it does not exist).
     Value(Option<String>),
     /// Installed programs.
@@ -159,26 +175,42 @@ impl Collected {
     /// Rows it holds.
     pub fn rows(&self) -> usize {
         match self {
-            Collected::Instances(v) => v.len(),
+            Collected::Instances(v) | Collected::Table(v) => v.len(),
+            Collected::InstancesIn { instances, .. } => instances.len(),
             Collected::Value(v) => usize::from(v.is_some()),
             Collected::Software(v) => v.len(),
         }
     }
 
+    /// The namespace the data came from, when a pattern chose it.
+    fn namespace(&self) -> Option<&str> {
+        match self {
+            Collected::InstancesIn { namespace, .. } => Some(namespace),
+            _ => None,
+        }
+    }
+
     fn store(self, inv: &mut Inventory, item: &Item) {
+        let mut put = |class: String, namespace: String, instances| {
+            inv.classes.retain(|c| c.class != class);
+            inv.classes.push(ClassInstances {
+                class,
+                namespace,
+                instances,
+            });
+        };
         match (self, item) {
             (
                 Collected::Instances(instances),
                 Item::Wmi {
                     class, namespace, ..
                 },
-            ) => {
-                inv.classes.retain(|c| c.class != *class);
-                inv.classes.push(ClassInstances {
-                    class: class.clone(),
-                    namespace: namespace.clone(),
-                    instances,
-                });
+            ) => put(class.clone(), namespace.clone(), instances),
+            (Collected::InstancesIn { namespace, instances }, Item::Wmi { class, .. }) => {
+                put(class.clone(), namespace, instances);
+            }
+            (Collected::Table(rows), Item::RegistryTable(_)) => {
+                put(item.name(), item.namespace().to_string(), rows);
             }
             (Collected::Value(v), Item::RegistryValue { name, .. }) => {
                 inv.registry_values.retain(|(n, _)| n != name);
@@ -195,6 +227,12 @@ impl Collected {
 pub enum ItemOutcome {
     /// Collected.
     Collected(Collected),
+    /// The item's namespace is a pattern (`root\A\B*`) and its parent has no child
+    /// namespace that matches it.
+    NoMatchingNamespace {
+        /// The pattern's parent namespace.
+        parent: String,
+    },
     /// Failed, classified.
     Failed {
         /// The classified failure.
@@ -518,7 +556,7 @@ impl Computer {
                 let collected = |i: &Item| {
                     self.classes
                         .iter()
-                        .any(|c| c.class == i.name() && c.outcome == ClassOutcome::Collected)
+                        .any(|c| c.class == i.name() && c.outcome.is_done())
                 };
                 a.todo = self.order.iter().filter(|i| !collected(i)).cloned().collect();
                 self.next_item(now)
@@ -622,6 +660,7 @@ impl Computer {
         };
         let name = item.name();
         let number = self.attempt.as_ref().map_or(0, |a| a.number);
+        let mut namespace = item.namespace().to_string();
         let (outcome, rows, error) = match outcome {
             StepOutcome::Watchdog => {
                 let f = watchdog_failure(&name, self.rules.watchdog);
@@ -638,8 +677,33 @@ impl Computer {
             StepOutcome::Done(ItemOutcome::Collected(data)) => {
                 self.any_success = true;
                 let rows = data.rows();
+                if let Some(ns) = data.namespace() {
+                    namespace = ns.to_string();
+                }
                 data.store(&mut self.inventory, &item);
                 (ClassOutcome::Collected, rows, None)
+            }
+            StepOutcome::Done(ItemOutcome::NoMatchingNamespace { parent }) => {
+                // The parent answered the listing: the host answers queries.
+                self.any_success = true;
+                if item.optional() {
+                    (ClassOutcome::NotPresent, 0, None)
+                } else {
+                    let f = engine_failure(
+                        Status::OtherReasons,
+                        FailureStage::Items,
+                        None,
+                        format!("no namespace under {parent} matches {}", item.namespace()),
+                    );
+                    (ClassOutcome::Failed, 0, Some(f))
+                }
+            }
+            StepOutcome::Done(ItemOutcome::Failed {
+                failure: f, ..
+            }) if not_present(&item, &f) => {
+                // The host answered that it does not have it.
+                self.any_success = true;
+                (ClassOutcome::NotPresent, 0, None)
             }
             StepOutcome::Done(ItemOutcome::Failed {
                 failure: f,
@@ -654,9 +718,11 @@ impl Computer {
                 } else if f.retry {
                     self.set_failing(Some(name));
                     return self.end(AttemptEnd::Retry(f), answered, now);
-                } else if f.phase == winv_kb::Phase::Connecting {
+                } else if f.phase == winv_kb::Phase::Connecting && !item.optional() {
                     // The login to the item's namespace failed (root\default for
-                    // StdRegProv): that is the computer's status.
+                    // StdRegProv): that is the computer's status. For an optional
+                    // scenario item (access denied on root\virtualization\v2 only) it is
+                    // the item's failure.
                     return self.end(AttemptEnd::Final(f.status, Some(f)), answered, now);
                 } else {
                     if let Some(a) = self.attempt.as_mut() {
@@ -671,7 +737,7 @@ impl Computer {
         }
         let r = ClassResult {
             class: name.clone(),
-            namespace: item.namespace().to_string(),
+            namespace,
             outcome,
             rows,
             attempt: number,
@@ -690,7 +756,7 @@ impl Computer {
         let complete = self.order.iter().all(|i| {
             self.classes
                 .iter()
-                .any(|c| c.class == i.name() && c.outcome == ClassOutcome::Collected)
+                .any(|c| c.class == i.name() && c.outcome.is_done())
         });
         if complete {
             return self.end(AttemptEnd::Final(Status::Inventoried, None), release, now);
@@ -789,6 +855,19 @@ impl Computer {
             finished_ms: now.wall_ms,
         }))
     }
+}
+
+/// Whether an optional item's failure `f` says the host does not have the item's
+/// namespace, class or registry key ([`is_not_present`], by the step that failed).
+fn not_present(item: &Item, f: &Failure) -> bool {
+    use winv_client::Stage;
+    let rule = match f.stage {
+        FailureStage::Client(Stage::Login) => NotPresentRule::Namespace,
+        FailureStage::Client(Stage::Query | Stage::Enumerate) => NotPresentRule::Query,
+        FailureStage::Client(Stage::Registry) => NotPresentRule::Registry,
+        _ => return false,
+    };
+    is_not_present(item.optional(), rule, f.code)
 }
 
 /// The watchdog ended `what` without progress.

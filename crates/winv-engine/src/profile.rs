@@ -80,6 +80,8 @@ pub enum Item {
     },
     /// Installed programs from the Uninstall keys of both registry views.
     Software,
+    /// A registry table ([`Profile::registry_tables`]), collected after the other items.
+    RegistryTable(RegistryTable),
 }
 
 /// The type of a value a [`RegistryTable`] reads.
@@ -126,6 +128,17 @@ impl Item {
             Item::Wmi { class, .. } => class.clone(),
             Item::RegistryValue { name, .. } => format!("registry:{name}"),
             Item::Software => SOFTWARE_ITEM.to_string(),
+            Item::RegistryTable(t) => format!("registry:{}", t.name),
+        }
+    }
+
+    /// Whether a namespace, class or registry key the host does not have is "not
+    /// present" rather than a failure.
+    pub fn optional(&self) -> bool {
+        match self {
+            Item::Wmi { optional, .. } => *optional,
+            Item::RegistryTable(t) => t.optional,
+            Item::RegistryValue { .. } | Item::Software => false,
         }
     }
 
@@ -133,7 +146,9 @@ impl Item {
     pub fn namespace(&self) -> &str {
         match self {
             Item::Wmi { namespace, .. } => namespace,
-            Item::RegistryValue { .. } | Item::Software => REGISTRY_NAMESPACE,
+            Item::RegistryValue { .. } | Item::Software | Item::RegistryTable(_) => {
+                REGISTRY_NAMESPACE
+            }
         }
     }
 }
@@ -145,9 +160,20 @@ pub struct Profile {
     pub name: String,
     /// The items, in collection order.
     pub items: Vec<Item>,
-    /// Registry tables, collected after the items (the engine does not collect them yet:
-    /// see ARCHITECTURE.md, "Scenario profiles").
+    /// Registry tables, collected after the items ([`Profile::collection`]).
     pub registry_tables: Vec<RegistryTable>,
+}
+
+impl Profile {
+    /// What the engine collects, in order: the items, then each registry table as an
+    /// [`Item::RegistryTable`].
+    pub fn collection(&self) -> Vec<Item> {
+        self.items
+            .iter()
+            .cloned()
+            .chain(self.registry_tables.iter().cloned().map(Item::RegistryTable))
+            .collect()
+    }
 }
 
 /// A profile file that does not parse.

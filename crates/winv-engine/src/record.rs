@@ -169,6 +169,10 @@ pub enum ClassOutcome {
     Failed,
     /// The watchdog ended the query after a query on the computer had already succeeded.
     TimedOut,
+    /// An optional scenario item whose namespace, class or registry key the host does not
+    /// have (`scenario::is_not_present`): zero rows, no error, never retried; it counts as
+    /// collected for the computer's status.
+    NotPresent,
 }
 
 impl ClassOutcome {
@@ -178,7 +182,22 @@ impl ClassOutcome {
             ClassOutcome::Collected => "collected",
             ClassOutcome::Failed => "failed",
             ClassOutcome::TimedOut => "timed-out",
+            ClassOutcome::NotPresent => "not-present",
         }
+    }
+
+    /// Every outcome, for parsing stored names.
+    pub const ALL: [ClassOutcome; 4] = [
+        ClassOutcome::Collected,
+        ClassOutcome::Failed,
+        ClassOutcome::TimedOut,
+        ClassOutcome::NotPresent,
+    ];
+
+    /// Whether the item is done: collected, or not present on the host. Such an item is
+    /// not asked for again and counts towards `inventoried`.
+    pub fn is_done(self) -> bool {
+        matches!(self, ClassOutcome::Collected | ClassOutcome::NotPresent)
     }
 }
 

@@ -41,11 +41,7 @@ pub(crate) fn status(
 }
 
 pub(crate) fn outcome(s: &str) -> Result<ClassOutcome, StoreError> {
-    [
-        ClassOutcome::Collected,
-        ClassOutcome::Failed,
-        ClassOutcome::TimedOut,
-    ]
+    ClassOutcome::ALL
     .into_iter()
     .find(|o| o.as_str() == s)
     .ok_or_else(|| {

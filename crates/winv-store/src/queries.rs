@@ -346,7 +346,7 @@ pub(crate) async fn summary(
         .sum::<u64>();
     let class_rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
         "SELECT class, \
-                SUM(CASE WHEN outcome = 'collected' THEN 1 ELSE 0 END), \
+                SUM(CASE WHEN outcome IN ('collected', 'not-present') THEN 1 ELSE 0 END), \
                 SUM(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), \
                 SUM(CASE WHEN outcome = 'timed-out' THEN 1 ELSE 0 END) \
          FROM class_results WHERE run_id = $1 \

@@ -342,7 +342,7 @@ pub fn json_line(r: &ComputerResult) -> serde_json::Value {
     let missing: Vec<&str> = r
         .classes
         .iter()
-        .filter(|c| c.outcome != ClassOutcome::Collected)
+        .filter(|c| !c.outcome.is_done())
         .map(|c| c.class.as_str())
         .collect();
     json!({
@@ -432,7 +432,10 @@ pub async fn execute(
                     }
                     Event::Requeued { .. } => counters.requeued += 1,
                     Event::Item { outcome, .. } => match outcome {
-                        ClassOutcome::Collected => counters.collected += 1,
+                        // Not present on the host counts as collected (nothing missing).
+                        ClassOutcome::Collected | ClassOutcome::NotPresent => {
+                            counters.collected += 1
+                        }
                         ClassOutcome::Failed => counters.class_failed += 1,
                         ClassOutcome::TimedOut => counters.class_timed_out += 1,
                     },

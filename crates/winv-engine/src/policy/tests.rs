@@ -518,3 +518,249 @@ fn a_response_out_of_order_ends_the_attempt_instead_of_panicking() {
     let a = c.on_item(collected(), clock.tick(1));
     assert!(matches!(a, Action::End { .. }));
 }
+
+// ---------------------------------------------------------------------------------------
+// Optional scenario items: "not present" versus failures.
+
+fn scenario_item(class: &str, namespace: &str) -> Item {
+    Item::Wmi {
+        class: class.into(),
+        namespace: namespace.into(),
+        wql: format!("SELECT * FROM {class}"),
+        optional: true,
+    }
+}
+
+fn sql_table() -> Item {
+    Item::RegistryTable(crate::profile::RegistryTable {
+        name: "sql-instances".into(),
+        list: r"SOFTWARE\Microsoft\Microsoft SQL Server\Instance Names\SQL".into(),
+        detail: r"SOFTWARE\Microsoft\Microsoft SQL Server\{data}\Setup".into(),
+        values: vec![("Edition".into(), crate::profile::RegKind::String)],
+        optional: true,
+    })
+}
+
+/// A computer with `A` (required, cimv2) followed by `extra`.
+fn with_items(extra: Vec<Item>, clock: &Clock) -> Computer {
+    let mut list = vec![item("A")];
+    list.extend(extra);
+    Computer::new(
+        "192.0.2.1".into(),
+        list,
+        accounts(&["a"]),
+        Rules::default(),
+        true,
+        clock.base,
+    )
+}
+
+fn in_ns(stage: Stage, cause: Cause, namespace: &str) -> Failure {
+    classify(&ClientError::new(stage, cause), NamespaceRole::of(namespace))
+}
+
+const V2: &str = r"root\virtualization\v2";
+const WBEM_E_INVALID_NAMESPACE: u32 = 0x8004_100E;
+const WBEM_E_ACCESS_DENIED: u32 = 0x8004_1003;
+const WBEM_E_PROVIDER_FAILURE: u32 = 0x8004_1004;
+
+/// Runs one attempt: `A` collected, then each of `outcomes` in turn.
+fn run_once(c: &mut Computer, clock: &mut Clock, outcomes: Vec<StepOutcome<ItemOutcome>>) -> Action {
+    let mut a = connect_first(c, clock);
+    assert_eq!(collect_name(&a), "A");
+    a = c.on_item(collected(), clock.tick(1));
+    for o in outcomes {
+        assert!(matches!(a, Action::Collect { .. }), "{a:?}");
+        a = c.on_item(o, clock.tick(1));
+    }
+    a
+}
+
+#[test]
+fn an_absent_namespace_of_an_optional_item_is_not_present_and_inventoried() {
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![scenario_item("Msvm_ComputerSystem", V2)], &clock);
+    let f = in_ns(Stage::Login, Cause::Hresult(WBEM_E_INVALID_NAMESPACE), V2);
+    let a = run_once(&mut c, &mut clock, vec![failed_item(f)]);
+    assert_eq!(c.take_item_event().map(|e| e.1), Some(ClassOutcome::NotPresent));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    assert!(r.failure.is_none());
+    let m = r.classes.iter().find(|x| x.class == "Msvm_ComputerSystem").unwrap();
+    assert_eq!(m.outcome, ClassOutcome::NotPresent);
+    assert_eq!(m.rows, 0);
+    assert!(m.error.is_none());
+    assert!(r.inventory.class("Msvm_ComputerSystem").is_none());
+}
+
+#[test]
+fn an_absent_class_of_an_optional_item_is_not_present_but_of_a_required_one_a_failure() {
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![scenario_item("Win32_ServerFeature", r"root\cimv2")], &clock);
+    let a = run_once(&mut c, &mut clock, vec![failed_item(invalid_class())]);
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    assert_eq!(r.classes[1].outcome, ClassOutcome::NotPresent);
+
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![item("Win32_ServerFeature")], &clock);
+    let a = run_once(&mut c, &mut clock, vec![failed_item(invalid_class())]);
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoriedIncomplete);
+    assert_eq!(r.classes[1].outcome, ClassOutcome::Failed);
+}
+
+#[test]
+fn access_denied_on_an_optional_namespace_is_the_item_failure_not_the_computer_status() {
+    let mut clock = Clock::new();
+    let mut c = with_items(
+        vec![scenario_item("Msvm_ComputerSystem", V2), item("B")],
+        &clock,
+    );
+    let denied = in_ns(Stage::Login, Cause::Hresult(WBEM_E_ACCESS_DENIED), V2);
+    assert_eq!(denied.status, Status::AccessDenied);
+    let a = run_once(&mut c, &mut clock, vec![failed_item(denied), collected()]);
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoriedIncomplete);
+    let m = &r.classes[1];
+    assert_eq!(m.outcome, ClassOutcome::Failed);
+    assert_eq!(m.error.as_ref().unwrap().status, Status::AccessDenied);
+    assert_eq!(r.classes[2].outcome, ClassOutcome::Collected, "the next item still ran");
+
+    // The same refusal on a required item's namespace is the computer's status.
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![item("B")], &clock);
+    let denied = in_ns(Stage::Login, Cause::Hresult(WBEM_E_ACCESS_DENIED), r"root\cimv2");
+    let _ = connect_first(&mut c, &mut clock);
+    let mut a = c.on_item(collected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "B");
+    a = c.on_item(failed_item(denied), clock.tick(1));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::AccessDenied);
+}
+
+#[test]
+fn a_provider_failure_of_an_optional_item_stays_a_failure() {
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![scenario_item("SqlService", r"root\Microsoft\SqlServer\ComputerManagement15")], &clock);
+    let f = in_ns(Stage::Query, Cause::Hresult(WBEM_E_PROVIDER_FAILURE), r"root\x");
+    let a = run_once(&mut c, &mut clock, vec![failed_item(f)]);
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoriedIncomplete);
+    assert_eq!(r.classes[1].outcome, ClassOutcome::Failed);
+    assert_eq!(r.classes[1].error.as_ref().unwrap().code, Some(WBEM_E_PROVIDER_FAILURE));
+}
+
+#[test]
+fn a_not_present_item_is_not_asked_for_again_on_a_retry() {
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![scenario_item("Msvm_ComputerSystem", V2), item("B")], &clock);
+    let gone = in_ns(Stage::Login, Cause::Hresult(WBEM_E_INVALID_NAMESPACE), V2);
+    let a = run_once(&mut c, &mut clock, vec![failed_item(gone), failed_item(call_failed())]);
+    assert!(matches!(
+        c.settle(end_of(a), false, clock.tick(1)),
+        Settled::Requeue { .. }
+    ));
+    clock.tick(20_000);
+    let a = connect_first(&mut c, &mut clock);
+    // A and the not-present item are done: only B is asked for.
+    assert_eq!(collect_name(&a), "B");
+    let a = c.on_item(collected(), clock.tick(1));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    let m = r.classes.iter().find(|x| x.class == "Msvm_ComputerSystem").unwrap();
+    assert_eq!((m.outcome, m.attempt), (ClassOutcome::NotPresent, 1));
+}
+
+#[test]
+fn a_pattern_without_a_matching_namespace_is_not_present_when_optional() {
+    let pattern = r"root\Microsoft\SqlServer\ComputerManagement*";
+    let none = || {
+        StepOutcome::Done(ItemOutcome::NoMatchingNamespace {
+            parent: r"root\Microsoft\SqlServer".into(),
+        })
+    };
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![scenario_item("SqlService", pattern)], &clock);
+    let a = run_once(&mut c, &mut clock, vec![none()]);
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    assert_eq!(r.classes[1].outcome, ClassOutcome::NotPresent);
+
+    let mut clock = Clock::new();
+    let required = Item::Wmi {
+        class: "SqlService".into(),
+        namespace: pattern.into(),
+        wql: "SELECT * FROM SqlService".into(),
+        optional: false,
+    };
+    let mut c = with_items(vec![required], &clock);
+    let a = run_once(&mut c, &mut clock, vec![none()]);
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoriedIncomplete);
+    assert_eq!(r.classes[1].outcome, ClassOutcome::Failed);
+    assert!(r.classes[1].error.as_ref().unwrap().message.contains("no namespace under"));
+}
+
+#[test]
+fn the_namespace_a_pattern_chose_is_recorded() {
+    let pattern = r"root\Microsoft\SqlServer\ComputerManagement*";
+    let used = r"root\Microsoft\SqlServer\ComputerManagement16";
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![scenario_item("SqlService", pattern)], &clock);
+    let got = StepOutcome::Done(ItemOutcome::Collected(Collected::InstancesIn {
+        namespace: used.into(),
+        instances: vec![serde_json::json!({"ServiceName": "MSSQLSERVER"})],
+    }));
+    let a = run_once(&mut c, &mut clock, vec![got]);
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    assert_eq!(r.classes[1].namespace, used);
+    assert_eq!(r.classes[1].rows, 1);
+    let inv = r.inventory.classes.iter().find(|x| x.class == "SqlService").unwrap();
+    assert_eq!(inv.namespace, used);
+    assert_eq!(inv.instances.len(), 1);
+}
+
+#[test]
+fn a_registry_table_is_stored_under_its_name_and_an_absent_list_key_is_not_present() {
+    let win32 = |code| {
+        in_ns(
+            Stage::Registry,
+            Cause::Win32 {
+                method: "EnumValues".into(),
+                code,
+            },
+            r"root\default",
+        )
+    };
+    // Collected: one row per value.
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![sql_table()], &clock);
+    let rows = vec![serde_json::json!({"name": "MSSQLSERVER", "data": "MSSQL16.MSSQLSERVER", "Edition": "Standard Edition"})];
+    let a = run_once(
+        &mut c,
+        &mut clock,
+        vec![StepOutcome::Done(ItemOutcome::Collected(Collected::Table(rows.clone())))],
+    );
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    assert_eq!(r.classes[1].class, "registry:sql-instances");
+    assert_eq!(r.inventory.class("registry:sql-instances").unwrap(), rows.as_slice());
+
+    // ReturnValue 2 on the list key: not present.
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![sql_table()], &clock);
+    let a = run_once(&mut c, &mut clock, vec![failed_item(win32(2))]);
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    assert_eq!(r.classes[1].outcome, ClassOutcome::NotPresent);
+
+    // ReturnValue 5 (access denied): a failure of the item.
+    let mut clock = Clock::new();
+    let mut c = with_items(vec![sql_table()], &clock);
+    let a = run_once(&mut c, &mut clock, vec![failed_item(win32(5))]);
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoriedIncomplete);
+    assert_eq!(r.classes[1].outcome, ClassOutcome::Failed);
+}

@@ -1,0 +1,228 @@
+//! `winventory scan --profile standard,sql,roles,virtualization,licensing` against a
+//! simulated fleet (`winventory sim` in its own process, 127.0.72.x): what lands in the
+//! database is exactly what the simulator's data module generates for those hosts, the
+//! items a host does not have read back as not present, and the report tables still fill.
+//! Host names follow their addresses (`name_pattern`), so a host's data does not depend
+//! on its place in the fleet.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value as Json;
+use sqlx::Row;
+use winv_engine::{ClassOutcome, ComputerResult, Item, Profile, Status};
+use winv_sim::data::host::HostData;
+use winv_sim::fleet::Fleet;
+use winv_sim::registry::{RegValue, HKEY_LOCAL_MACHINE};
+use winv_store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_winventory");
+const PW_ENV: &str = "WINV_SCAN_SCEN_PW";
+const PASSWORD: &str = "Scan-Scen-Pw0rd!";
+const PROFILES: &str = "standard,sql,roles,virtualization,licensing";
+
+fn fleet_text(hosts: &[(IpAddr, &str)]) -> String {
+    let mut text =
+        format!("[defaults]\nuser = \"LAB\\\\admin\"\npassword_env = \"{PW_ENV}\"\nseed = 11\nname_pattern = \"H{{a}}\"\n");
+    for (a, profile) in hosts {
+        text.push_str(&format!("\n[[host]]\naddress = \"{a}\"\nprofile = \"{profile}\"\n"));
+    }
+    text
+}
+
+fn data_of(text: &str, a: IpAddr) -> HostData {
+    Fleet::parse(text).unwrap().host(a).unwrap().data()
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn value_json(v: Option<&RegValue>) -> Json {
+    match v {
+        None => Json::Null,
+        Some(RegValue::Sz(s) | RegValue::ExpandSz(s)) => Json::from(s.clone()),
+        Some(RegValue::Dword(d)) => Json::from(*d),
+        Some(other) => panic!("unexpected registry value {other:?}"),
+    }
+}
+
+/// Every stored row of every collected WMI item equals the simulator's answer.
+fn assert_exactly_simulated(r: &ComputerResult, d: &HostData, profile: &Profile) {
+    for item in profile.collection() {
+        let c = r.classes.iter().find(|c| c.class == item.name()).unwrap();
+        let Item::Wmi { class, wql, .. } = &item else {
+            continue;
+        };
+        if c.outcome != ClassOutcome::Collected {
+            continue;
+        }
+        let want = winv_sim::wql::exec_query(d, &c.namespace, "WQL", wql).unwrap();
+        let got = r.inventory.class(class).unwrap();
+        assert_eq!(got.len(), want.len(), "{}: {class}", r.target);
+        // The time classes move between the scan and now.
+        if class == "Win32_OperatingSystem" {
+            continue;
+        }
+        for (g, w) in got.iter().zip(&want) {
+            for p in &w.class.properties {
+                let v = w.get(&p.name).map_or(Json::Null, winv_wmio::value_to_json);
+                assert_eq!(g[&p.name], v, "{}: {class}.{}", r.target, p.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn scan_with_the_scenario_profiles_stores_exactly_the_simulated_data() {
+    // Candidates: servers until one with SQL Server, one without and a Hyper-V host are
+    // found; and a client.
+    let servers: Vec<IpAddr> = (1..=40).map(|i| IpAddr::from([127, 0, 72, i])).collect();
+    let probe = fleet_text(&servers.iter().map(|a| (*a, "server-2022")).collect::<Vec<_>>());
+    let datas: Vec<(IpAddr, HostData)> = servers.iter().map(|a| (*a, data_of(&probe, *a))).collect();
+    let sql = datas.iter().find(|(_, d)| !d.scenario.sql.is_empty()).unwrap().0;
+    let plain = datas
+        .iter()
+        .find(|(_, d)| d.scenario.sql.is_empty() && d.scenario.guests.is_empty())
+        .unwrap()
+        .0;
+    let hyperv = datas
+        .iter()
+        .find(|(a, d)| !d.scenario.guests.is_empty() && *a != sql)
+        .unwrap()
+        .0;
+    let client: IpAddr = "127.0.72.200".parse().unwrap();
+    let mut hosts = vec![
+        (sql, "server-2022"),
+        (plain, "server-2022"),
+        (hyperv, "server-2022"),
+        (client, "windows-11"),
+    ];
+    hosts.dedup();
+    let text = fleet_text(&hosts);
+
+    let dir = std::env::temp_dir().join(format!("winv-scan-scen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fleet = dir.join("fleet.toml");
+    std::fs::write(&fleet, &text).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["sim", "--fleet", fleet.to_str().unwrap(), "--port", "0"])
+        .env(PW_ENV, PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _sim = Killed(child);
+    let port: u16 = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("port="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+
+    let db: PathBuf = dir.join("inv.db");
+    let mut args: Vec<String> = vec!["scan".into()];
+    args.extend(hosts.iter().map(|h| h.0.to_string()));
+    let out = Command::new(BIN)
+        .args(&args)
+        .args(["--profile", PROFILES, "--user", "LAB\\admin", "--password-env", PW_ENV])
+        .arg("--db")
+        .arg(&db)
+        .args(["--port", &port.to_string(), "--json", "--rate", "0"])
+        .args(["--connect-timeout", "2", "--call-timeout", "5", "--retry-delay", "0"])
+        .env(PW_ENV, PASSWORD)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<Json> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), hosts.len(), "{stdout}");
+    for l in &lines {
+        assert_eq!(l["status"], "inventoried", "{l}");
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::open_existing(&db).await.unwrap();
+        let run = store.latest_run().await.unwrap().unwrap().id;
+        let profile = Profile::builtin(PROFILES).unwrap();
+        for (a, _) in &hosts {
+            let r = store.computer(run, &a.to_string()).await.unwrap().unwrap();
+            assert_eq!(r.status, Status::Inventoried);
+            assert_exactly_simulated(&r, &data_of(&text, *a), &profile);
+        }
+        let outcome = |r: &ComputerResult, item: &str| {
+            r.classes.iter().find(|c| c.class == item).unwrap().outcome
+        };
+
+        // SQL Server: the newest ComputerManagementNN and the registry table, read back.
+        let d = data_of(&text, sql);
+        let r = store.computer(run, &sql.to_string()).await.unwrap().unwrap();
+        let newest = d.scenario.sql.iter().map(|i| i.version.1).max().unwrap();
+        let svc = r.classes.iter().find(|c| c.class == "SqlService").unwrap();
+        assert!(svc
+            .namespace
+            .eq_ignore_ascii_case(&format!("root\\Microsoft\\SqlServer\\ComputerManagement{newest}")));
+        let rows = r.inventory.class("registry:sql-instances").unwrap();
+        assert_eq!(rows.len(), d.scenario.sql.len());
+        for inst in &d.scenario.sql {
+            let row = rows.iter().find(|x| x["name"] == inst.name.as_str()).unwrap();
+            assert_eq!(row["data"], inst.id.as_str());
+            let setup = format!(r"SOFTWARE\Microsoft\Microsoft SQL Server\{}\Setup", inst.id);
+            for v in ["Edition", "Version", "PatchLevel", "SP"] {
+                let want = value_json(d.registry.value(HKEY_LOCAL_MACHINE, &setup, v));
+                assert_eq!(row[v], want, "{} {v}", inst.name);
+            }
+        }
+
+        // Not present, read back from the database.
+        let r = store.computer(run, &plain.to_string()).await.unwrap().unwrap();
+        for item in ["SqlService", "registry:sql-instances", "Msvm_ComputerSystem"] {
+            assert_eq!(outcome(&r, item), ClassOutcome::NotPresent, "{item}");
+        }
+        let r = store.computer(run, &client.to_string()).await.unwrap().unwrap();
+        assert_eq!(outcome(&r, "Win32_ServerFeature"), ClassOutcome::NotPresent);
+        // The Hyper-V host lists its guests.
+        let d = data_of(&text, hyperv);
+        let r = store.computer(run, &hyperv.to_string()).await.unwrap().unwrap();
+        let vms = r.inventory.class("Msvm_ComputerSystem").unwrap();
+        assert_eq!(vms.len(), d.scenario.guests.len() + 1, "the host and each guest");
+
+        // The report tables fill for every host.
+        store.close().await;
+        let pool = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(&db),
+        )
+        .await
+        .unwrap();
+        for table in ["hosts", "operating_systems", "hardware", "installed_software", "services"] {
+            let rows = sqlx::query(&format!(
+                "SELECT target, COUNT(*) AS n FROM {table} WHERE run_id = ? GROUP BY target"
+            ))
+            .bind(run)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            assert_eq!(rows.len(), hosts.len(), "{table}");
+            assert!(rows.iter().all(|r| r.get::<i64, _>("n") > 0), "{table}");
+        }
+        pool.close().await;
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
