@@ -71,6 +71,7 @@ fn computer(target: &str, services: usize) -> ComputerResult {
             failure: None,
         }],
         credential: Some("LAB\\admin".into()),
+        mechanism: Some("ntlm".into()),
         classes: names
             .iter()
             .map(|c| ClassResult {
