@@ -18,11 +18,12 @@ use winv_testsuite::fixtures::repo_root;
 type Entry = fn(&[u8]);
 
 /// Each target's entry point, as its `fuzz/fuzz_targets/<name>.rs` calls it.
-const TARGETS: [(&str, Entry); 9] = [
+const TARGETS: [(&str, Entry); 10] = [
     ("capture", winv_trace::capture::fuzz_capture),
     ("dcerpc_pdu", winv_dcerpc::fuzz_decode),
     ("dcom", winv_dcom::fuzz_decode),
     ("epm", winv_rpc::epm::wire::fuzz_decode),
+    ("kerberos", winv_auth::kerberos::fuzz_messages),
     ("ndr", |d| {
         let _ = winv_ndr::fuzz_decode_all(d);
     }),
@@ -114,6 +115,10 @@ fn replay_dcom() {
 #[test]
 fn replay_epm() {
     replay("epm");
+}
+#[test]
+fn replay_kerberos() {
+    replay("kerberos");
 }
 #[test]
 fn replay_ndr() {
