@@ -97,18 +97,12 @@ fn parse_lines(text: &str) -> Result<Vec<Line>> {
     Ok(out)
 }
 
-/// A credential from an account as written and its password (the one reading of
-/// accounts: [`Credential::new`]).
-pub fn credential(account: &str, password: &str) -> Credential {
-    Credential::new(account, password)
-}
-
 /// Reads a credentials file.
 #[cfg(test)]
 pub fn read_file(path: &Path) -> Result<Vec<Credential>> {
     Ok(read_entries(path)?
         .into_iter()
-        .map(|e| credential(&e.account, e.password.as_ref().map_or("", |p| p.expose())))
+        .map(|e| Credential::new(&e.account, e.password.as_ref().map_or("", |p| p.expose())))
         .collect())
 }
 
@@ -283,7 +277,7 @@ mod tests {
         assert!(e.contains("line 2") && e.contains("group or others"), "{e}");
         assert!(!e.contains("Helpdesk-Pw1"));
         // A local account has no domain.
-        let l = credential(".\\Administrator", "x");
+        let l = Credential::new(".\\Administrator", "x");
         assert_eq!(
             (l.creds.user.as_str(), l.creds.domain.as_str()),
             ("Administrator", "")

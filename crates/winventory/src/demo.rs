@@ -145,7 +145,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             client,
             ..EngineOptions::default()
         };
-        let creds = vec![crate::credentials::credential("LAB\\inventory", &password)];
+        let creds = vec![winv_engine::Credential::new("LAB\\inventory", &password)];
         let profile = Profile::standard();
         let store = Store::open(&args.db)
             .await

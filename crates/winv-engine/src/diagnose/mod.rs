@@ -24,7 +24,7 @@ use winv_client::{AuthLevel, Cause, ClientError, Mechanism, Stage};
 use winv_dcerpc::interfaces::IWBEMLEVEL1LOGIN;
 
 use crate::classify::{classify, NO_DCOM};
-use crate::record::{DeniedBy, Failure, FailureStage};
+use crate::record::{DeniedBy, Failure};
 use crate::status::Status;
 pub use walk::{Ctx, Failed, Step, Walk, STEPS};
 use walk::{connect_text, level_flag, level_text, millis};
@@ -667,11 +667,6 @@ async fn endpoint_answers(ctx: &Ctx, a: SocketAddr) -> (bool, String) {
         ),
         Err(e) => (false, format!("TCP accepted; then {}", e.cause())),
     }
-}
-
-/// The stage identifier of a failure report (for rendering).
-pub fn stage_of(r: &FailureReport) -> FailureStage {
-    r.failure.stage
 }
 
 #[cfg(test)]
