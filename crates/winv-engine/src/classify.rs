@@ -347,26 +347,105 @@ fn from_code(mut f: Failure, code: u32, fault: bool, stage: Stage, role: Namespa
 }
 
 /// The knowledge-base entry that explains a failure to an administrator: the same for the
-/// engine's records, `status`, `scan --json` and `diagnose`. Two refinements over the
-/// code's own entry: a refused logon is explained as `ERROR_LOGON_FAILURE` (correct the
-/// credential; not "grant DCOM rights", which `E_ACCESSDENIED` would say), and a host
-/// without DCOM activation as `RPC_S_UNKNOWN_IF`. Otherwise the code's entry, else the
-/// status's.
+/// engine's records, `status`, `scan --json` and `diagnose`: the entry of the failure's
+/// own code, so that the explanation names the code the failure shows; a host without
+/// DCOM activation as `RPC_S_UNKNOWN_IF`; else the status's. What the failure shows (a refused logon, an
+/// authenticated user refused) ranks the entry's causes and remediation: see
+/// [`explained`].
 pub fn explanation(
     status: Status,
     code_name: Option<&str>,
     denied_by: Option<DeniedBy>,
     message: &str,
 ) -> Option<&'static Entry> {
+    let _ = denied_by; // ranks, in [`explained`]; does not choose the entry
     if message.starts_with(NO_DCOM) {
         return winv_kb::by_name("RPC_S_UNKNOWN_IF");
-    }
-    if denied_by == Some(DeniedBy::Authentication) {
-        return winv_kb::by_name("ERROR_LOGON_FAILURE");
     }
     code_name
         .and_then(winv_kb::by_name)
         .or_else(|| status.kb_entry())
+}
+
+/// A failure explained for the user: the knowledge base entry of its own code (or
+/// status), with the causes and remediation ranked by what the failure shows.
+#[derive(Clone, Debug)]
+pub struct Explained {
+    /// The entry ([`explanation`]).
+    pub entry: &'static Entry,
+    /// Likely causes, most likely first given the evidence.
+    pub causes: Vec<String>,
+    /// Remediation, in the order to try it given the evidence.
+    pub remediation: Vec<String>,
+}
+
+/// Whether a line of an entry is about the logon itself (the account or its password).
+fn about_the_logon(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    ["password", "user name", "account does not exist", "correct the credential"]
+        .iter()
+        .any(|w| l.contains(w))
+}
+
+/// Ranks `lines` by the evidence: when the logon was refused, what is about the logon
+/// comes first (from `logon`'s lines when the entry has none); when an authenticated
+/// user was refused by DCOM, WMI or the registry, the logon is proven, and its lines go.
+fn ranked(lines: &[String], logon: &[String], denied_by: Option<DeniedBy>) -> Vec<String> {
+    match denied_by {
+        Some(DeniedBy::Authentication) => {
+            let (mut first, rest): (Vec<String>, Vec<String>) =
+                lines.iter().cloned().partition(|l| about_the_logon(l));
+            if first.is_empty() {
+                first = logon.to_vec();
+            }
+            first.extend(rest);
+            first
+        }
+        Some(DeniedBy::Dcom | DeniedBy::WmiNamespace | DeniedBy::Registry) => {
+            lines.iter().filter(|l| !about_the_logon(l)).cloned().collect()
+        }
+        None => lines.to_vec(),
+    }
+}
+
+/// See [`Explained`]. `finished`: the failure is a finished computer's, whose attempts
+/// are spent ([`remediation_for`]); not for a live diagnosis.
+pub fn explained(
+    status: Status,
+    code_name: Option<&str>,
+    denied_by: Option<DeniedBy>,
+    message: &str,
+    finished: bool,
+) -> Option<Explained> {
+    let entry = explanation(status, code_name, denied_by, message)?;
+    let logon = winv_kb::by_name("ERROR_LOGON_FAILURE");
+    let (lc, lr) = logon.map_or((&[][..], &[][..]), |l| (&l.causes[..], &l.remediation[..]));
+    // A namespace status is root\cimv2's or root\default's, which every Windows machine
+    // has: what the code's entry says of optional namespaces does not apply.
+    let required = |lines: Vec<String>| -> Vec<String> {
+        if !is_namespace(status) {
+            return lines;
+        }
+        lines
+            .into_iter()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                !l.contains("optional") && !l.contains("not installed")
+            })
+            .collect()
+    };
+    Some(Explained {
+        entry,
+        causes: required(ranked(&entry.causes, lc, denied_by)),
+        remediation: {
+            let r = required(ranked(&entry.remediation, lr, denied_by));
+            if finished {
+                remediation_for(&r, status)
+            } else {
+                r
+            }
+        },
+    })
 }
 
 /// Said first for a finished computer whose status is retry-class: every attempt failed.
@@ -374,16 +453,16 @@ pub const RETRIES_EXHAUSTED: &str = "Every attempt of the run failed this way: c
     computer is up, not restarting and its WMI service running (`sc \\\\HOST query winmgmt`), \
     then scan it again.";
 
-/// The remediation of `entry` for a computer that finished with `status`, in order. A
+/// The remediation `lines` for a computer that finished with `status`, in order. A
 /// finished computer with a retry-class status has used all its attempts, so the
 /// entry's "let the retry run" and "nothing to fix, the retry normally succeeds" are
 /// not said; [`RETRIES_EXHAUSTED`] comes first instead.
-pub fn remediation_for(entry: &Entry, status: Status) -> Vec<String> {
+fn remediation_for(lines: &[String], status: Status) -> Vec<String> {
     if !status.is_retry_class() {
-        return entry.remediation.clone();
+        return lines.to_vec();
     }
     let mut out = vec![RETRIES_EXHAUSTED.to_string()];
-    for line in &entry.remediation {
+    for line in lines {
         let rest = ["Let the retry run", "Nothing to fix", "Reconnect"]
             .iter()
             .find(|p| line.starts_with(*p))
@@ -411,6 +490,17 @@ impl Failure {
             self.code_name.as_deref(),
             self.denied_by,
             &self.message,
+        )
+    }
+
+    /// See [`explained`].
+    pub fn explained(&self, finished: bool) -> Option<Explained> {
+        explained(
+            self.status,
+            self.code_name.as_deref(),
+            self.denied_by,
+            &self.message,
+            finished,
         )
     }
 }
@@ -634,12 +724,79 @@ mod tests {
     }
 
     #[test]
+    fn explanations_match_what_happened() {
+        // A namespace status is explained by its own entry, not as an optional namespace.
+        let x = explained(
+            Status::StdRegProvNamespaceInvalid,
+            Some("WBEM_E_INVALID_NAMESPACE"),
+            None,
+            "",
+            true,
+        )
+        .unwrap();
+        assert_eq!(x.entry.name, "WBEM_E_INVALID_NAMESPACE");
+        assert!(x.remediation.iter().all(|r| !r.contains("optional")), "{:?}", x.remediation);
+        assert!(x.causes.iter().all(|r| !r.contains("not installed")), "{:?}", x.causes);
+        assert!(!x.remediation.is_empty() && !x.causes.is_empty());
+        // For an optional namespace's class the entry is said whole.
+        let opt = explained(Status::Inventoried, Some("WBEM_E_INVALID_NAMESPACE"), None, "", true)
+            .unwrap();
+        assert!(opt.remediation[0].contains("optional"), "{:?}", opt.remediation);
+        // A finished computer with a retry-class status has spent its attempts.
+        let done = explained(Status::RpcCallFailed, Some("RPC_S_CALL_FAILED"), None, "", true)
+            .unwrap();
+        assert_eq!(done.remediation[0], RETRIES_EXHAUSTED);
+        assert!(
+            done.remediation.iter().all(|r| !r.contains("Let the retry run")),
+            "{:?}",
+            done.remediation
+        );
+        assert!(done.remediation.len() >= 2, "the entry's own advice stays: {:?}", done.remediation);
+        let live = explained(Status::RpcCallFailed, Some("RPC_S_CALL_FAILED"), None, "", false)
+            .unwrap();
+        assert!(live.remediation[0].starts_with("Let the retry run"), "{:?}", live.remediation);
+        let shutting = explained(Status::ComputerShuttingDown, None, None, "", true).unwrap();
+        assert!(
+            shutting.remediation.iter().all(|r| !r.contains("retry later in the run")),
+            "{:?}",
+            shutting.remediation
+        );
+        // DCOM refused an authenticated user: the password is not a cause.
+        let dcom = explained(
+            Status::AccessDenied,
+            Some("E_ACCESSDENIED"),
+            Some(DeniedBy::Dcom),
+            "",
+            true,
+        )
+        .unwrap();
+        assert!(dcom.causes.iter().all(|c| !about_the_logon(c)), "{:?}", dcom.causes);
+        assert!(!dcom.causes.is_empty());
+        // A refused logon: the same entry, the account first.
+        let logon = explained(
+            Status::AccessDenied,
+            Some("E_ACCESSDENIED"),
+            Some(DeniedBy::Authentication),
+            "",
+            true,
+        )
+        .unwrap();
+        assert_eq!(logon.entry.name, "E_ACCESSDENIED");
+        assert!(about_the_logon(&logon.causes[0]) && about_the_logon(&logon.remediation[0]));
+    }
+
+    #[test]
     fn explanations() {
         let auth = classify(
             &ClientError::new(Stage::Bind135, Cause::AuthenticationFailed("x".into())),
             NamespaceRole::Cimv2,
         );
-        assert_eq!(auth.explanation().unwrap().name, "ERROR_LOGON_FAILURE");
+        // Explained by its own code.
+        assert_eq!(Some(&auth.explanation().unwrap().name), auth.code_name.as_ref());
+        let x = auth.explained(true).unwrap();
+        let logon = winv_kb::by_name("ERROR_LOGON_FAILURE").unwrap();
+        assert_eq!(x.remediation[0], logon.remediation[0]);
+        assert!(about_the_logon(&x.causes[0]), "{:?}", x.causes);
         let dcom = hr(Stage::Activation, 0x8007_0005, NamespaceRole::Cimv2);
         assert_eq!(dcom.explanation().unwrap().name, "E_ACCESSDENIED");
         let samba = fault(Stage::Activation, 0x1c01_0003);

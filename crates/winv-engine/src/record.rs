@@ -319,9 +319,16 @@ impl ComputerResult {
     /// The first remediation step of the knowledge base for this computer's failure
     /// ([`crate::classify::explanation`]).
     pub fn first_remediation(&self) -> Option<String> {
-        let entry = self.failure.as_ref()?.explanation()?;
-        crate::classify::remediation_for(entry, self.status)
-            .into_iter()
-            .next()
+        let f = self.failure.as_ref()?;
+        crate::classify::explained(
+            self.status,
+            f.code_name.as_deref(),
+            f.denied_by,
+            &f.message,
+            true,
+        )?
+        .remediation
+        .into_iter()
+        .next()
     }
 }

@@ -395,16 +395,14 @@ pub fn explain(
     let Ok(st) = status.parse::<Status>() else {
         return (None, Vec::new());
     };
-    match winv_engine::classify::explanation(
+    match winv_engine::classify::explained(
         st,
         code_name,
         denied(denied_by),
         message.unwrap_or(""),
+        true,
     ) {
-        Some(e) => (
-            Some(e.summary.clone()),
-            winv_engine::classify::remediation_for(e, st),
-        ),
+        Some(e) => (Some(e.entry.summary.clone()), e.remediation),
         None => (None, Vec::new()),
     }
 }

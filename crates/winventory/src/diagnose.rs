@@ -26,12 +26,13 @@
 //!
 //! The failure is classified by `winv_engine::classify::classify`, the one mapping of a
 //! client error to a status, code, phase, category and "denied by" that the engine uses
-//! too. Causes and remediation come from the knowledge base entry of the code (first
-//! remediation first), or the status's entry when there is no code; two conditions are
-//! explained by the entry of what they really are: a refused NTLM logon (reported as
-//! `E_ACCESSDENIED`, explained as `ERROR_LOGON_FAILURE`) and a host that rejects the
-//! activation interface (no code; explained as `RPC_S_UNKNOWN_IF`: it answers RPC but
-//! offers no DCOM activation).
+//! too. Causes and remediation come from the knowledge base entry of the failure's own
+//! code, or the status's entry when there is no code, ranked by what the walk showed: a
+//! refused NTLM logon (`E_ACCESSDENIED` on the first call after the bind, reported at
+//! the bind) puts the account and its password first; a user refused after an accepted
+//! logon (DCOM, WMI) drops the password from the causes. A host that rejects the
+//! activation interface (no code) is explained as `RPC_S_UNKNOWN_IF`: it answers RPC but
+//! offers no DCOM activation.
 //!
 //! # The probes
 //!

@@ -425,15 +425,16 @@ fn write_failed(rows: &[ComputerRow], out: &mut dyn Write) -> std::io::Result<()
 /// The first remediation step for a failed computer: the same explanation as `scan
 /// --json` and `diagnose` (`winv_engine::classify::explanation`).
 fn first_remediation(r: &ComputerRow) -> Option<String> {
-    let entry = winv_engine::classify::explanation(
+    winv_engine::classify::explained(
         r.status,
         r.code_name.as_deref(),
         r.denied_by,
         r.message.as_deref().unwrap_or(""),
-    )?;
-    winv_engine::classify::remediation_for(entry, r.status)
-        .into_iter()
-        .next()
+        true,
+    )?
+    .remediation
+    .into_iter()
+    .next()
 }
 
 fn computer_json(r: &ComputerRow) -> Value {

@@ -388,6 +388,15 @@ fn scan_makes_maps_four_attempts() {
     assert_eq!(clears_on_2.status, Status::Inventoried);
     assert_eq!(clears_on_2.attempts, 2);
     assert_eq!(winv_engine::MAX_ATTEMPTS, 4);
+    // The fix for a computer whose four attempts all failed does not promise a retry.
+    let status = Command::new(BIN)
+        .args(["status", "--computers", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("Every attempt of the run failed this way"), "{text}");
+    assert!(!text.contains("Let the retry run"), "{text}");
 }
 
 /// A scan without any account refuses to start (exit 2) instead of ending every computer as

@@ -166,16 +166,22 @@ pub async fn diagnose(opts: &Options, accounts: &[Account], ctx: &Ctx) -> Report
 /// Explains the failure of `w` from the knowledge base.
 pub fn explain(opts: &Options, user: &str, w: &Walk, failed: &Failed) -> FailureReport {
     let f = classify(&failed.err, failed.role);
-    let entry = f.explanation();
+    let x = f.explained(false);
+    let entry = x.as_ref().map(|x| x.entry);
     FailureReport {
         step: failed.step,
-        layer: entry.map(|e| e.layer),
+        // A refused logon is the account's, whatever layer its code belongs to.
+        layer: if f.denied_by == Some(DeniedBy::Authentication) {
+            Some(winv_kb::Layer::Auth)
+        } else {
+            entry.map(|e| e.layer)
+        },
         headline: headline(&opts.host, opts.port, user, failed, &f, w),
         message: failed.err.to_string(),
         explained_by: entry.map(|e| e.name.clone()),
-        causes: entry.map(|e| e.causes.clone()).unwrap_or_default(),
+        causes: x.as_ref().map(|x| x.causes.clone()).unwrap_or_default(),
         checks: entry.map(|e| e.checks.clone()).unwrap_or_default(),
-        remediation: entry.map(|e| e.remediation.clone()).unwrap_or_default(),
+        remediation: x.map(|x| x.remediation).unwrap_or_default(),
         probes: Vec::new(),
         findings: Vec::new(),
         failure: f,

@@ -103,7 +103,7 @@ fn a_bind_rejection_is_explained_as_no_dcom() {
 }
 
 #[test]
-fn a_refused_logon_is_explained_as_a_logon_failure() {
+fn a_refused_logon_is_explained_by_its_code_with_the_logon_first() {
     let w = walk_failing(
         3,
         ClientError::new(Stage::Bind135, Cause::AuthenticationFailed("x".into())),
@@ -112,7 +112,13 @@ fn a_refused_logon_is_explained_as_a_logon_failure() {
     let r = explain(&opts(), "LAB\\u", &w, failed);
     assert_eq!(r.failure.status, Status::AccessDenied);
     assert_eq!(r.failure.stage, "bind-135");
-    assert_eq!(r.explained_by.as_deref(), Some("ERROR_LOGON_FAILURE"));
+    // Explained by the failure's own code, its causes and remediation ranked by the
+    // evidence: the logon's first.
+    assert_eq!(r.explained_by.as_deref(), r.failure.code_name.as_deref());
+    assert_eq!(r.explained_by.as_deref(), Some("E_ACCESSDENIED"));
+    let logon = winv_kb::by_name("ERROR_LOGON_FAILURE").unwrap();
+    assert_eq!(r.remediation[0], logon.remediation[0]);
+    assert!(r.causes[0].contains("password is wrong"), "{:?}", r.causes);
     assert!(r.headline.contains("NTLM logon of LAB\\u was refused"), "{}", r.headline);
 }
 

@@ -321,8 +321,9 @@ pub async fn walk(ctx: &Ctx, host: &str, mechanism: Arc<dyn Mechanism>, level: A
     let mut client = match r {
         Ok(c) => c,
         Err(err) => {
+            let step = restage(&mut w.steps, failed_step.unwrap_or("tcp-135"), &err);
             w.failed = Some(Failed {
-                step: failed_step.unwrap_or("tcp-135"),
+                step,
                 err,
                 role: NamespaceRole::Cimv2,
             });
@@ -333,6 +334,39 @@ pub async fn walk(ctx: &Ctx, host: &str, mechanism: Arc<dyn Mechanism>, level: A
     // Quiet, and bounded: the walk's result does not depend on the release.
     let _ = tokio::time::timeout(ctx.deadlines.call, client.close()).await;
     w
+}
+
+/// The step a failure is reported at, as the flow reports it: a logon refused at a bind
+/// shows on the call after it (NTLM's last leg gets no reply), and the flow gives the
+/// bind's stage; the step table then says the same: the bind failed, and the call that
+/// showed it is not a step of its own.
+fn restage(steps: &mut Vec<Step>, observed: &'static str, err: &ClientError) -> &'static str {
+    let Some(bind) = FlowStep::ALL
+        .into_iter()
+        .filter(|s| matches!(s, FlowStep::Bind135 | FlowStep::BindDynamic))
+        .find(|s| s.stage() == err.stage())
+    else {
+        return observed;
+    };
+    let name = step_name(bind);
+    let Some(at) = steps.iter().position(|s| s.name == name) else {
+        return observed;
+    };
+    if name == observed {
+        return observed;
+    }
+    let shown = steps
+        .iter()
+        .rev()
+        .find(|s| s.name == observed)
+        .map(|s| s.detail.clone())
+        .unwrap_or_else(|| err.cause().to_string());
+    steps.truncate(at + 1);
+    if let Some(s) = steps.get_mut(at) {
+        s.ok = false;
+        s.detail = format!("the logon was refused (seen on the call after the bind, {observed}): {shown}");
+    }
+    name
 }
 
 /// The steps after the login: a query, `root\default`, `StdRegProv`, a registry read.
