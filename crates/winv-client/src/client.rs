@@ -244,6 +244,7 @@ impl WmiClient {
             opts,
             mechanism,
             resolver: None,
+            rate: None,
         };
         // Boxed: the flow's future is large, and callers often run on 2 MiB task stacks.
         Box::pin(crate::flow::connect(Target::new(host), &config, None)).await

@@ -894,6 +894,9 @@ pub struct FlowConfig {
     pub mechanism: Arc<dyn Mechanism>,
     /// The name resolver (default: the system's, with the connect deadline).
     pub resolver: Option<Arc<dyn NameResolver>>,
+    /// A cap on new TCP connections per second shared with other flows (a scan's
+    /// `--rate`); every connection of the flow waits for its slot.
+    pub rate: Option<Arc<crate::rate::ConnectRate>>,
 }
 
 impl std::fmt::Debug for FlowConfig {
@@ -1063,7 +1066,12 @@ pub async fn connect(
             Request::Resolve { name } | Request::ResolveBinding { name } => {
                 Response::Resolved(resolve(resolver, &name, opts.deadlines.connect).await)
             }
-            Request::Connect { addr } => match connect_tcp(addr, opts.deadlines.connect).await {
+            Request::Connect { addr } => match {
+                if let Some(r) = &config.rate {
+                    r.wait().await;
+                }
+                connect_tcp(addr, opts.deadlines.connect).await
+            } {
                 Ok(s) => {
                     stream = Some(s);
                     Response::Connected(Ok(()))

@@ -41,12 +41,14 @@ mod client;
 pub mod error;
 pub mod flow;
 pub mod kerberos;
+pub mod rate;
 pub mod registry;
 pub mod security;
 
 pub use client::{WmiClient, WmiOptions};
 pub use flow::{FlowConfig, FlowObserver, FlowStep, NameResolver, Target};
 pub use kerberos::{Kerberos, Negotiate};
+pub use rate::ConnectRate;
 pub use security::{Account, Credentials, Mechanism, Ntlm};
 pub use error::{code_with_name, Cause, ClientError, Stage};
 pub use winv_auth::ntlm::NtlmSecret;

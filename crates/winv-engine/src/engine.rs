@@ -7,7 +7,10 @@
 //! - every step runs under the watchdog ([`EngineOptions::watchdog`]) and the stop signal;
 //!   the policy decides what a watchdog means;
 //! - at most [`EngineOptions::concurrency`] computers at once, and at most
-//!   [`EngineOptions::connections_per_second`] new attempts per second.
+//!   [`EngineOptions::connections_per_second`] new TCP connections per second across the
+//!   run (every connection of every flow waits for its slot); no new attempt starts
+//!   while the connections already waiting would keep it waiting more than
+//!   [`RATE_BACKLOG`], so a slot's wait stays short of the watchdog.
 //!
 //! The engine reports through a channel of [`Event`]s; every computer gets exactly one
 //! [`Event::Finished`], also when the run is stopped (`inventory-not-completed`, with
@@ -26,7 +29,7 @@ use winv_client::flow::{
     FlowConfig, NameResolver, ResolveError, ResolveFailure, ResolveFuture, Target,
 };
 use winv_client::registry::{is_not_found, Hive, RegType};
-use winv_client::{ClientError, Credentials, Mechanism, Ntlm, WmiClient, WmiOptions};
+use winv_client::{ClientError, ConnectRate, Credentials, Mechanism, Ntlm, WmiClient, WmiOptions};
 use winv_discovery::resolve::{NotFoundReason, Resolution, Resolver};
 use winv_wmio::ObjectKind;
 
@@ -74,7 +77,8 @@ impl Credential {
 pub struct EngineOptions {
     /// Computers worked on at once (default 32).
     pub concurrency: usize,
-    /// New attempts started per second at most (default 20): the bound MAP lacked.
+    /// New TCP connections per second at most, across the run (default 20): the bound
+    /// MAP lacked. Zero, negative or NaN: no limit.
     pub connections_per_second: f64,
     /// Attempts per computer ([`MAX_ATTEMPTS`]: 4, i.e. 3 retries).
     pub max_attempts: u32,
@@ -163,7 +167,12 @@ pub struct Engine {
     profile: Arc<Profile>,
     resolver: Option<Arc<DnsResolver>>,
     guard: Arc<SharedGuard>,
+    rate: Option<Arc<ConnectRate>>,
 }
+
+/// The most a new attempt's first connection may wait for its slot: no attempt starts
+/// while the connections already waiting reach further ahead than this.
+pub const RATE_BACKLOG: Duration = Duration::from_secs(1);
 
 /// The run's lockout guard, shared by its attempts; `changed` wakes the attempts waiting
 /// for an unproven account's place.
@@ -281,6 +290,7 @@ impl Engine {
             })
             .collect();
         let accounts: Vec<String> = creds.into_iter().map(|c| c.account).collect();
+        let opts_rate = opts.connections_per_second;
         let guard = SharedGuard {
             guard: std::sync::Mutex::new(AccountGuard::new(&accounts, opts.lockout_guard)),
             changed: tokio::sync::Notify::new(),
@@ -292,7 +302,13 @@ impl Engine {
             profile: Arc::new(profile),
             resolver: resolver.map(|r| Arc::new(DnsResolver(r))),
             guard: Arc::new(guard),
+            rate: ConnectRate::per_second(opts_rate).map(Arc::new),
         }
+    }
+
+    /// The connection rate held so far (`None`: no cap).
+    pub fn rate_held(&self) -> Option<winv_client::rate::RateHeld> {
+        self.rate.as_ref().map(|r| r.held())
     }
 
     /// Retires `account` before the run starts, as an earlier part of it did (`--resume`).
@@ -340,9 +356,7 @@ impl Engine {
             })
             .collect();
         let mut running: JoinSet<(Computer, AttemptEnd)> = JoinSet::new();
-        let interval =
-            Duration::from_secs_f64((1.0 / self.opts.connections_per_second).min(3600.0));
-        let mut next_start = Instant::now();
+        let rate = self.rate.as_deref();
         let mut stop_rx = stop.clone();
         let mut stopped = *stop.borrow();
         loop {
@@ -351,14 +365,13 @@ impl Engine {
             // Start what the limits allow.
             while !stopped && running.len() < self.opts.concurrency {
                 let now = Instant::now();
-                if now < next_start {
+                if rate.is_some_and(|r| r.backlog() > RATE_BACKLOG) {
                     break;
                 }
                 let Some(pos) = queue.iter().position(|j| j.not_before() <= now) else {
                     break;
                 };
                 let Some(job) = queue.remove(pos) else { break };
-                next_start = now.max(next_start) + interval;
                 let ctx = Ctx {
                     engine: self.clone(),
                     events: events.clone(),
@@ -377,7 +390,10 @@ impl Engine {
                     .iter()
                     .map(Computer::not_before)
                     .min()
-                    .map(|t| t.max(next_start))
+                    .map(|t| match rate {
+                        Some(r) => t.max(Instant::now() + r.backlog().saturating_sub(RATE_BACKLOG)),
+                        None => t,
+                    })
             };
             tokio::select! {
                 done = running.join_next(), if !running.is_empty() => {
@@ -516,6 +532,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                     opts: opts.client.clone(),
                     mechanism: mech,
                     resolver: eng.resolver.clone().map(|r| r as Arc<dyn NameResolver>),
+                    rate: eng.rate.clone(),
                 };
                 let pass = match admit(&eng.guard, credential, c.target(), &mut ctx.stop).await {
                     Admitted::Go(p) => p,

@@ -15,6 +15,8 @@ pub struct SimHandle {
     pub epm_port: u16,
     /// The dynamic endpoint.
     pub dynamic_port: u16,
+    /// When each TCP connection was accepted.
+    pub accepts: std::sync::Arc<winv_sim::server::AcceptLog>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -39,7 +41,7 @@ impl SimHandle {
             rt.block_on(async move {
                 match SimServer::start(fleet, opts).await {
                     Ok(sim) => {
-                        let _ = ready_tx.send(Ok((sim.epm_port, sim.dynamic_port)));
+                        let _ = ready_tx.send(Ok((sim.epm_port, sim.dynamic_port, sim.accepts())));
                         let _ = stop_rx.await;
                         sim.stop().await;
                     }
@@ -49,12 +51,13 @@ impl SimHandle {
                 }
             });
         });
-        let (epm_port, dynamic_port) = ready_rx
+        let (epm_port, dynamic_port, accepts) = ready_rx
             .recv()
             .context("simulator thread ended before it was ready")??;
         Ok(SimHandle {
             epm_port,
             dynamic_port,
+            accepts,
             stop: Some(stop_tx),
             thread: Some(thread),
         })

@@ -436,6 +436,7 @@ impl Machine {
                             opts: self.opts.client.clone(),
                             mechanism: m.clone(),
                             resolver: None,
+                            rate: None,
                         };
                         Box::pin(winv_client::flow::connect(
                             winv_client::Target::new(&self.target),

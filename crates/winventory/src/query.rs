@@ -156,6 +156,7 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| Arc::new(Ntlm::new(cred.creds, &opts.workstation))),
         opts,
         resolver,
+        rate: None,
     };
     let result = rt.block_on(async {
         let mut c =

@@ -59,8 +59,8 @@ pub struct ScanArgs {
     /// Computers worked on at once.
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub concurrency: usize,
-    /// New attempts per second at most (each opens two TCP connections: 135 and the
-    /// dynamic port); 0: no limit.
+    /// New TCP connections per second at most, across the whole scan (an attempt opens
+    /// two or more: port 135, the dynamic port, a reconnect); 0: no limit.
     #[arg(long, default_value_t = 20.0, value_name = "N")]
     pub rate: f64,
     /// Seconds without progress before the watchdog ends a step (MAP: 300).
@@ -381,6 +381,22 @@ pub fn json_line(r: &ComputerResult) -> serde_json::Value {
     })
 }
 
+/// The connection rate held, for the summary.
+fn rate_line(h: winv_client::rate::RateHeld) -> String {
+    format!(
+        "connections: {} opened, {:.1} per second held (--rate {})",
+        h.connections, h.per_second, h.cap
+    )
+}
+
+/// The live line with the connection rate held so far.
+fn with_rate(line: String, held: Option<winv_client::rate::RateHeld>) -> String {
+    match held {
+        Some(h) => format!("{line} · connections {:.1}/s (cap {})", h.per_second, h.cap),
+        None => line,
+    }
+}
+
 /// A line for the user above the live display, or on standard error without one.
 fn say(bar: &ProgressBar, line: &str) {
     if bar.is_hidden() {
@@ -483,7 +499,7 @@ pub async fn execute(
                         }
                     }
                 }
-                bar.set_message(counters.line());
+                bar.set_message(with_rate(counters.line(), engine.rate_held()));
             }
             _ = &mut ctrl, if !stopped => {
                 stopped = true;
@@ -512,6 +528,9 @@ pub async fn execute(
         let summary = store.summary(run_id).await?;
         crate::status::print_summary(&summary, store.path(), &mut std::io::stderr())?;
         crate::accounts::write(&accounts, &mut std::io::stderr())?;
+        if let Some(line) = engine.rate_held().map(rate_line) {
+            writeln!(std::io::stderr(), "{line}")?;
+        }
     }
     Ok(stopped)
 }

@@ -309,6 +309,7 @@ pub async fn walk(ctx: &Ctx, host: &str, mechanism: Arc<dyn Mechanism>, level: A
         opts,
         mechanism,
         resolver: Some(ctx.resolver.clone()),
+        rate: None,
     };
     let mut rec = Recorder {
         walk: &mut w,

@@ -57,6 +57,53 @@ impl Default for ListenOptions {
 /// The hosts by address.
 pub type Directory = HashMap<IpAddr, Arc<dyn Dispatch>>;
 
+/// When each TCP connection was accepted, on every listener of a simulator: a test of
+/// a client's connection rate counts at the TCP level, not the client's own counter.
+#[derive(Debug)]
+pub struct AcceptLog {
+    started: std::time::Instant,
+    times: std::sync::Mutex<Vec<std::time::Duration>>,
+}
+
+/// The most accept times an [`AcceptLog`] keeps (a bound on what a client can make it hold).
+pub const ACCEPT_LOG_LIMIT: usize = 1 << 20;
+
+impl AcceptLog {
+    fn new() -> AcceptLog {
+        AcceptLog {
+            started: std::time::Instant::now(),
+            times: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn record(&self) {
+        let t = self.started.elapsed();
+        let mut v = self.times.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if v.len() < ACCEPT_LOG_LIMIT {
+            v.push(t);
+        }
+    }
+
+    /// The accept times so far, since the simulator started, in order.
+    pub fn times(&self) -> Vec<std::time::Duration> {
+        self.times.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// The most of `times` (in order) that fall in any span of `window` (half-open: a time
+/// exactly `window` after another is in the next span).
+pub fn most_in_window(times: &[std::time::Duration], window: std::time::Duration) -> usize {
+    let mut most = 0;
+    let mut start = 0;
+    for (end, t) in times.iter().enumerate() {
+        while times.get(start).is_some_and(|s| *t >= *s + window) {
+            start += 1;
+        }
+        most = most.max(end + 1 - start);
+    }
+    most
+}
+
 /// A running simulator; dropping it (or [`Running::stop`]) stops the listeners.
 #[derive(Debug)]
 pub struct Running {
@@ -64,6 +111,8 @@ pub struct Running {
     pub epm_port: u16,
     /// The dynamic endpoint port, the same for every host.
     pub dynamic_port: u16,
+    /// Every accepted connection's time.
+    pub accepts: Arc<AcceptLog>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -118,6 +167,7 @@ pub async fn start(
     on_ports(epm_port, dynamic_port);
     let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    let accepts = Arc::new(AcceptLog::new());
     let mut tasks = JoinSet::new();
     for (l, port) in epm
         .into_iter()
@@ -126,6 +176,7 @@ pub async fn start(
     {
         let hosts = hosts.clone();
         let permits = permits.clone();
+        let accepts = accepts.clone();
         let mut stopped = stopped.clone();
         let limits = opts.limits;
         tasks.spawn(async move {
@@ -135,7 +186,10 @@ pub async fn start(
                     _ = stopped.changed() => return,
                 };
                 let (stream, peer) = match accepted {
-                    Ok(a) => a,
+                    Ok(a) => {
+                        accepts.record();
+                        a
+                    }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
                         warn!(error = %e, "accept failed");
@@ -164,7 +218,24 @@ pub async fn start(
     Ok(Running {
         epm_port,
         dynamic_port,
+        accepts,
         stop,
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::most_in_window;
+    use std::time::Duration;
+
+    #[test]
+    fn the_busiest_second() {
+        let ms = |v: &[u64]| v.iter().map(|m| Duration::from_millis(*m)).collect::<Vec<_>>();
+        let s = Duration::from_secs(1);
+        assert_eq!(most_in_window(&[], s), 0);
+        assert_eq!(most_in_window(&ms(&[0, 200, 400, 600, 800, 1000]), s), 5);
+        assert_eq!(most_in_window(&ms(&[0, 10, 20, 2000, 2001, 2002, 2999]), s), 4);
+        assert_eq!(most_in_window(&ms(&[5, 5, 5]), s), 3);
+    }
 }

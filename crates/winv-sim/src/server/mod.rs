@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use conn::{ConnLimits, Dispatch, Port, Reply};
 pub use host::{normalize_namespace, Ports, SimHost};
-pub use listen::{Listen, ListenOptions};
+pub use listen::{most_in_window, AcceptLog, Listen, ListenOptions};
 
 use crate::fleet::Fleet;
 
@@ -57,6 +57,11 @@ impl SimServer {
             hosts,
             running,
         })
+    }
+
+    /// When each connection was accepted ([`listen::AcceptLog`]).
+    pub fn accepts(&self) -> Arc<listen::AcceptLog> {
+        self.running.accepts.clone()
     }
 
     /// Stops serving.
