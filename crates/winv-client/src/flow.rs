@@ -1066,18 +1066,18 @@ pub async fn connect(
             Request::Resolve { name } | Request::ResolveBinding { name } => {
                 Response::Resolved(resolve(resolver, &name, opts.deadlines.connect).await)
             }
-            Request::Connect { addr } => match {
+            Request::Connect { addr } => {
                 if let Some(r) = &config.rate {
                     r.wait().await;
                 }
-                connect_tcp(addr, opts.deadlines.connect).await
-            } {
-                Ok(s) => {
-                    stream = Some(s);
-                    Response::Connected(Ok(()))
+                match connect_tcp(addr, opts.deadlines.connect).await {
+                    Ok(s) => {
+                        stream = Some(s);
+                        Response::Connected(Ok(()))
+                    }
+                    Err(e) => Response::Connected(Err(e)),
                 }
-                Err(e) => Response::Connected(Err(e)),
-            },
+            }
             Request::Bind {
                 addr,
                 interface,
