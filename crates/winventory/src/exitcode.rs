@@ -93,11 +93,17 @@ mod tests {
         assert_eq!(of_run(&all, true), STOPPED);
         let some = summary(3, &[(Status::Inventoried, 2), (Status::AccessDenied, 1)]);
         assert_eq!(of_run(&some, false), SOME_FAILED);
-        let incomplete = summary(2, &[(Status::Inventoried, 1), (Status::InventoriedIncomplete, 1)]);
+        let incomplete = summary(
+            2,
+            &[(Status::Inventoried, 1), (Status::InventoriedIncomplete, 1)],
+        );
         assert_eq!(of_run(&incomplete, false), SOME_FAILED);
         let only_incomplete = summary(1, &[(Status::InventoriedIncomplete, 1)]);
         assert_eq!(of_run(&only_incomplete, false), SOME_FAILED);
-        let none = summary(2, &[(Status::ConnectionRefused, 1), (Status::NoCredentials, 1)]);
+        let none = summary(
+            2,
+            &[(Status::ConnectionRefused, 1), (Status::NoCredentials, 1)],
+        );
         assert_eq!(of_run(&none, false), NONE_INVENTORIED);
     }
 
@@ -121,7 +127,18 @@ mod tests {
             .collect();
         assert_eq!(
             codes,
-            [OK, OTHER, USAGE, CONNECTION, ACCESS, WMI, TIMEOUT, SOME_FAILED, NONE_INVENTORIED, STOPPED]
+            [
+                OK,
+                OTHER,
+                USAGE,
+                CONNECTION,
+                ACCESS,
+                WMI,
+                TIMEOUT,
+                SOME_FAILED,
+                NONE_INVENTORIED,
+                STOPPED
+            ]
         );
     }
 }
