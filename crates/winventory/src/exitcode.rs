@@ -27,6 +27,8 @@ pub const TIMEOUT: u8 = 6;
 pub const SOME_FAILED: u8 = 7;
 /// `scan`: the run completed and no computer was inventoried, even incomplete.
 pub const NONE_INVENTORIED: u8 = 8;
+/// `trace`: some PDUs did not decode, or a signed or sealed PDU did not verify.
+pub const TRACE_ERRORS: u8 = 9;
 /// Stopped by Ctrl-C (`scan`, `demo`, `perf`: resumable with `--resume`), as a shell
 /// reports a command ended by SIGINT.
 pub const STOPPED: u8 = 130;
@@ -44,6 +46,7 @@ Exit codes (the same for every command):
   6    a WMI call timed out after the connection was made (query, diagnose)
   7    scan: the run completed; some computers failed or were inventoried incomplete
   8    scan: the run completed and no computer was inventoried
+  9    trace: some PDUs did not decode, or a signed or sealed PDU did not verify
   130  stopped by Ctrl-C (scan, demo, perf; resume with --resume)";
 
 /// The exit code of a finished `scan`, from what the database holds for the whole run
@@ -137,6 +140,7 @@ mod tests {
                 TIMEOUT,
                 SOME_FAILED,
                 NONE_INVENTORIED,
+                TRACE_ERRORS,
                 STOPPED
             ]
         );

@@ -230,14 +230,35 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     if creds.is_empty() && args.no_credentials {
         warn!("no credentials given: every computer will end as no-credentials");
     }
+    // The targets are read before the database is opened: a refused list creates nothing.
+    let fresh_targets: Option<Vec<String>> = if args.resume {
+        if !args.targets.is_empty() || args.targets_file.is_some() {
+            return Ok(usage(
+                "--resume takes the targets from the database; give no targets",
+            ));
+        }
+        None
+    } else {
+        let sources = Sources {
+            specs: &args.targets,
+            file: args.targets_file.as_deref(),
+            opts: ParseOptions::default(),
+        };
+        match targets::gather(&sources, &mut std::io::stderr().lock())? {
+            Gathered::Targets { set, .. } => Some(set.targets().iter().map(|t| t.host()).collect()),
+            Gathered::Refused(code) => return Ok(code),
+        }
+    };
     rt.block_on(async move {
         let store = Store::open(&args.db)
             .await
             .with_context(|| format!("database {}", args.db.display()))?;
-        let (run_id, targets) = if args.resume {
-            if !args.targets.is_empty() || args.targets_file.is_some() {
-                bail!("--resume takes the targets from the database; give no targets");
-            }
+        let (run_id, targets) = if let Some(targets) = fresh_targets {
+            let id = store
+                .create_run(&targets, &options_json(&opts, &profile, &creds), now_ms())
+                .await?;
+            (id, targets)
+        } else {
             let run = match args.run {
                 Some(id) => store.run(id).await?,
                 None => store.latest_resumable_run().await?,
@@ -270,23 +291,6 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             info!(run = run.id, pending = pending.len(), "resuming");
             store.set_run_state(run.id, RunState::Running, None).await?;
             (run.id, pending)
-        } else {
-            let sources = Sources {
-                specs: &args.targets,
-                file: args.targets_file.as_deref(),
-                opts: ParseOptions::default(),
-            };
-            let targets: Vec<String> =
-                match targets::gather(&sources, &mut std::io::stderr().lock())? {
-                    Gathered::Targets { set, .. } => {
-                        set.targets().iter().map(|t| t.host()).collect()
-                    }
-                    Gathered::Refused(code) => return Ok(code),
-                };
-            let id = store
-                .create_run(&targets, &options_json(&opts, &profile, &creds), now_ms())
-                .await?;
-            (id, targets)
         };
         let resolver = if targets
             .iter()

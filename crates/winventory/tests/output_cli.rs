@@ -192,7 +192,10 @@ fn a_bad_target_line_is_reported_whole_and_skipped_by_scan_and_discover() {
     let err = text(&out.stderr);
     assert!(err.contains("line 1:") && err.contains("line 2:"), "{err}");
     assert!(err.contains("no valid target"), "{err}");
-    assert!(!dir.join("b.db").exists() || run_less(&dir.join("b.db")));
+    assert!(
+        !dir.join("b.db").exists(),
+        "a refused target list creates no database"
+    );
     let out = Command::new(BIN)
         .args(["discover", "--targets"])
         .arg(&bad)
@@ -201,20 +204,6 @@ fn a_bad_target_line_is_reported_whole_and_skipped_by_scan_and_discover() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(text(&out.stderr).contains("no valid target"));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Whether a database holds no run.
-fn run_less(db: &Path) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = Store::open_existing(db).await.unwrap();
-        let none = store.latest_run().await.unwrap().is_none();
-        store.close().await;
-        none
-    })
 }
 
 /// Every exit code of `scan` but 130 (below): 0 when every computer was inventoried, 7
@@ -245,6 +234,35 @@ fn scan_exit_codes_say_how_the_run_ended() {
     assert!(o.contains("target argument \"two words\""), "{o}");
     let (c, o) = code("no/such/dir/x.db", &["127.0.78.11"]);
     assert_eq!(c, Some(1), "{o}");
+    // `--user LAB\admin` unquoted arrives as `LABadmin`: every logon is refused (exit 8)
+    // and the end of the run says what the shell did with the backslash.
+    let out = Command::new(BIN)
+        .args([
+            "scan",
+            "127.0.78.11",
+            "--user",
+            "LABadmin",
+            "--password-env",
+            PW_ENV,
+        ])
+        .arg("--db")
+        .arg(dir.join("unquoted.db"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--rate",
+            "0",
+            "--retry-delay",
+            "0",
+        ])
+        .args(["--connect-timeout", "2", "--call-timeout", "5"])
+        .env(PW_ENV, PW)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("account \"LABadmin\""), "{err}");
+    assert!(err.contains("drops an unquoted backslash"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
