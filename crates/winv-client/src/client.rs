@@ -193,6 +193,41 @@ pub(crate) fn check_hresult(stage: Stage, hr: Hresult) -> Result<(), ClientError
     }
 }
 
+/// A part of an answer the method must return (an interface pointer or an object that a
+/// success promises, [MS-WMI] 3.1.4.3); its absence is a protocol error at `stage`.
+fn required<T>(v: Option<T>, stage: Stage, missing: &str) -> Result<T, ClientError> {
+    v.ok_or_else(|| ClientError::new(stage, Cause::Protocol(missing.into())))
+}
+
+/// The out-parameters of one `IWbem*` method, with the HRESULT it returned.
+trait WmiAnswer: Sized {
+    fn decode(stub: &[u8]) -> winv_wmi::Result<Self>;
+    fn hresult(&self) -> Hresult;
+}
+
+macro_rules! wmi_answer {
+    ($($t:ty),* $(,)?) => {$(
+        impl WmiAnswer for $t {
+            fn decode(stub: &[u8]) -> winv_wmi::Result<Self> {
+                <$t>::decode(stub)
+            }
+            fn hresult(&self) -> Hresult {
+                self.hresult
+            }
+        }
+    )*};
+}
+
+wmi_answer!(
+    NtlmLoginResponse,
+    ExecQueryResponse,
+    GetSmartEnumResponse,
+    SmartEnumNextResponse,
+    EnumNextResponse,
+    GetObjectResponse,
+    ExecMethodResponse,
+);
+
 impl WmiClient {
     /// Activates `CLSID_WbemLevel1Login` on `host` (a name or an address) port
     /// `opts.epm_port` with NTLM as `creds`, connects to the OXID's endpoint (the address
@@ -298,6 +333,25 @@ impl WmiClient {
             .map_err(|e| ClientError::rpc_at(stage, e))
     }
 
+    /// One `IWbem*` method call at `stage`: the encoded request sent to `ipid`, the answer
+    /// decoded and its HRESULT checked.
+    async fn wmi_call<A: WmiAnswer>(
+        &mut self,
+        stage: Stage,
+        iface: SyntaxId,
+        opnum: u16,
+        ipid: Uuid,
+        request: winv_wmi::Result<Vec<u8>>,
+    ) -> Result<A, ClientError> {
+        let stub = request.map_err(|e| ClientError::decode_at(stage, e))?;
+        // Boxed: the call's future is large and every public method nests one or more;
+        // held inline, a scan's future overflowed a 2 MiB worker stack in debug builds.
+        let resp = Box::pin(self.orpc(stage, iface, opnum, ipid, &stub)).await?;
+        let answer = A::decode(&resp).map_err(|e| ClientError::decode_at(stage, e))?;
+        check_hresult(stage, answer.hresult())?;
+        Ok(answer)
+    }
+
     /// `\\HOST\namespace` as Windows clients send it, unless `ns` already names a server.
     fn network_resource(&self, ns: &str) -> String {
         if ns.starts_with("\\\\") || ns.starts_with("//") {
@@ -313,30 +367,15 @@ impl WmiClient {
         if let Some((_, ipid)) = self.namespaces.iter().find(|(n, _)| *n == key) {
             return Ok(*ipid);
         }
+        let st = Stage::Login;
         let resource = self.network_resource(namespace);
-        let stub = NtlmLoginRequest::new(orpc_this(), &resource)
-            .encode()
-            .map_err(|e| ClientError::decode_at(Stage::Login, e))?;
-        let login_ipid = self.login_ipid;
-        let resp = self
-            .orpc(
-                Stage::Login,
-                IWBEMLEVEL1LOGIN,
-                NtlmLoginRequest::OPNUM,
-                login_ipid,
-                &stub,
-            )
+        let request = NtlmLoginRequest::new(orpc_this(), &resource).encode();
+        let (iface, ipid) = (IWBEMLEVEL1LOGIN, self.login_ipid);
+        let resp: NtlmLoginResponse = self
+            .wmi_call(st, iface, NtlmLoginRequest::OPNUM, ipid, request)
             .await?;
-        let resp = NtlmLoginResponse::decode(&resp)
-            .map_err(|e| ClientError::decode_at(Stage::Login, e))?;
-        check_hresult(Stage::Login, resp.hresult)?;
-        let p = resp.namespace.ok_or_else(|| {
-            ClientError::new(
-                Stage::Login,
-                Cause::Protocol("NTLMLogin returned no IWbemServices".into()),
-            )
-        })?;
-        let held = std_ref(&p, Stage::Login)?;
+        let p = required(resp.namespace, st, "NTLMLogin returned no IWbemServices")?;
+        let held = std_ref(&p, st)?;
         self.held.push(held);
         self.namespaces.push((key, held.ipid));
         Ok(held.ipid)
@@ -382,29 +421,14 @@ impl WmiClient {
         namespace: &str,
         wql: &str,
     ) -> Result<Vec<Object>, ClientError> {
+        let st = Stage::Query;
         let services = self.services(namespace).await?;
-        let stub = ExecQueryRequest::wql(orpc_this(), wql)
-            .encode()
-            .map_err(|e| ClientError::decode_at(Stage::Query, e))?;
-        let resp = self
-            .orpc(
-                Stage::Query,
-                IWBEMSERVICES,
-                ExecQueryRequest::OPNUM,
-                services,
-                &stub,
-            )
+        let request = ExecQueryRequest::wql(orpc_this(), wql).encode();
+        let resp: ExecQueryResponse = self
+            .wmi_call(st, IWBEMSERVICES, ExecQueryRequest::OPNUM, services, request)
             .await?;
-        let resp = ExecQueryResponse::decode(&resp)
-            .map_err(|e| ClientError::decode_at(Stage::Query, e))?;
-        check_hresult(Stage::Query, resp.hresult)?;
-        let p = resp.enumerator.ok_or_else(|| {
-            ClientError::new(
-                Stage::Query,
-                Cause::Protocol("ExecQuery returned no enumerator".into()),
-            )
-        })?;
-        let enumerator = std_ref(&p, Stage::Query)?;
+        let p = required(resp.enumerator, st, "ExecQuery returned no enumerator")?;
+        let enumerator = std_ref(&p, st)?;
         let mut granted = vec![enumerator];
         let result = self.enumerate(enumerator.ipid, &mut granted).await;
         if self.conn_usable(&result) {
@@ -460,33 +484,16 @@ impl WmiClient {
         let (_, results, hr) = decode_rem_query_interface_response(&resp)
             .map_err(|e| ClientError::decode_at(st, e))?;
         check_hresult(st, hr)?;
-        let r = results.first().ok_or_else(|| {
-            ClientError::new(
-                st,
-                Cause::Protocol("RemQueryInterface returned no result".into()),
-            )
-        })?;
+        let r = required(results.first(), st, "RemQueryInterface returned no result")?;
         check_hresult(st, r.hresult)?;
         let fetch = held_of(&r.std);
         granted.push(fetch);
-        let stub = GetSmartEnumRequest { this: orpc_this() }
-            .encode()
-            .map_err(|e| ClientError::decode_at(st, e))?;
-        let resp = self
-            .orpc(
-                st,
-                IWBEMFETCHSMARTENUM,
-                winv_wmi::enumerator::opnums::GET_SMART_ENUM,
-                fetch.ipid,
-                &stub,
-            )
+        let request = GetSmartEnumRequest { this: orpc_this() }.encode();
+        let opnum = winv_wmi::enumerator::opnums::GET_SMART_ENUM;
+        let resp: GetSmartEnumResponse = self
+            .wmi_call(st, IWBEMFETCHSMARTENUM, opnum, fetch.ipid, request)
             .await?;
-        let resp =
-            GetSmartEnumResponse::decode(&resp).map_err(|e| ClientError::decode_at(st, e))?;
-        check_hresult(st, resp.hresult)?;
-        let p = resp.smart_enum.ok_or_else(|| {
-            ClientError::new(st, Cause::Protocol("GetSmartEnum returned nothing".into()))
-        })?;
+        let p = required(resp.smart_enum, st, "GetSmartEnum returned nothing")?;
         let smart = std_ref(&p, st)?;
         granted.push(smart);
         Ok(smart.ipid)
@@ -542,26 +549,17 @@ impl WmiClient {
         let mut budget = Budget::new();
         let mut progress = Instant::now();
         loop {
-            let stub = SmartEnumNextRequest {
+            let request = SmartEnumNextRequest {
                 this: orpc_this(),
                 proxy_guid: proxy,
                 timeout: self.timeout_ms(),
                 count: self.opts.batch_size.max(1),
             }
-            .encode()
-            .map_err(|e| ClientError::decode_at(st, e))?;
-            let resp = self
-                .orpc(
-                    st,
-                    IWBEMWCOSMARTENUM,
-                    winv_wmi::enumerator::opnums::SMART_NEXT,
-                    smart,
-                    &stub,
-                )
+            .encode();
+            let opnum = winv_wmi::enumerator::opnums::SMART_NEXT;
+            let resp: SmartEnumNextResponse = self
+                .wmi_call(st, IWBEMWCOSMARTENUM, opnum, smart, request)
                 .await?;
-            let resp =
-                SmartEnumNextResponse::decode(&resp).map_err(|e| ClientError::decode_at(st, e))?;
-            check_hresult(st, resp.hresult)?;
             let mut got = 0;
             if let Some(buf) = resp.buffer.as_deref().filter(|b| !b.is_empty()) {
                 let arr = decode_object_array(buf, &mut cache)
@@ -590,25 +588,16 @@ impl WmiClient {
         let mut budget = Budget::new();
         let mut progress = Instant::now();
         loop {
-            let stub = EnumNextRequest {
+            let request = EnumNextRequest {
                 this: orpc_this(),
                 timeout: self.timeout_ms(),
                 count: self.opts.batch_size.max(1),
             }
-            .encode()
-            .map_err(|e| ClientError::decode_at(st, e))?;
-            let resp = self
-                .orpc(
-                    st,
-                    IENUMWBEMCLASSOBJECT,
-                    EnumNextRequest::OPNUM,
-                    enum_ipid,
-                    &stub,
-                )
+            .encode();
+            let opnum = EnumNextRequest::OPNUM;
+            let resp: EnumNextResponse = self
+                .wmi_call(st, IENUMWBEMCLASSOBJECT, opnum, enum_ipid, request)
                 .await?;
-            let resp =
-                EnumNextResponse::decode(&resp).map_err(|e| ClientError::decode_at(st, e))?;
-            check_hresult(st, resp.hresult)?;
             let mut got = 0;
             let mut held = 0;
             for p in resp.objects.iter().flatten() {
@@ -647,17 +636,11 @@ impl WmiClient {
     ) -> Result<Object, ClientError> {
         let st = Stage::GetObject;
         let services = self.services(namespace).await?;
-        let stub = GetObjectRequest::new(orpc_this(), path)
-            .encode()
-            .map_err(|e| ClientError::decode_at(st, e))?;
-        let resp = self
-            .orpc(st, IWBEMSERVICES, GetObjectRequest::OPNUM, services, &stub)
+        let request = GetObjectRequest::new(orpc_this(), path).encode();
+        let resp: GetObjectResponse = self
+            .wmi_call(st, IWBEMSERVICES, GetObjectRequest::OPNUM, services, request)
             .await?;
-        let resp = GetObjectResponse::decode(&resp).map_err(|e| ClientError::decode_at(st, e))?;
-        check_hresult(st, resp.hresult)?;
-        let p = resp.object.flatten().ok_or_else(|| {
-            ClientError::new(st, Cause::Protocol("GetObject returned no object".into()))
-        })?;
+        let p = required(resp.object.flatten(), st, "GetObject returned no object")?;
         decode_class_object(&p, st)
     }
 
@@ -695,14 +678,10 @@ impl WmiClient {
             }
             None => None,
         };
-        let stub = ExecMethodRequest::new(orpc_this(), path, method, in_ptr)
-            .encode()
-            .map_err(|e| ClientError::decode_at(st, e))?;
-        let resp = self
-            .orpc(st, IWBEMSERVICES, ExecMethodRequest::OPNUM, services, &stub)
+        let request = ExecMethodRequest::new(orpc_this(), path, method, in_ptr).encode();
+        let resp: ExecMethodResponse = self
+            .wmi_call(st, IWBEMSERVICES, ExecMethodRequest::OPNUM, services, request)
             .await?;
-        let resp = ExecMethodResponse::decode(&resp).map_err(|e| ClientError::decode_at(st, e))?;
-        check_hresult(st, resp.hresult)?;
         match resp.out_params.flatten() {
             None => Ok(None),
             Some(p) => match decode_class_object(&p, st)?.kind {

@@ -450,13 +450,8 @@ pub enum Progress {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    Resolve,
-    Tcp135,
-    Bind135,
-    Activation,
-    TcpDynamic,
-    BindDynamic,
-    Login,
+    /// On a step of the flow.
+    At(FlowStep),
     Done,
     Failed,
 }
@@ -493,7 +488,7 @@ impl Connector {
             target,
             port,
             namespace: namespace.to_string(),
-            state: State::Resolve,
+            state: State::At(FlowStep::Resolve),
             step_started: now,
             tried: Vec::new(),
             epm: Vec::new(),
@@ -512,35 +507,29 @@ impl Connector {
 
     /// The step in progress (`None` once done or failed).
     pub fn step(&self) -> Option<FlowStep> {
-        Some(match self.state {
-            State::Resolve => FlowStep::Resolve,
-            State::Tcp135 => FlowStep::Tcp135,
-            State::Bind135 => FlowStep::Bind135,
-            State::Activation => FlowStep::Activation,
-            State::TcpDynamic => FlowStep::TcpDynamic,
-            State::BindDynamic => FlowStep::BindDynamic,
-            State::Login => FlowStep::Login,
-            State::Done | State::Failed => return None,
-        })
+        match self.state {
+            State::At(step) => Some(step),
+            State::Done | State::Failed => None,
+        }
     }
 
     /// What to do next. Pure: asking twice gives the same request.
     pub fn request(&self) -> Request {
         match self.state {
-            State::Resolve => Request::Resolve {
+            State::At(FlowStep::Resolve) => Request::Resolve {
                 name: self.target.host.clone(),
             },
-            State::Tcp135 => match self.epm.get(self.next_epm) {
+            State::At(FlowStep::Tcp135) => match self.epm.get(self.next_epm) {
                 Some(a) => Request::Connect { addr: *a },
                 None => Request::Done,
             },
-            State::Bind135 => Request::Bind {
+            State::At(FlowStep::Bind135) => Request::Bind {
                 addr: self.epm_addr.unwrap_or_else(|| unspecified(self.port)),
                 interface: ISYSTEMACTIVATOR,
                 stage: Stage::Bind135,
             },
-            State::Activation => Request::Activate,
-            State::TcpDynamic => {
+            State::At(FlowStep::Activation) => Request::Activate,
+            State::At(FlowStep::TcpDynamic) => {
                 if let Some((name, _)) = &self.pending_name {
                     return Request::ResolveBinding { name: name.clone() };
                 }
@@ -549,7 +538,7 @@ impl Connector {
                     None => Request::Done,
                 }
             }
-            State::BindDynamic => Request::Bind {
+            State::At(FlowStep::BindDynamic) => Request::Bind {
                 addr: self
                     .dynamic
                     .as_ref()
@@ -557,7 +546,7 @@ impl Connector {
                 interface: IWBEMLEVEL1LOGIN,
                 stage: Stage::BindDynamic,
             },
-            State::Login => Request::Login {
+            State::At(FlowStep::Login) => Request::Login {
                 namespace: self.namespace.clone(),
             },
             State::Done | State::Failed => Request::Done,
@@ -596,7 +585,7 @@ impl Connector {
             .collect();
         self.finish(
             FlowStep::Resolve,
-            State::Tcp135,
+            State::At(FlowStep::Tcp135),
             Seen::Resolved { addrs, skipped },
             now,
         )
@@ -637,8 +626,8 @@ impl Connector {
     /// Takes what happened for the last [`Connector::request`], at `now`.
     pub fn feed(&mut self, response: Response, now: Instant) -> Progress {
         match (self.state, response) {
-            (State::Resolve, Response::Resolved(Ok(addrs))) => self.resolved(addrs, false, now),
-            (State::Resolve, Response::Resolved(Err(e))) => {
+            (State::At(FlowStep::Resolve), Response::Resolved(Ok(addrs))) => self.resolved(addrs, false, now),
+            (State::At(FlowStep::Resolve), Response::Resolved(Err(e))) => {
                 let err = ClientError::new(
                     Stage::Connect135,
                     Cause::Resolve {
@@ -648,7 +637,7 @@ impl Connector {
                 );
                 self.fail(FlowStep::Resolve, err, now)
             }
-            (State::Tcp135, Response::Connected(r)) => {
+            (State::At(FlowStep::Tcp135), Response::Connected(r)) => {
                 let Some(addr) = self.epm.get(self.next_epm).copied() else {
                     return self.protocol(FlowStep::Tcp135, "no address to connect to", now);
                 };
@@ -657,7 +646,7 @@ impl Connector {
                         self.epm_addr = Some(addr);
                         self.finish(
                             FlowStep::Tcp135,
-                            State::Bind135,
+                            State::At(FlowStep::Bind135),
                             Seen::Accepted {
                                 addr,
                                 origin: Origin::Dialled,
@@ -688,11 +677,11 @@ impl Connector {
                     }
                 }
             }
-            (State::Bind135, Response::Bound(r)) => match r {
-                Ok(()) => self.bound(FlowStep::Bind135, State::Activation, now),
+            (State::At(FlowStep::Bind135), Response::Bound(r)) => match r {
+                Ok(()) => self.bound(FlowStep::Bind135, State::At(FlowStep::Activation), now),
                 Err(e) => self.fail(FlowStep::Bind135, e, now),
             },
-            (State::Activation, Response::Activated(r)) => match r {
+            (State::At(FlowStep::Activation), Response::Activated(r)) => match r {
                 Ok(act) => {
                     self.cands = act.candidates();
                     self.next_cand = 0;
@@ -701,7 +690,7 @@ impl Connector {
                     // (`no_candidates`).
                     self.finish(
                         FlowStep::Activation,
-                        State::TcpDynamic,
+                        State::At(FlowStep::TcpDynamic),
                         Seen::Activated(act),
                         now,
                     )
@@ -711,7 +700,7 @@ impl Connector {
                     self.fail(FlowStep::Activation, e, now)
                 }
             },
-            (State::TcpDynamic, Response::Resolved(r)) => {
+            (State::At(FlowStep::TcpDynamic), Response::Resolved(r)) => {
                 let Some((name, port)) = self.pending_name.take() else {
                     return self.protocol(FlowStep::TcpDynamic, "unexpected resolution", now);
                 };
@@ -744,7 +733,7 @@ impl Connector {
                 }
                 self.dynamic_next(now)
             }
-            (State::TcpDynamic, Response::Connected(r)) => {
+            (State::At(FlowStep::TcpDynamic), Response::Connected(r)) => {
                 let Some((addr, origin)) = self.queued.pop_front() else {
                     return self.protocol(FlowStep::TcpDynamic, "no binding reachable", now);
                 };
@@ -753,7 +742,7 @@ impl Connector {
                         self.dynamic = Some((addr, origin.clone()));
                         self.finish(
                             FlowStep::TcpDynamic,
-                            State::BindDynamic,
+                            State::At(FlowStep::BindDynamic),
                             Seen::Accepted { addr, origin },
                             now,
                         )
@@ -773,11 +762,11 @@ impl Connector {
                     }
                 }
             }
-            (State::BindDynamic, Response::Bound(r)) => match r {
-                Ok(()) => self.bound(FlowStep::BindDynamic, State::Login, now),
+            (State::At(FlowStep::BindDynamic), Response::Bound(r)) => match r {
+                Ok(()) => self.bound(FlowStep::BindDynamic, State::At(FlowStep::Login), now),
                 Err(e) => self.fail(FlowStep::BindDynamic, e, now),
             },
-            (State::Login, Response::LoggedIn(r)) => match r {
+            (State::At(FlowStep::Login), Response::LoggedIn(r)) => match r {
                 Ok(()) => {
                     let namespace = self.namespace.clone();
                     self.finish(FlowStep::Login, State::Done, Seen::LoggedIn { namespace }, now)
@@ -863,7 +852,7 @@ impl Connector {
     /// After the activation: whether there is nothing at all to try (no candidate); the
     /// driver then feeds nothing and calls [`Connector::no_candidates`].
     pub fn has_no_candidates(&self) -> bool {
-        self.state == State::TcpDynamic && self.queued.is_empty() && self.pending_name.is_none()
+        self.state == State::At(FlowStep::TcpDynamic) && self.queued.is_empty() && self.pending_name.is_none()
     }
 
     /// Ends the dynamic step when the activation listed no usable binding.

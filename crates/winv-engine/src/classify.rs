@@ -47,7 +47,9 @@ const WSAENETUNREACH: u32 = 10051;
 pub(crate) const WSAHOST_NOT_FOUND: u32 = 11001;
 pub(crate) const WSATRY_AGAIN: u32 = 11002;
 pub(crate) const WSANO_DATA: u32 = 11004;
-use winv_dcerpc::status::{NCA_S_UNK_IF, RPC_S_CALL_FAILED, RPC_S_SERVER_UNAVAILABLE, RPC_S_UNKNOWN_IF};
+use winv_dcerpc::status::{
+    NCA_S_UNK_IF, RPC_S_CALL_FAILED, RPC_S_SERVER_UNAVAILABLE, RPC_S_UNKNOWN_IF,
+};
 use winv_dcom::Hresult;
 
 /// `RPC_S_SERVER_UNAVAILABLE` as the HRESULT a WMI client shows.
@@ -367,6 +369,40 @@ pub fn explanation(
         .or_else(|| status.kb_entry())
 }
 
+/// Said first for a finished computer whose status is retry-class: every attempt failed.
+pub const RETRIES_EXHAUSTED: &str = "Every attempt of the run failed this way: check that the \
+    computer is up, not restarting and its WMI service running (`sc \\\\HOST query winmgmt`), \
+    then scan it again.";
+
+/// The remediation of `entry` for a computer that finished with `status`, in order. A
+/// finished computer with a retry-class status has used all its attempts, so the
+/// entry's "let the retry run" and "nothing to fix, the retry normally succeeds" are
+/// not said; [`RETRIES_EXHAUSTED`] comes first instead.
+pub fn remediation_for(entry: &Entry, status: Status) -> Vec<String> {
+    if !status.is_retry_class() {
+        return entry.remediation.clone();
+    }
+    let mut out = vec![RETRIES_EXHAUSTED.to_string()];
+    for line in &entry.remediation {
+        let rest = ["Let the retry run", "Nothing to fix", "Reconnect"]
+            .iter()
+            .find(|p| line.starts_with(*p))
+            .map_or(line.as_str(), |_| {
+                line.split_once(['.', ';']).map_or("", |(_, r)| r).trim()
+            });
+        if rest.is_empty() || rest.contains("retry later in the run") {
+            continue;
+        }
+        let mut c = rest.chars();
+        let first = c
+            .next()
+            .map(|f| f.to_uppercase().collect::<String>())
+            .unwrap_or_default();
+        out.push(first + c.as_str());
+    }
+    out
+}
+
 impl Failure {
     /// See [`explanation`].
     pub fn explanation(&self) -> Option<&'static Entry> {
@@ -411,12 +447,23 @@ mod tests {
     #[test]
     fn kerberos_failures_get_their_stage_code_and_name() {
         use winv_client::krb::{codes, KrbClientError as E, KrbError};
-        let k = |e: E| classify(&ClientError::new(Stage::Bind135, Cause::Kerberos(e)), NamespaceRole::Cimv2);
+        let k = |e: E| {
+            classify(
+                &ClientError::new(Stage::Bind135, Cause::Kerberos(e)),
+                NamespaceRole::Cimv2,
+            )
+        };
         for (code, name) in [
-            (codes::KDC_ERR_C_PRINCIPAL_UNKNOWN, "KDC_ERR_C_PRINCIPAL_UNKNOWN"),
+            (
+                codes::KDC_ERR_C_PRINCIPAL_UNKNOWN,
+                "KDC_ERR_C_PRINCIPAL_UNKNOWN",
+            ),
             (codes::KDC_ERR_PREAUTH_FAILED, "KDC_ERR_PREAUTH_FAILED"),
             (codes::KRB_AP_ERR_SKEW, "KRB_AP_ERR_SKEW"),
-            (codes::KDC_ERR_S_PRINCIPAL_UNKNOWN, "KDC_ERR_S_PRINCIPAL_UNKNOWN"),
+            (
+                codes::KDC_ERR_S_PRINCIPAL_UNKNOWN,
+                "KDC_ERR_S_PRINCIPAL_UNKNOWN",
+            ),
             (codes::KDC_ERR_ETYPE_NOSUPP, "KDC_ERR_ETYPE_NOSUPP"),
         ] {
             let f = k(E::Kerberos(KrbError::protocol(code, None)));
@@ -428,9 +475,18 @@ mod tests {
             assert!(!f.retry, "{name}");
             assert!(f.message.contains(name), "{}", f.message);
         }
-        let f = k(E::KdcUnreachable { realm: "LAB.TEST".into(), detail: "refused".into() });
-        assert_eq!((f.stage, f.code), (FailureStage::Kdc, Some(SEC_E_NO_AUTHENTICATING_AUTHORITY)));
-        assert_eq!(f.code_name.as_deref(), Some("SEC_E_NO_AUTHENTICATING_AUTHORITY"));
+        let f = k(E::KdcUnreachable {
+            realm: "LAB.TEST".into(),
+            detail: "refused".into(),
+        });
+        assert_eq!(
+            (f.stage, f.code),
+            (FailureStage::Kdc, Some(SEC_E_NO_AUTHENTICATING_AUTHORITY))
+        );
+        assert_eq!(
+            f.code_name.as_deref(),
+            Some("SEC_E_NO_AUTHENTICATING_AUTHORITY")
+        );
         let f = k(E::Kerberos(KrbError::Rc4Refused));
         assert_eq!(f.code_name.as_deref(), Some("KDC_ERR_ETYPE_NOSUPP"));
         assert!(f.message.contains("rc4"), "{}", f.message);

@@ -22,16 +22,19 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use winv_client::flow::{FlowConfig, NameResolver, ResolveError, ResolveFailure, ResolveFuture, Target};
+use winv_client::flow::{
+    FlowConfig, NameResolver, ResolveError, ResolveFailure, ResolveFuture, Target,
+};
 use winv_client::registry::{is_not_found, Hive, RegType};
 use winv_client::{ClientError, Credentials, Mechanism, Ntlm, WmiClient, WmiOptions};
 use winv_discovery::resolve::{NotFoundReason, Resolution, Resolver};
 use winv_wmio::ObjectKind;
 
 use crate::classify::{classify, NamespaceRole};
+use crate::guard::{AccountGuard, AccountStats, Admit, Pass, Verdict, LOCKOUT_GUARD};
 use crate::policy::{
-    Action, AttemptEnd, Collected, Computer, Connected, ItemOutcome, Now, Resolved, Rules,
-    Settled, StepOutcome, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
+    Action, AttemptEnd, Collected, Computer, Connected, ItemOutcome, Now, Resolved, Rules, Settled,
+    StepOutcome, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
 };
 use crate::profile::{namespace_pattern, newest_namespace, Item, Profile, RegKind, RegistryTable};
 use crate::record::{ClassOutcome, ComputerResult, SoftwareRow};
@@ -82,6 +85,8 @@ pub struct EngineOptions {
     /// The WMI client's options (auth level, deadlines, port); the call deadline is capped
     /// at the watchdog period.
     pub client: WmiOptions,
+    /// Refusals in a row that retire a domain account ([`LOCKOUT_GUARD`]: 3; 0: off).
+    pub lockout_guard: u32,
 }
 
 impl Default for EngineOptions {
@@ -96,6 +101,7 @@ impl Default for EngineOptions {
             watchdog: WATCHDOG,
             retry_delay: RETRY_DELAY,
             client,
+            lockout_guard: LOCKOUT_GUARD,
         }
     }
 }
@@ -130,6 +136,13 @@ pub enum Event {
     },
     /// A computer is done: its final result (exactly one per target).
     Finished(Box<ComputerResult>),
+    /// The lockout guard retired an account: no computer tries it again in this run.
+    AccountRetired {
+        /// The account as written.
+        account: String,
+        /// The refusals in a row that retired it.
+        refusals: u32,
+    },
 }
 
 /// Now, in milliseconds since the Unix epoch (the records' time unit).
@@ -149,6 +162,55 @@ pub struct Engine {
     accounts: Arc<Vec<String>>,
     profile: Arc<Profile>,
     resolver: Option<Arc<DnsResolver>>,
+    guard: Arc<SharedGuard>,
+}
+
+/// The run's lockout guard, shared by its attempts; `changed` wakes the attempts waiting
+/// for an unproven account's place.
+struct SharedGuard {
+    guard: std::sync::Mutex<AccountGuard>,
+    changed: tokio::sync::Notify,
+}
+
+impl SharedGuard {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AccountGuard> {
+        // The guard is plain data: a panic elsewhere leaves it consistent.
+        self.guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The guard's answer once the wait, if any, is over.
+enum Admitted {
+    Go(Pass),
+    Retired,
+    Stopped,
+}
+
+/// Waits until the guard lets a connect with credential `index` to `target` start.
+/// Bounded: the connects holding the places end within their own deadlines.
+async fn admit(
+    shared: &SharedGuard,
+    index: usize,
+    target: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Admitted {
+    loop {
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        // Registered before asking, so a report between the two is not missed.
+        changed.as_mut().enable();
+        match shared.lock().admit(index, target) {
+            Admit::Go(p) => return Admitted::Go(p),
+            Admit::Retired => return Admitted::Retired,
+            Admit::Wait => {}
+        }
+        tokio::select! {
+            _ = &mut changed => {}
+            _ = stop.wait_for(|s| *s) => return Admitted::Stopped,
+        }
+    }
 }
 
 /// winv-discovery's hickory resolver as the connection flow's [`NameResolver`]: the
@@ -218,13 +280,29 @@ impl Engine {
                 })
             })
             .collect();
+        let accounts: Vec<String> = creds.into_iter().map(|c| c.account).collect();
+        let guard = SharedGuard {
+            guard: std::sync::Mutex::new(AccountGuard::new(&accounts, opts.lockout_guard)),
+            changed: tokio::sync::Notify::new(),
+        };
         Engine {
             opts: Arc::new(opts),
             mechanisms: Arc::new(mechanisms),
-            accounts: Arc::new(creds.into_iter().map(|c| c.account).collect()),
+            accounts: Arc::new(accounts),
             profile: Arc::new(profile),
             resolver: resolver.map(|r| Arc::new(DnsResolver(r))),
+            guard: Arc::new(guard),
         }
+    }
+
+    /// Retires `account` before the run starts, as an earlier part of it did (`--resume`).
+    pub fn retire_account(&self, account: &str, refusals: u32) {
+        self.guard.lock().retire(account, refusals);
+    }
+
+    /// Each account's counts so far, in the list's order.
+    pub fn account_stats(&self) -> Vec<AccountStats> {
+        self.guard.lock().stats()
     }
 
     /// The numbers of the per-computer policy.
@@ -437,27 +515,61 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 let config = FlowConfig {
                     opts: opts.client.clone(),
                     mechanism: mech,
-                    resolver: eng
-                        .resolver
-                        .clone()
-                        .map(|r| r as Arc<dyn NameResolver>),
+                    resolver: eng.resolver.clone().map(|r| r as Arc<dyn NameResolver>),
+                };
+                let pass = match admit(&eng.guard, credential, c.target(), &mut ctx.stop).await {
+                    Admitted::Go(p) => p,
+                    Admitted::Retired => {
+                        action = c.on_connected(StepOutcome::Done(Connected::Retired), now());
+                        continue;
+                    }
+                    Admitted::Stopped => {
+                        action = c.on_stop(now());
+                        continue;
+                    }
                 };
                 // Boxed: the connect future is large, and tasks run on 2 MiB stacks.
                 let conn = Box::pin(winv_client::flow::connect(target, &config, None));
-                match guarded(conn, opts.watchdog, &mut ctx.stop).await {
-                    Guarded::Stopped => c.on_stop(now()),
-                    Guarded::Watchdog => c.on_connected(StepOutcome::Watchdog, now()),
+                let (verdict, next) = match guarded(conn, opts.watchdog, &mut ctx.stop).await {
+                    Guarded::Stopped => (Verdict::Unknown, c.on_stop(now())),
+                    Guarded::Watchdog => (
+                        Verdict::Unknown,
+                        c.on_connected(StepOutcome::Watchdog, now()),
+                    ),
                     Guarded::Done(Ok(cl)) => {
                         client = Some(cl);
-                        c.on_connected(StepOutcome::Done(Connected::Ok), now())
+                        let next = c.on_connected(StepOutcome::Done(Connected::Ok), now());
+                        (Verdict::Accepted, next)
                     }
                     Guarded::Done(Err(e)) => {
                         let f = classify(&e, NamespaceRole::of(&opts.client.namespace));
                         let account = eng.accounts.get(credential).map_or("", String::as_str);
                         debug!(target = %c.target(), %account, status = %f.status, error = %e, "connect failed");
-                        c.on_connected(StepOutcome::Done(Connected::Failed(f)), now())
+                        let verdict = Verdict::of(&f);
+                        let next = c.on_connected(StepOutcome::Done(Connected::Failed(f)), now());
+                        (verdict, next)
                     }
+                };
+                let retired = eng
+                    .guard
+                    .lock()
+                    .report(credential, c.target(), pass, verdict);
+                eng.guard.changed.notify_waiters();
+                if let Some(r) = retired {
+                    info!(
+                        account = %r.account,
+                        refusals = r.refusals,
+                        "account retired by the lockout guard: no computer will try it again in this run"
+                    );
+                    let _ = ctx
+                        .events
+                        .send(Event::AccountRetired {
+                            account: r.account,
+                            refusals: r.refusals,
+                        })
+                        .await;
                 }
+                next
             }
             Action::Collect { item } => {
                 let Some(cl) = client.as_mut() else {
@@ -535,7 +647,9 @@ fn instances(objs: &[winv_wmio::Object]) -> Vec<serde_json::Value> {
 async fn collect(client: &mut WmiClient, item: &Item) -> Result<ItemOutcome, ClientError> {
     let data = match item {
         Item::Wmi { namespace, wql, .. } => match namespace_pattern(namespace) {
-            None => Collected::Instances(instances(&client.query_objects_in(namespace, wql).await?)),
+            None => {
+                Collected::Instances(instances(&client.query_objects_in(namespace, wql).await?))
+            }
             Some((parent, prefix)) => {
                 // An absent parent fails at its login: the policy's "namespace" rule.
                 let listed = client.query_in(parent, LIST_NAMESPACES).await?;
@@ -618,7 +732,10 @@ async fn registry_table(
         };
         let mut row = serde_json::Map::new();
         row.insert("name".into(), name.clone().into());
-        row.insert("data".into(), data.clone().map_or(serde_json::Value::Null, Into::into));
+        row.insert(
+            "data".into(),
+            data.clone().map_or(serde_json::Value::Null, Into::into),
+        );
         // A detail key made from data that is not there would name another key.
         let key = (!t.detail.contains("{data}") || data.is_some())
             .then(|| t.detail_key(&name, data.as_deref().unwrap_or("")));
@@ -626,8 +743,10 @@ async fn registry_table(
             let v: serde_json::Value = match &key {
                 None => serde_json::Value::Null,
                 Some(key) => match kind {
-                    RegKind::String => optional_value(reg.get_string_value(hklm, key, value).await)?
-                        .map_or(serde_json::Value::Null, Into::into),
+                    RegKind::String => {
+                        optional_value(reg.get_string_value(hklm, key, value).await)?
+                            .map_or(serde_json::Value::Null, Into::into)
+                    }
                     RegKind::Dword => optional_value(reg.get_dword_value(hklm, key, value).await)?
                         .map_or(serde_json::Value::Null, Into::into),
                 },
@@ -638,4 +757,3 @@ async fn registry_table(
     }
     Ok(rows)
 }
-

@@ -16,6 +16,7 @@
 pub mod classify;
 pub mod diagnose;
 pub mod engine;
+pub mod guard;
 pub mod perf;
 pub mod policy;
 pub mod profile;
@@ -24,11 +25,11 @@ pub mod scenario;
 pub mod status;
 
 pub use engine::{now_ms, Credential, DnsResolver, Engine, EngineOptions, Event};
+pub use guard::{AccountGuard, AccountStats, LOCKOUT_GUARD};
 pub use policy::{MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG};
 pub use profile::{Item, Profile};
 pub use record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
-    FailureStage,
-    Inventory, SoftwareRow,
+    FailureStage, Inventory, SoftwareRow,
 };
 pub use status::Status;

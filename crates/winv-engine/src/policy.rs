@@ -17,7 +17,9 @@
 //! - when every item fails on every attempt the computer ends as `other-reasons`;
 //! - credentials are tried in order until one gets past the logon, keeping the most telling
 //!   refusal (DCOM or WMI over a wrong password); the one that worked is remembered and
-//!   tried first on the later attempts; an empty list is `no-credentials`;
+//!   tried first on the later attempts; an empty list is `no-credentials`; a credential
+//!   the lockout guard retired ([`crate::guard`]) is passed over, and when every one was,
+//!   the computer is `access-denied` with nothing sent;
 //! - a stop gives `inventory-not-completed`, keeping whatever was collected;
 //! - an optional scenario item whose namespace, class or registry key the host does not
 //!   have ([`is_not_present`]) is recorded as [`ClassOutcome::NotPresent`]: no error, no
@@ -34,11 +36,11 @@ use winv_client::flow::ResolveFailure;
 
 use crate::classify::{engine_failure, WSAHOST_NOT_FOUND, WSANO_DATA, WSATRY_AGAIN};
 use crate::profile::Item;
-use crate::scenario::{is_not_present, NotPresentRule};
 use crate::record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
     FailureStage, Inventory, SoftwareRow,
 };
+use crate::scenario::{is_not_present, NotPresentRule};
 use crate::status::Status;
 
 /// Attempts per computer: MAP's rule of at most 3 retries (`docs/statuses.md`).
@@ -148,6 +150,9 @@ pub enum Connected {
     Ok,
     /// Failed, classified.
     Failed(Failure),
+    /// Not tried: the lockout guard retired the credential for this run
+    /// ([`crate::guard`]).
+    Retired,
 }
 
 /// What one item gave.
@@ -206,7 +211,13 @@ impl Collected {
                     class, namespace, ..
                 },
             ) => put(class.clone(), namespace.clone(), instances),
-            (Collected::InstancesIn { namespace, instances }, Item::Wmi { class, .. }) => {
+            (
+                Collected::InstancesIn {
+                    namespace,
+                    instances,
+                },
+                Item::Wmi { class, .. },
+            ) => {
                 put(class.clone(), namespace, instances);
             }
             (Collected::Table(rows), Item::RegistryTable(_)) => {
@@ -457,7 +468,11 @@ impl Computer {
     fn resolve_retry(&mut self, f: Failure, now: Now) -> Action {
         // A transient DNS failure: retried; "machine not found" only on the last attempt.
         if self.is_last() {
-            self.end(AttemptEnd::Final(Status::MachineNotFound, Some(f)), false, now)
+            self.end(
+                AttemptEnd::Final(Status::MachineNotFound, Some(f)),
+                false,
+                now,
+            )
         } else {
             self.end(AttemptEnd::Retry(f), false, now)
         }
@@ -469,7 +484,14 @@ impl Computer {
             return self.out_of_order(now);
         }
         let t = self.target.clone();
-        let mnf = |code, msg| engine_failure(Status::MachineNotFound, FailureStage::Resolve, Some(code), msg);
+        let mnf = |code, msg| {
+            engine_failure(
+                Status::MachineNotFound,
+                FailureStage::Resolve,
+                Some(code),
+                msg,
+            )
+        };
         match outcome {
             StepOutcome::Watchdog => {
                 let f = mnf(WSATRY_AGAIN, "name resolution made no progress".into());
@@ -482,17 +504,29 @@ impl Computer {
                 }
                 None => {
                     let f = mnf(WSANO_DATA, format!("{t} has no address"));
-                    self.end(AttemptEnd::Final(Status::MachineNotFound, Some(f)), false, now)
+                    self.end(
+                        AttemptEnd::Final(Status::MachineNotFound, Some(f)),
+                        false,
+                        now,
+                    )
                 }
             },
             StepOutcome::Done(Resolved::NotFound(reason)) => match reason {
                 ResolveFailure::NxDomain => {
                     let f = mnf(WSAHOST_NOT_FOUND, format!("{t} does not exist in dns"));
-                    self.end(AttemptEnd::Final(Status::MachineNotFound, Some(f)), false, now)
+                    self.end(
+                        AttemptEnd::Final(Status::MachineNotFound, Some(f)),
+                        false,
+                        now,
+                    )
                 }
                 ResolveFailure::NoRecords => {
                     let f = mnf(WSANO_DATA, format!("{t} has no address record"));
-                    self.end(AttemptEnd::Final(Status::MachineNotFound, Some(f)), false, now)
+                    self.end(
+                        AttemptEnd::Final(Status::MachineNotFound, Some(f)),
+                        false,
+                        now,
+                    )
                 }
                 ResolveFailure::TryAgain(d) => {
                     let f = mnf(WSATRY_AGAIN, format!("dns lookup of {t} failed: {d}"));
@@ -503,10 +537,7 @@ impl Computer {
     }
 
     fn after_resolve(&mut self, now: Now) -> Action {
-        let first = self
-            .attempt
-            .as_ref()
-            .and_then(|a| a.creds.first().copied());
+        let first = self.attempt.as_ref().and_then(|a| a.creds.first().copied());
         match first {
             None => {
                 let f = engine_failure(
@@ -515,7 +546,11 @@ impl Computer {
                     None,
                     "no credentials were provided".into(),
                 );
-                self.end(AttemptEnd::Final(Status::NoCredentials, Some(f)), false, now)
+                self.end(
+                    AttemptEnd::Final(Status::NoCredentials, Some(f)),
+                    false,
+                    now,
+                )
             }
             Some(credential) => {
                 self.phase = Phase::Connecting;
@@ -558,37 +593,39 @@ impl Computer {
                         .iter()
                         .any(|c| c.class == i.name() && c.outcome.is_done())
                 };
-                a.todo = self.order.iter().filter(|i| !collected(i)).cloned().collect();
+                a.todo = self
+                    .order
+                    .iter()
+                    .filter(|i| !collected(i))
+                    .cloned()
+                    .collect();
                 self.next_item(now)
+            }
+            StepOutcome::Done(Connected::Retired) => {
+                // Any refusal a host gave says more than a credential not tried.
+                if a.denied.is_none() {
+                    let name = account.unwrap_or_default();
+                    a.denied = Some(engine_failure(
+                        Status::AccessDenied,
+                        FailureStage::Credentials,
+                        None,
+                        format!("not tried: the lockout guard retired {name} for this run"),
+                    ));
+                }
+                self.next_credential(now)
             }
             StepOutcome::Done(Connected::Failed(f)) if f.status == Status::AccessDenied => {
                 // Keep the most telling refusal: a credential that got past the logon and
-                // was refused by DCOM or WMI says more than a wrong password.
+                // was refused by DCOM or WMI says more than a wrong password, and either
+                // says more than a credential the guard kept back.
                 let better = a
                     .denied
                     .as_ref()
-                    .is_none_or(|d| d.denied_by == Some(DeniedBy::Authentication));
+                    .is_none_or(|d| matches!(d.denied_by, None | Some(DeniedBy::Authentication)));
                 if better {
                     a.denied = Some(f);
                 }
-                a.next_cred += 1;
-                match a.creds.get(a.next_cred).copied() {
-                    Some(credential) => {
-                        self.phase = Phase::Connecting;
-                        Action::Connect { credential }
-                    }
-                    None => {
-                        let f = a.denied.take().unwrap_or_else(|| {
-                            engine_failure(
-                                Status::AccessDenied,
-                                FailureStage::Credentials,
-                                None,
-                                "no credential worked".into(),
-                            )
-                        });
-                        self.end(AttemptEnd::Final(Status::AccessDenied, Some(f)), false, now)
-                    }
-                }
+                self.next_credential(now)
             }
             StepOutcome::Done(Connected::Failed(f)) => {
                 a.account = account;
@@ -597,6 +634,31 @@ impl Computer {
                 } else {
                     self.end(AttemptEnd::Final(f.status, Some(f)), false, now)
                 }
+            }
+        }
+    }
+
+    /// The credential refused (or passed over): the next one, or the most telling refusal.
+    fn next_credential(&mut self, now: Now) -> Action {
+        let Some(a) = self.attempt.as_mut() else {
+            return self.out_of_order(now);
+        };
+        a.next_cred += 1;
+        match a.creds.get(a.next_cred).copied() {
+            Some(credential) => {
+                self.phase = Phase::Connecting;
+                Action::Connect { credential }
+            }
+            None => {
+                let f = a.denied.take().unwrap_or_else(|| {
+                    engine_failure(
+                        Status::AccessDenied,
+                        FailureStage::Credentials,
+                        None,
+                        "no credential worked".into(),
+                    )
+                });
+                self.end(AttemptEnd::Final(Status::AccessDenied, Some(f)), false, now)
             }
         }
     }
@@ -615,6 +677,15 @@ impl Computer {
             }
             StepOutcome::Done(Connected::Failed(f)) => {
                 self.end(AttemptEnd::Final(f.status, Some(f)), false, now)
+            }
+            StepOutcome::Done(Connected::Retired) => {
+                let f = engine_failure(
+                    Status::AccessDenied,
+                    FailureStage::Credentials,
+                    None,
+                    "not reconnected: the lockout guard retired the account for this run".into(),
+                );
+                self.end(AttemptEnd::Final(Status::AccessDenied, Some(f)), false, now)
             }
             StepOutcome::Done(Connected::Ok) => {
                 if let Some(a) = self.attempt.as_mut() {
@@ -698,9 +769,7 @@ impl Computer {
                     (ClassOutcome::Failed, 0, Some(f))
                 }
             }
-            StepOutcome::Done(ItemOutcome::Failed {
-                failure: f, ..
-            }) if not_present(&item, &f) => {
+            StepOutcome::Done(ItemOutcome::Failed { failure: f, .. }) if not_present(&item, &f) => {
                 // The host answered that it does not have it.
                 self.any_success = true;
                 (ClassOutcome::NotPresent, 0, None)

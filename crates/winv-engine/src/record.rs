@@ -318,12 +318,10 @@ pub struct ComputerResult {
 impl ComputerResult {
     /// The first remediation step of the knowledge base for this computer's failure
     /// ([`crate::classify::explanation`]).
-    pub fn first_remediation(&self) -> Option<&'static str> {
-        self.failure
-            .as_ref()?
-            .explanation()?
-            .remediation
-            .first()
-            .map(String::as_str)
+    pub fn first_remediation(&self) -> Option<String> {
+        let entry = self.failure.as_ref()?.explanation()?;
+        crate::classify::remediation_for(entry, self.status)
+            .into_iter()
+            .next()
     }
 }

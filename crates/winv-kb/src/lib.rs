@@ -161,7 +161,23 @@ pub struct Entry {
     pub seeds: Vec<String>,
 }
 
+/// The title of a source document an entry cites (`000`..`003`), as users know it.
+pub fn source_title(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "000" => "MAP Toolkit: inventory status codes and what they mean",
+        "001" => "Scenario guide: Troubleshoot WMI connectivity and access issues",
+        "002" => "Let's troubleshoot WMI (Part 1: Remoting and Security)",
+        "003" => "WMI Troubleshooting (Win32 WMI documentation)",
+        _ => return None,
+    })
+}
+
 impl Entry {
+    /// The titles of the sources that support the entry, in its order.
+    pub fn source_titles(&self) -> Vec<&'static str> {
+        self.seeds.iter().filter_map(|s| source_title(s)).collect()
+    }
+
     /// Whether `query` (any case) is this entry's name or one of its aliases.
     pub fn is_named(&self, query: &str) -> bool {
         self.name.eq_ignore_ascii_case(query)

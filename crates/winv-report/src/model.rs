@@ -401,7 +401,10 @@ pub fn explain(
         denied(denied_by),
         message.unwrap_or(""),
     ) {
-        Some(e) => (Some(e.summary.clone()), e.remediation.clone()),
+        Some(e) => (
+            Some(e.summary.clone()),
+            winv_engine::classify::remediation_for(e, st),
+        ),
         None => (None, Vec::new()),
     }
 }

@@ -1495,3 +1495,63 @@ async fn insert_reports(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result<(
     }
     Ok(())
 }
+
+pub(crate) async fn save_accounts(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+    stats: &[winv_engine::AccountStats],
+) -> Result<(), StoreError> {
+    require_run(w, r, run).await?;
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    for (position, s) in stats.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO run_accounts \
+               (run_id, position, account, tried, accepted, refused, retired_after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (run_id, account) DO UPDATE SET \
+               tried = run_accounts.tried + excluded.tried, \
+               accepted = run_accounts.accepted + excluded.accepted, \
+               refused = run_accounts.refused + excluded.refused, \
+               retired_after = COALESCE(run_accounts.retired_after, excluded.retired_after)",
+        )
+        .bind(run)
+        .bind(to_i64(position))
+        .bind(&s.account)
+        .bind(to_i64(s.tried))
+        .bind(to_i64(s.accepted))
+        .bind(to_i64(s.refused))
+        .bind(s.retired_after.map(i64::from))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn accounts(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+) -> Result<Vec<winv_engine::AccountStats>, StoreError> {
+    require_run(w, r, run).await?;
+    let rows: Vec<(String, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT account, tried, accepted, refused, retired_after FROM run_accounts \
+         WHERE run_id = $1 ORDER BY position, account",
+    )
+    .bind(run)
+    .fetch_all(r)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(account, tried, accepted, refused, retired)| winv_engine::AccountStats {
+                account,
+                tried: count(Some(tried)),
+                accepted: count(Some(accepted)),
+                refused: count(Some(refused)),
+                retired_after: retired.and_then(|n| u32::try_from(n).ok()),
+            },
+        )
+        .collect())
+}

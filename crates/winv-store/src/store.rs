@@ -266,7 +266,10 @@ impl Store {
     /// The SQLite pools (writer, reader) for the modules whose queries exist only for
     /// SQLite so far (`read`: reports and the dashboard; `perf`); on PostgreSQL a clear
     /// error.
-    pub(crate) fn sqlite_pools(&self, what: &str) -> Result<(&SqlitePool, &SqlitePool), StoreError> {
+    pub(crate) fn sqlite_pools(
+        &self,
+        what: &str,
+    ) -> Result<(&SqlitePool, &SqlitePool), StoreError> {
         match &self.db {
             Backend::Sqlite { writer, reader } => Ok((writer, reader)),
             Backend::Postgres(_) => Err(StoreError::Location(format!(
@@ -519,6 +522,21 @@ impl Store {
     /// last scanner to finish does, whichever it is).
     pub async fn complete_if_done(&self, run: RunId, now_ms: i64) -> Result<bool, StoreError> {
         on_db!(self, "complete run", complete_if_done(run, now_ms))
+    }
+
+    /// Adds the lockout guard's counts of this process to the run's accounts (names only)
+    /// and keeps any retirement ([`winv_engine::guard`]).
+    pub async fn save_accounts(
+        &self,
+        run: RunId,
+        stats: &[winv_engine::AccountStats],
+    ) -> Result<(), StoreError> {
+        on_db!(self, "save accounts", save_accounts(run, stats))
+    }
+
+    /// The run's accounts as the lockout guard counted them, in the list's order.
+    pub async fn accounts(&self, run: RunId) -> Result<Vec<winv_engine::AccountStats>, StoreError> {
+        on_db!(self, "read accounts", accounts(run))
     }
 
     /// The run's scanners, in the order they joined.

@@ -1159,7 +1159,7 @@ async fn a_newer_schema_is_refused(db: &TestDb) {
         Err(
             e @ StoreError::NewerSchema {
                 found: 99,
-                known: 4,
+                known: 6,
                 ..
             },
         ) => {

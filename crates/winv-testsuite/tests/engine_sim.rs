@@ -39,6 +39,7 @@ fn options(sim: &SimServer) -> EngineOptions {
         max_attempts: 4,
         watchdog: Duration::from_secs(10),
         retry_delay: Duration::ZERO,
+        lockout_guard: winv_engine::LOCKOUT_GUARD,
         client: WmiOptions {
             epm_port: sim.epm_port,
             // The client's deadlines end a hung call before the watchdog does.

@@ -68,7 +68,7 @@ fn entry_json(e: &Entry) -> Value {
         "causes": e.causes,
         "checks": e.checks,
         "remediation": e.remediation,
-        "seeds": e.seeds,
+        "sources": e.source_titles(),
     })
 }
 
@@ -163,8 +163,9 @@ fn entry_text(out: &mut String, e: &Entry) {
     for (i, r) in e.remediation.iter().enumerate() {
         let _ = writeln!(out, "    {}. {r}", i + 1);
     }
-    if !e.seeds.is_empty() {
-        let _ = writeln!(out, "  sources: seed {}", e.seeds.join(", "));
+    let sources = e.source_titles();
+    if !sources.is_empty() {
+        let _ = writeln!(out, "  sources: {}", sources.join("; "));
     }
 }
 

@@ -16,8 +16,8 @@ use winv_client::WmiOptions;
 use winv_discovery::resolve::ResolveConfig;
 use winv_discovery::targets::ParseOptions;
 use winv_engine::{
-    now_ms, ClassOutcome, ComputerResult, Credential, DeniedBy, Engine, EngineOptions, Event,
-    Profile, Status, RETRY_DELAY, WATCHDOG,
+    now_ms, AccountStats, ClassOutcome, ComputerResult, Credential, DeniedBy, Engine,
+    EngineOptions, Event, Profile, Status, LOCKOUT_GUARD, RETRY_DELAY, WATCHDOG,
 };
 use winv_store::{RunId, RunState, Store};
 
@@ -92,6 +92,12 @@ pub struct ScanArgs {
     /// computers answer. Without it, a scan with no credential refuses to start.
     #[arg(long)]
     pub no_credentials: bool,
+    /// The lockout guard: a domain account refused (wrong password, unknown account) on
+    /// this many connects in a row is retired for the rest of the run, and an account not
+    /// yet accepted is tried on at most this many computers at once. Local accounts
+    /// (.\user, HOST\user) are not limited. 0 turns the guard off (not advised).
+    #[arg(long, default_value_t = LOCKOUT_GUARD, value_name = "N")]
+    pub lockout_guard: u32,
 }
 
 /// How often a plain progress line is written when standard error is not a terminal.
@@ -177,6 +183,7 @@ fn engine_options(args: &ScanArgs) -> EngineOptions {
         watchdog: Duration::from_secs(args.watchdog.max(1)),
         retry_delay: Duration::from_secs(args.retry_delay),
         client,
+        lockout_guard: args.lockout_guard,
         ..defaults
     }
 }
@@ -198,6 +205,7 @@ pub fn options_json(
         "call_timeout_s": o.client.deadlines.call.as_secs(),
         "auth_level": format!("{:?}", o.client.auth_level),
         "port": o.client.epm_port,
+        "lockout_guard": o.lockout_guard,
         "accounts": accounts.iter().map(|c| c.account.as_str()).collect::<Vec<_>>(),
     })
 }
@@ -253,6 +261,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         let store = Store::open(&args.db)
             .await
             .with_context(|| format!("database {}", args.db.display()))?;
+        let mut retired: Vec<AccountStats> = Vec::new();
         let (run_id, targets) = if let Some(targets) = fresh_targets {
             let id = store
                 .create_run(&targets, &options_json(&opts, &profile, &creds), now_ms())
@@ -287,6 +296,9 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             if !missing.is_empty() && !creds.is_empty() {
                 warn!(run = run.id, missing = ?missing, "resuming without some of the run's accounts");
             }
+            // An account the guard retired earlier in the run stays retired.
+            retired = store.accounts(run.id).await?;
+            retired.retain(|a| a.retired_after.is_some());
             let pending = store.pending_targets(run.id).await?;
             info!(run = run.id, pending = pending.len(), "resuming");
             store.set_run_state(run.id, RunState::Running, None).await?;
@@ -301,6 +313,11 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             None
         };
         let engine = Engine::new(opts, creds, profile, resolver);
+        for a in &retired {
+            let n = a.retired_after.unwrap_or(0);
+            warn!(account = %a.account, "the lockout guard retired this account earlier in the run: not tried");
+            engine.retire_account(&a.account, n);
+        }
         let display = Display {
             json: args.json,
             quiet: args.quiet,
@@ -430,6 +447,15 @@ pub fn json_line(r: &ComputerResult) -> serde_json::Value {
     })
 }
 
+/// A line for the user above the live display, or on standard error without one.
+fn say(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 /// Runs the engine over `targets` for run `run_id`: stores each computer as it finishes,
 /// shows progress on standard error (a live display on a terminal, else a plain line every
 /// `display.progress_every`), handles Ctrl-C (when `ctrl_c`), marks the run completed or
@@ -520,6 +546,22 @@ pub async fn execute(
                     Event::AttemptStarted { target, .. } => {
                         counters.in_flight.insert(target);
                     }
+                    Event::AccountRetired { account, refusals } => {
+                        let account: String = account.chars().filter(|c| !c.is_control()).collect();
+                        say(&bar, &format!(
+                            "warning: account {account} retired by the lockout guard after \
+                             {refusals} refusals in a row; no computer will try it again in this run"
+                        ));
+                        // Recorded at once: a killed scan keeps the retirement on resume.
+                        let mark: Vec<AccountStats> = engine
+                            .account_stats()
+                            .into_iter()
+                            .map(|a| AccountStats { tried: 0, accepted: 0, refused: 0, ..a })
+                            .collect();
+                        if let Err(e) = store.save_accounts(run_id, &mark).await {
+                            warn!(error = %e, "cannot record the retired account");
+                        }
+                    }
                 }
                 bar.set_message(counters.line());
             }
@@ -542,6 +584,10 @@ pub async fn execute(
     }
     let _ = runner.await;
     bar.finish_and_clear();
+    let accounts = engine.account_stats();
+    if let Err(e) = store.save_accounts(run_id, &accounts).await {
+        warn!(error = %e, "cannot record the accounts' counts");
+    }
     let _ = stdout.flush();
     drop(stdout);
     let state = if stopped {
@@ -557,9 +603,11 @@ pub async fn execute(
     if !display.quiet {
         if display.json {
             crate::status::print_summary(&summary, store.path(), &mut std::io::stderr())?;
+            crate::accounts::write(&accounts, &mut std::io::stderr())?;
         } else {
             let mut out = std::io::stdout().lock();
             crate::status::print_summary(&summary, store.path(), &mut out)?;
+            crate::accounts::write(&accounts, &mut out)?;
             out.flush().context("write the summary")?;
         }
     }

@@ -68,6 +68,10 @@ async fn report(args: &StatusArgs) -> Result<String> {
         Err(e) => return Err(anyhow::Error::new(e).context("cannot read the database")),
     };
     let result = read_run(&store, args).await;
+    let accounts = match &result {
+        Ok((info, ..)) => store.accounts(info.id).await?,
+        Err(_) => Vec::new(),
+    };
     store.close().await;
     let (info, summary, failed, shared) = result?;
     if args.json {
@@ -77,6 +81,9 @@ async fn report(args: &StatusArgs) -> Result<String> {
             obj.insert("queue".into(), json!(sh.queue));
             obj.insert("expired_leases".into(), json!(sh.expired));
         }
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("accounts".into(), json!(accounts));
+        }
         let mut s = serde_json::to_string_pretty(&v)?;
         s.push('\n');
         Ok(s)
@@ -84,6 +91,7 @@ async fn report(args: &StatusArgs) -> Result<String> {
         let mut out = Vec::new();
         write_header(&info, &mut out)?;
         print_summary(&summary, &args.db, &mut out)?;
+        crate::accounts::write(&accounts, &mut out)?;
         if let Some(sh) = &shared {
             write_shared(sh, &mut out)?;
         }
@@ -416,16 +424,16 @@ fn write_failed(rows: &[ComputerRow], out: &mut dyn Write) -> std::io::Result<()
 
 /// The first remediation step for a failed computer: the same explanation as `scan
 /// --json` and `diagnose` (`winv_engine::classify::explanation`).
-fn first_remediation(r: &ComputerRow) -> Option<&'static str> {
-    winv_engine::classify::explanation(
+fn first_remediation(r: &ComputerRow) -> Option<String> {
+    let entry = winv_engine::classify::explanation(
         r.status,
         r.code_name.as_deref(),
         r.denied_by,
         r.message.as_deref().unwrap_or(""),
-    )?
-    .remediation
-    .first()
-    .map(String::as_str)
+    )?;
+    winv_engine::classify::remediation_for(entry, r.status)
+        .into_iter()
+        .next()
 }
 
 fn computer_json(r: &ComputerRow) -> Value {

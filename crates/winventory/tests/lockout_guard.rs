@@ -1,0 +1,219 @@
+//! The lockout guard end to end: 50 simulated computers of one domain, a credentials
+//! file whose first account is wrong and whose second is right. tshark, not our own
+//! counter, counts the NTLM AUTHENTICATE messages that carry the wrong account's name
+//! in a capture of the scan: at most the guard's limit reach the hosts, every computer
+//! ends inventoried with the second account, and the summary and `status` say that the
+//! first was retired.
+//!
+//! Addresses: 127.0.88.1-50.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use winv_engine::Status;
+use winv_store::Store;
+use winv_testsuite::fixtures::skip_or_fail;
+use winv_testsuite::samba::PacketCapture;
+use winv_testsuite::tshark::tshark_available;
+
+const BIN: &str = env!("CARGO_BIN_EXE_winventory");
+const HOSTS: usize = 50;
+const GUARD: usize = 3;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("winv-guard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `winventory sim --fleet` on an ephemeral port: the child and the port.
+fn start_sim(fleet: &Path, pw_env: &str, pw: &str) -> (Child, u16) {
+    let mut child = Command::new(BIN)
+        .args(["sim", "--fleet", fleet.to_str().unwrap(), "--port", "0"])
+        .env(pw_env, pw)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("port="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (child, port)
+}
+
+/// The user names of every NTLM AUTHENTICATE message in the capture, as tshark reads
+/// them (DCE/RPC decoded on the endpoint mapper's port and, by tshark's heuristics, on
+/// the dynamic ones).
+fn authenticate_users(pcap: &Path, epm_port: u16) -> Vec<String> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-d", &format!("tcp.port=={epm_port},dcerpc")])
+        .args(["-Y", "ntlmssp.messagetype == 0x00000003"])
+        .args(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|"])
+        .args(["-e", "ntlmssp.auth.username"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .flat_map(|l| l.split('|').map(str::to_string).collect::<Vec<_>>())
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+#[test]
+fn a_wrong_first_account_reaches_at_most_the_guards_number_of_hosts() {
+    if !tshark_available() || !PacketCapture::available() {
+        skip_or_fail("tshark is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    const RIGHT: &str = "Guard-Right-Pw-8812!";
+    const WRONG: &str = "Guard-Wrong-Pw-1207!";
+    let dir = temp_dir("fifty");
+    let fleet = dir.join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        format!(
+            "[defaults]\nuser = \"LAB\\\\inventory\"\npassword_env = \"WINV_GUARD_SIM_PW\"\n\n\
+             [[host]]\naddress = \"127.0.88.1-127.0.88.{HOSTS}\"\n"
+        ),
+    )
+    .unwrap();
+    let (sim, port) = start_sim(&fleet, "WINV_GUARD_SIM_PW", RIGHT);
+    let _sim = Killed(sim);
+    let creds = dir.join("creds");
+    std::fs::write(
+        &creds,
+        "LAB\\svc-wrong env:WINV_GUARD_WRONG\nLAB\\inventory env:WINV_GUARD_RIGHT\n",
+    )
+    .unwrap();
+    let pcap = dir.join("guard.pcapng");
+    let cap = match PacketCapture::start("lo", "net 127.0.88.0/24", &pcap) {
+        Ok(c) => c,
+        Err(e) => {
+            skip_or_fail(&format!("cannot capture on lo: {e:#}"));
+            return;
+        }
+    };
+    let db = dir.join("inv.db");
+    // 64 at once: without the guard every host would get the wrong account first.
+    let out = Command::new(BIN)
+        .args([
+            "scan",
+            &format!("127.0.88.1-127.0.88.{HOSTS}"),
+            "--credentials",
+        ])
+        .arg(&creds)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--rate",
+            "0",
+            "--concurrency",
+            "64",
+        ])
+        .args(["--connect-timeout", "2", "--call-timeout", "5"])
+        .env("WINV_GUARD_WRONG", WRONG)
+        .env("WINV_GUARD_RIGHT", RIGHT)
+        .output()
+        .unwrap();
+    let pcap = cap.stop().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+
+    let users = authenticate_users(&pcap, port);
+    let wrong = users.iter().filter(|u| u.as_str() == "svc-wrong").count();
+    let right = users.iter().filter(|u| u.as_str() == "inventory").count();
+    // The dissection works: every host saw the right account at least once.
+    assert!(
+        right >= HOSTS,
+        "tshark saw {right} AUTHENTICATEs of the right account: {users:?}"
+    );
+    assert!(wrong >= 1, "the wrong account was never tried: {users:?}");
+    assert!(
+        wrong <= GUARD,
+        "the wrong account reached the hosts {wrong} times (guard {GUARD})"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (computers, accounts) = rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let run = store.latest_run().await.unwrap().unwrap();
+        let c = store.computers(run.id).await.unwrap();
+        let a = store.accounts(run.id).await.unwrap();
+        store.close().await;
+        (c, a)
+    });
+    assert_eq!(computers.len(), HOSTS);
+    for c in &computers {
+        assert_eq!(c.status, Status::Inventoried, "{c:?}");
+        assert_eq!(c.credential.as_deref(), Some("LAB\\inventory"), "{c:?}");
+    }
+    let first = accounts
+        .iter()
+        .find(|a| a.account == "LAB\\svc-wrong")
+        .unwrap();
+    assert_eq!(first.retired_after, Some(3), "{accounts:?}");
+    assert_eq!(first.refused, u64::try_from(wrong).unwrap(), "{accounts:?}");
+    assert_eq!(first.accepted, 0);
+    let second = accounts
+        .iter()
+        .find(|a| a.account == "LAB\\inventory")
+        .unwrap();
+    assert_eq!(
+        (second.accepted, second.retired_after),
+        (50, None),
+        "{accounts:?}"
+    );
+
+    // Loudly: the summary says so, and so does `status`.
+    let retired_line = text
+        .lines()
+        .find(|l| l.starts_with("LAB\\svc-wrong"))
+        .unwrap_or_else(|| panic!("no account line in the summary: {text}"));
+    assert!(retired_line.contains("RETIRED after 3"), "{text}");
+    assert!(text.contains("retired by the lockout guard"), "{text}");
+    let status = Command::new(BIN)
+        .args(["status", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let acc = v["accounts"].as_array().unwrap();
+    assert_eq!(acc[0]["account"], "LAB\\svc-wrong");
+    assert_eq!(acc[0]["retired_after"], 3);
+    assert_eq!(acc[1]["accepted"], 50);
+}
