@@ -97,11 +97,9 @@ pub struct DiscoverArgs {
 }
 
 pub fn run(args: DiscoverArgs) -> Result<ExitCode> {
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("create {}", p.display()))?,
-        )),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+    let mut out = LazyOutput {
+        path: args.output.clone(),
+        w: None,
     };
     let code = if args.ad.is_some() {
         run_ad(&args, &mut out)?
@@ -110,6 +108,43 @@ pub fn run(args: DiscoverArgs) -> Result<ExitCode> {
     };
     out.flush().context("write output")?;
     Ok(code)
+}
+
+/// The output (`-o FILE` or standard output), opened at the first byte written: a refused
+/// target list or a failed directory search leaves an existing file as it was.
+struct LazyOutput {
+    path: Option<PathBuf>,
+    w: Option<Box<dyn Write>>,
+}
+
+impl LazyOutput {
+    fn get(&mut self) -> io::Result<&mut Box<dyn Write>> {
+        if self.w.is_none() {
+            let w: Box<dyn Write> = match &self.path {
+                Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| {
+                    io::Error::new(e.kind(), format!("create {}: {e}", p.display()))
+                })?)),
+                None => Box::new(BufWriter::new(io::stdout().lock())),
+            };
+            self.w = Some(w);
+        }
+        self.w
+            .as_mut()
+            .ok_or_else(|| io::Error::other("output not open"))
+    }
+}
+
+impl Write for LazyOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.get()?.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.w {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
 }
 
 fn ad_config(args: &DiscoverArgs) -> Result<AdConfig> {
@@ -319,6 +354,21 @@ mod tests {
         assert_eq!(code, ExitCode::from(2));
         let err = String::from_utf8(err).unwrap();
         assert!(err.contains("more than the limit"), "{err}");
+        // A refused list leaves an existing output file as it was.
+        let kept = dir.join("kept.txt");
+        std::fs::write(&kept, "pc9\n").unwrap();
+        let bad = dir.join("bad.txt");
+        std::fs::write(&bad, "not a host name!\n").unwrap();
+        let t = T::try_parse_from([
+            "x",
+            "--targets",
+            bad.to_str().unwrap(),
+            "-o",
+            kept.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(run(t.a).unwrap(), ExitCode::from(2));
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "pc9\n");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
