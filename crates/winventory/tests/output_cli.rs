@@ -134,16 +134,33 @@ fn run_targets(db: &Path) -> Vec<String> {
     })
 }
 
-/// The file: `not a host name!` was split into `not`, `a`, `host` (looked up in
-/// DNS and scanned) and `name!` (reported). Now the line is reported whole, with the
-/// file's name and its number, in `scan` and `discover` alike, and nothing of it is
-/// scanned; a file of bad lines only ends both commands with exit 2.
-#[test]
-fn a_bad_target_line_is_reported_whole_and_skipped_by_scan_and_discover() {
-    let dir = temp_dir("targets");
-    let (_sim, port) = start_sim(&dir, &fleet(&[("127.0.78.1", "")]));
+/// The target file (CRLF line ends, a comment, a blank line) and a file of bad
+/// lines only.
+fn target_files(dir: &Path) -> (PathBuf, PathBuf) {
     let file = dir.join("targets.txt");
     std::fs::write(&file, "# lab\r\n127.0.78.1\r\nnot a host name!\r\n\r\n").unwrap();
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, "not a host name!\npc1, pc2\n").unwrap();
+    (file, bad)
+}
+
+/// How a bad line is reported, by both commands.
+fn bad_line_report(file: &Path) -> String {
+    format!(
+        "winventory: {}: line 3: invalid target \"not a host name!\" (skipped)",
+        file.display()
+    )
+}
+
+/// `scan`: `not a host name!` was split into `not`, `a`, `host` (looked up in DNS and
+/// scanned) and `name!` (reported). Now the line is reported whole with the file's name and
+/// its number and nothing of it is scanned; a file of bad lines only is exit 2 and
+/// creates no database.
+#[test]
+fn scan_reports_a_bad_target_line_whole_and_skips_it() {
+    let dir = temp_dir("targets");
+    let (_sim, port) = start_sim(&dir, &fleet(&[("127.0.78.1", "")]));
+    let (file, bad) = target_files(&dir);
     let out = scan(
         &dir,
         port,
@@ -154,11 +171,7 @@ fn a_bad_target_line_is_reported_whole_and_skipped_by_scan_and_discover() {
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let err = text(&out.stderr);
-    let want = format!(
-        "winventory: {}: line 3: invalid target \"not a host name!\" (skipped)",
-        file.display()
-    );
-    assert!(err.contains(&want), "{err}");
+    assert!(err.contains(&bad_line_report(&file)), "{err}");
     let lines: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -168,23 +181,6 @@ fn a_bad_target_line_is_reported_whole_and_skipped_by_scan_and_discover() {
     assert_eq!(lines[0]["status"], "inventoried");
     assert_eq!(run_targets(&dir.join("a.db")), ["127.0.78.1"]);
 
-    let out = Command::new(BIN)
-        .args(["discover", "--targets"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(text(&out.stderr).contains(&want), "{}", show(&out));
-    let hosts: Vec<String> = text(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(str::to_string)
-        .collect();
-    assert_eq!(hosts, ["127.0.78.1"]);
-
-    // Only bad lines: exit 2 in both, nothing scanned, no run created.
-    let bad = dir.join("bad.txt");
-    std::fs::write(&bad, "not a host name!\npc1, pc2\n").unwrap();
     let out = scan(&dir, port, "b.db", &["--targets", bad.to_str().unwrap()])
         .output()
         .unwrap();
@@ -196,6 +192,33 @@ fn a_bad_target_line_is_reported_whole_and_skipped_by_scan_and_discover() {
         !dir.join("b.db").exists(),
         "a refused target list creates no database"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `discover` reads the same file the same way (it exited 2 for any bad line before):
+/// the bad line reported as `scan` reports it, the valid targets written, exit 0; only
+/// bad lines: exit 2. Standard input is named as such.
+#[test]
+fn discover_reports_a_bad_target_line_as_scan_does() {
+    let dir = temp_dir("discover");
+    let (file, bad) = target_files(&dir);
+    let out = Command::new(BIN)
+        .args(["discover", "--targets"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains(&bad_line_report(&file)),
+        "{}",
+        show(&out)
+    );
+    let hosts: Vec<String> = text(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(hosts, ["127.0.78.1"]);
     let out = Command::new(BIN)
         .args(["discover", "--targets"])
         .arg(&bad)
@@ -203,6 +226,21 @@ fn a_bad_target_line_is_reported_whole_and_skipped_by_scan_and_discover() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(text(&out.stderr).contains("no valid target"));
+    let mut child = Command::new(BIN)
+        .args(["discover", "--targets", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"pc1\nbad name\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("standard input: line 2: invalid target \"bad name\""),
+        "{}",
+        show(&out)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
