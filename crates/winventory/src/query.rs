@@ -316,12 +316,33 @@ pub fn value_text(v: Option<&Value>) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// A CSV field as the reports write one: text from the host loses its control
+/// characters (tab and line breaks kept) and is neutralised against formula injection
+/// (`=cmd|...` gets a leading `'`); numbers and the like are only quoted.
+fn csv_field(s: &str, text: bool) -> String {
+    if text {
+        winv_report::cell::csv_text(&winv_report::cell::clean(s))
     } else {
-        s.to_string()
+        winv_report::cell::csv_quote(s)
     }
+}
+
+/// A cell for the terminal: control characters (an escape sequence, a line break) from
+/// the host are shown escaped, never sent to the terminal.
+fn terminal_safe(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .flat_map(|c| {
+            let esc: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            esc
+        })
+        .collect()
 }
 
 /// Renders the rows in the class's order (as `SELECT *`).
@@ -340,6 +361,15 @@ pub fn render_selected(
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| cols.iter().map(|c| value_text(r.get(c))).collect())
+        .collect();
+    // Which cells are text from the host (a formula risk in CSV).
+    let is_text: Vec<Vec<bool>> = rows
+        .iter()
+        .map(|r| {
+            cols.iter()
+                .map(|c| matches!(r.get(c), Some(Value::String(_))))
+                .collect()
+        })
         .collect();
     let mut out = String::new();
     match format {
@@ -364,15 +394,16 @@ pub fn render_selected(
             out.push_str(
                 &cols
                     .iter()
-                    .map(|c| csv_field(c))
+                    .map(|c| csv_field(c, true))
                     .collect::<Vec<_>>()
                     .join(","),
             );
             out.push('\n');
-            for row in &cells {
+            for (row, text) in cells.iter().zip(&is_text) {
                 out.push_str(
                     &row.iter()
-                        .map(|c| csv_field(c))
+                        .zip(text)
+                        .map(|(c, t)| csv_field(c, *t))
                         .collect::<Vec<_>>()
                         .join(","),
                 );
@@ -380,6 +411,11 @@ pub fn render_selected(
             }
         }
         Format::Table => {
+            let cols: Vec<String> = cols.iter().map(|c| terminal_safe(c)).collect();
+            let cells: Vec<Vec<String>> = cells
+                .iter()
+                .map(|r| r.iter().map(|c| terminal_safe(c)).collect())
+                .collect();
             let widths: Vec<usize> = cols
                 .iter()
                 .enumerate()
@@ -436,6 +472,23 @@ mod tests {
     fn csv_quotes_and_nulls() {
         let s = render(&rows(), Format::Csv).unwrap();
         assert_eq!(s, "Name,Size\n\"a, \"\"b\"\"\",7\nc,\n");
+    }
+
+    #[test]
+    fn host_strings_are_data_in_csv_and_on_the_terminal() {
+        let c = ClassDef::new("Win32_X", &[])
+            .with_property("Name", CimType::scalar(CimBase::String), vec![])
+            .with_property("Delta", CimType::scalar(CimBase::Sint32), vec![]);
+        let mut a = Instance::new(c);
+        a.set("Name", Value::String("=cmd|'/c calc'!A1\x1b[31m".into()))
+            .unwrap();
+        a.set("Delta", Value::Sint32(-5)).unwrap();
+        let csv = render(std::slice::from_ref(&a), Format::Csv).unwrap();
+        // The formula is neutralised, the negative number left as it is.
+        assert_eq!(csv, "Name,Delta\n'=cmd|'/c calc'!A1[31m,-5\n");
+        let table = render(&[a], Format::Table).unwrap();
+        assert!(!table.contains('\x1b'), "{table:?}");
+        assert!(table.contains("\\u{1b}[31m"), "{table}");
     }
 
     #[test]
