@@ -12,6 +12,10 @@
 //! - an address range (`10.0.0.1-10.0.0.20`, or `10.0.0.1-20` for the last octet,
 //!   `fd00::1-fd00::20` for IPv6), both ends included.
 //!
+//! A target file has one specification per line (`#` starts a comment); a line that is
+//! not one valid specification is reported whole with its number and skipped
+//! ([`TargetSet::add_lines`]).
+//!
 //! Expansion is capped ([`ParseOptions::max_addresses`]): a range larger than the
 //! cap is refused with [`TargetError::TooLarge`], never silently truncated.
 
@@ -85,6 +89,22 @@ pub enum TargetError {
         /// The limit.
         max: u64,
     },
+    /// An IPv6 address with a zone index (`fe80::1%eth0`): a link-local address names
+    /// a host only on one link of this machine, which the scan does not choose.
+    #[error("{0:?} has an IPv6 zone index: give a global or unique-local address, or the host name")]
+    Zone(String),
+    /// Longer than [`MAX_SPEC_CHARS`]: no name or address is.
+    #[error("target of {0} characters, longer than any host name or address")]
+    TooLong(usize),
+    /// A line longer than [`MAX_LINE_BYTES`].
+    #[error("line longer than {MAX_LINE_BYTES} bytes")]
+    LineTooLong,
+    /// A line that is not UTF-8 text.
+    #[error("line is not UTF-8 text")]
+    NotUtf8,
+    /// The file is UTF-16 (what Windows PowerShell's `>` writes).
+    #[error("the file is UTF-16 text (as Windows PowerShell's > writes): save it as UTF-8, e.g. with Out-File -Encoding utf8")]
+    Utf16,
     /// Reading the input failed.
     #[error("read targets: {0}")]
     Read(String),
@@ -130,6 +150,24 @@ pub fn parse_spec(spec: &str, opts: &ParseOptions) -> Result<Vec<Target>, Target
     let s = spec.trim();
     if s.is_empty() {
         return Err(TargetError::Empty);
+    }
+    let chars = s.chars().count();
+    if chars > MAX_SPEC_CHARS {
+        return Err(TargetError::TooLong(chars));
+    }
+    // No name, address, range or CIDR has a space inside: `not a host name!` is one bad
+    // target, never the names `not`, `a` and `host`.
+    if s.contains(char::is_whitespace) || s.contains(',') {
+        return Err(TargetError::Invalid(s.to_string()));
+    }
+    if s.contains('%') && s.contains(':') {
+        let addr = s.split(['/', '-']).next().unwrap_or(s);
+        let bare = addr.trim().trim_start_matches('[').trim_end_matches(']');
+        if let Some((a, zone)) = bare.split_once('%') {
+            if a.parse::<Ipv6Addr>().is_ok() && !zone.is_empty() {
+                return Err(TargetError::Zone(s.to_string()));
+            }
+        }
     }
     if let Some((addr, prefix)) = s.split_once('/') {
         return parse_cidr(s, addr, prefix, opts);
@@ -365,34 +403,104 @@ impl TargetSet {
         self.extend(ts, opts)
     }
 
-    /// Adds every line of `input`: blank lines and `#` comments (whole-line or
-    /// trailing) are ignored, bad lines are recorded in [`TargetSet::bad`]
-    /// with their line number and skipped. Only a read error is fatal.
+    /// Adds every line of `input`, one target per line: blank lines and `#` comments
+    /// (whole-line or trailing) are ignored, surrounding spaces and a CR before the LF
+    /// are trimmed, and a line that is not one valid target (spaces inside, a character
+    /// no name or address has, bytes that are not UTF-8, longer than
+    /// [`MAX_LINE_BYTES`]) is recorded whole in [`TargetSet::bad`] with its line number
+    /// and skipped, never split into words. A UTF-8 byte order mark is skipped. Only a
+    /// read error, or a UTF-16 file, is fatal.
     pub fn add_lines<R: Read>(&mut self, input: R, opts: &ParseOptions) -> Result<(), TargetError> {
-        let reader = BufReader::new(input);
-        for (i, line) in reader.split(b'\n').enumerate() {
-            let line = line.map_err(|e| TargetError::Read(e.to_string()))?;
-            let text = String::from_utf8_lossy(&line);
+        let mut reader = BufReader::new(input);
+        let mut number = 0usize;
+        let mut buf = Vec::new();
+        loop {
+            let line = read_line_bounded(&mut reader, &mut buf)?;
+            let Some(too_long) = line else { break };
+            number += 1;
+            if number == 1 {
+                if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+                    return Err(TargetError::Utf16);
+                }
+                if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                    buf.drain(..3);
+                }
+            }
+            let bad = |error| BadLine {
+                line: number,
+                text: String::new(),
+                error,
+            };
+            if too_long {
+                self.bad.push(bad(TargetError::LineTooLong));
+                continue;
+            }
+            let Ok(text) = std::str::from_utf8(&buf) else {
+                self.bad.push(bad(TargetError::NotUtf8));
+                continue;
+            };
             let content = text.split('#').next().unwrap_or("").trim();
             if content.is_empty() {
                 continue;
             }
-            // Several specifications on one line, separated by spaces or commas.
-            for spec in content
-                .split(|c: char| c.is_whitespace() || c == ',')
-                .filter(|s| !s.is_empty())
-            {
-                match parse_spec(spec, opts).and_then(|ts| self.extend(ts, opts)) {
-                    Ok(()) => {}
-                    Err(error) => self.bad.push(BadLine {
-                        line: i + 1,
-                        text: spec.to_string(),
-                        error,
-                    }),
-                }
+            match parse_spec(content, opts).and_then(|ts| self.extend(ts, opts)) {
+                Ok(()) => {}
+                Err(error) => self.bad.push(BadLine {
+                    line: number,
+                    text: content.to_string(),
+                    error,
+                }),
             }
         }
         Ok(())
+    }
+}
+
+/// The longest line of a target file read into memory (comments included); a longer
+/// line is reported as such and skipped without being kept.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// The longest target specification: a host name is at most 253 characters (254 with
+/// the trailing dot), an IPv6 range about 80.
+pub const MAX_SPEC_CHARS: usize = 255;
+
+/// Reads one line (without its `\n`) into `buf`, keeping at most [`MAX_LINE_BYTES`]
+/// bytes of it. `None` at the end of the input; `Some(true)` when the line was longer
+/// (the rest is read and dropped).
+fn read_line_bounded<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<Option<bool>, TargetError> {
+    buf.clear();
+    let mut any = false;
+    let mut too_long = false;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(TargetError::Read(e.to_string())),
+        };
+        if chunk.is_empty() {
+            return Ok(any.then_some(too_long));
+        }
+        any = true;
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        if !too_long {
+            if buf.len() + part.len() > MAX_LINE_BYTES {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(part);
+            }
+        }
+        let used = done.unwrap_or(chunk.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(Some(too_long));
+        }
     }
 }
 
@@ -499,21 +607,104 @@ mod tests {
 
     #[test]
     fn file_with_comments_bad_lines_and_duplicates() {
-        let input = "# header\n\npc1\n10.0.0.1-2 # trailing\nnot_valid!\n10.0.0.2\nPC1\n10.0.0.0/33\nfd00::1, pc2\n";
+        let input = "# header\n\npc1\n10.0.0.1-2 # trailing\nnot_valid!\n10.0.0.2\nPC1\n10.0.0.0/33\nfd00::1, pc2\nfd00::1\n";
         let mut set = TargetSet::new();
         set.add_lines(input.as_bytes(), &ParseOptions::default())
             .unwrap();
         assert_eq!(
             hosts(set.targets()),
-            ["pc1", "10.0.0.1", "10.0.0.2", "fd00::1", "pc2"]
+            ["pc1", "10.0.0.1", "10.0.0.2", "fd00::1"]
         );
         assert_eq!(set.duplicates, 2);
         let bad: Vec<usize> = set.bad.iter().map(|b| b.line).collect();
-        assert_eq!(bad, [5, 8]);
+        assert_eq!(bad, [5, 8, 9]);
         assert_eq!(
             set.bad[0].to_string(),
             "line 5: invalid target \"not_valid!\""
         );
+        // A comma-separated line is one (bad) target, not two.
+        assert_eq!(set.bad[2].text, "fd00::1, pc2");
+    }
+
+    /// Reads `input` as a target file: the hosts, and the bad lines as (number, error).
+    fn read(input: &[u8]) -> (Vec<String>, Vec<(usize, TargetError)>) {
+        let mut set = TargetSet::new();
+        set.add_lines(input, &ParseOptions::default()).unwrap();
+        let bad = set.bad.iter().map(|b| (b.line, b.error.clone())).collect();
+        (hosts(set.targets()), bad)
+    }
+
+    #[test]
+    fn a_line_with_spaces_is_one_bad_target_never_words() {
+        let (h, bad) = read(b"pc1\nnot a host name!\n  pc2  \n\tpc3\t\npc4 pc5\n10.0.0.1 - 10.0.0.3\n");
+        assert_eq!(h, ["pc1", "pc2", "pc3"]);
+        assert_eq!(
+            bad,
+            [
+                (2, TargetError::Invalid("not a host name!".into())),
+                (5, TargetError::Invalid("pc4 pc5".into())),
+                (6, TargetError::Invalid("10.0.0.1 - 10.0.0.3".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn trailing_dots_zones_reversed_ranges_and_huge_blocks() {
+        let (h, bad) = read(
+            b"pc1.\npc2..\n.pc3\n10.0.0.1.\nfe80::1%eth0\n[fe80::1%2]\nfe80::1%eth0/64\nfe80::1\n\
+              10.0.0.9-10.0.0.3\nfd00::9-fd00::1\n10.0.0.0/8\n::/0\n10.0.0.0/16\n",
+        );
+        assert_eq!(h.len(), 2 + 65_534, "pc1, fe80::1 and the /16");
+        assert_eq!(&h[..2], ["pc1", "fe80::1"]);
+        let lines: Vec<usize> = bad.iter().map(|b| b.0).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 6, 7, 9, 10, 11, 12]);
+        assert!(matches!(bad[3].1, TargetError::Zone(_)), "{:?}", bad[3]);
+        assert!(matches!(bad[4].1, TargetError::Zone(_)));
+        assert!(matches!(bad[5].1, TargetError::Zone(_)));
+        assert!(bad[3].1.to_string().contains("zone"), "{}", bad[3].1);
+        assert!(matches!(bad[6].1, TargetError::BadRange(_)));
+        assert!(matches!(bad[7].1, TargetError::BadRange(_)));
+        assert!(matches!(bad[8].1, TargetError::TooLarge { count: 16_777_214, .. }));
+        assert!(matches!(bad[9].1, TargetError::TooLarge { .. }));
+    }
+
+    #[test]
+    fn crlf_bom_non_utf8_and_a_last_line_without_newline() {
+        let mut input = b"\xEF\xBB\xBFpc1\r\npc\xFF2\r\n\r\n# c\r\npc3 # note\r\n".to_vec();
+        input.extend_from_slice(b"pc4");
+        let (h, bad) = read(&input);
+        assert_eq!(h, ["pc1", "pc3", "pc4"]);
+        assert_eq!(bad, [(2, TargetError::NotUtf8)]);
+        // UTF-16 (Windows PowerShell's `>`): refused as a whole with a clear message.
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("pc1\r\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let e = TargetSet::new()
+            .add_lines(&utf16[..], &ParseOptions::default())
+            .unwrap_err();
+        assert_eq!(e, TargetError::Utf16);
+        assert!(e.to_string().contains("UTF-16"));
+    }
+
+    #[test]
+    fn very_long_lines_are_reported_not_kept() {
+        let mut input = vec![b'a'; 10 * MAX_LINE_BYTES];
+        input.extend_from_slice(b"\npc2\n");
+        input.extend(std::iter::repeat_n(b'b', 300));
+        input.extend_from_slice(b"\n");
+        // A long comment is fine.
+        input.extend_from_slice(b"pc3 #");
+        input.extend(std::iter::repeat_n(b'c', 3000));
+        input.extend_from_slice(b"\n");
+        let (h, bad) = read(&input);
+        assert_eq!(h, ["pc2", "pc3"]);
+        assert_eq!(
+            bad,
+            [(1, TargetError::LineTooLong), (3, TargetError::TooLong(300))]
+        );
+        // The message does not echo the 300 characters.
+        assert!(TargetError::TooLong(300).to_string().len() < 80);
     }
 
     #[test]
@@ -537,6 +728,16 @@ mod tests {
             let _ = parse_spec(&s, &ParseOptions::default());
             let mut set = TargetSet::new();
             let _ = set.add_lines(s.as_bytes(), &ParseOptions::default());
+        }
+
+        #[test]
+        fn a_line_with_inner_space_never_gives_a_target(a in "[a-z0-9.]{1,20}", b in "[a-z0-9.]{1,20}", sp in "[ \t]{1,3}") {
+            let line = format!("{a}{sp}{b}\n");
+            let mut set = TargetSet::new();
+            set.add_lines(line.as_bytes(), &ParseOptions::default()).unwrap();
+            prop_assert!(set.targets().is_empty());
+            prop_assert_eq!(set.bad.len(), 1);
+            prop_assert_eq!(set.bad[0].line, 1);
         }
 
         #[test]

@@ -851,6 +851,30 @@ impl Fleet {
         Ok(fleet)
     }
 
+    /// The `password_env` variables of the fleet's users (those without an `nt_hash`)
+    /// that are unset or empty in this process, each once: a host would start, but no
+    /// logon could ever succeed on it.
+    pub fn unset_password_vars(&self) -> Vec<String> {
+        let mut vars: Vec<String> = Vec::new();
+        let mut last: Option<*const Vec<UserSpec>> = None;
+        for h in &self.hosts {
+            // Hosts of one entry share their user list: look at each list once.
+            let list = Arc::as_ptr(&h.users);
+            if last == Some(list) {
+                continue;
+            }
+            last = Some(list);
+            for u in h.users.iter().filter(|u| u.nt_hash.is_none()) {
+                let Some(var) = &u.password_env else { continue };
+                let set = std::env::var_os(var).is_some_and(|v| !v.is_empty());
+                if !set && !vars.contains(var) {
+                    vars.push(var.clone());
+                }
+            }
+        }
+        vars
+    }
+
     /// One healthy host with the default profile, for `winventory sim --address`.
     pub fn single(address: IpAddr, user: &str, password_env: &str) -> Fleet {
         let (domain, name) = split_user(user);

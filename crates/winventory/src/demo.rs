@@ -3,6 +3,7 @@
 //! into a SQLite file. Nothing leaves 127.0.0.0/8; no root needed (the simulated hosts
 //! listen on a port the system chooses instead of 135).
 
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,10 +16,18 @@ use winv_sim::fleet::Fleet;
 use winv_sim::server::{ListenOptions, SimServer};
 use winv_store::Store;
 
-use crate::scan::{execute, options_json, Display};
+use crate::exitcode;
+use crate::scan::{execute, options_json, Display, PROGRESS_EVERY};
+
+/// What `demo --help` says after the options (the exit-code table follows it).
+const AFTER_HELP: &str = "\
+The summary and where to look next go to standard output (standard error with --json,
+whose standard output holds only JSON lines); progress goes to standard error. The
+faults are the demo's point: a completed demo exits 0 whatever its computers' statuses.";
 
 /// Options of `demo`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = AFTER_HELP)]
 pub struct DemoArgs {
     /// Simulated hosts (from 127.0.100.1 on).
     #[arg(long, default_value_t = 300, value_name = "N")]
@@ -88,6 +97,14 @@ fn demo_password() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("Demo-{:x}-{:x}!", t, std::process::id())
+}
+
+/// Where to look next, after the summary.
+fn next_steps(db: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "inventory database: {db} (try: winventory status --db {db} --computers)")?;
+    writeln!(out, "workbook: winventory report --db {db} --format xlsx -o winventory-demo.xlsx")?;
+    writeln!(out, "dashboard: winventory serve --db {db} (then open http://127.0.0.1:8080/)")?;
+    out.flush()
 }
 
 /// Runs `demo`.
@@ -163,20 +180,23 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let display = Display {
             json: args.json,
             quiet: args.quiet,
+            progress_every: PROGRESS_EVERY,
         };
-        let stopped = execute(&engine, &store, run, targets, display, true).await?;
+        let end = execute(&engine, &store, run, targets, display, true).await?;
         store.close().await;
         sim.stop().await;
         if !args.quiet {
-            let db = args.db.display();
-            eprintln!("inventory database: {db} (try: winventory status --db {db} --computers)");
-            eprintln!("workbook: winventory report --db {db} --format xlsx -o winventory-demo.xlsx");
-            eprintln!("dashboard: winventory serve --db {db} (then open http://127.0.0.1:8080/)");
+            let mut out: Box<dyn Write> = if args.json {
+                Box::new(std::io::stderr().lock())
+            } else {
+                Box::new(std::io::stdout().lock())
+            };
+            next_steps(&args.db.display().to_string(), &mut out).context("write the summary")?;
         }
-        Ok(if stopped {
-            ExitCode::from(130)
+        Ok(ExitCode::from(if end.stopped {
+            exitcode::STOPPED
         } else {
-            ExitCode::SUCCESS
-        })
+            exitcode::OK
+        }))
     })
 }

@@ -66,7 +66,7 @@ use winv_engine::diagnose::{self, Account, Ctx, FailureReport, Options, ProbeRes
 use winv_engine::{DnsResolver, Status};
 
 use crate::connopts::{ConnectionArgs, UserArgs};
-use crate::query::exit;
+use crate::exitcode as exit;
 
 const AFTER_HELP: &str = "\
 Steps: resolve, tcp-135, bind-135, activation, tcp-dynamic, bind-dynamic, login-cimv2,
@@ -78,14 +78,7 @@ Passwords never go on the command line. Give --password-env VAR or --password-fi
 (mode 600) once for every --user, in the same order, or once for all of them; without
 either, each is prompted for when standard input is a terminal.
 
-Exit codes:
-  0  every step succeeded
-  1  other error (password source, bad arguments)
-  2  usage error
-  3  connection failure (resolve, refused, unreachable, timeout, no RPC / DCOM answer)
-  4  authentication failed or access denied (NTLM, DCOM, WMI)
-  5  WMI or RPC error (namespace, class, provider, RPC fault, shutting down)
-  6  timeout of a WMI call";
+The exit code names the first failure as `query`'s does (0: every step succeeded).";
 
 /// Arguments of `winventory diagnose`.
 #[derive(Args, Debug)]

@@ -13,9 +13,11 @@ use clap::{Args, ValueEnum};
 use winv_discovery::ad::{self, AdConfig, BindCredentials, SearchScope, TlsVerify};
 use winv_discovery::output;
 use winv_discovery::resolve::{DnsServer, ResolveConfig, Resolver};
-use winv_discovery::targets::{ParseOptions, TargetSet, DEFAULT_MAX_ADDRESSES};
+use winv_discovery::targets::{ParseOptions, DEFAULT_MAX_ADDRESSES};
 
+use crate::exitcode;
 use crate::password::read_password;
+use crate::targets::{self, Gathered, Sources};
 
 /// Search scope below the base.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -76,13 +78,14 @@ pub struct DiscoverArgs {
     /// Deadline in seconds for connect + TLS, and for the bind and each page.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
-    /// Expand and normalize the targets in this file (`-` for standard input).
-    #[arg(long, value_name = "FILE")]
+    /// Expand and normalize the targets in this file.
+    #[arg(long, value_name = "FILE", help = targets::FILE_HELP)]
     pub targets: Option<PathBuf>,
     /// Most addresses one range may expand to.
     #[arg(long, default_value_t = DEFAULT_MAX_ADDRESSES)]
     pub max_addresses: u64,
-    /// Target specifications: names, addresses, CIDR or address ranges.
+    /// Target specifications: names, addresses, CIDR or address ranges; one that is none
+    /// of these refuses the command line (exit 2).
     #[arg(value_name = "TARGET")]
     pub specs: Vec<String>,
     /// JSON lines, one object per computer or target.
@@ -94,19 +97,54 @@ pub struct DiscoverArgs {
 }
 
 pub fn run(args: DiscoverArgs) -> Result<ExitCode> {
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("create {}", p.display()))?,
-        )),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+    let mut out = LazyOutput {
+        path: args.output.clone(),
+        w: None,
     };
     let code = if args.ad.is_some() {
         run_ad(&args, &mut out)?
     } else {
-        run_targets(&args, &mut out)?
+        run_targets(&args, &mut out, &mut io::stderr().lock())?
     };
     out.flush().context("write output")?;
     Ok(code)
+}
+
+/// The output (`-o FILE` or standard output), opened at the first byte written: a refused
+/// target list or a failed directory search leaves an existing file as it was.
+struct LazyOutput {
+    path: Option<PathBuf>,
+    w: Option<Box<dyn Write>>,
+}
+
+impl LazyOutput {
+    fn get(&mut self) -> io::Result<&mut Box<dyn Write>> {
+        if self.w.is_none() {
+            let w: Box<dyn Write> = match &self.path {
+                Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| {
+                    io::Error::new(e.kind(), format!("create {}: {e}", p.display()))
+                })?)),
+                None => Box::new(BufWriter::new(io::stdout().lock())),
+            };
+            self.w = Some(w);
+        }
+        self.w
+            .as_mut()
+            .ok_or_else(|| io::Error::other("output not open"))
+    }
+}
+
+impl Write for LazyOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.get()?.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.w {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
 }
 
 fn ad_config(args: &DiscoverArgs) -> Result<AdConfig> {
@@ -182,50 +220,36 @@ fn run_ad(args: &DiscoverArgs, out: &mut dyn Write) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_targets(args: &DiscoverArgs, out: &mut dyn Write) -> Result<ExitCode> {
+fn run_targets(args: &DiscoverArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode> {
     if args.targets.is_none() && args.specs.is_empty() {
         bail!("nothing to discover: give --ad, --targets FILE or target specifications");
     }
-    let opts = ParseOptions {
-        max_addresses: args.max_addresses,
-        ..ParseOptions::default()
+    let sources = Sources {
+        specs: &args.specs,
+        file: args.targets.as_deref(),
+        opts: ParseOptions {
+            max_addresses: args.max_addresses,
+            ..ParseOptions::default()
+        },
     };
-    let mut set = TargetSet::new();
-    for s in &args.specs {
-        set.add_spec(s, &opts)
-            .with_context(|| format!("target {s:?}"))?;
-    }
-    let mut source = String::from("command line");
-    if let Some(path) = &args.targets {
-        if path.as_os_str() == "-" {
-            set.add_lines(io::stdin().lock(), &opts)?;
-            source = "standard input".into();
-        } else {
-            let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-            set.add_lines(f, &opts)?;
-            source = path.display().to_string();
-        }
-    }
-    for b in &set.bad {
-        eprintln!("winventory: {source}: {b} (skipped)");
-    }
+    let (set, source) = match targets::gather(&sources, err)? {
+        Gathered::Targets { set, source } => (set, source),
+        Gathered::Refused(code) => return Ok(code),
+    };
     if args.json {
         output::write_targets_json(out, set.targets()).context("write output")?;
     } else {
         output::write_targets(out, set.targets(), &format!("targets from {source}"))
             .context("write output")?;
     }
-    eprintln!(
-        "{} targets, {} duplicates merged, {} bad entries skipped",
+    let _ = writeln!(
+        err,
+        "{} targets, {} duplicates merged, {} bad lines skipped",
         set.targets().len(),
         set.duplicates,
         set.bad.len()
     );
-    Ok(if set.bad.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    Ok(ExitCode::from(exitcode::OK))
 }
 
 #[cfg(test)]
@@ -314,14 +338,37 @@ mod tests {
         let t =
             T::try_parse_from(["x", "--targets", f.to_str().unwrap(), "10.0.0.2", "pc0"]).unwrap();
         let mut out = Vec::new();
-        let code = run_targets(&t.a, &mut out).unwrap();
-        assert_eq!(code, ExitCode::from(2));
+        let mut err = Vec::new();
+        // The bad line is reported and skipped; valid targets remain: success.
+        let code = run_targets(&t.a, &mut out, &mut err).unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
         let text = String::from_utf8(out).unwrap();
         let hosts: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(hosts, ["10.0.0.2", "pc0", "pc1", "10.0.0.1"]);
+        let err = String::from_utf8(err).unwrap();
+        assert!(err.contains("line 3: invalid target \"bad!\" (skipped)"), "{err}");
+        // A bad argument refuses the command line.
         let t = T::try_parse_from(["x", "10.0.0.0/8"]).unwrap();
-        let e = run_targets(&t.a, &mut Vec::new()).unwrap_err();
-        assert!(format!("{e:#}").contains("more than the limit"), "{e:#}");
+        let mut err = Vec::new();
+        let code = run_targets(&t.a, &mut Vec::new(), &mut err).unwrap();
+        assert_eq!(code, ExitCode::from(2));
+        let err = String::from_utf8(err).unwrap();
+        assert!(err.contains("more than the limit"), "{err}");
+        // A refused list leaves an existing output file as it was.
+        let kept = dir.join("kept.txt");
+        std::fs::write(&kept, "pc9\n").unwrap();
+        let bad = dir.join("bad.txt");
+        std::fs::write(&bad, "not a host name!\n").unwrap();
+        let t = T::try_parse_from([
+            "x",
+            "--targets",
+            bad.to_str().unwrap(),
+            "-o",
+            kept.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(run(t.a).unwrap(), ExitCode::from(2));
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "pc9\n");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -22,7 +22,7 @@ pub struct ExplainArgs {
     json: bool,
 }
 
-/// Runs `explain`: exit 0 for a known or structurally decoded code, 2 for input
+/// Runs `explain`: exit 0 for a known or structurally decoded code, 2 (usage) for input
 /// that is neither a number nor a known name.
 pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let explanation = match winv_kb::lookup(&args.code) {
@@ -35,7 +35,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
                     json!({ "query": args.code, "result": "error", "error": e.to_string() })
                 );
             }
-            return Ok(ExitCode::from(2));
+            return Ok(ExitCode::from(crate::exitcode::USAGE));
         }
     };
     let out = if args.json {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod accounts;
 mod connopts;
@@ -11,6 +11,7 @@ mod decode;
 mod demo;
 mod diagnose;
 mod discover;
+mod exitcode;
 mod explain;
 mod password;
 mod perf;
@@ -20,6 +21,7 @@ mod scan;
 mod serve;
 mod sim;
 mod status;
+mod targets;
 mod trace;
 
 /// Agentless inventory of Windows fleets over WMI (DCOM/RPC, NTLMv2, signed and sealed).
@@ -73,8 +75,23 @@ enum Command {
     Serve(serve::ServeArgs),
 }
 
+/// The command line, with the exit-code table after every command's help (one table,
+/// [`exitcode::TABLE`], whatever the command).
+fn parse() -> Cli {
+    let with_table = |c: clap::Command| {
+        let after = match c.get_after_help() {
+            Some(h) => format!("{h}\n\n{}", exitcode::TABLE),
+            None => exitcode::TABLE.to_string(),
+        };
+        c.after_help(after)
+    };
+    let cmd = with_table(Cli::command()).mut_subcommands(with_table);
+    let matches = cmd.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log)
@@ -103,7 +120,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("winventory: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(exitcode::OTHER)
         }
     }
 }

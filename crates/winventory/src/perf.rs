@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, warn};
 use winv_client::{ClientError, Instance, Value, WmiClient, WmiOptions};
-use winv_discovery::targets::{ParseOptions, TargetSet};
+use winv_discovery::targets::ParseOptions;
 use winv_engine::classify::{classify, NamespaceRole};
 use winv_engine::perf::{metrics, summarize, MachineSample, RawSample};
 use winv_engine::{now_ms, Credential};
@@ -54,8 +54,7 @@ pub struct PerfArgs {
     /// Targets: host names, addresses, CIDR blocks or ranges.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// A file of targets, one per line; `-` reads standard input.
-    #[arg(long = "targets", value_name = "FILE")]
+    #[arg(long = "targets", value_name = "FILE", help = crate::targets::FILE_HELP)]
     pub targets_file: Option<PathBuf>,
     /// A credentials file: `ACCOUNT env:VAR` or `ACCOUNT file:PATH` per line, tried in order.
     #[arg(long, value_name = "FILE")]
@@ -694,23 +693,21 @@ fn print_summary(rows: &[MachineSummary], json: bool) -> Result<()> {
     Ok(())
 }
 
-fn targets_of(args: &PerfArgs) -> Result<Vec<String>> {
-    let opts = ParseOptions::default();
-    let mut set = TargetSet::new();
-    for spec in &args.targets {
-        set.add_spec(spec, &opts)
-            .with_context(|| format!("target {spec:?}"))?;
-    }
-    if let Some(f) = &args.targets_file {
-        if f.as_os_str() == "-" {
-            set.add_lines(std::io::stdin().lock(), &opts)?;
-        } else {
-            let file = std::fs::File::open(f)
-                .with_context(|| format!("cannot read target file {}", f.display()))?;
-            set.add_lines(std::io::BufReader::new(file), &opts)?;
-        }
-    }
-    Ok(set.into_targets().iter().map(|t| t.host()).collect())
+/// The targets (the one reading of [`crate::targets`]), or the exit code of a refusal.
+fn targets_of(args: &PerfArgs) -> Result<std::result::Result<Vec<String>, ExitCode>> {
+    let sources = crate::targets::Sources {
+        specs: &args.targets,
+        file: args.targets_file.as_deref(),
+        opts: ParseOptions::default(),
+    };
+    Ok(
+        match crate::targets::gather(&sources, &mut std::io::stderr().lock())? {
+            crate::targets::Gathered::Targets { set, .. } => {
+                Ok(set.into_targets().iter().map(|t| t.host()).collect())
+            }
+            crate::targets::Gathered::Refused(code) => Err(code),
+        },
+    )
 }
 
 /// Runs `perf`.
@@ -765,10 +762,10 @@ async fn run_async(args: PerfArgs) -> Result<ExitCode> {
         }
         run
     } else {
-        let targets = targets_of(&args)?;
-        if targets.is_empty() {
-            bail!("no targets");
-        }
+        let targets = match targets_of(&args)? {
+            Ok(t) => t,
+            Err(code) => return Ok(code),
+        };
         let interval_ms = i64::try_from(args.interval.as_millis()).unwrap_or(i64::MAX);
         let slots = i64::try_from(args.duration.as_millis() / args.interval.as_millis().max(1))
             .unwrap_or(i64::MAX)
@@ -821,7 +818,11 @@ async fn run_async(args: PerfArgs) -> Result<ExitCode> {
     }
     print_summary(&summaries(&store, run.id).await?, args.json)?;
     store.close().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(if done.stopped {
+        crate::exitcode::STOPPED
+    } else {
+        crate::exitcode::OK
+    }))
 }
 
 #[cfg(test)]

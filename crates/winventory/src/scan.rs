@@ -14,26 +14,35 @@ use tracing::{info, warn};
 
 use winv_client::WmiOptions;
 use winv_discovery::resolve::ResolveConfig;
-use winv_discovery::targets::{ParseOptions, TargetSet};
+use winv_discovery::targets::ParseOptions;
 use winv_engine::{
-    now_ms, AccountStats, ClassOutcome, ComputerResult, Credential, Engine, EngineOptions, Event,
-    Profile, Status, LOCKOUT_GUARD, RETRY_DELAY, WATCHDOG,
+    now_ms, AccountStats, ClassOutcome, ComputerResult, Credential, DeniedBy, Engine,
+    EngineOptions, Event, Profile, Status, LOCKOUT_GUARD, RETRY_DELAY, WATCHDOG,
 };
 use winv_store::{RunId, RunState, Store};
 
 use crate::connopts::{ConnectionArgs, UserArgs, CALL_TIMEOUT};
 use crate::credentials;
+use crate::exitcode;
+use crate::targets::{self, Gathered, Sources};
+
+/// What `scan --help` says after the options (the exit-code table follows it).
+const AFTER_HELP: &str = "\
+Output: with --json, standard output holds one JSON object per finished computer and
+nothing else; otherwise the summary goes to standard output. Progress, warnings and
+errors go to standard error: a live display on a terminal, else a plain progress line
+every --progress-interval seconds. A bad TARGET argument refuses the command line; a bad
+line of the --targets file is reported with its number and skipped.";
 
 /// Options of `scan`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = AFTER_HELP)]
 pub struct ScanArgs {
     /// Targets: host names, IPv4/IPv6 addresses, CIDR blocks (10.0.0.0/24) or ranges
-    /// (10.0.0.1-10.0.0.50).
+    /// (10.0.0.1-10.0.0.50); one that is none of these refuses the command line (exit 2).
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// A file of targets, one per line (`#` comments; bad lines are reported and skipped);
-    /// `-` reads standard input.
-    #[arg(long = "targets", value_name = "FILE")]
+    #[arg(long = "targets", value_name = "FILE", help = targets::FILE_HELP)]
     pub targets_file: Option<PathBuf>,
     /// A credentials file: `ACCOUNT env:VAR` or `ACCOUNT file:PATH` per line, tried in
     /// order before the `--user` accounts.
@@ -75,6 +84,10 @@ pub struct ScanArgs {
     /// No live display and no summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Seconds between the plain progress lines written when standard error is not a
+    /// terminal (done/total, inventoried, failed, in flight, rate).
+    #[arg(long, default_value_t = PROGRESS_EVERY.as_secs(), value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub progress_interval: u64,
     /// Scan without any account (every computer ends as no-credentials): only to see which
     /// computers answer. Without it, a scan with no credential refuses to start.
     #[arg(long)]
@@ -87,13 +100,13 @@ pub struct ScanArgs {
     pub lockout_guard: u32,
 }
 
-/// Exit code of a refused command line (clap's own code for usage errors).
-const EXIT_USAGE: u8 = 2;
+/// How often a plain progress line is written when standard error is not a terminal.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Says why the command line is refused, and gives the usage exit code.
 fn usage(msg: &str) -> ExitCode {
     eprintln!("winventory: {msg}");
-    ExitCode::from(EXIT_USAGE)
+    ExitCode::from(exitcode::USAGE)
 }
 
 /// The accounts (names only) a run was started with, from its options.
@@ -115,6 +128,19 @@ pub struct Display {
     pub json: bool,
     /// No progress display, no summary.
     pub quiet: bool,
+    /// Between two plain progress lines (standard error not a terminal).
+    pub progress_every: Duration,
+}
+
+/// How a run ended, for the exit code and the hints after the summary.
+#[derive(Debug)]
+pub struct RunEnd {
+    /// Stopped by Ctrl-C.
+    pub stopped: bool,
+    /// The run's summary from the database (every session of a resumed run).
+    pub summary: winv_store::RunSummary,
+    /// Computers of this session whose logon was refused.
+    pub logons_refused: usize,
 }
 
 /// The profile named or in a file.
@@ -127,27 +153,17 @@ pub fn load_profile(spec: &str) -> Result<Profile> {
     Profile::parse(&text).with_context(|| format!("profile file {spec}"))
 }
 
-/// Expands the command-line targets and the target file; reports bad lines on stderr.
-fn gather_targets(args: &ScanArgs) -> Result<Vec<String>> {
-    let opts = ParseOptions::default();
-    let mut set = TargetSet::new();
-    for spec in &args.targets {
-        set.add_spec(spec, &opts)
-            .with_context(|| format!("target {spec:?}"))?;
+/// What to say after a run where logons were refused and an account has neither a
+/// domain nor `@`: the shell may have eaten its backslash (`--user LAB\inventory`
+/// unquoted arrives as `LABinventory`). `None` when the account looks qualified.
+pub fn unqualified_account_hint(account: &str) -> Option<String> {
+    if account.contains(['\\', '@']) {
+        return None;
     }
-    if let Some(path) = &args.targets_file {
-        if path.as_os_str() == "-" {
-            set.add_lines(std::io::stdin().lock(), &opts)?;
-        } else {
-            let f = std::fs::File::open(path)
-                .with_context(|| format!("cannot read targets file {}", path.display()))?;
-            set.add_lines(std::io::BufReader::new(f), &opts)?;
-        }
-    }
-    for bad in &set.bad {
-        eprintln!("winventory: targets: {bad} (skipped)");
-    }
-    Ok(set.targets().iter().map(|t| t.host()).collect())
+    Some(format!(
+        "the account {account:?} has no domain (no \\ or @): if you meant DOMAIN\\user, \
+         quote it ('LAB\\inventory'); a shell drops an unquoted backslash"
+    ))
 }
 
 /// The engine options from the command line: the documented defaults
@@ -211,6 +227,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             &opts.client.workstation,
         )?
     };
+    let account_names: Vec<String> = creds.iter().map(|c| c.account.clone()).collect();
     if creds.is_empty() && !args.no_credentials && !args.resume {
         return Ok(usage(
             "no credentials: give --credentials FILE or --user ACCOUNT (its password from \
@@ -221,15 +238,36 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     if creds.is_empty() && args.no_credentials {
         warn!("no credentials given: every computer will end as no-credentials");
     }
+    // The targets are read before the database is opened: a refused list creates nothing.
+    let fresh_targets: Option<Vec<String>> = if args.resume {
+        if !args.targets.is_empty() || args.targets_file.is_some() {
+            return Ok(usage(
+                "--resume takes the targets from the database; give no targets",
+            ));
+        }
+        None
+    } else {
+        let sources = Sources {
+            specs: &args.targets,
+            file: args.targets_file.as_deref(),
+            opts: ParseOptions::default(),
+        };
+        match targets::gather(&sources, &mut std::io::stderr().lock())? {
+            Gathered::Targets { set, .. } => Some(set.targets().iter().map(|t| t.host()).collect()),
+            Gathered::Refused(code) => return Ok(code),
+        }
+    };
     rt.block_on(async move {
         let store = Store::open(&args.db)
             .await
             .with_context(|| format!("database {}", args.db.display()))?;
         let mut retired: Vec<AccountStats> = Vec::new();
-        let (run_id, targets) = if args.resume {
-            if !args.targets.is_empty() || args.targets_file.is_some() {
-                bail!("--resume takes the targets from the database; give no targets");
-            }
+        let (run_id, targets) = if let Some(targets) = fresh_targets {
+            let id = store
+                .create_run(&targets, &options_json(&opts, &profile, &creds), now_ms())
+                .await?;
+            (id, targets)
+        } else {
             let run = match args.run {
                 Some(id) => store.run(id).await?,
                 None => store.latest_resumable_run().await?,
@@ -265,15 +303,6 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             info!(run = run.id, pending = pending.len(), "resuming");
             store.set_run_state(run.id, RunState::Running, None).await?;
             (run.id, pending)
-        } else {
-            let targets = gather_targets(&args)?;
-            if targets.is_empty() {
-                bail!("no targets: give TARGET arguments or --targets FILE");
-            }
-            let id = store
-                .create_run(&targets, &options_json(&opts, &profile, &creds), now_ms())
-                .await?;
-            (id, targets)
         };
         let resolver = if targets
             .iter()
@@ -292,14 +321,19 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         let display = Display {
             json: args.json,
             quiet: args.quiet,
+            progress_every: Duration::from_secs(args.progress_interval),
         };
-        let stopped = execute(&engine, &store, run_id, targets, display, true).await?;
+        let end = execute(&engine, &store, run_id, targets, display, true).await?;
         store.close().await;
-        Ok(if stopped {
-            ExitCode::from(130)
-        } else {
-            ExitCode::SUCCESS
-        })
+        if end.logons_refused > 0 {
+            for hint in account_names
+                .iter()
+                .filter_map(|a| unqualified_account_hint(a))
+            {
+                eprintln!("winventory: {hint}");
+            }
+        }
+        Ok(ExitCode::from(exitcode::of_run(&end.summary, end.stopped)))
     })
 }
 
@@ -314,9 +348,33 @@ struct Counters {
     collected: u64,
     class_failed: u64,
     class_timed_out: u64,
+    /// The computers with an attempt under way.
+    in_flight: std::collections::HashSet<String>,
+    logons_refused: usize,
 }
 
 impl Counters {
+    /// The plain progress line written when standard error is not a terminal.
+    fn progress_line(&self, elapsed: Duration) -> String {
+        let failed: usize = self.failed.iter().map(|(_, n)| n).sum();
+        let secs = elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.finished as f64 / secs
+        } else {
+            0.0
+        };
+        format!(
+            "progress: {}/{} done, {} inventoried, {} failed, {} in flight, {:.1} computers/s, {}s elapsed",
+            self.finished,
+            self.total,
+            self.inventoried,
+            failed,
+            self.in_flight.len(),
+            rate,
+            elapsed.as_secs()
+        )
+    }
+
     fn line(&self) -> String {
         let mut failed: Vec<&(Status, usize)> = self.failed.iter().collect();
         failed.sort_by_key(|f| std::cmp::Reverse(f.1));
@@ -342,6 +400,14 @@ impl Counters {
 
     fn finish(&mut self, r: &ComputerResult) {
         self.finished += 1;
+        self.in_flight.remove(&r.target);
+        if r
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.denied_by == Some(DeniedBy::Authentication))
+        {
+            self.logons_refused += 1;
+        }
         if r.status.is_success() {
             self.inventoried += 1;
         } else {
@@ -407,8 +473,10 @@ fn say(bar: &ProgressBar, line: &str) {
 }
 
 /// Runs the engine over `targets` for run `run_id`: stores each computer as it finishes,
-/// shows progress, handles Ctrl-C (when `ctrl_c`), marks the run completed or stopped and
-/// prints the summary. Returns whether the run was stopped.
+/// shows progress on standard error (a live display on a terminal, else a plain line every
+/// `display.progress_every`), handles Ctrl-C (when `ctrl_c`), marks the run completed or
+/// stopped and prints the summary (on standard output; on standard error with `--json`,
+/// whose standard output holds only JSON lines).
 pub async fn execute(
     engine: &Engine,
     store: &Store,
@@ -416,7 +484,14 @@ pub async fn execute(
     targets: Vec<String>,
     display: Display,
     ctrl_c: bool,
-) -> Result<bool> {
+) -> Result<RunEnd> {
+    let started = std::time::Instant::now();
+    let plain_progress = !display.quiet && !std::io::stderr().is_terminal();
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + display.progress_every,
+        display.progress_every,
+    );
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (tx, mut rx) = mpsc::channel(256);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut counters = Counters {
@@ -472,7 +547,10 @@ pub async fn execute(
                             let _ = writeln!(stdout, "{}", json_line(&r));
                         }
                     }
-                    Event::Requeued { .. } => counters.requeued += 1,
+                    Event::Requeued { target, .. } => {
+                        counters.requeued += 1;
+                        counters.in_flight.remove(&target);
+                    }
                     Event::Item { outcome, .. } => match outcome {
                         // Not present on the host counts as collected (nothing missing).
                         ClassOutcome::Collected | ClassOutcome::NotPresent => {
@@ -481,7 +559,9 @@ pub async fn execute(
                         ClassOutcome::Failed => counters.class_failed += 1,
                         ClassOutcome::TimedOut => counters.class_timed_out += 1,
                     },
-                    Event::AttemptStarted { .. } => {}
+                    Event::AttemptStarted { target, .. } => {
+                        counters.in_flight.insert(target);
+                    }
                     Event::AccountRetired { account, refusals } => {
                         let account: String = account.chars().filter(|c| !c.is_control()).collect();
                         say(&bar, &format!(
@@ -501,9 +581,19 @@ pub async fn execute(
                 }
                 bar.set_message(with_rate(counters.line(), engine.rate_held()));
             }
+            _ = ticker.tick(), if plain_progress => {
+                eprintln!("{}", counters.progress_line(started.elapsed()));
+            }
             _ = &mut ctrl, if !stopped => {
                 stopped = true;
-                bar.println("stopping: unfinished computers are recorded as inventory-not-completed; resume with --resume");
+                let msg = "stopping: unfinished computers are recorded as inventory-not-completed; resume with --resume";
+                if bar.is_hidden() {
+                    if !display.quiet {
+                        eprintln!("winventory: {msg}");
+                    }
+                } else {
+                    bar.println(msg);
+                }
                 let _ = stop_tx.send(true);
             }
         }
@@ -515,6 +605,7 @@ pub async fn execute(
         warn!(error = %e, "cannot record the accounts' counts");
     }
     let _ = stdout.flush();
+    drop(stdout);
     let state = if stopped {
         RunState::Stopped
     } else {
@@ -524,13 +615,26 @@ pub async fn execute(
     if let Some(e) = save_error {
         return Err(e.context("some results could not be stored"));
     }
+    let summary = store.summary(run_id).await?;
     if !display.quiet {
-        let summary = store.summary(run_id).await?;
-        crate::status::print_summary(&summary, store.path(), &mut std::io::stderr())?;
-        crate::accounts::write(&accounts, &mut std::io::stderr())?;
-        if let Some(line) = engine.rate_held().map(rate_line) {
-            writeln!(std::io::stderr(), "{line}")?;
+        let rate = engine.rate_held().map(rate_line);
+        let write_all = |out: &mut dyn Write| -> Result<()> {
+            crate::status::print_summary(&summary, store.path(), out)?;
+            crate::accounts::write(&accounts, out)?;
+            if let Some(line) = &rate {
+                writeln!(out, "{line}")?;
+            }
+            out.flush().context("write the summary")
+        };
+        if display.json {
+            write_all(&mut std::io::stderr())?;
+        } else {
+            write_all(&mut std::io::stdout().lock())?;
         }
     }
-    Ok(stopped)
+    Ok(RunEnd {
+        stopped,
+        summary,
+        logons_refused: counters.logons_refused,
+    })
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use winv_sim::fleet::{expand_name, Fleet};
 use winv_sim::server::{Listen, ListenOptions, SimServer};
@@ -37,6 +37,12 @@ pub struct SimArgs {
     wildcard: Option<IpAddr>,
 }
 
+/// Says why the command line is refused; the usage exit code.
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("winventory: {msg}");
+    ExitCode::from(crate::exitcode::USAGE)
+}
+
 /// Runs the simulator until Ctrl-C.
 pub fn run(args: SimArgs) -> Result<ExitCode> {
     let fleet = match (&args.fleet, args.addresses.is_empty()) {
@@ -47,11 +53,10 @@ pub fn run(args: SimArgs) -> Result<ExitCode> {
         }
         (None, false) => {
             let Some(var) = args.password_env.as_deref() else {
-                bail!("--address needs --password-env VAR naming the password's variable");
+                return Ok(usage(
+                    "--address needs --password-env VAR naming the password's variable",
+                ));
             };
-            if std::env::var(var).map_or(true, |v| v.is_empty()) {
-                bail!("environment variable {var} is not set or empty");
-            }
             let mut fleet = Fleet::default();
             for (i, a) in args.addresses.iter().enumerate() {
                 for mut host in Fleet::single(*a, &args.user, var).hosts {
@@ -62,8 +67,24 @@ pub fn run(args: SimArgs) -> Result<ExitCode> {
             }
             fleet
         }
-        (None, true) => bail!("give --address ADDR (with --password-env) or --fleet FILE"),
+        (None, true) => {
+            return Ok(usage(
+                "give --address ADDR (with --password-env) or --fleet FILE",
+            ))
+        }
     };
+    // A host whose password variable is unset would start and refuse every logon: say so
+    // instead of printing "ready".
+    let unset = fleet.unset_password_vars();
+    if !unset.is_empty() {
+        return Ok(usage(&format!(
+            "password variable{} {} not set or empty: the simulated hosts would refuse every \
+             logon; export {} before starting",
+            if unset.len() == 1 { "" } else { "s" },
+            unset.join(", "),
+            unset.iter().map(|v| format!("{v}=...")).collect::<Vec<_>>().join(" ")
+        )));
+    }
     let opts = ListenOptions {
         epm_port: args.port,
         dynamic_port: args.dynamic_port,

@@ -34,7 +34,7 @@ pub struct TraceArgs {
 }
 
 /// Runs `trace`. Exit code 0 when every PDU decoded (and verified, when a
-/// password or a keytab was given), 2 otherwise.
+/// password or a keytab was given), [`crate::exitcode::TRACE_ERRORS`] otherwise.
 pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     let secret = match &args.nt_password_env {
         None => None,
@@ -77,7 +77,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     Ok(if clean {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(2)
+        ExitCode::from(crate::exitcode::TRACE_ERRORS)
     })
 }
 

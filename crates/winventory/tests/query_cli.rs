@@ -227,3 +227,151 @@ async fn decode_prints_the_fixtures() {
     assert!(text.contains("Id = 123"), "{text}");
     assert!(text.contains("Array = {1,2,3}"), "{text}");
 }
+
+/// A dynamic port that accepts and never answers: the help says 3 (connection failure)
+/// for a deadline during the connection steps; it exited 6 (timeout) before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_dynamic_port_is_a_connection_failure() {
+    let addr = "127.0.32.6";
+    let (sim, _f) = serve(addr, "{ kind = \"dynamic_port_silent\" }").await;
+    let out = run(query_args(
+        addr,
+        sim.epm_port,
+        "SELECT * FROM Win32_BIOS",
+        &["--connect-timeout", "2"],
+    ))
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("dynamic"), "{err}");
+    sim.stop().await;
+}
+
+/// The columns follow the SELECT list (names case-insensitive, an absent property
+/// empty); `SELECT *` keeps the class's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_follow_the_select_list() {
+    let addr = "127.0.32.7";
+    let (sim, _f) = serve(addr, "").await;
+    let out = run(query_args(
+        addr,
+        sim.epm_port,
+        "SELECT state, Name FROM Win32_Service",
+        &["--format", "csv"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().next().unwrap(), "State,Name", "{text}");
+    let out = run(query_args(
+        addr,
+        sim.epm_port,
+        "SELECT Version, Manufacturer FROM Win32_BIOS",
+        &["--format", "json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = String::from_utf8(out.stdout).unwrap();
+    let v = json.find("\"Version\"").unwrap();
+    let m = json.find("\"Manufacturer\"").unwrap();
+    assert!(v < m, "{json}");
+    let out = run(query_args(
+        addr,
+        sim.epm_port,
+        "SELECT Name FROM Win32_BIOS",
+        &["--format", "table"],
+    ))
+    .await;
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(table.lines().next().unwrap().trim(), "Name", "{table}");
+    sim.stop().await;
+}
+
+/// A WQL error names its code and points to `winventory explain`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wql_error_points_to_explain() {
+    let addr = "127.0.32.8";
+    let (sim, _f) = serve(addr, "").await;
+    let out = run(query_args(addr, sim.epm_port, "SELECT * FROM Win32_NoSuchClass", &[])).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("0x80041010 WBEM_E_INVALID_CLASS"), "{err}");
+    assert!(err.contains("winventory explain 0x80041010"), "{err}");
+    let out = run(query_args(addr, sim.epm_port, "SELECT Name FROM", &[])).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("WBEM_E_INVALID_QUERY") && err.contains("winventory explain 0x80041017"), "{err}");
+    sim.stop().await;
+}
+
+/// `--user LAB\admin` unquoted reaches the program as `LABadmin`: the refusal echoes the
+/// account as received and says the shell dropped the backslash. `admin@lab.local` (the
+/// UPN, as Windows accepts it) logs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_logon_echoes_the_account_and_a_upn_logs_on() {
+    let addr = "127.0.32.9";
+    let (sim, _f) = serve(addr, "").await;
+    let mut args = query_args(addr, sim.epm_port, "SELECT Name FROM Win32_BIOS", &[]);
+    let at = args.iter().position(|a| a == "LAB\\admin").unwrap();
+    args[at] = "LABadmin".into();
+    let out = run(args.clone()).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("account \"LABadmin\""), "{err}");
+    assert!(err.contains("drops an unquoted backslash"), "{err}");
+    args[at] = "admin@lab.local".into();
+    let out = run(args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sim.stop().await;
+}
+
+/// The simulator accepts the UPN in the NTLM user field with an empty domain, as Windows
+/// does (what impacket and Windows clients send for `user@domain`), and still refuses a
+/// wrong password under that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_accepts_a_upn_in_the_user_field() {
+    use std::sync::Arc;
+    use winv_client::flow::{FlowConfig, Target};
+    use winv_client::{Credentials, Ntlm, NtlmSecret, WmiOptions};
+    let addr = "127.0.32.10";
+    let (sim, _f) = serve(addr, "").await;
+    let try_logon = |password: &str| {
+        let creds = Credentials {
+            user: "admin@lab.local".into(),
+            domain: String::new(),
+            local: false,
+            secret: NtlmSecret::from_password(password),
+        };
+        let mut opts = WmiOptions {
+            epm_port: sim.epm_port,
+            ..WmiOptions::default()
+        };
+        opts.deadlines.connect = std::time::Duration::from_secs(2);
+        opts.deadlines.call = std::time::Duration::from_secs(5);
+        FlowConfig {
+            mechanism: Arc::new(Ntlm::new(creds, "TESTWS")),
+            opts,
+            resolver: None,
+            rate: None,
+        }
+    };
+    let ok = try_logon(PASSWORD);
+    let mut c = Box::pin(winv_client::flow::connect(Target::new(addr), &ok, None))
+        .await
+        .unwrap();
+    let rows = c.query("SELECT Name FROM Win32_BIOS").await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let _ = c.close().await;
+    let wrong = try_logon("not-the-password");
+    let Err(e) = Box::pin(winv_client::flow::connect(Target::new(addr), &wrong, None)).await
+    else {
+        panic!("a wrong password is accepted");
+    };
+    assert!(e.is_auth_failure(), "{e}");
+    sim.stop().await;
+}

@@ -51,7 +51,7 @@ use winv_wmio::{
 use super::conn::{Dispatch, Port, Reply};
 use crate::codes;
 use crate::data::host::HostData;
-use crate::fleet::{Fault, HostSpec};
+use crate::fleet::{Fault, HostSpec, UserSpec};
 
 /// The ports every host of a running simulator shares.
 #[derive(Debug, Default)]
@@ -196,6 +196,30 @@ fn class_matches(fault_class: &str, class: &str) -> bool {
     fault_class.eq_ignore_ascii_case(class)
 }
 
+/// The (user, domain) pairs an NTLM AUTHENTICATE may carry for `u` on a host of the DNS
+/// domain `dns_domain`, as Windows accepts them ([MS-NLMP] 3.2.5.1.2 leaves the name
+/// lookup to the server; Windows' LSA cracks each form): `LAB\user` as written; for an
+/// account of the host's domain, the domain by its DNS name (`lab.local\user`, what a
+/// client sends for `user@lab.local` split at the `@`) and the UPN in the user field with
+/// an empty domain (`user@lab.local`, ""). A user without a domain matches any domain
+/// already; its UPN is added too. Local accounts (`HOST\user`) have no UPN.
+pub fn logon_names(u: &UserSpec, dns_domain: &str) -> Vec<(String, String)> {
+    let mut names = vec![(u.user.clone(), u.domain.clone())];
+    let netbios = dns_domain.split('.').next().unwrap_or("");
+    let of_domain = u.domain.is_empty()
+        || u.domain.eq_ignore_ascii_case(netbios)
+        || u.domain.eq_ignore_ascii_case(dns_domain);
+    if !of_domain || dns_domain.is_empty() {
+        return names;
+    }
+    if !u.domain.is_empty() {
+        names.push((u.user.clone(), dns_domain.to_string()));
+        names.push((u.user.clone(), netbios.to_string()));
+    }
+    names.push((format!("{}@{}", u.user, dns_domain), String::new()));
+    names
+}
+
 impl SimHost {
     /// A host for `spec`; passwords are read from the environment variables
     /// the fleet names (a missing variable leaves that user unable to log on).
@@ -211,7 +235,11 @@ impl SimHost {
                 (None, None) => None,
             };
             match secret {
-                Some(s) => secrets.push((u.user.clone(), u.domain.clone(), s)),
+                Some(s) => {
+                    for (user, domain) in logon_names(u, &spec.domain) {
+                        secrets.push((user, domain, s.clone()));
+                    }
+                }
                 None => debug!(user = %u.qualified(), "no password for simulated user"),
             }
         }
@@ -1357,4 +1385,45 @@ fn class_of_path(path: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_string()
+}
+
+#[cfg(test)]
+mod logon_name_tests {
+    use super::*;
+
+    fn user(domain: &str) -> UserSpec {
+        UserSpec {
+            domain: domain.into(),
+            user: "inventory".into(),
+            password_env: Some("X".into()),
+            nt_hash: None,
+        }
+    }
+
+    fn has(names: &[(String, String)], u: &str, d: &str) -> bool {
+        names.iter().any(|(a, b)| a == u && b == d)
+    }
+
+    #[test]
+    fn a_domain_account_answers_to_its_upn_and_dns_domain() {
+        let n = logon_names(&user("LAB"), "lab.local");
+        assert!(has(&n, "inventory", "LAB"));
+        assert!(has(&n, "inventory", "lab.local"));
+        assert!(has(&n, "inventory@lab.local", ""));
+        // Written with the DNS name in the fleet: the NetBIOS form works too.
+        let n = logon_names(&user("lab.local"), "lab.local");
+        assert!(has(&n, "inventory", "lab"));
+        assert!(has(&n, "inventory@lab.local", ""));
+    }
+
+    #[test]
+    fn a_local_or_foreign_account_has_no_upn() {
+        let n = logon_names(&user("WS0001"), "lab.local");
+        assert_eq!(n, [("inventory".to_string(), "WS0001".to_string())]);
+        let n = logon_names(&user("OTHER"), "lab.local");
+        assert_eq!(n.len(), 1);
+        // No domain: any domain already; the UPN is added.
+        let n = logon_names(&user(""), "lab.local");
+        assert!(has(&n, "inventory", "") && has(&n, "inventory@lab.local", ""));
+    }
 }
