@@ -115,7 +115,10 @@ pub use coord::{
 };
 pub use error::StoreError;
 pub use location::{DbAuth, DbLocation};
-pub use model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary, UnknownRunState};
+pub use model::{
+    ClassCount, ComputerRow, InFlightChange, InFlightRow, MissingItem, RunId, RunInfo, RunState,
+    RunSummary, UnknownRunState,
+};
 pub use perf::{
     PerfRunId, PerfRunInfo, PerfSampleRow, PerfTargetRow, PerfTargetState, StoredMetrics,
 };
