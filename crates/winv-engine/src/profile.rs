@@ -43,6 +43,8 @@
 //! instance, data: its id) and reads `values` under `detail` with `{name}` / `{data}`
 //! replaced. Profiles combine: `standard,sql,roles` ([`Profile::combine`]).
 //!
+//! The file format, every key with examples, is documented in `docs/profiles.md`.
+//!
 //! The built-in `standard` profile ([`Profile::standard`]) is the Win32 classes the
 //! simulator serves, installed software from the registry's Uninstall keys (never
 //! `Win32_Product`) and the OS edition from the registry.
@@ -267,6 +269,8 @@ class = "Win32_QuickFixEngineering"
 class = "Win32_Service"
 [[wmi]]
 class = "Win32_SystemEnclosure"
+[[wmi]]
+class = "Win32_ComputerSystemProduct"
 
 [[registry]]
 item = "os-edition"
@@ -694,6 +698,17 @@ mod tests {
         );
         assert!(names.contains(&"Win32_QuickFixEngineering".to_string()));
         assert!(names.contains(&"registry:os-edition".to_string()));
+        // What the report tables and `machines_latest` read (the machine's identity,
+        // adapters, disks, memory modules).
+        for class in [
+            "Win32_ComputerSystemProduct",
+            "Win32_BIOS",
+            "Win32_NetworkAdapterConfiguration",
+            "Win32_LogicalDisk",
+            "Win32_PhysicalMemory",
+        ] {
+            assert!(names.iter().any(|n| n == class), "{class}");
+        }
         assert_eq!(names.last().map(String::as_str), Some(SOFTWARE_ITEM));
         assert!(!names.iter().any(|n| n == "Win32_Product"));
         let nic = p

@@ -397,6 +397,7 @@ pub async fn execute(
         b.enable_steady_tick(Duration::from_millis(250));
         b
     };
+    let in_flight = InFlight::start(store, run_id).await;
     let runner = {
         let engine = engine.clone();
         tokio::spawn(async move { engine.run(targets, tx, stop_rx).await })
@@ -416,6 +417,7 @@ pub async fn execute(
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
+                in_flight.observe(&ev);
                 match ev {
                     Event::Finished(r) => {
                         if let Err(e) = store.save_computer(run_id, &r).await {
@@ -439,7 +441,7 @@ pub async fn execute(
                         ClassOutcome::Failed => counters.class_failed += 1,
                         ClassOutcome::TimedOut => counters.class_timed_out += 1,
                     },
-                    Event::AttemptStarted { .. } => {}
+                    Event::AttemptStarted { .. } | Event::Step { .. } => {}
                 }
                 bar.set_message(counters.line());
             }
@@ -451,6 +453,7 @@ pub async fn execute(
         }
     }
     let _ = runner.await;
+    in_flight.finish().await;
     bar.finish_and_clear();
     let _ = stdout.flush();
     let state = if stopped {
@@ -467,4 +470,142 @@ pub async fn execute(
         crate::status::print_summary(&summary, store.path(), &mut std::io::stderr())?;
     }
     Ok(stopped)
+}
+
+/// The computers in flight and their current step, written where `status` (another
+/// process) reads them: the `in_flight` table. Every event updates a map in memory (the
+/// last change of each computer wins); a task of its own writes the changes in one
+/// transaction at most once a second ([`IN_FLIGHT_EVERY`]), never once per event. A
+/// computer's row goes when it finishes or is requeued; the scanner's rows go when the
+/// scan ends. A write that fails is logged and retried with the next batch: the scan
+/// never waits for it.
+struct InFlight {
+    pending: std::sync::Arc<std::sync::Mutex<InFlightPending>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    store: Store,
+    run: RunId,
+    scanner: String,
+}
+
+/// At most one write of the in-flight rows per this period.
+const IN_FLIGHT_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct InFlightPending {
+    /// The attempt each computer in flight is at.
+    attempts: std::collections::HashMap<String, u32>,
+    /// The changes since the last write, by target.
+    changes: std::collections::HashMap<String, winv_store::InFlightChange>,
+}
+
+impl InFlight {
+    /// Clears the run's rows a scan that died left behind, and starts the writer.
+    async fn start(store: &Store, run: RunId) -> InFlight {
+        if let Err(e) = store.clear_in_flight(run, None).await {
+            warn!(error = %e, "cannot clear the in-flight rows of the run");
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        let scanner = format!(
+            "{}:{}",
+            if host.is_empty() { "localhost" } else { &host },
+            std::process::id()
+        );
+        let pending = std::sync::Arc::new(std::sync::Mutex::new(InFlightPending::default()));
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = {
+            let (store, pending) = (store.clone(), pending.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(IN_FLIGHT_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = &mut stopped => return,
+                    }
+                    let batch: Vec<winv_store::InFlightChange> = match pending.lock() {
+                        Ok(mut p) => p.changes.drain().map(|(_, c)| c).collect(),
+                        Err(_) => return,
+                    };
+                    if let Err(e) = store.update_in_flight(run, &batch).await {
+                        warn!(error = %e, "cannot write the computers in flight");
+                        // Kept for the next batch, unless a newer change replaced it.
+                        if let Ok(mut p) = pending.lock() {
+                            for c in batch {
+                                let t = match &c {
+                                    winv_store::InFlightChange::Set(r) => r.target.clone(),
+                                    winv_store::InFlightChange::Clear(t) => t.clone(),
+                                };
+                                p.changes.entry(t).or_insert(c);
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        InFlight {
+            pending,
+            stop: Some(stop),
+            task: Some(task),
+            store: store.clone(),
+            run,
+            scanner,
+        }
+    }
+
+    /// Notes what an event says about the computers in flight.
+    fn observe(&self, ev: &Event) {
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        let set = |p: &mut InFlightPending, target: &str, step: &str| {
+            let attempt = p.attempts.get(target).copied().unwrap_or(1);
+            p.changes.insert(
+                target.to_string(),
+                winv_store::InFlightChange::Set(winv_store::InFlightRow {
+                    target: target.to_string(),
+                    attempt,
+                    step: step.to_string(),
+                    since_ms: now_ms(),
+                    scanner: self.scanner.clone(),
+                }),
+            );
+        };
+        match ev {
+            Event::AttemptStarted { target, attempt } => {
+                p.attempts.insert(target.clone(), *attempt);
+                set(&mut p, target, "starting");
+            }
+            Event::Step { target, step } => set(&mut p, target, step),
+            Event::Requeued { target, .. } => {
+                p.changes.insert(
+                    target.clone(),
+                    winv_store::InFlightChange::Clear(target.clone()),
+                );
+            }
+            Event::Finished(r) => {
+                p.attempts.remove(&r.target);
+                p.changes.insert(
+                    r.target.clone(),
+                    winv_store::InFlightChange::Clear(r.target.clone()),
+                );
+            }
+            Event::Item { .. } => {}
+        }
+    }
+
+    /// Stops the writer and removes this scanner's rows.
+    async fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Err(e) = self.store.clear_in_flight(self.run, Some(&self.scanner)).await {
+            warn!(error = %e, "cannot clear the computers in flight");
+        }
+    }
 }
