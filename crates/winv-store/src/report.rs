@@ -524,7 +524,11 @@ pub(crate) fn usable_serial(s: &str) -> Option<String> {
 /// `Win32_ComputerSystem`, `Win32_BIOS` and `Win32_ComputerSystemProduct` was
 /// collected (nothing says which machine it was).
 pub(crate) fn machine(inv: &Inventory, target: &str) -> Option<MachineRow> {
-    let identity = ["Win32_ComputerSystem", "Win32_BIOS", "Win32_ComputerSystemProduct"];
+    let identity = [
+        "Win32_ComputerSystem",
+        "Win32_BIOS",
+        "Win32_ComputerSystemProduct",
+    ];
     if !identity.iter().any(|c| inv.class(c).is_some()) {
         return None;
     }
@@ -737,7 +741,11 @@ mod tests {
             with(None, Some("0"), None).as_deref(),
             Some("target:pc9.lab")
         );
-        assert_eq!(with(None, None, None), None, "nothing collected, no machine");
+        assert_eq!(
+            with(None, None, None),
+            None,
+            "nothing collected, no machine"
+        );
     }
 
     #[test]
@@ -763,10 +771,12 @@ mod tests {
             ),
             (
                 "Win32_PhysicalMemory",
-                vec![json!({"__CLASS": "Win32_PhysicalMemory", "BankLabel": "BANK 0",
+                vec![
+                    json!({"__CLASS": "Win32_PhysicalMemory", "BankLabel": "BANK 0",
                     "DeviceLocator": "DIMM A1", "Capacity": "17179869184", "Speed": 3200,
                     "ConfiguredClockSpeed": 2933, "Manufacturer": "Samsung ",
-                    "PartNumber": "M393A2K43DB3-CWE   ", "SerialNumber": "1A2B3C4D"})],
+                    "PartNumber": "M393A2K43DB3-CWE   ", "SerialNumber": "1A2B3C4D"}),
+                ],
             ),
         ]);
         let a = network_adapters(&i);

@@ -1651,7 +1651,14 @@ impl Gen<'_> {
                 .s("IdentifyingNumber", &serial)
                 .s("Name", vendor.model)
                 .s("Vendor", vendor.manufacturer)
-                .s("Version", if vendor.virtual_machine { "None" } else { "Not Specified" })
+                .s(
+                    "Version",
+                    if vendor.virtual_machine {
+                        "None"
+                    } else {
+                        "Not Specified"
+                    },
+                )
                 .s("UUID", uuid);
             // SKUNumber: NULL, as most firmware reports it.
         }

@@ -4,9 +4,7 @@
 //! test runs on SQLite and on a throwaway PostgreSQL.
 
 use serde_json::{json, Value};
-use winv_engine::{
-    AttemptRecord, ClassInstances, ClassOutcome, ComputerResult, Inventory, Status,
-};
+use winv_engine::{AttemptRecord, ClassInstances, ClassOutcome, ComputerResult, Inventory, Status};
 
 use super::{failed, failure, inventoried, on_both, one, CellsExt, TestDb};
 use crate::{InFlightChange, InFlightRow, Store};
@@ -119,7 +117,11 @@ async fn assert_every_table_filled(store: &Store, run: i64, target: &str) {
         ("logical_disks", 2),
         ("memory_modules", 2),
     ] {
-        assert_eq!(count(store, table, run, target).await, n, "{table} of {target}");
+        assert_eq!(
+            count(store, table, run, target).await,
+            n,
+            "{table} of {target}"
+        );
     }
     let h = one(
         store,
@@ -208,7 +210,12 @@ async fn a_requeued_attempts_classes_reach_the_tables(db: &TestDb) {
         .await
         .unwrap();
     let scanner = store.register_scanner(run, "a:1", None, 0).await.unwrap();
-    let c = store.claim(scanner, 1, 0, 60_000).await.unwrap().claims.remove(0);
+    let c = store
+        .claim(scanner, 1, 0, 60_000)
+        .await
+        .unwrap()
+        .claims
+        .remove(0);
     let first = AttemptRecord {
         number: 1,
         started_ms: 1,
@@ -220,10 +227,21 @@ async fn a_requeued_attempts_classes_reach_the_tables(db: &TestDb) {
         failure: None,
     };
     store
-        .requeue(&c.lease, &first, &["registry:software".into()], 0, &json!({}))
+        .requeue(
+            &c.lease,
+            &first,
+            &["registry:software".into()],
+            0,
+            &json!({}),
+        )
         .await
         .unwrap();
-    let again = store.claim(scanner, 1, 10, 60_000).await.unwrap().claims.remove(0);
+    let again = store
+        .claim(scanner, 1, 10, 60_000)
+        .await
+        .unwrap()
+        .claims
+        .remove(0);
     let mut r = result_as(t, Status::RpcCallFailed, Some(GOOD_UUID), "7XK2Q53");
     r.attempts[0].number = 2;
     for c in &mut r.classes {
@@ -271,7 +289,10 @@ async fn adapters_disks_and_memory_hold_the_collected_values(db: &TestDb) {
         .await
         .unwrap();
     store
-        .save_computer(run, &result_as(t, Status::Inventoried, Some(GOOD_UUID), "7XK2Q53"))
+        .save_computer(
+            run,
+            &result_as(t, Status::Inventoried, Some(GOOD_UUID), "7XK2Q53"),
+        )
         .await
         .unwrap();
     let a = store
@@ -333,7 +354,10 @@ async fn adapters_disks_and_memory_hold_the_collected_values(db: &TestDb) {
         mach.s("addresses"),
         "10.0.0.5,fe80::3eec:efff:fe01:203,192.168.9.5"
     );
-    assert_eq!(mach.s("mac_addresses"), "3C:EC:EF:01:02:03,3C:EC:EF:01:02:04");
+    assert_eq!(
+        mach.s("mac_addresses"),
+        "3C:EC:EF:01:02:03,3C:EC:EF:01:02:04"
+    );
     store.close().await;
 }
 
@@ -382,7 +406,10 @@ async fn two_scans_of_one_fleet_give_one_row_per_machine(db: &TestDb) {
         assert_eq!(r.s("os_caption"), "Microsoft Windows Server 2019 Standard");
         assert_eq!(r.s("model"), "PowerEdge R740");
         assert_eq!(r.i("cores"), 40);
-        assert_eq!(r.s("addresses"), "10.0.0.5,fe80::3eec:efff:fe01:203,192.168.9.5");
+        assert_eq!(
+            r.s("addresses"),
+            "10.0.0.5,fe80::3eec:efff:fe01:203,192.168.9.5"
+        );
     }
     store.close().await;
 }
@@ -432,7 +459,11 @@ async fn junk_uuids_fall_back_to_the_serial_then_the_name(db: &TestDb) {
         ("a.lab", Some(zero), "SERIAL-A"),
         ("b.lab", Some(zero), "SERIAL-B"),
         ("c.lab", Some(effs), "To be filled by O.E.M."),
-        ("d.lab", Some("03000200-0400-0500-0006-000700080009"), "Default string"),
+        (
+            "d.lab",
+            Some("03000200-0400-0500-0006-000700080009"),
+            "Default string",
+        ),
         ("e.lab", None, "0"),
     ];
     for scan in 0..2i64 {
@@ -500,10 +531,19 @@ async fn in_flight_rows_are_set_replaced_and_cleared(db: &TestDb) {
         .unwrap();
     let rows = store.in_flight(run).await.unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert_eq!((rows[0].target.as_str(), rows[0].step.as_str()), (t[1].as_str(), "connecting"));
-    assert_eq!((rows[1].target.as_str(), rows[1].step.as_str()), (t[0].as_str(), "Win32_Service"));
+    assert_eq!(
+        (rows[0].target.as_str(), rows[0].step.as_str()),
+        (t[1].as_str(), "connecting")
+    );
+    assert_eq!(
+        (rows[1].target.as_str(), rows[1].step.as_str()),
+        (t[0].as_str(), "Win32_Service")
+    );
     assert_eq!(rows[1].since_ms, 200);
-    assert_eq!(store.clear_in_flight(run, Some("other:2")).await.unwrap(), 0);
+    assert_eq!(
+        store.clear_in_flight(run, Some("other:2")).await.unwrap(),
+        0
+    );
     assert_eq!(store.clear_in_flight(run, Some("scan:1")).await.unwrap(), 2);
     assert!(store.in_flight(run).await.unwrap().is_empty());
     store.close().await;
