@@ -372,6 +372,14 @@ fn list(obj: &Value, name: &str) -> Option<String> {
     (!items.is_empty()).then(|| items.join(","))
 }
 
+/// A text property without the padding firmware adds (`"M393A2K43DB3-CWE    "`); only
+/// spaces is `None`.
+fn trimmed(obj: &Value, name: &str) -> Option<String> {
+    text(obj, name)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 /// The name of a `Win32_LogicalDisk.DriveType`.
 pub(crate) fn drive_kind(t: i64) -> Option<&'static str> {
     Some(match t {
@@ -434,9 +442,9 @@ pub(crate) fn memory_modules(inv: &Inventory) -> Vec<MemoryRow> {
             capacity: int(m, "Capacity"),
             speed: int(m, "Speed"),
             configured_clock_speed: int(m, "ConfiguredClockSpeed"),
-            manufacturer: text(m, "Manufacturer").map(|s| s.trim().to_string()),
-            part_number: text(m, "PartNumber").map(|s| s.trim().to_string()),
-            serial_number: text(m, "SerialNumber").map(|s| s.trim().to_string()),
+            manufacturer: trimmed(m, "Manufacturer"),
+            part_number: trimmed(m, "PartNumber"),
+            serial_number: trimmed(m, "SerialNumber"),
         })
         .collect()
 }
