@@ -727,6 +727,44 @@ mod tests {
         }
     }
 
+    /// The example of `docs/profiles.md` is a profile this parser takes, item by item.
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../../docs/profiles.md");
+        let example = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        let p = Profile::parse(example).unwrap();
+        assert_eq!(p.name, "servers");
+        let names: Vec<String> = p.collection().iter().map(Item::name).collect();
+        assert_eq!(
+            names,
+            [
+                "Win32_OperatingSystem",
+                "Win32_NetworkAdapterConfiguration",
+                "SqlService",
+                "registry:os-edition",
+                SOFTWARE_ITEM,
+                "registry:sql-instances",
+            ]
+        );
+        match &p.items[0] {
+            Item::Wmi { wql, namespace, .. } => {
+                assert_eq!(
+                    wql,
+                    "SELECT Caption, Version, BuildNumber FROM Win32_OperatingSystem \
+                     WHERE ProductType <> 1"
+                );
+                assert_eq!(namespace, r"root\cimv2");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p.items[2].optional());
+        assert_eq!(p.registry_tables[0].values[3], ("SP".into(), RegKind::Dword));
+    }
+
     #[test]
     fn bad_profiles_are_errors() {
         for (text, want) in [
