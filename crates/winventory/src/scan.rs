@@ -486,6 +486,8 @@ struct InFlight {
     store: Store,
     run: RunId,
     scanner: String,
+    /// Batches written so far.
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// At most one write of the in-flight rows per this period.
@@ -515,8 +517,9 @@ impl InFlight {
         );
         let pending = std::sync::Arc::new(std::sync::Mutex::new(InFlightPending::default()));
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let task = {
-            let (store, pending) = (store.clone(), pending.clone());
+            let (store, pending, writes) = (store.clone(), pending.clone(), writes.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(IN_FLIGHT_EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -529,6 +532,10 @@ impl InFlight {
                         Ok(mut p) => p.changes.drain().map(|(_, c)| c).collect(),
                         Err(_) => return,
                     };
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if let Err(e) = store.update_in_flight(run, &batch).await {
                         warn!(error = %e, "cannot write the computers in flight");
                         // Kept for the next batch, unless a newer change replaced it.
@@ -552,6 +559,7 @@ impl InFlight {
             store: store.clone(),
             run,
             scanner,
+            writes,
         }
     }
 
@@ -606,6 +614,71 @@ impl InFlight {
         }
         if let Err(e) = self.store.clear_in_flight(self.run, Some(&self.scanner)).await {
             warn!(error = %e, "cannot clear the computers in flight");
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod in_flight_tests {
+    use super::*;
+
+    /// Hundreds of events in a burst are one write, not one per event; the rows hold
+    /// the last step of each computer; a finished computer's row goes; the end of the
+    /// scan removes the rest.
+    #[tokio::test]
+    async fn events_are_written_in_batches_of_at_most_one_a_second() {
+        let db = std::env::temp_dir().join(format!(
+            "winv-inflight-{}-{}.db",
+            std::process::id(),
+            now_ms()
+        ));
+        let store = Store::open(&db).await.unwrap();
+        let targets: Vec<String> = (0..3).map(|i| format!("pc{i}")).collect();
+        let run = store
+            .create_run(&targets, &serde_json::json!({}), 1)
+            .await
+            .unwrap();
+        let w = InFlight::start(&store, run).await;
+        for t in &targets {
+            w.observe(&Event::AttemptStarted {
+                target: t.clone(),
+                attempt: 2,
+            });
+            for i in 0..100 {
+                w.observe(&Event::Step {
+                    target: t.clone(),
+                    step: format!("class{i}"),
+                });
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let writes = w.writes.load(std::sync::atomic::Ordering::Relaxed);
+        assert!((1..=2).contains(&writes), "{writes} writes for 303 events");
+        let rows = store.in_flight(run).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r.step == "class99" && r.attempt == 2), "{rows:?}");
+        w.observe(&Event::Requeued {
+            target: "pc1".into(),
+            attempt: 2,
+            status: Status::RpcCallFailed,
+        });
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        let left: Vec<String> = store
+            .in_flight(run)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.target)
+            .collect();
+        assert_eq!(left, ["pc0", "pc2"]);
+        w.finish().await;
+        assert!(store.in_flight(run).await.unwrap().is_empty());
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = db.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
         }
     }
 }
