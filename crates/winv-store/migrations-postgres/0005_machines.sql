@@ -87,16 +87,18 @@ CREATE TABLE memory_modules (
 CREATE INDEX memory_modules_run_target ON memory_modules (run_id, target);
 
 -- The computers a running scan is working on, and the step each is at: `connecting`
--- (resolution, TCP, binds, logon) or the item being collected, since `since_ms`. Written
--- by `scan` at most once a second; a row goes when its computer finishes or is
--- requeued, and every row of a run goes when its scanner ends.
+-- (TCP, binds, logon) or the item being collected, since `since_ms`. Written by `scan`
+-- at most once a second, and `updated_ms` renewed at least every 10 s while the scanner
+-- lives (older rows are a scanner's that died); a row goes when its computer finishes
+-- or is requeued, and every row of a run goes when its scanner ends.
 CREATE TABLE in_flight (
     run_id   BIGINT NOT NULL REFERENCES runs (id),
     target   TEXT   NOT NULL,
     attempt  BIGINT NOT NULL,               -- 1-based
     step     TEXT   NOT NULL,
     since_ms BIGINT NOT NULL,
-    scanner  TEXT   NOT NULL,               -- host:pid of the scan process
+    scanner    TEXT   NOT NULL,             -- host:pid of the scan process
+    updated_ms BIGINT NOT NULL,             -- the scanner's last write
     PRIMARY KEY (run_id, target)
 );
 

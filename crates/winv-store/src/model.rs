@@ -164,6 +164,8 @@ pub struct InFlightRow {
     pub since_ms: i64,
     /// The scan process (`host:pid`).
     pub scanner: String,
+    /// When its scanner last wrote (renewed every few seconds while it lives).
+    pub updated_ms: i64,
 }
 
 /// One change to a run's in-flight rows ([`crate::Store::update_in_flight`]).

@@ -1149,11 +1149,11 @@ pub(crate) async fn update_in_flight(
         match c {
             InFlightChange::Set(row) => {
                 sqlx::query(
-                    "INSERT INTO in_flight (run_id, target, attempt, step, since_ms, scanner) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
+                    "INSERT INTO in_flight (run_id, target, attempt, step, since_ms, scanner, \
+                     updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (run_id, target) DO UPDATE SET attempt = excluded.attempt, \
                      step = excluded.step, since_ms = excluded.since_ms, \
-                     scanner = excluded.scanner",
+                     scanner = excluded.scanner, updated_ms = excluded.updated_ms",
                 )
                 .bind(run)
                 .bind(codec::no_nul(&row.target))
@@ -1161,6 +1161,7 @@ pub(crate) async fn update_in_flight(
                 .bind(codec::no_nul(&row.step))
                 .bind(row.since_ms)
                 .bind(codec::no_nul(&row.scanner))
+                .bind(row.updated_ms)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -1174,6 +1175,22 @@ pub(crate) async fn update_in_flight(
         }
     }
     tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn touch_in_flight(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    scanner: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE in_flight SET updated_ms = $1 WHERE run_id = $2 AND scanner = $3")
+        .bind(now_ms)
+        .bind(run)
+        .bind(codec::no_nul(scanner))
+        .execute(w)
+        .await?;
     Ok(())
 }
 
@@ -1206,8 +1223,8 @@ pub(crate) async fn in_flight(
     r: &Pool<Db>,
     run: RunId,
 ) -> Result<Vec<InFlightRow>, StoreError> {
-    let rows: Vec<(String, i64, String, i64, String)> = sqlx::query_as(
-        "SELECT target, attempt, step, since_ms, scanner FROM in_flight \
+    let rows: Vec<(String, i64, String, i64, String, i64)> = sqlx::query_as(
+        "SELECT target, attempt, step, since_ms, scanner, updated_ms FROM in_flight \
          WHERE run_id = $1 ORDER BY since_ms, target",
     )
     .bind(run)
@@ -1215,12 +1232,13 @@ pub(crate) async fn in_flight(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(target, attempt, step, since_ms, scanner)| InFlightRow {
+        .map(|(target, attempt, step, since_ms, scanner, updated_ms)| InFlightRow {
             target,
             attempt: u32::try_from(attempt).unwrap_or(0),
             step,
             since_ms,
             scanner,
+            updated_ms,
         })
         .collect())
 }

@@ -425,6 +425,17 @@ impl Store {
         on_db!(self, "write in-flight", update_in_flight(run, changes))
     }
 
+    /// Renews `updated_ms` of every in-flight row of `scanner` in `run`: the scanner
+    /// lives, its computers are still on their steps.
+    pub async fn touch_in_flight(
+        &self,
+        run: RunId,
+        scanner: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_db!(self, "touch in-flight", touch_in_flight(run, scanner, now_ms))
+    }
+
     /// Removes the in-flight rows of `run`: those of `scanner`, or every one (`None`).
     /// Returns how many.
     pub async fn clear_in_flight(

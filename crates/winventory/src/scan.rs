@@ -492,6 +492,9 @@ struct InFlight {
 
 /// At most one write of the in-flight rows per this period.
 const IN_FLIGHT_EVERY: Duration = Duration::from_secs(1);
+/// Without a change for this long, the rows' `updated_ms` is renewed (one small write):
+/// `status` tells a scanner that died from a computer stuck on a slow class.
+const IN_FLIGHT_ALIVE: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct InFlightPending {
@@ -520,7 +523,9 @@ impl InFlight {
         let writes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let task = {
             let (store, pending, writes) = (store.clone(), pending.clone(), writes.clone());
+            let scanner = scanner.clone();
             tokio::spawn(async move {
+                let mut last_write = std::time::Instant::now();
                 let mut tick = tokio::time::interval(IN_FLIGHT_EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
@@ -533,8 +538,28 @@ impl InFlight {
                         Err(_) => return,
                     };
                     if batch.is_empty() {
+                        // Nothing changed: say now and then that the scanner lives.
+                        if last_write.elapsed() >= IN_FLIGHT_ALIVE {
+                            last_write = std::time::Instant::now();
+                            writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if let Err(e) = store.touch_in_flight(run, &scanner, now_ms()).await {
+                                warn!(error = %e, "cannot renew the computers in flight");
+                            }
+                        }
                         continue;
                     }
+                    let now = now_ms();
+                    let batch: Vec<winv_store::InFlightChange> = batch
+                        .into_iter()
+                        .map(|c| match c {
+                            winv_store::InFlightChange::Set(mut r) => {
+                                r.updated_ms = now;
+                                winv_store::InFlightChange::Set(r)
+                            }
+                            clear => clear,
+                        })
+                        .collect();
+                    last_write = std::time::Instant::now();
                     writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if let Err(e) = store.update_in_flight(run, &batch).await {
                         warn!(error = %e, "cannot write the computers in flight");
@@ -578,6 +603,7 @@ impl InFlight {
                     step: step.to_string(),
                     since_ms: now_ms(),
                     scanner: self.scanner.clone(),
+                    updated_ms: now_ms(),
                 }),
             );
         };
@@ -612,6 +638,10 @@ impl InFlight {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        tracing::debug!(
+            writes = self.writes.load(std::sync::atomic::Ordering::Relaxed),
+            "in-flight rows written"
+        );
         if let Err(e) = self.store.clear_in_flight(self.run, Some(&self.scanner)).await {
             warn!(error = %e, "cannot clear the computers in flight");
         }
@@ -672,6 +702,15 @@ mod in_flight_tests {
             .map(|r| r.target)
             .collect();
         assert_eq!(left, ["pc0", "pc2"]);
+        // Quiet for longer than IN_FLIGHT_ALIVE: the rows are renewed, their steps kept.
+        let before = store.in_flight(run).await.unwrap()[0].clone();
+        tokio::time::sleep(IN_FLIGHT_ALIVE + Duration::from_millis(1500)).await;
+        let after = store.in_flight(run).await.unwrap()[0].clone();
+        assert!(after.updated_ms > before.updated_ms, "{before:?} {after:?}");
+        assert_eq!(
+            (after.since_ms, after.step.as_str()),
+            (before.since_ms, before.step.as_str())
+        );
         w.finish().await;
         assert!(store.in_flight(run).await.unwrap().is_empty());
         store.close().await;

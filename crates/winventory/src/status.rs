@@ -935,6 +935,14 @@ fn write_hosts(
     Ok(())
 }
 
+/// An in-flight row whose scanner has not written for this long is a dead scanner's (a
+/// live one renews its rows every 10 s, `scan`'s `IN_FLIGHT_ALIVE`).
+const IN_FLIGHT_STALE_MS: i64 = 30_000;
+
+fn stale(r: &InFlightRow, now: i64) -> bool {
+    now.saturating_sub(r.updated_ms) > IN_FLIGHT_STALE_MS
+}
+
 /// The computers in flight: target, attempt, step and for how long.
 fn write_in_flight(rows: &[InFlightRow], now: i64, out: &mut dyn Write) -> std::io::Result<()> {
     if rows.is_empty() {
@@ -957,14 +965,22 @@ fn write_in_flight(rows: &[InFlightRow], now: i64, out: &mut dyn Write) -> std::
         .max()
         .unwrap_or(1);
     for r in rows {
-        writeln!(
-            out,
+        let mut line = format!(
             "  {:<target_w$}  attempt {}  {:<step_w$}  for {}",
             printable(&r.target),
             r.attempt,
             printable(&r.step),
             format_duration(now - r.since_ms)
-        )?;
+        );
+        if stale(r, now) {
+            let _ = write!(
+                line,
+                "  (no word from its scanner {} for {}: it may have died; --resume the run)",
+                printable(&r.scanner),
+                format_duration(now - r.updated_ms)
+            );
+        }
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }
@@ -980,6 +996,8 @@ fn in_flight_json(rows: &[InFlightRow], now: i64) -> Value {
                     "since_ms": r.since_ms,
                     "seconds": (now - r.since_ms).max(0) / 1000,
                     "scanner": r.scanner,
+                    "updated_ms": r.updated_ms,
+                    "stale": stale(r, now),
                 })
             })
             .collect(),
@@ -1503,6 +1521,7 @@ mod tests {
                 step: step.into(),
                 since_ms: now - ago,
                 scanner: "scan:1".into(),
+                updated_ms: now - ago.min(1000),
             })
         };
         store
@@ -1511,6 +1530,14 @@ mod tests {
                 &[
                     row("pc8.lab", "Win32_Service", 312_000),
                     row("pc7\x1b[2J.lab", "connecting", 4_000),
+                    winv_store::InFlightChange::Set(InFlightRow {
+                        target: "pc9.lab".into(),
+                        attempt: 1,
+                        step: "Win32_BIOS".into(),
+                        since_ms: now - 3_600_000,
+                        scanner: "dead:77".into(),
+                        updated_ms: now - 3_590_000,
+                    }),
                 ],
             )
             .await
@@ -1518,7 +1545,18 @@ mod tests {
         store.close().await;
         let text = report(&args(&db, false, false, None)).await.unwrap();
         assert!(
-            text.contains("in flight (2), longest on its step first:"),
+            text.contains("in flight (3), longest on its step first:"),
+            "{text}"
+        );
+        // A live scanner's rows are plain; a silent one's say so.
+        assert!(
+            text.contains("  pc9.lab           attempt 1  Win32_BIOS     for 1h 00m 00s  (no word from its scanner dead:77 for 59m 50s: it may have died; --resume the run)"),
+            "{text}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("pc8.lab") && l.contains("no word")),
             "{text}"
         );
         assert!(
@@ -1531,9 +1569,12 @@ mod tests {
         );
         let j: Value =
             serde_json::from_str(&report(&args(&db, true, false, None)).await.unwrap()).unwrap();
-        assert_eq!(j["in_flight"][0]["target"], "pc8.lab");
-        assert_eq!(j["in_flight"][0]["step"], "Win32_Service");
-        assert!(j["in_flight"][0]["seconds"].as_i64().unwrap() >= 312);
+        assert_eq!(j["in_flight"][0]["target"], "pc9.lab");
+        assert_eq!(j["in_flight"][0]["stale"], true);
+        assert_eq!(j["in_flight"][1]["target"], "pc8.lab");
+        assert_eq!(j["in_flight"][1]["step"], "Win32_Service");
+        assert_eq!(j["in_flight"][1]["stale"], false);
+        assert!(j["in_flight"][1]["seconds"].as_i64().unwrap() >= 312);
         // Once the run is not running, rows left behind are not shown.
         let store = Store::open(&db).await.unwrap();
         store

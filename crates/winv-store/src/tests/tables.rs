@@ -514,6 +514,7 @@ async fn in_flight_rows_are_set_replaced_and_cleared(db: &TestDb) {
             step: step.into(),
             since_ms,
             scanner: "scan:1".into(),
+            updated_ms: since_ms,
         })
     };
     store
@@ -540,6 +541,12 @@ async fn in_flight_rows_are_set_replaced_and_cleared(db: &TestDb) {
         (t[0].as_str(), "Win32_Service")
     );
     assert_eq!(rows[1].since_ms, 200);
+    assert_eq!(rows[1].updated_ms, 200);
+    store.touch_in_flight(run, "scan:1", 5_000).await.unwrap();
+    store.touch_in_flight(run, "other:2", 9_000).await.unwrap();
+    let rows = store.in_flight(run).await.unwrap();
+    assert!(rows.iter().all(|r| r.updated_ms == 5_000), "{rows:?}");
+    assert_eq!(rows[1].since_ms, 200, "a touch keeps the step's start");
     assert_eq!(
         store.clear_in_flight(run, Some("other:2")).await.unwrap(),
         0
