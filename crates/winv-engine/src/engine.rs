@@ -129,6 +129,17 @@ pub enum Event {
         /// How it went.
         outcome: ClassOutcome,
     },
+    /// A computer's attempt moved to a step: `resolving`, `connecting` (TCP, binds,
+    /// logon, with one credential) or the name of the item it collects. For live views
+    /// of the computers in flight; the step lasts until the next `Step`, `Requeued` or
+    /// `Finished` of the computer.
+    Step {
+        /// The target.
+        target: String,
+        /// `resolving`, `connecting`, or the item's name (`Win32_Service`,
+        /// `registry:software`).
+        step: String,
+    },
     /// An attempt ended with a retry-class error; the computer is back in the queue.
     Requeued {
         /// The target.
@@ -495,6 +506,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
     loop {
         action = match action {
             Action::Resolve => {
+                step(&ctx, &c, "resolving").await;
                 let Some(r) = eng.resolver.as_ref() else {
                     // The policy asks only when the engine has a resolver.
                     let f = StepOutcome::Done(Resolved::NotFound(ResolveFailure::TryAgain(
@@ -515,6 +527,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 }
             }
             Action::Connect { credential } | Action::Reconnect { credential } => {
+                step(&ctx, &c, "connecting").await;
                 // A broken connection is only dropped: the server frees its objects when
                 // their pings stop.
                 client = None;
@@ -589,6 +602,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 next
             }
             Action::Collect { item } => {
+                step(&ctx, &c, &item.name()).await;
                 let Some(cl) = client.as_mut() else {
                     action = c.on_stop(now());
                     continue;
@@ -632,6 +646,17 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
             }
         };
     }
+}
+
+/// Reports the step `c`'s attempt is at ([`Event::Step`]).
+async fn step(ctx: &Ctx, c: &Computer, step: &str) {
+    let _ = ctx
+        .events
+        .send(Event::Step {
+            target: c.target().to_string(),
+            step: step.to_string(),
+        })
+        .await;
 }
 
 /// Whether the server answered the failing call (a fault, an HRESULT, a `ReturnValue`):

@@ -43,6 +43,8 @@
 //! instance, data: its id) and reads `values` under `detail` with `{name}` / `{data}`
 //! replaced. Profiles combine: `standard,sql,roles` ([`Profile::combine`]).
 //!
+//! The file format, every key with examples, is documented in `docs/profiles.md`.
+//!
 //! The built-in `standard` profile ([`Profile::standard`]) is the Win32 classes the
 //! simulator serves, installed software from the registry's Uninstall keys (never
 //! `Win32_Product`) and the OS edition from the registry.
@@ -267,6 +269,8 @@ class = "Win32_QuickFixEngineering"
 class = "Win32_Service"
 [[wmi]]
 class = "Win32_SystemEnclosure"
+[[wmi]]
+class = "Win32_ComputerSystemProduct"
 
 [[registry]]
 item = "os-edition"
@@ -694,6 +698,17 @@ mod tests {
         );
         assert!(names.contains(&"Win32_QuickFixEngineering".to_string()));
         assert!(names.contains(&"registry:os-edition".to_string()));
+        // What the report tables and `machines_latest` read (the machine's identity,
+        // adapters, disks, memory modules).
+        for class in [
+            "Win32_ComputerSystemProduct",
+            "Win32_BIOS",
+            "Win32_NetworkAdapterConfiguration",
+            "Win32_LogicalDisk",
+            "Win32_PhysicalMemory",
+        ] {
+            assert!(names.iter().any(|n| n == class), "{class}");
+        }
         assert_eq!(names.last().map(String::as_str), Some(SOFTWARE_ITEM));
         assert!(!names.iter().any(|n| n == "Win32_Product"));
         let nic = p
@@ -710,6 +725,44 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The example of `docs/profiles.md` is a profile this parser takes, item by item.
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../../docs/profiles.md");
+        let example = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        let p = Profile::parse(example).unwrap();
+        assert_eq!(p.name, "servers");
+        let names: Vec<String> = p.collection().iter().map(Item::name).collect();
+        assert_eq!(
+            names,
+            [
+                "Win32_OperatingSystem",
+                "Win32_NetworkAdapterConfiguration",
+                "SqlService",
+                "registry:os-edition",
+                SOFTWARE_ITEM,
+                "registry:sql-instances",
+            ]
+        );
+        match &p.items[0] {
+            Item::Wmi { wql, namespace, .. } => {
+                assert_eq!(
+                    wql,
+                    "SELECT Caption, Version, BuildNumber FROM Win32_OperatingSystem \
+                     WHERE ProductType <> 1"
+                );
+                assert_eq!(namespace, r"root\cimv2");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p.items[2].optional());
+        assert_eq!(p.registry_tables[0].values[3], ("SP".into(), RegKind::Dword));
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub enum FailureStage {
 
 impl FailureStage {
     /// Every engine stage (the client's come from `winv_client::Stage`).
-    const ENGINE: [FailureStage; 6] = [
+    pub const ENGINE: [FailureStage; 6] = [
         FailureStage::Kdc,
         FailureStage::Resolve,
         FailureStage::Credentials,

@@ -254,3 +254,55 @@ fn generation_speed_sample() {
     }
     eprintln!("generate: {:?} per host", start.elapsed() / n);
 }
+
+#[test]
+fn the_computer_system_product_names_the_machine() {
+    let get = |h: &HostData, class: &str, prop: &str| match h.instances(NS_CIMV2, class).unwrap()[0]
+        .get(prop)
+    {
+        Some(Value::String(s)) => s.clone(),
+        other => panic!("{class}.{prop}: {other:?}"),
+    };
+    let a = host(7, "SRV01", "127.0.9.1", "server-2022");
+    let b = host(7, "SRV02", "127.0.9.2", "server-2022");
+    let uuid = get(&a, "Win32_ComputerSystemProduct", "UUID");
+    let parts: Vec<&str> = uuid.split('-').collect();
+    assert_eq!(
+        parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12],
+        "{uuid}"
+    );
+    assert!(
+        uuid.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+        "{uuid}"
+    );
+    assert_ne!(uuid, get(&b, "Win32_ComputerSystemProduct", "UUID"));
+    assert_eq!(
+        uuid,
+        get(
+            &host(7, "SRV01", "127.0.9.1", "server-2022"),
+            "Win32_ComputerSystemProduct",
+            "UUID"
+        )
+    );
+    // The product's identifying number is the BIOS serial, its vendor the maker.
+    assert_eq!(
+        get(&a, "Win32_ComputerSystemProduct", "IdentifyingNumber"),
+        get(&a, "Win32_BIOS", "SerialNumber")
+    );
+    assert_eq!(
+        get(&a, "Win32_ComputerSystemProduct", "Vendor"),
+        get(&a, "Win32_ComputerSystem", "Manufacturer")
+    );
+    // A fleet file can give a host any UUID (a renamed machine, firmware junk).
+    let mut c = host(7, "SRV01", "127.0.9.1", "server-2022");
+    c.apply_override(
+        "Win32_ComputerSystemProduct.UUID",
+        "00000000-0000-0000-0000-000000000000",
+    )
+    .unwrap();
+    assert_eq!(
+        get(&c, "Win32_ComputerSystemProduct", "UUID"),
+        "00000000-0000-0000-0000-000000000000"
+    );
+}

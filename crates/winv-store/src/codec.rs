@@ -180,3 +180,9 @@ pub(crate) fn without_nul(r: &ComputerResult) -> Option<ComputerResult> {
     }
     serde_json::from_value(fix(v)).ok()
 }
+
+/// A string with U+0000 replaced by U+FFFD (on both backends: small working rows, such
+/// as `in_flight`, read the same everywhere).
+pub(crate) fn no_nul(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}

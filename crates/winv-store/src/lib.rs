@@ -36,8 +36,10 @@
 //! - `attempts` (class order as a JSON array), `class_results` (`rows_collected`),
 //!   `inventory_classes` + `instances` (one JSON text per instance, exactly as collected),
 //!   `registry_values`.
-//! - Report tables, filled at save time for inventoried computers only (statuses
-//!   `inventoried` and `inventoried-incomplete`), so reports need plain SQL:
+//! - Report tables, filled at save time for every computer with anything collected,
+//!   whatever its status (inventoried, incomplete, a failure after some classes, a
+//!   requeued attempt's classes, stopped), so reports need plain SQL and no collected row
+//!   is lost to a later failure:
 //!   - `hosts`: one row per inventoried computer, from the first `Win32_ComputerSystem`
 //!     instance (name, domain, manufacturer, model, `total_physical_memory` in bytes).
 //!   - `operating_systems`: one row per inventoried computer, from the first
@@ -53,8 +55,23 @@
 //!     (`Win32_QuickFixEngineering`: HotFixID, Description, InstalledOn as reported),
 //!     `services` (`Win32_Service`: Name, DisplayName, State, StartMode, StartName).
 //!
+//!   - From `0005_machines.sql`: `network_adapters` (`Win32_NetworkAdapterConfiguration`:
+//!     description, MAC, IP addresses and subnets, DHCP, gateways, DNS servers; arrays
+//!     comma-separated), `logical_disks` (`Win32_LogicalDisk`: device id, drive type and
+//!     its name, size, free space, file system), `memory_modules`
+//!     (`Win32_PhysicalMemory`: bank, locator, capacity, speeds, manufacturer, part and
+//!     serial numbers), and `machines`: which machine the result is, keyed
+//!     `uuid:` (`Win32_ComputerSystemProduct.UUID`), else `serial:` (`Win32_BIOS`), else
+//!     `name:`, else `target:`, junk values (all zeros, all F's, "To be filled by
+//!     O.E.M."...) skipped. The view `machines_latest`: one row per machine across runs,
+//!     its latest record (by `seen_ms`, the computer's finish time), with name,
+//!     addresses, OS and hardware.
+//!
 //!   A class that was not collected, a missing property or a JSON null is a NULL column,
 //!   never an error; property names match without regard to case.
+//!
+//! - `in_flight` (`0005_machines.sql`): the computers a running scan works on, their step
+//!   and since when ([`Store::update_in_flight`], [`Store::in_flight`]).
 //!
 //! Notes on the schema: a save is one transaction of roughly one INSERT per attempt,
 //! class result, instance, program, hotfix and service (a typical server: a few hundred
@@ -115,7 +132,10 @@ pub use coord::{
 };
 pub use error::StoreError;
 pub use location::{DbAuth, DbLocation};
-pub use model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary, UnknownRunState};
+pub use model::{
+    ClassCount, ComputerRow, InFlightChange, InFlightRow, MissingItem, RunId, RunInfo, RunState,
+    RunSummary, UnknownRunState,
+};
 pub use perf::{
     PerfRunId, PerfRunInfo, PerfSampleRow, PerfTargetRow, PerfTargetState, StoredMetrics,
 };

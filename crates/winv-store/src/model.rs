@@ -134,4 +134,45 @@ pub struct ComputerRow {
     pub credential: Option<String>,
     /// When the computer finished, milliseconds since the Unix epoch.
     pub finished_ms: i64,
+    /// The name Windows reported (`Win32_ComputerSystem.Name`), when collected.
+    pub name: Option<String>,
+    /// The profile items not collected (failed or timed out), in profile order.
+    pub missing: Vec<MissingItem>,
+}
+
+/// A profile item a computer lacks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MissingItem {
+    /// The item: a WMI class or a registry item.
+    pub class: String,
+    /// `failed` or `timed-out`.
+    pub outcome: String,
+    /// The symbolic name of its error's code, when it had one.
+    pub code_name: Option<String>,
+}
+
+/// A computer a running scan is working on (`in_flight`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InFlightRow {
+    /// The target as given.
+    pub target: String,
+    /// The attempt (1-based).
+    pub attempt: u32,
+    /// `connecting`, or the item being collected.
+    pub step: String,
+    /// Since when it is on that step, milliseconds since the Unix epoch.
+    pub since_ms: i64,
+    /// The scan process (`host:pid`).
+    pub scanner: String,
+    /// When its scanner last wrote (renewed every few seconds while it lives).
+    pub updated_ms: i64,
+}
+
+/// One change to a run's in-flight rows ([`crate::Store::update_in_flight`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InFlightChange {
+    /// The computer is at this step (inserted or replaced).
+    Set(InFlightRow),
+    /// The computer is no longer in flight (finished or requeued).
+    Clear(String),
 }

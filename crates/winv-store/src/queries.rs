@@ -27,7 +27,10 @@ use crate::coord::{
     ScannerInfo, SiteTarget, CLAIMED, DONE, QUEUED,
 };
 use crate::error::StoreError;
-use crate::model::{ClassCount, ComputerRow, RunId, RunInfo, RunState, RunSummary};
+use crate::model::{
+    ClassCount, ComputerRow, InFlightChange, InFlightRow, MissingItem, RunId, RunInfo, RunState,
+    RunSummary,
+};
 use crate::report;
 
 type Tx = Transaction<'static, Db>;
@@ -260,8 +263,10 @@ async fn save_in(
         insert_class_result(tx, &ids, i, c).await?;
     }
     insert_inventory(tx, &ids, &r.inventory).await?;
-    if r.status.is_success() {
-        insert_reports(tx, &ids, &r.inventory).await?;
+    // Whatever the status: every instance collected reaches the report tables (a host
+    // whose registry failed after its WMI classes, a stopped or requeued attempt...).
+    if r.status.is_success() || has_collected(&r.inventory) {
+        insert_reports(tx, &ids, &r.inventory, r.finished_ms).await?;
     }
     Ok(())
 }
@@ -379,9 +384,26 @@ pub(crate) async fn computers(
     run: RunId,
 ) -> Result<Vec<ComputerRow>, StoreError> {
     require_run(w, r, run).await?;
+    let missing_rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT computer_id, class, outcome, code_name FROM class_results \
+         WHERE run_id = $1 AND outcome <> 'collected' AND outcome <> 'not-present' \
+         ORDER BY computer_id, position",
+    )
+    .bind(run)
+    .fetch_all(r)
+    .await?;
+    let mut missing: BTreeMap<i64, Vec<MissingItem>> = BTreeMap::new();
+    for (id, class, outcome, code_name) in missing_rows {
+        missing.entry(id).or_default().push(MissingItem {
+            class,
+            outcome,
+            code_name,
+        });
+    }
     let rows = sqlx::query(
         "SELECT c.*, \
-                (SELECT COUNT(*) FROM attempts a WHERE a.computer_id = c.id) AS n_attempts \
+                (SELECT COUNT(*) FROM attempts a WHERE a.computer_id = c.id) AS n_attempts, \
+                (SELECT h.name FROM hosts h WHERE h.computer_id = c.id) AS host_name \
          FROM computers c \
          LEFT JOIN (SELECT target, MIN(position) AS pos FROM run_targets \
                     WHERE run_id = $1 GROUP BY target) p ON p.target = c.target \
@@ -392,7 +414,7 @@ pub(crate) async fn computers(
     .fetch_all(r)
     .await?;
     rows.iter()
-        .map(|row| {
+        .map(|row| -> Result<ComputerRow, StoreError> {
             let f = failure_from_row(row, "computers")?;
             let status: String = row.try_get("status")?;
             Ok(ComputerRow {
@@ -409,6 +431,10 @@ pub(crate) async fn computers(
                 attempts: u32::try_from(row.try_get::<i64, _>("n_attempts")?).unwrap_or(u32::MAX),
                 credential: row.try_get("credential")?,
                 finished_ms: row.try_get("finished_ms")?,
+                name: row.try_get("host_name")?,
+                missing: missing
+                    .remove(&row.try_get::<i64, _>("id")?)
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -1107,6 +1133,117 @@ pub(crate) async fn take_connection_slot(
 }
 
 // ---------------------------------------------------------------------------------
+// What a running scan is doing.
+
+pub(crate) async fn update_in_flight(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    changes: &[InFlightChange],
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    for c in changes {
+        match c {
+            InFlightChange::Set(row) => {
+                sqlx::query(
+                    "INSERT INTO in_flight (run_id, target, attempt, step, since_ms, scanner, \
+                     updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (run_id, target) DO UPDATE SET attempt = excluded.attempt, \
+                     step = excluded.step, since_ms = excluded.since_ms, \
+                     scanner = excluded.scanner, updated_ms = excluded.updated_ms",
+                )
+                .bind(run)
+                .bind(codec::no_nul(&row.target))
+                .bind(i64::from(row.attempt))
+                .bind(codec::no_nul(&row.step))
+                .bind(row.since_ms)
+                .bind(codec::no_nul(&row.scanner))
+                .bind(row.updated_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            InFlightChange::Clear(target) => {
+                sqlx::query("DELETE FROM in_flight WHERE run_id = $1 AND target = $2")
+                    .bind(run)
+                    .bind(codec::no_nul(target))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn touch_in_flight(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    scanner: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE in_flight SET updated_ms = $1 WHERE run_id = $2 AND scanner = $3")
+        .bind(now_ms)
+        .bind(run)
+        .bind(codec::no_nul(scanner))
+        .execute(w)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn clear_in_flight(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    scanner: Option<&str>,
+) -> Result<u64, StoreError> {
+    let done = match scanner {
+        Some(s) => {
+            sqlx::query("DELETE FROM in_flight WHERE run_id = $1 AND scanner = $2")
+                .bind(run)
+                .bind(codec::no_nul(s))
+                .execute(w)
+                .await?
+        }
+        None => {
+            sqlx::query("DELETE FROM in_flight WHERE run_id = $1")
+                .bind(run)
+                .execute(w)
+                .await?
+        }
+    };
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn in_flight(
+    _w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+) -> Result<Vec<InFlightRow>, StoreError> {
+    let rows: Vec<(String, i64, String, i64, String, i64)> = sqlx::query_as(
+        "SELECT target, attempt, step, since_ms, scanner, updated_ms FROM in_flight \
+         WHERE run_id = $1 ORDER BY since_ms, target",
+    )
+    .bind(run)
+    .fetch_all(r)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(target, attempt, step, since_ms, scanner, updated_ms)| InFlightRow {
+            target,
+            attempt: u32::try_from(attempt).unwrap_or(0),
+            step,
+            since_ms,
+            scanner,
+            updated_ms,
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------
 // Rows.
 
 fn run_info(row: &DbRow) -> Result<RunInfo, StoreError> {
@@ -1215,8 +1352,14 @@ struct Ids<'a> {
     target: &'a str,
 }
 
+/// Whether anything was collected: a class (even with no instance), a registry value or
+/// a program.
+fn has_collected(inv: &Inventory) -> bool {
+    !inv.classes.is_empty() || !inv.registry_values.is_empty() || !inv.software.is_empty()
+}
+
 /// Every table that hangs off `computers`, children first.
-const CHILD_TABLES: [&str; 11] = [
+const CHILD_TABLES: [&str; 15] = [
     "attempts",
     "class_results",
     "instances",
@@ -1228,6 +1371,10 @@ const CHILD_TABLES: [&str; 11] = [
     "installed_software",
     "hotfixes",
     "services",
+    "machines",
+    "network_adapters",
+    "logical_disks",
+    "memory_modules",
 ];
 
 async fn delete_computer(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
@@ -1402,7 +1549,12 @@ async fn insert_inventory(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result
     Ok(())
 }
 
-async fn insert_reports(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result<(), StoreError> {
+async fn insert_reports(
+    tx: &mut Tx,
+    ids: &Ids<'_>,
+    inv: &Inventory,
+    seen_ms: i64,
+) -> Result<(), StoreError> {
     let h = report::host(inv);
     sqlx::query(
         "INSERT INTO hosts (run_id, computer_id, target, name, domain, manufacturer, model, \
@@ -1490,6 +1642,102 @@ async fn insert_reports(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result<(
         .bind(s.state)
         .bind(s.start_mode)
         .bind(s.start_name)
+        .execute(&mut **tx)
+        .await?;
+    }
+    insert_hardware_lists(tx, ids, inv).await?;
+    if let Some(m) = report::machine(inv, ids.target) {
+        sqlx::query(
+            "INSERT INTO machines (run_id, computer_id, target, machine_key, key_kind, uuid, \
+             serial, name, addresses, mac_addresses, seen_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(m.machine_key)
+        .bind(m.key_kind)
+        .bind(m.uuid)
+        .bind(m.serial)
+        .bind(m.name)
+        .bind(m.addresses)
+        .bind(m.mac_addresses)
+        .bind(seen_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// `network_adapters`, `logical_disks`, `memory_modules`.
+async fn insert_hardware_lists(
+    tx: &mut Tx,
+    ids: &Ids<'_>,
+    inv: &Inventory,
+) -> Result<(), StoreError> {
+    for (i, a) in report::network_adapters(inv).into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO network_adapters (run_id, computer_id, target, position, description, \
+             mac_address, ip_addresses, ip_subnets, dhcp_enabled, dhcp_server, \
+             default_gateways, dns_servers, dns_domain, interface_index) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(a.description)
+        .bind(a.mac_address)
+        .bind(a.ip_addresses)
+        .bind(a.ip_subnets)
+        .bind(a.dhcp_enabled)
+        .bind(a.dhcp_server)
+        .bind(a.default_gateways)
+        .bind(a.dns_servers)
+        .bind(a.dns_domain)
+        .bind(a.interface_index)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (i, d) in report::logical_disks(inv).into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO logical_disks (run_id, computer_id, target, position, device_id, \
+             drive_type, drive_kind, size, free_space, file_system, volume_name) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(d.device_id)
+        .bind(d.drive_type)
+        .bind(d.drive_kind)
+        .bind(d.size)
+        .bind(d.free_space)
+        .bind(d.file_system)
+        .bind(d.volume_name)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (i, m) in report::memory_modules(inv).into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO memory_modules (run_id, computer_id, target, position, bank_label, \
+             device_locator, capacity, speed, configured_clock_speed, manufacturer, \
+             part_number, serial_number) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(m.bank_label)
+        .bind(m.device_locator)
+        .bind(m.capacity)
+        .bind(m.speed)
+        .bind(m.configured_clock_speed)
+        .bind(m.manufacturer)
+        .bind(m.part_number)
+        .bind(m.serial_number)
         .execute(&mut **tx)
         .await?;
     }

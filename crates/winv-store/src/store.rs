@@ -22,7 +22,7 @@ use crate::coord::{
 };
 use crate::error::{is_not_a_database, StoreError};
 use crate::location::{read_password_file, DbAuth, DbLocation};
-use crate::model::{ComputerRow, RunId, RunInfo, RunState, RunSummary};
+use crate::model::{ComputerRow, InFlightChange, InFlightRow, RunId, RunInfo, RunState, RunSummary};
 
 /// The embedded SQLite migrations (`migrations/` of this crate).
 static MIGRATOR_SQLITE: Migrator = sqlx::migrate!("./migrations");
@@ -416,6 +416,42 @@ impl Store {
         target: &str,
     ) -> Result<Option<ComputerResult>, StoreError> {
         on_db!(self, "read computer", computer(run, target))
+    }
+
+    /// Applies a batch of in-flight changes of `run` in one transaction (a scan writes
+    /// its computers' current steps at most once a second).
+    pub async fn update_in_flight(
+        &self,
+        run: RunId,
+        changes: &[InFlightChange],
+    ) -> Result<(), StoreError> {
+        on_db!(self, "write in-flight", update_in_flight(run, changes))
+    }
+
+    /// Renews `updated_ms` of every in-flight row of `scanner` in `run`: the scanner
+    /// lives, its computers are still on their steps.
+    pub async fn touch_in_flight(
+        &self,
+        run: RunId,
+        scanner: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_db!(self, "touch in-flight", touch_in_flight(run, scanner, now_ms))
+    }
+
+    /// Removes the in-flight rows of `run`: those of `scanner`, or every one (`None`).
+    /// Returns how many.
+    pub async fn clear_in_flight(
+        &self,
+        run: RunId,
+        scanner: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        on_db!(self, "clear in-flight", clear_in_flight(run, scanner))
+    }
+
+    /// The computers a running scan of `run` is working on, longest on its step first.
+    pub async fn in_flight(&self, run: RunId) -> Result<Vec<InFlightRow>, StoreError> {
+        on_db!(self, "read in-flight", in_flight(run))
     }
 
     /// The scanner that made each recorded attempt at a computer, by attempt number

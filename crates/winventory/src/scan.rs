@@ -514,6 +514,7 @@ pub async fn execute(
         b.enable_steady_tick(Duration::from_millis(250));
         b
     };
+    let in_flight = InFlight::start(store, run_id).await;
     let runner = {
         let engine = engine.clone();
         tokio::spawn(async move { engine.run(targets, tx, stop_rx).await })
@@ -533,6 +534,7 @@ pub async fn execute(
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
+                in_flight.observe(&ev);
                 match ev {
                     Event::Finished(r) => {
                         if let Err(e) = store.save_computer(run_id, &r).await {
@@ -562,6 +564,7 @@ pub async fn execute(
                     Event::AttemptStarted { target, .. } => {
                         counters.in_flight.insert(target);
                     }
+                    Event::Step { .. } => {}
                     Event::AccountRetired { account, refusals } => {
                         let account: String = account.chars().filter(|c| !c.is_control()).collect();
                         say(&bar, &format!(
@@ -599,6 +602,7 @@ pub async fn execute(
         }
     }
     let _ = runner.await;
+    in_flight.finish().await;
     bar.finish_and_clear();
     let accounts = engine.account_stats();
     if let Err(e) = store.save_accounts(run_id, &accounts).await {
@@ -637,4 +641,254 @@ pub async fn execute(
         summary,
         logons_refused: counters.logons_refused,
     })
+}
+
+/// The computers in flight and their current step, written where `status` (another
+/// process) reads them: the `in_flight` table. Every event updates a map in memory (the
+/// last change of each computer wins); a task of its own writes the changes in one
+/// transaction at most once a second ([`IN_FLIGHT_EVERY`]), never once per event. A
+/// computer's row goes when it finishes or is requeued; the scanner's rows go when the
+/// scan ends. A write that fails is logged and retried with the next batch: the scan
+/// never waits for it.
+struct InFlight {
+    pending: std::sync::Arc<std::sync::Mutex<InFlightPending>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    store: Store,
+    run: RunId,
+    scanner: String,
+    /// Batches written so far.
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// At most one write of the in-flight rows per this period.
+const IN_FLIGHT_EVERY: Duration = Duration::from_secs(1);
+/// Without a change for this long, the rows' `updated_ms` is renewed (one small write):
+/// `status` tells a scanner that died from a computer stuck on a slow class.
+const IN_FLIGHT_ALIVE: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct InFlightPending {
+    /// The attempt each computer in flight is at.
+    attempts: std::collections::HashMap<String, u32>,
+    /// The changes since the last write, by target.
+    changes: std::collections::HashMap<String, winv_store::InFlightChange>,
+}
+
+impl InFlight {
+    /// Clears the run's rows a scan that died left behind, and starts the writer.
+    async fn start(store: &Store, run: RunId) -> InFlight {
+        if let Err(e) = store.clear_in_flight(run, None).await {
+            warn!(error = %e, "cannot clear the in-flight rows of the run");
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        let scanner = format!(
+            "{}:{}",
+            if host.is_empty() { "localhost" } else { &host },
+            std::process::id()
+        );
+        let pending = std::sync::Arc::new(std::sync::Mutex::new(InFlightPending::default()));
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let task = {
+            let (store, pending, writes) = (store.clone(), pending.clone(), writes.clone());
+            let scanner = scanner.clone();
+            tokio::spawn(async move {
+                let mut last_write = std::time::Instant::now();
+                let mut tick = tokio::time::interval(IN_FLIGHT_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = &mut stopped => return,
+                    }
+                    let batch: Vec<winv_store::InFlightChange> = match pending.lock() {
+                        Ok(mut p) => p.changes.drain().map(|(_, c)| c).collect(),
+                        Err(_) => return,
+                    };
+                    if batch.is_empty() {
+                        // Nothing changed: say now and then that the scanner lives.
+                        if last_write.elapsed() >= IN_FLIGHT_ALIVE {
+                            last_write = std::time::Instant::now();
+                            writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if let Err(e) = store.touch_in_flight(run, &scanner, now_ms()).await {
+                                warn!(error = %e, "cannot renew the computers in flight");
+                            }
+                        }
+                        continue;
+                    }
+                    let now = now_ms();
+                    let batch: Vec<winv_store::InFlightChange> = batch
+                        .into_iter()
+                        .map(|c| match c {
+                            winv_store::InFlightChange::Set(mut r) => {
+                                r.updated_ms = now;
+                                winv_store::InFlightChange::Set(r)
+                            }
+                            clear => clear,
+                        })
+                        .collect();
+                    last_write = std::time::Instant::now();
+                    writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if let Err(e) = store.update_in_flight(run, &batch).await {
+                        warn!(error = %e, "cannot write the computers in flight");
+                        // Kept for the next batch, unless a newer change replaced it.
+                        if let Ok(mut p) = pending.lock() {
+                            for c in batch {
+                                let t = match &c {
+                                    winv_store::InFlightChange::Set(r) => r.target.clone(),
+                                    winv_store::InFlightChange::Clear(t) => t.clone(),
+                                };
+                                p.changes.entry(t).or_insert(c);
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        InFlight {
+            pending,
+            stop: Some(stop),
+            task: Some(task),
+            store: store.clone(),
+            run,
+            scanner,
+            writes,
+        }
+    }
+
+    /// Notes what an event says about the computers in flight.
+    fn observe(&self, ev: &Event) {
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        let set = |p: &mut InFlightPending, target: &str, step: &str| {
+            let attempt = p.attempts.get(target).copied().unwrap_or(1);
+            p.changes.insert(
+                target.to_string(),
+                winv_store::InFlightChange::Set(winv_store::InFlightRow {
+                    target: target.to_string(),
+                    attempt,
+                    step: step.to_string(),
+                    since_ms: now_ms(),
+                    scanner: self.scanner.clone(),
+                    updated_ms: now_ms(),
+                }),
+            );
+        };
+        match ev {
+            Event::AttemptStarted { target, attempt } => {
+                p.attempts.insert(target.clone(), *attempt);
+                set(&mut p, target, "starting");
+            }
+            Event::Step { target, step } => set(&mut p, target, step),
+            Event::Requeued { target, .. } => {
+                p.changes.insert(
+                    target.clone(),
+                    winv_store::InFlightChange::Clear(target.clone()),
+                );
+            }
+            Event::Finished(r) => {
+                p.attempts.remove(&r.target);
+                p.changes.insert(
+                    r.target.clone(),
+                    winv_store::InFlightChange::Clear(r.target.clone()),
+                );
+            }
+            Event::Item { .. } | Event::AccountRetired { .. } => {}
+        }
+    }
+
+    /// Stops the writer and removes this scanner's rows.
+    async fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        tracing::debug!(
+            writes = self.writes.load(std::sync::atomic::Ordering::Relaxed),
+            "in-flight rows written"
+        );
+        if let Err(e) = self.store.clear_in_flight(self.run, Some(&self.scanner)).await {
+            warn!(error = %e, "cannot clear the computers in flight");
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod in_flight_tests {
+    use super::*;
+
+    /// Hundreds of events in a burst are one write, not one per event; the rows hold
+    /// the last step of each computer; a finished computer's row goes; the end of the
+    /// scan removes the rest.
+    #[tokio::test]
+    async fn events_are_written_in_batches_of_at_most_one_a_second() {
+        let db = std::env::temp_dir().join(format!(
+            "winv-inflight-{}-{}.db",
+            std::process::id(),
+            now_ms()
+        ));
+        let store = Store::open(&db).await.unwrap();
+        let targets: Vec<String> = (0..3).map(|i| format!("pc{i}")).collect();
+        let run = store
+            .create_run(&targets, &serde_json::json!({}), 1)
+            .await
+            .unwrap();
+        let w = InFlight::start(&store, run).await;
+        for t in &targets {
+            w.observe(&Event::AttemptStarted {
+                target: t.clone(),
+                attempt: 2,
+            });
+            for i in 0..100 {
+                w.observe(&Event::Step {
+                    target: t.clone(),
+                    step: format!("class{i}"),
+                });
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let writes = w.writes.load(std::sync::atomic::Ordering::Relaxed);
+        assert!((1..=2).contains(&writes), "{writes} writes for 303 events");
+        let rows = store.in_flight(run).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r.step == "class99" && r.attempt == 2), "{rows:?}");
+        w.observe(&Event::Requeued {
+            target: "pc1".into(),
+            attempt: 2,
+            status: Status::RpcCallFailed,
+        });
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        let left: Vec<String> = store
+            .in_flight(run)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.target)
+            .collect();
+        assert_eq!(left, ["pc0", "pc2"]);
+        // Quiet for longer than IN_FLIGHT_ALIVE: the rows are renewed, their steps kept.
+        let before = store.in_flight(run).await.unwrap()[0].clone();
+        tokio::time::sleep(IN_FLIGHT_ALIVE + Duration::from_millis(1500)).await;
+        let after = store.in_flight(run).await.unwrap()[0].clone();
+        assert!(after.updated_ms > before.updated_ms, "{before:?} {after:?}");
+        assert_eq!(
+            (after.since_ms, after.step.as_str()),
+            (before.since_ms, before.step.as_str())
+        );
+        w.finish().await;
+        assert!(store.in_flight(run).await.unwrap().is_empty());
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = db.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }

@@ -1,19 +1,27 @@
 //! `winventory status`: a run read back from the database: its state, the computers by
-//! status (MAP's wording and the identifier), per-class counts, the failed computers,
-//! and for a run shared by several scanners each scanner (last heartbeat, claimed,
-//! finished, attempts), the queue and the leases that expired.
+//! status (MAP's wording and the identifier), per-class counts, for a running run the
+//! computers in flight (their step and for how long), and with `--computers` (or any
+//! filter, or `--format csv`) the work list: the failed computers grouped by their fix,
+//! each with its name and address, and the inventoried-incomplete ones with the items
+//! they lack. For a run shared by several scanners: each scanner (last heartbeat,
+//! claimed, finished, attempts), the queue and the leases that expired.
+//!
+//! Output as text (host strings escaped: no control character reaches the terminal),
+//! CSV (cells a spreadsheet would run as formulas neutralised) or JSON.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
+use winv_engine::{FailureStage, Status};
 use winv_store::{
-    ComputerRow, DbAuth, ExpiredLease, QueueCounts, RunInfo, RunSummary, ScannerInfo, Store,
-    StoreError,
+    ComputerRow, DbAuth, ExpiredLease, InFlightRow, QueueCounts, RunInfo, RunState, RunSummary,
+    ScannerInfo, Store, StoreError,
 };
 
 /// Arguments of `winventory status`.
@@ -33,30 +41,111 @@ pub struct StatusArgs {
     #[arg(long, value_name = "ID")]
     pub run: Option<i64>,
 
-    /// Print one JSON object for tools instead of text.
+    /// Output format (text for people, csv for spreadsheets: the work list only, json
+    /// for tools).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<Format>,
+
+    /// The same as --format json.
     #[arg(long)]
     pub json: bool,
 
-    /// Also list every failed computer: target, status, stage, code with its name,
-    /// message.
+    /// Also list the computers to work on: the failed ones grouped by their fix (name,
+    /// address, status, stage, code), and the inventoried-incomplete ones with the items
+    /// they lack.
     #[arg(long)]
     pub computers: bool,
+
+    /// Only computers with these statuses (identifiers, repeatable or comma-separated;
+    /// `inventoried` lists the complete ones too). Implies --computers.
+    #[arg(long, value_name = "STATUS", value_delimiter = ',')]
+    pub status: Vec<String>,
+
+    /// Only computers whose failure is at these stages (`connect-135`, `login`...).
+    /// Implies --computers.
+    #[arg(long, value_name = "STAGE", value_delimiter = ',')]
+    pub stage: Vec<String>,
+
+    /// Only computers whose failure (or a missing item's error) has these codes: names
+    /// (`E_ACCESSDENIED`) or numbers (`0x80070005`, `10060`). Implies --computers.
+    #[arg(long, value_name = "CODE", value_delimiter = ',')]
+    pub code: Vec<String>,
+
+    /// Only computers inventoried with these accounts (as written in the credentials).
+    /// Implies --computers.
+    #[arg(long, value_name = "ACCOUNT", value_delimiter = ',')]
+    pub account: Vec<String>,
 }
 
-/// Runs `status`: exit 0 when the run was read.
+/// How `status` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned text, host strings escaped.
+    Text,
+    /// The work list as CSV, one computer per row.
+    Csv,
+    /// One JSON object.
+    Json,
+}
+
+impl StatusArgs {
+    fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.format.unwrap_or(Format::Text)
+        }
+    }
+
+    /// Whether the work list is wanted.
+    fn list(&self) -> bool {
+        self.computers
+            || self.format() == Format::Csv
+            || !(self.status.is_empty()
+                && self.stage.is_empty()
+                && self.code.is_empty()
+                && self.account.is_empty())
+    }
+}
+
+/// A filter value that is not valid: a usage error (exit 2), saying what is.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Exit code of a refused command line (clap's own code for usage errors).
+const EXIT_USAGE: u8 = 2;
+
+/// Runs `status`: exit 0 when the run was read, 2 for a filter value that is not valid.
 pub fn run(args: StatusArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let out = rt.block_on(report(&args))?;
+    let out = match rt.block_on(report(&args)) {
+        Ok(out) => out,
+        Err(e) => match e.downcast_ref::<UsageError>() {
+            Some(u) => {
+                eprintln!("winventory: {u}");
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
+            None => return Err(e),
+        },
+    };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The whole output of `status`, text or JSON.
+/// The whole output of `status`, as text, CSV or JSON.
 async fn report(args: &StatusArgs) -> Result<String> {
     let auth = DbAuth {
         password_file: args.db_password_file.clone(),
@@ -69,45 +158,234 @@ async fn report(args: &StatusArgs) -> Result<String> {
     };
     let result = read_run(&store, args).await;
     let accounts = match &result {
-        Ok((info, ..)) => store.accounts(info.id).await?,
+        Ok(data) => store.accounts(data.info.id).await?,
         Err(_) => Vec::new(),
     };
     store.close().await;
-    let (info, summary, failed, shared) = result?;
-    if args.json {
-        let mut v = to_json(&args.db, &info, &summary, failed.as_deref());
-        if let (Some(sh), Some(obj)) = (&shared, v.as_object_mut()) {
-            obj.insert("scanners".into(), shared_json(sh));
-            obj.insert("queue".into(), json!(sh.queue));
-            obj.insert("expired_leases".into(), json!(sh.expired));
+    let data = result?;
+    let list = data.list.as_ref().map(|rows| WorkList::of(rows));
+    match args.format() {
+        Format::Json => {
+            let mut v = to_json(&args.db, &data.info, &data.summary);
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(sh) = &data.shared {
+                    obj.insert("scanners".into(), shared_json(sh));
+                    obj.insert("queue".into(), json!(sh.queue));
+                    obj.insert("expired_leases".into(), json!(sh.expired));
+                }
+                obj.insert("accounts".into(), json!(accounts));
+                obj.insert(
+                    "in_flight".into(),
+                    in_flight_json(&data.in_flight, data.now_ms),
+                );
+                if let Some(l) = &list {
+                    l.insert_json(obj);
+                }
+            }
+            let mut s = serde_json::to_string_pretty(&v)?;
+            s.push('\n');
+            Ok(s)
         }
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("accounts".into(), json!(accounts));
+        Format::Csv => Ok(list.map(|l| l.csv()).unwrap_or_default()),
+        Format::Text => {
+            let mut out = Vec::new();
+            write_header(&data.info, &mut out)?;
+            print_summary(&data.summary, &args.db, &mut out)?;
+            if let Some(sh) = &data.shared {
+                write_shared(sh, &mut out)?;
+            }
+            crate::accounts::write(&accounts, &mut out)?;
+            write_in_flight(&data.in_flight, data.now_ms, &mut out)?;
+            if let Some(l) = &list {
+                l.write_text(&mut out)?;
+            }
+            Ok(String::from_utf8_lossy(&out).into_owned())
         }
-        let mut s = serde_json::to_string_pretty(&v)?;
-        s.push('\n');
-        Ok(s)
-    } else {
-        let mut out = Vec::new();
-        write_header(&info, &mut out)?;
-        print_summary(&summary, &args.db, &mut out)?;
-        crate::accounts::write(&accounts, &mut out)?;
-        if let Some(sh) = &shared {
-            write_shared(sh, &mut out)?;
-        }
-        if let Some(rows) = &failed {
-            write_failed(rows, &mut out)?;
-        }
-        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 }
 
-type RunData = (
-    RunInfo,
-    RunSummary,
-    Option<Vec<ComputerRow>>,
-    Option<Shared>,
-);
+/// Everything `status` shows of a run.
+struct RunData {
+    info: RunInfo,
+    summary: RunSummary,
+    /// The work list (filtered), when asked for.
+    list: Option<Vec<ComputerRow>>,
+    shared: Option<Shared>,
+    /// The computers in flight, for a running run.
+    in_flight: Vec<InFlightRow>,
+    now_ms: i64,
+}
+
+/// One `--code` value: a number or a symbolic name.
+#[derive(Debug, PartialEq, Eq)]
+enum CodeFilter {
+    Number(u32),
+    Name(String),
+}
+
+impl CodeFilter {
+    /// `0x80070005`, `2147942405`, `-2147024891` (a signed HRESULT), `10060`, or a name.
+    fn parse(s: &str) -> CodeFilter {
+        let t = s.trim();
+        let hex = t
+            .strip_prefix("0x")
+            .or_else(|| t.strip_prefix("0X"))
+            .and_then(|h| u32::from_str_radix(h, 16).ok());
+        let dec = t
+            .parse::<u32>()
+            .ok()
+            .or_else(|| t.parse::<i32>().ok().map(|i| i as u32));
+        match hex.or(dec) {
+            Some(n) => CodeFilter::Number(n),
+            None => CodeFilter::Name(t.to_string()),
+        }
+    }
+
+    fn matches(&self, r: &ComputerRow) -> bool {
+        match self {
+            CodeFilter::Number(n) => r.code == Some(*n),
+            // The computer's failure, or one of the items it lacks.
+            CodeFilter::Name(name) => code_names(r).any(|c| c.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// The work list's filters, validated against what exists.
+#[derive(Debug, Default)]
+struct Filter {
+    statuses: Vec<Status>,
+    stages: Vec<String>,
+    codes: Vec<CodeFilter>,
+    accounts: Vec<String>,
+}
+
+/// The values a user gave, split at commas (clap does it too), trimmed, without empty
+/// ones (`--status a,,b`).
+fn values(v: &[String]) -> impl Iterator<Item = &str> {
+    v.iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+impl Filter {
+    /// The filters of `args`; a value that names nothing is a [`UsageError`] listing
+    /// the valid ones (for codes and accounts: those of this run).
+    fn new(args: &StatusArgs, info: &RunInfo, rows: &[ComputerRow]) -> Result<Filter> {
+        let mut f = Filter::default();
+        for v in values(&args.status) {
+            let Some(st) = Status::ALL
+                .into_iter()
+                .find(|s| s.as_str().eq_ignore_ascii_case(v))
+            else {
+                let all: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                return Err(usage(format!(
+                    "unknown status {:?}: the statuses are {}",
+                    printable(v),
+                    all.join(", ")
+                )));
+            };
+            f.statuses.push(st);
+        }
+        for v in values(&args.stage) {
+            match FailureStage::parse(&v.to_ascii_lowercase()) {
+                Some(st) => f.stages.push(st.as_str().to_string()),
+                None => {
+                    let all: Vec<&str> = winv_client::Stage::ALL
+                        .iter()
+                        .map(|s| s.as_str())
+                        .chain(FailureStage::ENGINE.iter().map(|s| s.as_str()))
+                        .collect();
+                    return Err(usage(format!(
+                        "unknown stage {:?}: the stages are {}",
+                        printable(v),
+                        all.join(", ")
+                    )));
+                }
+            }
+        }
+        for v in values(&args.code) {
+            let c = CodeFilter::parse(v);
+            if let CodeFilter::Name(name) = &c {
+                let known = winv_kb::by_name(name).is_some()
+                    || rows
+                        .iter()
+                        .flat_map(code_names)
+                        .any(|n| n.eq_ignore_ascii_case(name));
+                if !known {
+                    let here: BTreeSet<&str> = rows.iter().flat_map(code_names).collect();
+                    return Err(usage(format!(
+                        "unknown code {:?}: give a code name or a number (0x80070005, 10060); \
+                         the codes of run {} are {}",
+                        printable(v),
+                        info.id,
+                        list_or_none(here.into_iter().map(printable))
+                    )));
+                }
+            }
+            f.codes.push(c);
+        }
+        if !args.account.is_empty() {
+            let mut known: BTreeSet<String> = info.options["accounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect();
+            known.extend(rows.iter().filter_map(|r| r.credential.clone()));
+            for v in values(&args.account) {
+                let Some(a) = known.iter().find(|k| k.eq_ignore_ascii_case(v)) else {
+                    return Err(usage(format!(
+                        "unknown account {:?}: the accounts of run {} are {}",
+                        printable(v),
+                        info.id,
+                        list_or_none(known.iter().map(|k| printable(k)))
+                    )));
+                };
+                f.accounts.push(a.clone());
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether `r` is listed: of a chosen status (by default every status but
+    /// `inventoried`: the work to do), stage, code and account.
+    fn keeps(&self, r: &ComputerRow) -> bool {
+        let status = if self.statuses.is_empty() {
+            r.status != Status::Inventoried
+        } else {
+            self.statuses.contains(&r.status)
+        };
+        status
+            && (self.stages.is_empty() || r.stage.as_ref().is_some_and(|s| self.stages.contains(s)))
+            && (self.codes.is_empty() || self.codes.iter().any(|c| c.matches(r)))
+            && (self.accounts.is_empty()
+                || r.credential
+                    .as_deref()
+                    .is_some_and(|c| self.accounts.iter().any(|a| a.eq_ignore_ascii_case(c))))
+    }
+}
+
+/// The code names of a computer: its failure's, then those of the items it lacks.
+fn code_names(r: &ComputerRow) -> impl Iterator<Item = &str> {
+    r.code_name
+        .as_deref()
+        .into_iter()
+        .chain(r.missing.iter().filter_map(|m| m.code_name.as_deref()))
+}
+
+fn usage(msg: String) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg))
+}
+
+fn list_or_none(items: impl Iterator<Item = String>) -> String {
+    let v: Vec<String> = items.collect();
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
+}
 
 /// The scanners of a run shared by several (none for a run of one `scan` process).
 struct Shared {
@@ -235,21 +513,18 @@ async fn read_run(store: &Store, args: &StatusArgs) -> Result<RunData> {
         }
     };
     let summary = store.summary(info.id).await?;
-    let failed = if args.computers {
+    let list = if args.list() {
         let rows = store.computers(info.id).await?;
-        Some(
-            rows.into_iter()
-                .filter(|r| !r.status.is_success())
-                .collect(),
-        )
+        let filter = Filter::new(args, &info, &rows)?;
+        Some(rows.into_iter().filter(|r| filter.keeps(r)).collect())
     } else {
         None
     };
+    let now = now_ms();
     let scanners = store.scanners(info.id).await?;
     let shared = if scanners.is_empty() {
         None
     } else {
-        let now = now_ms();
         Some(Shared {
             now_ms: now,
             queue: store.queue_counts(info.id, now).await?,
@@ -257,7 +532,20 @@ async fn read_run(store: &Store, args: &StatusArgs) -> Result<RunData> {
             scanners,
         })
     };
-    Ok((info, summary, failed, shared))
+    // Rows a scan that died left behind mean nothing once the run is not running.
+    let in_flight = if info.state == RunState::Running {
+        store.in_flight(info.id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(RunData {
+        info,
+        summary,
+        list,
+        shared,
+        in_flight,
+        now_ms: now,
+    })
 }
 
 /// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian
@@ -394,37 +682,337 @@ pub fn print_summary(summary: &RunSummary, db: &Path, out: &mut dyn Write) -> st
     Ok(())
 }
 
-fn write_failed(rows: &[ComputerRow], out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out)?;
-    if rows.is_empty() {
-        writeln!(out, "no failed computers")?;
-        return Ok(());
+/// The computers to work on, as `status --computers` shows them: failures grouped by
+/// their fix, incomplete inventories with the items they lack, and (when asked for by
+/// `--status inventoried`) the complete ones.
+struct WorkList<'a> {
+    /// Failed computers by fix, largest group first (then in order of appearance).
+    groups: Vec<FixGroup<'a>>,
+    incomplete: Vec<&'a ComputerRow>,
+    complete: Vec<&'a ComputerRow>,
+}
+
+/// Failed computers that share one fix.
+struct FixGroup<'a> {
+    /// The first remediation step of the knowledge base (`None`: it has none).
+    fix: Option<String>,
+    computers: Vec<&'a ComputerRow>,
+}
+
+impl FixGroup<'_> {
+    /// The statuses of the group, in `Status::ALL` order.
+    fn statuses(&self) -> Vec<Status> {
+        let set: BTreeSet<Status> = self.computers.iter().map(|r| r.status).collect();
+        set.into_iter().collect()
     }
-    writeln!(out, "failed computers ({}):", rows.len())?;
-    for r in rows {
-        let mut line = String::new();
-        let _ = write!(
-            line,
-            "{}  {}  stage {}  code {}",
-            r.target,
-            r.status.as_str(),
-            r.stage.as_deref().unwrap_or("-"),
-            format_code(r.code, r.code_name.as_deref())
+}
+
+impl<'a> WorkList<'a> {
+    fn of(rows: &'a [ComputerRow]) -> WorkList<'a> {
+        let mut groups: Vec<FixGroup<'a>> = Vec::new();
+        let (mut incomplete, mut complete) = (Vec::new(), Vec::new());
+        for r in rows {
+            match r.status {
+                Status::Inventoried => complete.push(r),
+                Status::InventoriedIncomplete => incomplete.push(r),
+                _ => {
+                    let fix = first_remediation(r);
+                    // Without a fix, one group per status.
+                    let same = |g: &FixGroup<'_>| match (&fix, &g.fix) {
+                        (Some(a), Some(b)) => a == b,
+                        (None, None) => g.computers[0].status == r.status,
+                        _ => false,
+                    };
+                    match groups.iter_mut().find(|g| same(g)) {
+                        Some(g) => g.computers.push(r),
+                        None => groups.push(FixGroup {
+                            fix,
+                            computers: vec![r],
+                        }),
+                    }
+                }
+            }
+        }
+        // Stable: equal sizes keep their order of appearance.
+        groups.sort_by_key(|g| std::cmp::Reverse(g.computers.len()));
+        WorkList {
+            groups,
+            incomplete,
+            complete,
+        }
+    }
+
+    fn failed(&self) -> usize {
+        self.groups.iter().map(|g| g.computers.len()).sum()
+    }
+
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out)?;
+        if self.groups.is_empty() && self.incomplete.is_empty() && self.complete.is_empty() {
+            writeln!(out, "no computer to list")?;
+            return Ok(());
+        }
+        if !self.groups.is_empty() {
+            writeln!(
+                out,
+                "failed computers ({}), by fix ({} fixes):",
+                self.failed(),
+                self.groups.len()
+            )?;
+            for g in &self.groups {
+                let statuses: Vec<&str> = g.statuses().iter().map(|s| s.as_str()).collect();
+                writeln!(out)?;
+                writeln!(
+                    out,
+                    "  {} computer{}  {}",
+                    g.computers.len(),
+                    if g.computers.len() == 1 { "" } else { "s" },
+                    statuses.join(", ")
+                )?;
+                match &g.fix {
+                    Some(fix) => writeln!(out, "  fix: {fix}")?,
+                    None => writeln!(out, "  fix: (none in the knowledge base)")?,
+                }
+                write_hosts(&g.computers, out, |r, line| {
+                    let _ = write!(
+                        line,
+                        "  {}  stage {}  code {}  attempts {}",
+                        r.status.as_str(),
+                        r.stage.as_deref().map_or("-".to_string(), printable),
+                        printable(&format_code(r.code, r.code_name.as_deref())),
+                        r.attempts
+                    );
+                    if let Some(m) = r.message.as_deref().filter(|m| !m.is_empty()) {
+                        let _ = write!(line, "  {}", printable(m));
+                    }
+                })?;
+            }
+        }
+        if !self.incomplete.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "inventoried-incomplete computers ({}), with the items they lack:",
+                self.incomplete.len()
+            )?;
+            write_hosts(&self.incomplete, out, |r, line| {
+                let _ = write!(line, "  missing {}", missing_text(r));
+            })?;
+        }
+        if !self.complete.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "inventoried computers ({}):", self.complete.len())?;
+            write_hosts(&self.complete, out, |r, line| {
+                if let Some(c) = &r.credential {
+                    let _ = write!(line, "  account {}", printable(c));
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn csv(&self) -> String {
+        let mut s = String::from(
+            "target,name,address,status,stage,code,code_name,account,attempts,missing,fix,message\n",
         );
-        if let Some(m) = r.message.as_deref().filter(|m| !m.is_empty()) {
-            let _ = write!(line, "  {m}");
+        let rows = self
+            .groups
+            .iter()
+            .flat_map(|g| g.computers.iter())
+            .chain(&self.incomplete)
+            .chain(&self.complete);
+        for r in rows {
+            let cells = [
+                r.target.clone(),
+                r.name.clone().unwrap_or_default(),
+                r.address.map(|a| a.to_string()).unwrap_or_default(),
+                r.status.as_str().to_string(),
+                r.stage.clone().unwrap_or_default(),
+                r.code.map(|c| format!("0x{c:08X}")).unwrap_or_default(),
+                r.code_name.clone().unwrap_or_default(),
+                r.credential.clone().unwrap_or_default(),
+                r.attempts.to_string(),
+                r.missing
+                    .iter()
+                    .map(|m| m.class.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                first_remediation(r).unwrap_or_default().to_string(),
+                r.message.clone().unwrap_or_default(),
+            ];
+            let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+            s.push_str(&line.join(","));
+            s.push('\n');
         }
-        writeln!(out, "  {line}")?;
-        if let Some(fix) = first_remediation(r) {
-            writeln!(out, "      fix: {fix}")?;
+        s
+    }
+
+    fn insert_json(&self, obj: &mut serde_json::Map<String, Value>) {
+        let failed: Vec<Value> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.computers.iter())
+            .map(|r| computer_json(r))
+            .collect();
+        obj.insert("failed_computers".into(), Value::Array(failed));
+        obj.insert(
+            "failure_groups".into(),
+            Value::Array(
+                self.groups
+                    .iter()
+                    .map(|g| {
+                        json!({
+                            "fix": g.fix,
+                            "statuses": g.statuses().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                            "count": g.computers.len(),
+                            "targets": g.computers.iter().map(|r| r.target.as_str()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+        obj.insert(
+            "incomplete_computers".into(),
+            Value::Array(self.incomplete.iter().map(|r| computer_json(r)).collect()),
+        );
+        if !self.complete.is_empty() {
+            obj.insert(
+                "inventoried_computers".into(),
+                Value::Array(self.complete.iter().map(|r| computer_json(r)).collect()),
+            );
         }
+    }
+}
+
+/// A CSV cell: control characters dropped (a host may report anything), a value a
+/// spreadsheet would run as a formula neutralised, quoted as RFC 4180 says
+/// (`winv_report`'s rule, the same as the reports').
+fn csv_cell(s: &str) -> String {
+    winv_report::cell::csv_text(&winv_report::cell::clean(s))
+}
+
+/// The items a computer lacks: `Win32_Service (failed WBEM_E_PROVIDER_LOAD_FAILURE)`.
+fn missing_text(r: &ComputerRow) -> String {
+    if r.missing.is_empty() {
+        return "-".to_string();
+    }
+    r.missing
+        .iter()
+        .map(|m| match &m.code_name {
+            Some(c) => format!("{} ({} {})", printable(&m.class), m.outcome, printable(c)),
+            None => format!("{} ({})", printable(&m.class), m.outcome),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One line per computer: name (as Windows reported it, `-` when unknown), address,
+/// the target as given when it is neither, then `rest`. Columns aligned; every host
+/// string escaped.
+fn write_hosts(
+    rows: &[&ComputerRow],
+    out: &mut dyn Write,
+    rest: impl Fn(&ComputerRow, &mut String),
+) -> std::io::Result<()> {
+    let name = |r: &ComputerRow| r.name.as_deref().map_or("-".to_string(), printable);
+    let addr = |r: &ComputerRow| r.address.map_or("-".to_string(), |a| a.to_string());
+    let name_w = rows
+        .iter()
+        .map(|r| name(r).chars().count())
+        .max()
+        .unwrap_or(1);
+    let addr_w = rows.iter().map(|r| addr(r).len()).max().unwrap_or(1);
+    for r in rows {
+        let mut line = format!("    {:<name_w$}  {:<addr_w$}", name(r), addr(r));
+        let shown_as_name = r
+            .name
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&r.target));
+        let shown_as_addr = r.address.is_some_and(|a| a.to_string() == r.target);
+        if !shown_as_name && !shown_as_addr {
+            let _ = write!(line, "  {}", printable(&r.target));
+        }
+        rest(r, &mut line);
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// An in-flight row whose scanner has not written for this long is a dead scanner's (a
+/// live one renews its rows every 10 s, `scan`'s `IN_FLIGHT_ALIVE`).
+const IN_FLIGHT_STALE_MS: i64 = 30_000;
+
+fn stale(r: &InFlightRow, now: i64) -> bool {
+    now.saturating_sub(r.updated_ms) > IN_FLIGHT_STALE_MS
+}
+
+/// The computers in flight: target, attempt, step and for how long.
+fn write_in_flight(rows: &[InFlightRow], now: i64, out: &mut dyn Write) -> std::io::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "in flight ({}), longest on its step first:",
+        rows.len()
+    )?;
+    let target_w = rows
+        .iter()
+        .map(|r| printable(&r.target).chars().count())
+        .max()
+        .unwrap_or(1);
+    let step_w = rows
+        .iter()
+        .map(|r| printable(&r.step).chars().count())
+        .max()
+        .unwrap_or(1);
+    for r in rows {
+        let mut line = format!(
+            "  {:<target_w$}  attempt {}  {:<step_w$}  for {}",
+            printable(&r.target),
+            r.attempt,
+            printable(&r.step),
+            format_duration(now - r.since_ms)
+        );
+        if stale(r, now) {
+            let _ = write!(
+                line,
+                "  (no word from its scanner {} for {}: it may have died; --resume the run)",
+                printable(&r.scanner),
+                format_duration(now - r.updated_ms)
+            );
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+fn in_flight_json(rows: &[InFlightRow], now: i64) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "target": r.target,
+                    "attempt": r.attempt,
+                    "step": r.step,
+                    "since_ms": r.since_ms,
+                    "seconds": (now - r.since_ms).max(0) / 1000,
+                    "scanner": r.scanner,
+                    "updated_ms": r.updated_ms,
+                    "stale": stale(r, now),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// The first remediation step for a failed computer: the same explanation as `scan
 /// --json` and `diagnose` (`winv_engine::classify::explanation`).
 fn first_remediation(r: &ComputerRow) -> Option<String> {
+    if r.status.is_success() {
+        return None;
+    }
     winv_engine::classify::explained(
         r.status,
         r.code_name.as_deref(),
@@ -440,6 +1028,7 @@ fn first_remediation(r: &ComputerRow) -> Option<String> {
 fn computer_json(r: &ComputerRow) -> Value {
     json!({
         "target": r.target,
+        "name": r.name,
         "address": r.address.map(|a| a.to_string()),
         "status": r.status.as_str(),
         "status_text": r.status.display_text(),
@@ -454,17 +1043,13 @@ fn computer_json(r: &ComputerRow) -> Value {
         "attempts": r.attempts,
         "credential": r.credential,
         "finished_ms": r.finished_ms,
+        "missing": r.missing,
         "remediation": first_remediation(r),
     })
 }
 
-fn to_json(
-    db: &Path,
-    info: &RunInfo,
-    summary: &RunSummary,
-    failed: Option<&[ComputerRow]>,
-) -> Value {
-    let mut v = json!({
+fn to_json(db: &Path, info: &RunInfo, summary: &RunSummary) -> Value {
+    json!({
         "database": db.display().to_string(),
         "run": {
             "id": info.id,
@@ -484,14 +1069,7 @@ fn to_json(
             "count": n,
         })).collect::<Vec<_>>(),
         "classes": summary.classes,
-    });
-    if let (Some(rows), Some(obj)) = (failed, v.as_object_mut()) {
-        obj.insert(
-            "failed_computers".into(),
-            Value::Array(rows.iter().map(computer_json).collect()),
-        );
-    }
-    v
+    })
 }
 
 #[cfg(test)]
@@ -499,7 +1077,6 @@ fn to_json(
 mod tests {
     use super::*;
     use winv_engine::{ComputerResult, Failure, Inventory, Status};
-    use winv_store::RunState;
 
     #[test]
     fn times_are_printed_in_utc() {
@@ -571,9 +1148,447 @@ mod tests {
             db: db.to_path_buf(),
             db_password_file: None,
             run,
+            format: None,
             json,
             computers,
+            status: Vec::new(),
+            stage: Vec::new(),
+            code: Vec::new(),
+            account: Vec::new(),
         }
+    }
+
+    /// A computer result: `status` with a failure at `stage` (code, name), or an
+    /// inventory naming the computer `name` whose `missing` items failed.
+    fn computer(
+        target: &str,
+        status: Status,
+        failure: Option<(&str, u32, &str)>,
+        name: Option<&str>,
+        account: Option<&str>,
+        missing: &[(&str, &str)],
+    ) -> ComputerResult {
+        let mut r = result(target, status);
+        r.address = target.parse().ok().or(Some("10.9.9.9".parse().unwrap()));
+        r.credential = account.map(str::to_string);
+        if let (Some((stage, code, code_name)), Some(f)) = (failure, r.failure.as_mut()) {
+            f.stage = winv_engine::FailureStage::parse(stage).unwrap();
+            f.code = Some(code);
+            f.code_name = Some(code_name.into());
+            f.message = format!("{stage} failed: {code_name}");
+        }
+        if let Some(n) = name {
+            r.inventory.classes.push(winv_engine::ClassInstances {
+                class: "Win32_ComputerSystem".into(),
+                namespace: "root\\cimv2".into(),
+                instances: vec![json!({"__CLASS": "Win32_ComputerSystem", "Name": n})],
+            });
+        }
+        for (class, code_name) in missing {
+            r.classes.push(winv_engine::ClassResult {
+                class: (*class).into(),
+                namespace: "root\\cimv2".into(),
+                outcome: winv_engine::ClassOutcome::Failed,
+                rows: 0,
+                attempt: 1,
+                error: Some(Failure {
+                    code_name: Some((*code_name).into()),
+                    ..result("x", Status::OtherReasons).failure.unwrap()
+                }),
+            });
+        }
+        r
+    }
+
+    const HOSTILE: &str = "=cmd|' /C calc'!A0\x1b[31m";
+
+    /// A run of eight computers: three with one fix, two with another, one incomplete,
+    /// one inventoried with a hostile name, one not finished.
+    async fn work_db(name: &str) -> (PathBuf, i64) {
+        let db = temp_db(name);
+        let store = Store::open(&db).await.unwrap();
+        let targets: Vec<String> = [
+            "srv1.lab", "srv2.lab", "10.0.0.3", "pc4.lab", "pc5.lab", "pc6.lab", "pc7.lab",
+            "pc8.lab",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let run = store
+            .create_run(
+                &targets,
+                &json!({"accounts": ["LAB\\admin", "LAB\\helpdesk"]}),
+                1_709_288_100_000,
+            )
+            .await
+            .unwrap();
+        let rpc = Some(("activation", 0x800706BA, "RPC_S_SERVER_UNAVAILABLE"));
+        let timeout = Some(("connect-135", 10060, "WSAETIMEDOUT"));
+        for r in [
+            computer(
+                "srv1.lab",
+                Status::RpcServerUnavailable,
+                rpc,
+                Some("SRV1"),
+                None,
+                &[],
+            ),
+            computer(
+                "srv2.lab",
+                Status::RpcServerUnavailable,
+                rpc,
+                None,
+                None,
+                &[],
+            ),
+            computer(
+                "10.0.0.3",
+                Status::RpcServerUnavailable,
+                rpc,
+                None,
+                None,
+                &[],
+            ),
+            computer(
+                "pc4.lab",
+                Status::ConnectionTimeout,
+                timeout,
+                None,
+                None,
+                &[],
+            ),
+            computer(
+                "pc7.lab",
+                Status::ConnectionTimeout,
+                timeout,
+                None,
+                None,
+                &[],
+            ),
+            computer(
+                "pc5.lab",
+                Status::InventoriedIncomplete,
+                None,
+                Some("PC5"),
+                Some("LAB\\helpdesk"),
+                &[
+                    ("Win32_Service", "WBEM_E_PROVIDER_LOAD_FAILURE"),
+                    ("Win32_BIOS", "WBEM_E_INVALID_CLASS"),
+                ],
+            ),
+            computer(
+                "pc6.lab",
+                Status::Inventoried,
+                None,
+                Some(HOSTILE),
+                Some("LAB\\admin"),
+                &[],
+            ),
+        ] {
+            store.save_computer(run, &r).await.unwrap();
+        }
+        store.close().await;
+        (db, run)
+    }
+
+    fn filtered(db: &Path, f: impl FnOnce(&mut StatusArgs)) -> StatusArgs {
+        let mut a = args(db, false, true, None);
+        f(&mut a);
+        a
+    }
+
+    #[tokio::test]
+    async fn failures_are_grouped_by_fix_with_names_and_addresses_under_each() {
+        let (db, _) = work_db("groups").await;
+        let text = report(&args(&db, false, true, None)).await.unwrap();
+        let rpc_fix = winv_kb::by_name("RPC_S_SERVER_UNAVAILABLE")
+            .unwrap()
+            .remediation[0]
+            .clone();
+        assert_eq!(
+            text.matches(rpc_fix.as_str()).count(),
+            1,
+            "one fix line: {text}"
+        );
+        assert!(
+            text.contains("failed computers (5), by fix (2 fixes):"),
+            "{text}"
+        );
+        let at = text.find("  3 computers  rpc-server-unavailable").unwrap();
+        let group = &text[at..text[at..].find("\n\n").map_or(text.len(), |e| at + e)];
+        assert!(group.contains(&format!("fix: {rpc_fix}")), "{group}");
+        // Name and address; the target too when it is neither.
+        assert!(
+            group.contains("SRV1  10.9.9.9  srv1.lab  rpc-server-unavailable"),
+            "{group}"
+        );
+        assert!(
+            group.contains("-     10.0.0.3  rpc-server-unavailable"),
+            "{group}"
+        );
+        assert!(text.contains("  2 computers  connection-timeout"), "{text}");
+        // The largest group first.
+        assert!(at < text.find("  2 computers  connection-timeout").unwrap());
+        // The incomplete computer with the items it lacks.
+        assert!(
+            text.contains("inventoried-incomplete computers (1), with the items they lack:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("PC5  10.9.9.9  pc5.lab  missing Win32_Service (failed WBEM_E_PROVIDER_LOAD_FAILURE), Win32_BIOS (failed WBEM_E_INVALID_CLASS)"),
+            "{text}"
+        );
+        // Complete ones are no work.
+        assert!(!text.contains("pc6.lab"), "{text}");
+        remove_db(&db);
+    }
+
+    #[tokio::test]
+    async fn each_filter_narrows_the_list_and_takes_lists() {
+        let (db, _) = work_db("filters").await;
+        let targets = |a: StatusArgs| async move {
+            let j: Value = serde_json::from_str(&report(&a).await.unwrap()).unwrap();
+            let mut t: Vec<String> = [
+                "failed_computers",
+                "incomplete_computers",
+                "inventoried_computers",
+            ]
+            .iter()
+            .flat_map(|k| j[k].as_array().cloned().unwrap_or_default())
+            .map(|c| c["target"].as_str().unwrap().to_string())
+            .collect();
+            t.sort();
+            t
+        };
+        let t = targets(filtered(&db, |a| {
+            a.json = true;
+            a.status = vec!["connection-timeout,inventoried".into()];
+        }))
+        .await;
+        assert_eq!(t, ["pc4.lab", "pc6.lab", "pc7.lab"]);
+        let t = targets(filtered(&db, |a| {
+            a.json = true;
+            a.status = vec![
+                "inventoried-incomplete".into(),
+                "rpc-server-unavailable".into(),
+            ];
+        }))
+        .await;
+        assert_eq!(t, ["10.0.0.3", "pc5.lab", "srv1.lab", "srv2.lab"]);
+        let t = targets(filtered(&db, |a| {
+            a.json = true;
+            a.stage = vec!["connect-135".into()];
+        }))
+        .await;
+        assert_eq!(t, ["pc4.lab", "pc7.lab"]);
+        for code in ["wsaetimedout", "10060", "0x274C"] {
+            let t = targets(filtered(&db, |a| {
+                a.json = true;
+                a.code = vec![code.into()];
+            }))
+            .await;
+            assert_eq!(t, ["pc4.lab", "pc7.lab"], "{code}");
+        }
+        let t = targets(filtered(&db, |a| {
+            a.json = true;
+            a.code = vec!["0x800706BA".into()];
+            a.stage = vec!["activation".into()];
+        }))
+        .await;
+        assert_eq!(t, ["10.0.0.3", "srv1.lab", "srv2.lab"]);
+        let t = targets(filtered(&db, |a| {
+            a.json = true;
+            a.account = vec!["lab\\HELPDESK".into()];
+        }))
+        .await;
+        assert_eq!(t, ["pc5.lab"]);
+        let t = targets(filtered(&db, |a| {
+            a.json = true;
+            a.account = vec!["LAB\\admin".into()];
+            a.status = vec!["inventoried".into()];
+        }))
+        .await;
+        assert_eq!(t, ["pc6.lab"]);
+        remove_db(&db);
+    }
+
+    #[tokio::test]
+    async fn a_filter_value_that_names_nothing_is_a_usage_error_listing_the_valid_ones() {
+        let (db, run) = work_db("bad-filters").await;
+        let err = |f: fn(&mut StatusArgs)| {
+            let a = filtered(&db, f);
+            async move {
+                let e = report(&a).await.unwrap_err();
+                assert!(e.downcast_ref::<UsageError>().is_some(), "{e:#}");
+                e.to_string()
+            }
+        };
+        let e = err(|a| a.status = vec!["inventoried".into(), "broken".into()]).await;
+        assert!(e.starts_with("unknown status \"broken\": the statuses are inventoried, inventoried-incomplete, machine-not-found"), "{e}");
+        assert!(e.contains("other-reasons"), "{e}");
+        let e = err(|a| a.stage = vec!["tcp-999".into()]).await;
+        assert!(
+            e.starts_with("unknown stage \"tcp-999\": the stages are connect-135"),
+            "{e}"
+        );
+        assert!(e.contains("watchdog"), "{e}");
+        let e = err(|a| a.code = vec!["E_NOPE".into()]).await;
+        assert_eq!(
+            e,
+            format!("unknown code \"E_NOPE\": give a code name or a number (0x80070005, 10060); the codes of run {run} are RPC_S_SERVER_UNAVAILABLE, WBEM_E_INVALID_CLASS, WBEM_E_PROVIDER_LOAD_FAILURE, WSAETIMEDOUT")
+        );
+        let e = err(|a| a.account = vec!["LAB\\nobody".into()]).await;
+        assert_eq!(
+            e,
+            format!("unknown account \"LAB\\\\nobody\": the accounts of run {run} are LAB\\admin, LAB\\helpdesk")
+        );
+        // A code name of the knowledge base that this run does not have is no error.
+        let a = filtered(&db, |a| a.code = vec!["E_ACCESSDENIED".into()]);
+        assert!(report(&a).await.unwrap().contains("no computer to list"));
+        remove_db(&db);
+    }
+
+    #[tokio::test]
+    async fn csv_and_json_carry_the_work_list_and_host_strings_stay_data() {
+        let (db, _) = work_db("csv").await;
+        let a = filtered(&db, |a| {
+            a.format = Some(Format::Csv);
+            a.status = vec![
+                "inventoried".into(),
+                "inventoried-incomplete".into(),
+                "connection-timeout".into(),
+            ];
+        });
+        let csv = report(&a).await.unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "target,name,address,status,stage,code,code_name,account,attempts,missing,fix,message"
+        );
+        assert_eq!(lines.len(), 5, "{csv}");
+        assert!(
+            lines[1].starts_with(
+                "pc4.lab,,10.9.9.9,connection-timeout,connect-135,0x0000274C,WSAETIMEDOUT,,0,,"
+            ),
+            "{csv}"
+        );
+        let pc5 = lines.iter().find(|l| l.starts_with("pc5.lab")).unwrap();
+        assert!(pc5.contains(",Win32_Service Win32_BIOS,"), "{pc5}");
+        // The hostile name: neutralised, quoted (it has a quote... no: a `'` only), no
+        // escape character.
+        let pc6 = lines.iter().find(|l| l.starts_with("pc6.lab")).unwrap();
+        assert!(pc6.starts_with("pc6.lab,'=cmd|' /C calc'!A0[31m,"), "{pc6}");
+        assert!(!csv.contains('\x1b'));
+        // Text: the escape sequence shown, not sent.
+        let a = filtered(&db, |a| a.status = vec!["inventoried".into()]);
+        let text = report(&a).await.unwrap();
+        assert!(!text.contains('\x1b'), "{text}");
+        assert!(
+            text.contains("=cmd|' /C calc'!A0\\u{1b}[31m  10.9.9.9  pc6.lab  account LAB\\admin"),
+            "{text}"
+        );
+        // JSON: groups with their targets, the missing items.
+        let a = filtered(&db, |a| a.json = true);
+        let j: Value = serde_json::from_str(&report(&a).await.unwrap()).unwrap();
+        assert_eq!(j["failure_groups"][0]["count"], 3);
+        assert_eq!(
+            j["failure_groups"][0]["statuses"],
+            json!(["rpc-server-unavailable"])
+        );
+        assert_eq!(
+            j["failure_groups"][0]["targets"],
+            json!(["srv1.lab", "srv2.lab", "10.0.0.3"])
+        );
+        assert_eq!(
+            j["failure_groups"][1]["targets"],
+            json!(["pc4.lab", "pc7.lab"])
+        );
+        assert_eq!(j["incomplete_computers"][0]["name"], "PC5");
+        assert_eq!(
+            j["incomplete_computers"][0]["missing"][0]["class"],
+            "Win32_Service"
+        );
+        assert_eq!(j["failed_computers"][0]["name"], "SRV1");
+        assert_eq!(j["in_flight"], json!([]));
+        remove_db(&db);
+    }
+
+    #[tokio::test]
+    async fn a_running_run_shows_its_computers_in_flight_and_a_finished_one_does_not() {
+        let (db, run) = work_db("flight").await;
+        let store = Store::open(&db).await.unwrap();
+        let now = now_ms();
+        let row = |target: &str, step: &str, ago: i64| {
+            winv_store::InFlightChange::Set(InFlightRow {
+                target: target.into(),
+                attempt: 2,
+                step: step.into(),
+                since_ms: now - ago,
+                scanner: "scan:1".into(),
+                updated_ms: now - ago.min(1000),
+            })
+        };
+        store
+            .update_in_flight(
+                run,
+                &[
+                    row("pc8.lab", "Win32_Service", 312_000),
+                    row("pc7\x1b[2J.lab", "connecting", 4_000),
+                    winv_store::InFlightChange::Set(InFlightRow {
+                        target: "pc9.lab".into(),
+                        attempt: 1,
+                        step: "Win32_BIOS".into(),
+                        since_ms: now - 3_600_000,
+                        scanner: "dead:77".into(),
+                        updated_ms: now - 3_590_000,
+                    }),
+                ],
+            )
+            .await
+            .unwrap();
+        store.close().await;
+        let text = report(&args(&db, false, false, None)).await.unwrap();
+        assert!(
+            text.contains("in flight (3), longest on its step first:"),
+            "{text}"
+        );
+        // A live scanner's rows are plain; a silent one's say so.
+        assert!(
+            text.contains("  pc9.lab           attempt 1  Win32_BIOS     for 1h 00m 00s  (no word from its scanner dead:77 for 59m 50s: it may have died; --resume the run)"),
+            "{text}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("pc8.lab") && l.contains("no word")),
+            "{text}"
+        );
+        assert!(
+            text.contains("  pc8.lab           attempt 2  Win32_Service  for 5m 12s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pc7\\u{1b}[2J.lab  attempt 2  connecting     for 4s"),
+            "{text}"
+        );
+        let j: Value =
+            serde_json::from_str(&report(&args(&db, true, false, None)).await.unwrap()).unwrap();
+        assert_eq!(j["in_flight"][0]["target"], "pc9.lab");
+        assert_eq!(j["in_flight"][0]["stale"], true);
+        assert_eq!(j["in_flight"][1]["target"], "pc8.lab");
+        assert_eq!(j["in_flight"][1]["step"], "Win32_Service");
+        assert_eq!(j["in_flight"][1]["stale"], false);
+        assert!(j["in_flight"][1]["seconds"].as_i64().unwrap() >= 312);
+        // Once the run is not running, rows left behind are not shown.
+        let store = Store::open(&db).await.unwrap();
+        store
+            .set_run_state(run, RunState::Stopped, Some(now))
+            .await
+            .unwrap();
+        store.close().await;
+        let text = report(&args(&db, false, false, None)).await.unwrap();
+        assert!(!text.contains("in flight"), "{text}");
+        remove_db(&db);
     }
 
     #[tokio::test]
@@ -612,11 +1627,11 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("b  rpc-server-unavailable  stage activation  code 0x800706BA RPC_S_SERVER_UNAVAILABLE  the rpc server is unavailable"),
+            text.contains("    -  -  b  rpc-server-unavailable  stage activation  code 0x800706BA RPC_S_SERVER_UNAVAILABLE  attempts 0  the rpc server is unavailable"),
             "{text}"
         );
         assert!(
-            !text.contains("\n  a  "),
+            !text.contains("  a  "),
             "an inventoried computer is not listed: {text}"
         );
 

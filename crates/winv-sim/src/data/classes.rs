@@ -49,6 +49,7 @@ pub const CIMV2_CLASSES: &[&str] = &[
     "Win32_QuickFixEngineering",
     "Win32_Service",
     "Win32_SystemEnclosure",
+    "Win32_ComputerSystemProduct",
     "Win32_CurrentTime",
     "Win32_UTCTime",
     "Win32_LocalTime",
@@ -835,6 +836,30 @@ fn service() -> ClassDef {
     )
 }
 
+/// `Win32_ComputerSystemProduct`: the SMBIOS system information (type 1): the vendor,
+/// the product name, its identifying (serial) number and the system UUID.
+fn computer_system_product() -> ClassDef {
+    build(
+        &[
+            (
+                "CIM_Product",
+                &[
+                    "Caption:string",
+                    "Description:string",
+                    "IdentifyingNumber:string",
+                    "Name:string",
+                    "SKUNumber:string",
+                    "Vendor:string",
+                    "Version:string",
+                ],
+            ),
+            ("Win32_ComputerSystemProduct", &["UUID:string"]),
+        ],
+        &["IdentifyingNumber", "Name", "Version"],
+        win32_qualifiers("{FAF76B96-798C-11D2-AAD1-006008C78BC7}"),
+    )
+}
+
 fn system_enclosure() -> ClassDef {
     build(
         &[
@@ -1145,6 +1170,7 @@ static CIMV2: LazyLock<HashMap<String, ClassDef>> = LazyLock::new(|| {
         quick_fix_engineering(),
         service(),
         system_enclosure(),
+        computer_system_product(),
         time_class("Win32_CurrentTime"),
         time_class("Win32_UTCTime"),
         time_class("Win32_LocalTime"),

@@ -1628,6 +1628,41 @@ impl Gen<'_> {
                 .s("SMBIOSAssetTag", tag);
         }
 
+        // Win32_ComputerSystemProduct: a stream of its own, so the classes above keep
+        // the values they had before it was added.
+        {
+            let mut ids = SplitMix64::derive(seed, &format!("csproduct:{host_name}"));
+            ids = SplitMix64::new(ids.next_u64() ^ addr_bits(self.host.address));
+            let head = if vendor.virtual_machine {
+                format!("564D{}", ids.hex(4))
+            } else {
+                ids.hex(8)
+            };
+            let uuid = format!(
+                "{head}-{}-{}-{}-{}",
+                ids.hex(4),
+                ids.hex(4),
+                ids.hex(4),
+                ids.hex(12)
+            );
+            let mut r = self.table("Win32_ComputerSystemProduct").row();
+            r.s("Caption", "Computer System Product")
+                .s("Description", "Computer System Product")
+                .s("IdentifyingNumber", &serial)
+                .s("Name", vendor.model)
+                .s("Vendor", vendor.manufacturer)
+                .s(
+                    "Version",
+                    if vendor.virtual_machine {
+                        "None"
+                    } else {
+                        "Not Specified"
+                    },
+                )
+                .s("UUID", uuid);
+            // SKUNumber: NULL, as most firmware reports it.
+        }
+
         self.host.set_current_time(REFERENCE_TIME);
         self.registry(install, &host_name, &domain, &serial);
 

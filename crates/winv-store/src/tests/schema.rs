@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use super::TestDb;
 
-/// (table, column, normalised type, not null) of every column, and every index name.
+/// (table, column, normalised type, not null) of every column of every table, and every
+/// index name and `view NAME` of every view.
 async fn schema(db: &TestDb) -> (BTreeSet<(String, String, String, bool)>, BTreeSet<String>) {
     let store = db.open().await;
     let (cols_sql, idx_sql) = if store.location().is_postgres() {
@@ -13,10 +14,14 @@ async fn schema(db: &TestDb) -> (BTreeSet<(String, String, String, bool)>, BTree
                     CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END AS nn \
              FROM information_schema.columns \
              WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' \
+               AND table_name NOT IN (SELECT table_name FROM information_schema.views \
+                                      WHERE table_schema = 'public') \
                AND $1 = $1",
             "SELECT indexname AS i FROM pg_indexes WHERE schemaname = 'public' \
                AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key' \
-               AND $1 = $1",
+               AND $1 = $1 \
+             UNION SELECT 'view ' || table_name FROM information_schema.views \
+               WHERE table_schema = 'public' AND $1 = $1",
         )
     } else {
         (
@@ -26,7 +31,8 @@ async fn schema(db: &TestDb) -> (BTreeSet<(String, String, String, bool)>, BTree
              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
                AND m.name <> '_sqlx_migrations' AND $1 = $1",
             "SELECT name AS i FROM sqlite_master WHERE type = 'index' \
-               AND name NOT LIKE 'sqlite_autoindex%' AND $1 = $1",
+               AND name NOT LIKE 'sqlite_autoindex%' AND $1 = $1 \
+             UNION SELECT 'view ' || name FROM sqlite_master WHERE type = 'view' AND $1 = $1",
         )
     };
     let norm = |t: &str| match t.to_ascii_lowercase().as_str() {
@@ -79,4 +85,5 @@ async fn both_migration_folders_give_the_same_tables_columns_and_indexes() {
     );
     assert_eq!(lite_idx, pg_idx);
     assert!(lite_idx.contains("work_queue"));
+    assert!(lite_idx.contains("view machines_latest"), "{lite_idx:?}");
 }
