@@ -21,7 +21,7 @@ fn samples() -> Vec<Vec<u8>> {
         KrbErrorMsg::encode(24, 1000, "LAB.TEST", &PrincipalName::new(2, "krbtgt/LAB.TEST")),
         ApRep { enc_part: EncryptedData { etype: 18, kvno: None, cipher: vec![1; 40] } }.encode(),
         EncApRepPart { ctime: 5, cusec: 6, subkey: Some(key.clone()), seq_number: Some(7) }.encode(),
-        write_ccache(&me, &[cred.clone()]),
+        write_ccache(&me, std::slice::from_ref(&cred)),
         write_keytab(&[KeytabEntry { principal: svc, kvno: 2, key }]),
     ]
 }
