@@ -2,6 +2,7 @@
 //! a Samba AD DC in a network namespace of the test's own, tshark, the Python
 //! venv with impacket and aiowmi, and an in-process simulated fleet.
 
+pub mod cli;
 pub mod fixtures;
 pub mod netlab;
 pub mod pg;

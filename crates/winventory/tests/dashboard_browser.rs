@@ -11,14 +11,14 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
 use winv_testsuite::fixtures::skip_or_fail;
+use winv_testsuite::cli::{first_line, temp_dir, Killed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -28,21 +28,6 @@ const PW: &str = "Browser-Sim-Pw-9931!";
 const HOSTS: u32 = 150;
 const HOSTILE: &str = "127.0.76.250";
 const SCRIPT: &str = "<script>document.title='pwned';window.__pwned=1</script>";
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("winv-browser-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn fleet_text() -> String {
     format!(
@@ -93,29 +78,8 @@ fn wait_port(port: u16, within: Duration) -> bool {
     false
 }
 
-fn first_line(child: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line
-}
-
 fn start_sim(fleet: &Path) -> (Killed, u16) {
-    let mut child = Command::new(BIN)
-        .args(["sim", "--fleet", fleet.to_str().unwrap(), "--port", "0"])
-        .env(PW_ENV, PW)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let line = first_line(&mut child);
-    let port = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("port="))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (Killed(child), port)
+    winv_testsuite::cli::start_sim(BIN, fleet, &[(PW_ENV, PW)], &[])
 }
 
 async fn text(c: &fantoccini::Client, css: &str) -> String {
@@ -133,7 +97,7 @@ fn dashboard_in_chromium() {
         skip_or_fail("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
         return;
     }
-    let dir = temp_dir("run");
+    let dir = temp_dir("browser-run");
     let fleet = dir.join("fleet.toml");
     std::fs::write(&fleet, fleet_text()).unwrap();
     let (_sim, sim_port) = start_sim(&fleet);
@@ -314,7 +278,13 @@ fn dashboard_in_chromium() {
             .click()
             .await
             .unwrap();
-        let url = c.current_url().await.unwrap();
+        // The click starts a navigation; on a loaded machine it may not have finished.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut url = c.current_url().await.unwrap();
+        while !url.query().unwrap_or("").contains("status=inventoried") && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            url = c.current_url().await.unwrap();
+        }
         assert!(
             url.query().unwrap_or("").contains("status=inventoried"),
             "{url}"

@@ -9,55 +9,19 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
 use winv_engine::Status;
 use winv_store::Store;
 use winv_testsuite::fixtures::skip_or_fail;
 use winv_testsuite::samba::PacketCapture;
 use winv_testsuite::tshark::tshark_available;
+use winv_testsuite::cli::{start_sim, temp_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const HOSTS: usize = 50;
 const GUARD: usize = 3;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("winv-guard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `winventory sim --fleet` on an ephemeral port: the child and the port.
-fn start_sim(fleet: &Path, pw_env: &str, pw: &str) -> (Child, u16) {
-    let mut child = Command::new(BIN)
-        .args(["sim", "--fleet", fleet.to_str().unwrap(), "--port", "0"])
-        .env(pw_env, pw)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("port="))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (child, port)
-}
 
 /// The user names of every NTLM AUTHENTICATE message in the capture, as tshark reads
 /// them (DCE/RPC decoded on the endpoint mapper's port and, by tshark's heuristics, on
@@ -92,7 +56,7 @@ fn a_wrong_first_account_reaches_at_most_the_guards_number_of_hosts() {
     }
     const RIGHT: &str = "Guard-Right-Pw-8812!";
     const WRONG: &str = "Guard-Wrong-Pw-1207!";
-    let dir = temp_dir("fifty");
+    let dir = temp_dir("guard-fifty");
     let fleet = dir.join("fleet.toml");
     std::fs::write(
         &fleet,
@@ -102,8 +66,7 @@ fn a_wrong_first_account_reaches_at_most_the_guards_number_of_hosts() {
         ),
     )
     .unwrap();
-    let (sim, port) = start_sim(&fleet, "WINV_GUARD_SIM_PW", RIGHT);
-    let _sim = Killed(sim);
+    let (_sim, port) = start_sim(BIN, &fleet, &[("WINV_GUARD_SIM_PW", RIGHT)], &[]);
     let creds = dir.join("creds");
     std::fs::write(
         &creds,

@@ -12,51 +12,21 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use winv_store::Store;
+use winv_testsuite::cli::{temp_dir, Killed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const PW_ENV: &str = "WINV_OUTPUT_CLI_PW";
 const PW: &str = "Output-Cli-Pw-4471!";
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("winv-out-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `winventory sim --fleet` on an ephemeral port: the child and the port.
 fn start_sim(dir: &Path, fleet_text: &str) -> (Killed, u16) {
     let fleet = dir.join("fleet.toml");
     std::fs::write(&fleet, fleet_text).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["sim", "--fleet", fleet.to_str().unwrap(), "--port", "0"])
-        .env(PW_ENV, PW)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("port="))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (Killed(child), port)
+    winv_testsuite::cli::start_sim(BIN, &fleet, &[(PW_ENV, PW)], &[])
 }
 
 fn fleet(hosts: &[(&str, &str)]) -> String {
@@ -158,7 +128,7 @@ fn bad_line_report(file: &Path) -> String {
 /// creates no database.
 #[test]
 fn scan_reports_a_bad_target_line_whole_and_skips_it() {
-    let dir = temp_dir("targets");
+    let dir = temp_dir("out-targets");
     let (_sim, port) = start_sim(&dir, &fleet(&[("127.0.78.1", "")]));
     let (file, bad) = target_files(&dir);
     let out = scan(
@@ -200,7 +170,7 @@ fn scan_reports_a_bad_target_line_whole_and_skips_it() {
 /// bad lines: exit 2. Standard input is named as such.
 #[test]
 fn discover_reports_a_bad_target_line_as_scan_does() {
-    let dir = temp_dir("discover");
+    let dir = temp_dir("out-discover");
     let (file, bad) = target_files(&dir);
     let out = Command::new(BIN)
         .args(["discover", "--targets"])
@@ -249,7 +219,7 @@ fn discover_reports_a_bad_target_line_as_scan_does() {
 /// database that cannot be opened. Before, the three runs all exited 0.
 #[test]
 fn scan_exit_codes_say_how_the_run_ended() {
-    let dir = temp_dir("codes");
+    let dir = temp_dir("out-codes");
     let (_sim, port) = start_sim(
         &dir,
         &fleet(&[
@@ -309,7 +279,7 @@ fn scan_exit_codes_say_how_the_run_ended() {
 /// written every --progress-interval seconds while the hosts are slow.
 #[test]
 fn ctrl_c_exits_130_and_a_plain_progress_line_runs_without_a_terminal() {
-    let dir = temp_dir("stop");
+    let dir = temp_dir("out-stop");
     let (_sim, port) = start_sim(
         &dir,
         &fleet(&[(
@@ -403,7 +373,7 @@ fn ctrl_c_exits_130_and_a_plain_progress_line_runs_without_a_terminal() {
 /// output holds only JSON lines, and nothing carries an ANSI code into a file.
 #[test]
 fn summary_on_stdout_json_alone_with_json_and_no_ansi_in_files() {
-    let dir = temp_dir("streams");
+    let dir = temp_dir("out-streams");
     let (_sim, port) = start_sim(&dir, &fleet(&[("127.0.78.51-127.0.78.52", "")]));
     let out = scan(&dir, port, "s.db", &["127.0.78.51-127.0.78.52"])
         .output()
@@ -449,7 +419,7 @@ fn summary_on_stdout_json_alone_with_json_and_no_ansi_in_files() {
 /// `demo > out`: the file holds the summary and where to look next.
 #[test]
 fn demo_summary_goes_to_stdout() {
-    let dir = temp_dir("demo");
+    let dir = temp_dir("out-demo");
     let out = Command::new(BIN)
         .args([
             "demo", "--hosts", "3", "--silent", "1", "--seed", "7", "--db",
@@ -510,7 +480,7 @@ fn within(cmd: &mut Command) -> Output {
 /// logon; it refuses to start instead (exit 2), naming the variable.
 #[test]
 fn sim_refuses_to_start_without_its_password_variable() {
-    let dir = temp_dir("sim-pw");
+    let dir = temp_dir("out-sim-pw");
     let f = dir.join("fleet.toml");
     std::fs::write(&f, fleet(&[("127.0.78.61", "")])).unwrap();
     // Before, it printed "ready" and served until Ctrl-C: bounded here.

@@ -14,12 +14,13 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use calamine::{open_workbook, Data, DataType, Reader, Xlsx};
 use winv_store::Store;
+use winv_testsuite::cli::{start_sim, temp_dir, Killed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const PW_ENV: &str = "WINV_REPORT_SIM_PW";
@@ -29,21 +30,6 @@ const HOSTILE: &str = "127.0.74.200";
 const SCRIPT: &str = "<script>document.title='pwned';window.__pwned=1</script>";
 const IMG: &str = "<img src=x onerror=\"window.__pwned=2\">";
 const FORMULA: &str = "=cmd|' /C calc'!A0";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("winv-report-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The fleet file: the demo's fault mix over `HOSTS` hosts and the hostile host.
 pub fn fleet_text() -> String {
@@ -78,36 +64,14 @@ overrides = {{ "Win32_Service.DisplayName" = "{script}", "Win32_ComputerSystem.M
     )
 }
 
-/// Starts `winventory sim --fleet` on an ephemeral port; returns the child and the port.
-fn start_sim(fleet: &Path) -> (Child, u16) {
-    let mut child = Command::new(BIN)
-        .args(["sim", "--fleet", fleet.to_str().unwrap(), "--port", "0"])
-        .env(PW_ENV, PW)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("port="))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (child, port)
-}
-
 /// Scans the fleet once per test binary: `(dir, db)`.
 fn scanned() -> &'static (PathBuf, PathBuf) {
     static ONCE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let dir = temp_dir("fleet");
+        let dir = temp_dir("report-fleet");
         let fleet = dir.join("fleet.toml");
         std::fs::write(&fleet, fleet_text()).unwrap();
-        let (sim, port) = start_sim(&fleet);
-        let _sim = Killed(sim);
+        let (_sim, port) = start_sim(BIN, &fleet, &[(PW_ENV, PW)], &[]);
         let db = dir.join("inv.db");
         let last = format!("127.0.74.{HOSTS}");
         let out = Command::new(BIN)

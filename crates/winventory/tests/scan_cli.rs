@@ -9,53 +9,17 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use winv_engine::Status;
 use winv_store::Store;
+use winv_testsuite::cli::{start_sim, temp_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("winv-scan-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Starts `winventory sim --fleet` on an ephemeral port; returns the child and the port.
-fn start_sim(fleet: &Path, pw_env: &str, pw: &str, extra: &[&str]) -> (Child, u16) {
-    let mut child = Command::new(BIN)
-        .args(["sim", "--fleet", fleet.to_str().unwrap(), "--port", "0"])
-        .args(extra)
-        .env(pw_env, pw)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("port="))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (child, port)
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn file_text(p: &Path) -> String {
     let mut s = Vec::new();
@@ -69,7 +33,7 @@ fn file_text(p: &Path) -> String {
 fn credentials_file_first_wrong_second_right_and_no_secret_anywhere() {
     const RIGHT: &str = "Right-Scan-Pw-5521!";
     const WRONG: &str = "Wrong-Scan-Pw-7730!";
-    let dir = temp_dir("creds");
+    let dir = temp_dir("scan-creds");
     let fleet = dir.join("fleet.toml");
     std::fs::write(
         &fleet,
@@ -78,8 +42,7 @@ fn credentials_file_first_wrong_second_right_and_no_secret_anywhere() {
          [[host]]\naddress = \"127.0.70.4\"\nfaults = [{ kind = \"dcom_access_denied\" }]\n",
     )
     .unwrap();
-    let (sim, port) = start_sim(&fleet, "WINV_SCAN_SIM_PW", RIGHT, &[]);
-    let _sim = Killed(sim);
+    let (_sim, port) = start_sim(BIN, &fleet, &[("WINV_SCAN_SIM_PW", RIGHT)], &[]);
     // The wrong password in a private file, the right one in a variable.
     let wrong_file = dir.join("helpdesk.pw");
     std::fs::write(&wrong_file, format!("{WRONG}\n")).unwrap();
@@ -199,7 +162,7 @@ fn count_lines(p: &Path) -> usize {
 fn kill_9_in_the_middle_then_resume_gives_every_host_one_status() {
     const PW: &str = "Kill-Test-Pw-1!";
     const HOSTS: usize = 2000;
-    let dir = temp_dir("kill");
+    let dir = temp_dir("scan-kill");
     let fleet = dir.join("fleet.toml");
     // 2,000 hosts, a few of them failing (a status other than inventoried must survive
     // the resume as well).
@@ -212,8 +175,7 @@ fn kill_9_in_the_middle_then_resume_gives_every_host_one_status() {
         ),
     )
     .unwrap();
-    let (sim, port) = start_sim(&fleet, "WINV_KILL_PW", PW, &[]);
-    let _sim = Killed(sim);
+    let (_sim, port) = start_sim(BIN, &fleet, &[("WINV_KILL_PW", PW)], &[]);
     // A small profile keeps the test short; the engine's path is the same.
     let profile = dir.join("profile.toml");
     std::fs::write(
@@ -337,7 +299,7 @@ fn kill_9_in_the_middle_then_resume_gives_every_host_one_status() {
 #[test]
 fn scan_makes_maps_four_attempts() {
     const PW: &str = "Attempts-Pw-3318!";
-    let dir = temp_dir("attempts");
+    let dir = temp_dir("scan-attempts");
     let fleet = dir.join("fleet.toml");
     std::fs::write(
         &fleet,
@@ -350,8 +312,7 @@ fn scan_makes_maps_four_attempts() {
          faults = [{ kind = \"rpc_call_failed\", call = \"RemoteCreateInstance\", first_attempts = 1 }]\n",
     )
     .unwrap();
-    let (sim, port) = start_sim(&fleet, "WINV_SCAN_ATT_PW", PW, &[]);
-    let _sim = Killed(sim);
+    let (_sim, port) = start_sim(BIN, &fleet, &[("WINV_SCAN_ATT_PW", PW)], &[]);
     let db = dir.join("inv.db");
     let out = Command::new(BIN)
         .args(["scan", "127.0.71.1-127.0.71.3", "--user", "LAB\\admin"])
@@ -406,7 +367,7 @@ fn scan_makes_maps_four_attempts() {
 /// no-credentials; `--no-credentials` asks for exactly that.
 #[test]
 fn a_scan_without_credentials_refuses_to_start() {
-    let dir = temp_dir("nocreds");
+    let dir = temp_dir("scan-nocreds");
     let db = dir.join("inv.db");
     let out = Command::new(BIN)
         .args(["scan", "127.0.72.1", "--db"])
@@ -434,7 +395,7 @@ fn a_scan_without_credentials_refuses_to_start() {
 #[test]
 fn resume_without_the_runs_accounts_is_refused_and_the_run_stays_resumable() {
     const PW: &str = "Resume-Pw-7719!";
-    let dir = temp_dir("resume-nocreds");
+    let dir = temp_dir("scan-resume-nocreds");
     let fleet = dir.join("fleet.toml");
     std::fs::write(
         &fleet,
@@ -443,8 +404,7 @@ fn resume_without_the_runs_accounts_is_refused_and_the_run_stays_resumable() {
          faults = [{ kind = \"provider_slow\", class = \"Win32_Processor\", delay_ms = 400 }]\n",
     )
     .unwrap();
-    let (sim, port) = start_sim(&fleet, "WINV_RESUME_PW", PW, &[]);
-    let _sim = Killed(sim);
+    let (_sim, port) = start_sim(BIN, &fleet, &[("WINV_RESUME_PW", PW)], &[]);
     let db = dir.join("inv.db");
     let scan = |extra: &[&str], with_user: bool| {
         let mut c = Command::new(BIN);

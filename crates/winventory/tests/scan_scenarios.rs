@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value as Json;
 use sqlx::Row;
@@ -19,6 +19,7 @@ use winv_sim::data::host::HostData;
 use winv_sim::fleet::Fleet;
 use winv_sim::registry::{RegValue, HKEY_LOCAL_MACHINE};
 use winv_store::Store;
+use winv_testsuite::cli::{Killed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const PW_ENV: &str = "WINV_SCAN_SCEN_PW";
@@ -36,14 +37,6 @@ fn fleet_text(hosts: &[(IpAddr, &str)]) -> String {
 
 fn data_of(text: &str, a: IpAddr) -> HostData {
     Fleet::parse(text).unwrap().host(a).unwrap().data()
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn value_json(v: Option<&RegValue>) -> Json {

@@ -10,34 +10,19 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::Row;
 use winv_sim::fleet::Fleet;
+use winv_testsuite::cli::{temp_dir, Killed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const PW_ENV: &str = "WINV_STATUS_CLI_PW";
 const PASSWORD: &str = "Status-Cli-Pw-4410!";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("winv-status-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A fleet file's text: `hosts` are extra `[[host]]` tables.
 fn fleet(hosts: &str) -> String {
@@ -51,23 +36,7 @@ fn fleet(hosts: &str) -> String {
 fn start_sim(dir: &Path, name: &str, text: &str) -> (Killed, u16) {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["sim", "--fleet", path.to_str().unwrap(), "--port", "0"])
-        .env(PW_ENV, PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("port="))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (Killed(child), port)
+    winv_testsuite::cli::start_sim(BIN, &path, &[(PW_ENV, PASSWORD)], &[])
 }
 
 fn scan_command(db: &Path, port: u16, targets: &[&str]) -> Command {
@@ -201,7 +170,7 @@ fn simulated(text_of_fleet: &str, a: IpAddr, class: &str, prop: &str) -> Vec<Opt
 
 #[test]
 fn a_host_whose_registry_fails_keeps_its_classes_in_the_tables_and_hardware_rows_match() {
-    let dir = temp_dir("tables");
+    let dir = temp_dir("status-tables");
     let text = fleet(
         "[[host]]\naddress = \"127.0.91.1\"\n\n\
          [[host]]\naddress = \"127.0.91.2\"\n\
@@ -318,7 +287,7 @@ fn a_host_whose_registry_fails_keeps_its_classes_in_the_tables_and_hardware_rows
 
 #[test]
 fn two_scans_and_a_renamed_machine_give_one_row_per_machine_in_the_latest_view() {
-    let dir = temp_dir("latest");
+    let dir = temp_dir("status-latest");
     let uuid = |i: u8| format!("4C4C4544-0042-3510-8048-B4C04F4E31{i:02}");
     let host = |addr: &str, name: &str, uuid: &str| {
         format!(
@@ -397,7 +366,7 @@ fn work_fleet() -> String {
 
 #[test]
 fn status_is_a_work_list_with_filters_groups_csv_and_json() {
-    let dir = temp_dir("work");
+    let dir = temp_dir("status-work");
     let (_sim, port) = start_sim(&dir, "fleet", &work_fleet());
     let db = dir.join("inv.db");
     let targets = [
@@ -564,7 +533,7 @@ fn status_is_a_work_list_with_filters_groups_csv_and_json() {
 
 #[test]
 fn status_shows_the_computers_in_flight_while_a_scan_runs() {
-    let dir = temp_dir("flight");
+    let dir = temp_dir("status-flight");
     let text = fleet(
         "[[host]]\naddress = \"127.0.93.1\"\n\
          faults = [{ kind = \"provider_slow\", class = \"Win32_Service\", delay_ms = 9000 }]\n\n\
