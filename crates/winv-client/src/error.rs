@@ -258,6 +258,12 @@ impl ClientError {
         matches!(self.cause, Cause::AuthenticationFailed(_))
     }
 
+    /// Whether the logon itself was refused (a wrong password, an unknown account), not
+    /// a reply that failed verification.
+    pub fn is_logon_refusal(&self) -> bool {
+        matches!(&self.cause, Cause::AuthenticationFailed(d) if !d.starts_with(UNVERIFIED))
+    }
+
     /// The Kerberos failure, when Kerberos failed.
     pub fn kerberos(&self) -> Option<&winv_krb::KrbClientError> {
         match &self.cause {
@@ -296,6 +302,10 @@ impl ClientError {
     }
 }
 
+/// How an [`Cause::AuthenticationFailed`] for a reply that failed verification (a bad
+/// signature or seal, a missing trailer) begins: the server's answer, not the logon, failed.
+pub const UNVERIFIED: &str = "the reply failed verification: ";
+
 /// Classifies an [`RpcError`] into a [`Cause`].
 pub fn classify_rpc(e: RpcError) -> Cause {
     match e {
@@ -311,7 +321,9 @@ pub fn classify_rpc(e: RpcError) -> Cause {
                 let reason = text.strip_prefix("bind rejected: ").unwrap_or(&text);
                 Cause::BindRejected(reason.to_string())
             }
-            winv_dcerpc::ErrorKind::Security => Cause::AuthenticationFailed(inner.to_string()),
+            winv_dcerpc::ErrorKind::Security => {
+                Cause::AuthenticationFailed(format!("{UNVERIFIED}{inner}"))
+            }
             _ => Cause::Rpc(e),
         },
         other => Cause::Rpc(other),

@@ -59,6 +59,9 @@ impl Verdict {
                 },
                 // A keytab or ticket file of ours: no host saw the account.
                 FailureStage::Credentials => Verdict::Unknown,
+                // A reply that failed verification (tampered, unsigned): the server's
+                // answer, not the account, is in question.
+                _ if f.message.contains(winv_client::error::UNVERIFIED) => Verdict::Unknown,
                 _ => Verdict::Refused,
             },
             // DCOM or WMI refused an authenticated user: the password is right.

@@ -191,7 +191,7 @@ pub fn failure_text(e: &ClientError, account: &str) -> String {
             "\nwinventory: causes and fixes: winventory explain {code:#010x}"
         ));
     }
-    if e.is_auth_failure() {
+    if e.is_logon_refusal() {
         text.push_str(&format!(
             "\nwinventory: the logon was refused for account {account:?}"
         ));

@@ -171,6 +171,9 @@ fn verdicts_from_failures() {
     }
     let f = denied(Some(Authentication), FailureStage::Credentials, None);
     assert_eq!(Verdict::of(&f), Verdict::Unknown);
+    let mut f = denied(Some(Authentication), bind, None);
+    f.message = format!("bind-135: authentication failed: {}bad signature", winv_client::error::UNVERIFIED);
+    assert_eq!(Verdict::of(&f), Verdict::Unknown, "a tampered reply is not a refusal");
     let f = engine_failure(
         Status::RpcServerUnavailable,
         FailureStage::Client(Stage::Connect135),
