@@ -155,7 +155,7 @@ pub enum Event {
     AccountRetired {
         /// The account as written.
         account: String,
-        /// The refusals in a row that retired it.
+        /// The refusals that retired it.
         refusals: u32,
     },
 }

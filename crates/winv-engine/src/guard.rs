@@ -6,11 +6,15 @@
 //! The guard, shared by every computer of a run, is a pure bookkeeper (no I/O, no clock):
 //!
 //! - a domain account refused as a wrong password or an unknown user ([`Verdict::of`]) on
-//!   [`AccountGuard::limit`] connects since it last logged on ([`LOCKOUT_GUARD`] by
-//!   default) is **retired** for the rest of the run: no computer tries it again;
-//! - an account not proven in this run (no logon accepted since its last refusal) is in
-//!   flight on at most `limit - refusals` computers at once, so that 256 parallel attempts
-//!   cannot spend the threshold together: the others wait ([`Admit::Wait`]);
+//!   [`AccountGuard::limit`] connects ([`LOCKOUT_GUARD`] by default) before any computer
+//!   accepted it is **retired** for the rest of the run: no computer tries it again;
+//! - an account not proven in this run (no computer accepted its logon yet) is in flight
+//!   on at most `limit - refusals` computers at once, so that 256 parallel attempts cannot
+//!   spend the threshold together: the others wait ([`Admit::Wait`]);
+//! - an account once accepted has a right password: a later refusal comes from a computer
+//!   where it does not apply (another domain, a workgroup), which its domain controller
+//!   never sees, so it is neither counted nor capped (else the first account of a
+//!   two-domain list would be retired by the other domain's computers);
 //! - a local account (`.\user`, or `HOST\user` on the computer `HOST`) belongs to each
 //!   computer's own account database: it is never capped nor retired by another
 //!   computer's refusal;
@@ -95,9 +99,9 @@ pub struct Pass {
 struct Entry {
     name: String,
     account: Account,
-    /// Refused since the last accepted logon.
+    /// Refused before any computer accepted it.
     refusals: u32,
-    /// The last connect that said anything about it was accepted.
+    /// A computer accepted its logon in this run.
     proven: bool,
     /// Unproven connects in flight.
     in_flight: u32,
@@ -118,7 +122,7 @@ pub struct AccountStats {
     pub accepted: u64,
     /// Computers that refused it (wrong password, unknown account).
     pub refused: u64,
-    /// Retired by the guard, after this many refusals in a row.
+    /// Retired by the guard, after this many refusals (before any acceptance).
     pub retired_after: Option<u32>,
 }
 
@@ -127,7 +131,7 @@ pub struct AccountStats {
 pub struct Retirement {
     /// The account as written.
     pub account: String,
-    /// Refusals in a row that retired it.
+    /// The refusals that retired it.
     pub refusals: u32,
 }
 
@@ -140,7 +144,7 @@ pub struct AccountGuard {
 
 impl AccountGuard {
     /// A guard over the credential list's `accounts` (in order) retiring a domain account
-    /// after `limit` refusals in a row (0: off).
+    /// after `limit` refusals before any acceptance (0: off).
     pub fn new(accounts: &[String], limit: u32) -> AccountGuard {
         AccountGuard {
             limit,
@@ -232,18 +236,16 @@ impl AccountGuard {
             Verdict::Accepted => {
                 e.accepted.insert(target.to_string());
                 if guarded {
-                    e.refusals = 0;
                     e.proven = true;
                 }
                 None
             }
             Verdict::Refused => {
                 e.refused.insert(target.to_string());
-                if !guarded {
+                if !guarded || e.proven {
                     return None;
                 }
                 e.refusals = e.refusals.saturating_add(1);
-                e.proven = false;
                 if e.retired.is_none() && e.refusals >= limit {
                     e.retired = Some(e.refusals);
                     return Some(Retirement {

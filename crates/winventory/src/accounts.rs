@@ -38,7 +38,7 @@ pub fn write(stats: &[AccountStats], out: &mut dyn Write) -> std::io::Result<()>
     )?;
     for (s, name) in stats.iter().zip(&names) {
         let guard = match s.retired_after {
-            Some(n) => format!("RETIRED after {n} refusals in a row: not tried again in this run"),
+            Some(n) => format!("RETIRED after {n} refusals: not tried again in this run"),
             None => "-".into(),
         };
         writeln!(

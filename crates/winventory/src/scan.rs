@@ -93,8 +93,8 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_credentials: bool,
     /// The lockout guard: a domain account refused (wrong password, unknown account) on
-    /// this many connects in a row is retired for the rest of the run, and an account not
-    /// yet accepted is tried on at most this many computers at once. Local accounts
+    /// this many connects before any computer accepted it is retired for the rest of the
+    /// run, and an account not yet accepted is tried on at most this many computers at once. Local accounts
     /// (.\user, HOST\user) are not limited. 0 turns the guard off (not advised).
     #[arg(long, default_value_t = LOCKOUT_GUARD, value_name = "N")]
     pub lockout_guard: u32,
@@ -569,7 +569,7 @@ pub async fn execute(
                         let account: String = account.chars().filter(|c| !c.is_control()).collect();
                         say(&bar, &format!(
                             "warning: account {account} retired by the lockout guard after \
-                             {refusals} refusals in a row; no computer will try it again in this run"
+                             {refusals} refusals; no computer will try it again in this run"
                         ));
                         // Recorded at once: a killed scan keeps the retirement on resume.
                         let mark: Vec<AccountStats> = engine
