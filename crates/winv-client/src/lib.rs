@@ -52,7 +52,7 @@ pub use rate::ConnectRate;
 pub use security::{Account, Credentials, Mechanism, Ntlm};
 pub use error::{code_with_name, Cause, ClientError, Stage};
 pub use winv_auth::ntlm::NtlmSecret;
-pub use winv_auth::AuthLevel;
+pub use winv_auth::{AuthLevel, SecurityContext};
 pub use winv_krb as krb;
 pub use winv_rpc::Deadlines;
 pub use winv_wmio::{Instance, Object, Value};

@@ -233,6 +233,102 @@ async fn admit(
     }
 }
 
+/// Where one connect stands with the lockout guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// No authenticated bind yet.
+    Pending,
+    /// Admitted at the first bind; the pass goes back with the verdict.
+    Admitted(Pass),
+    /// The account is retired: the bind was not attempted.
+    Retired,
+    /// The run stopped while it waited.
+    Stopped,
+}
+
+/// A credential's mechanism for one connect that waits for the lockout guard's admission
+/// before its first authenticated bind ([`Mechanism::prepare`]), so that only connects
+/// that reach a logon take one of an unproven account's places.
+struct Admitting {
+    inner: Arc<dyn Mechanism>,
+    guard: Arc<SharedGuard>,
+    index: usize,
+    target: String,
+    stop: watch::Receiver<bool>,
+    state: std::sync::Mutex<Gate>,
+}
+
+impl Admitting {
+    fn state(&self) -> Gate {
+        *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set(&self, g: Gate) {
+        *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = g;
+    }
+}
+
+impl std::fmt::Debug for Admitting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admitting")
+            .field("inner", &self.inner)
+            .field("index", &self.index)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mechanism for Admitting {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn authn_service(&self) -> u16 {
+        self.inner.authn_service()
+    }
+
+    fn account(&self) -> String {
+        self.inner.account()
+    }
+
+    fn context(
+        &self,
+        target: &winv_client::security::BindTarget<'_>,
+    ) -> Result<Box<dyn winv_client::SecurityContext>, ClientError> {
+        self.inner.context(target)
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        target: winv_client::security::BindTarget<'a>,
+    ) -> winv_client::kerberos::Prepare<'a> {
+        Box::pin(async move {
+            if self.state() == Gate::Pending {
+                let mut stop = self.stop.clone();
+                let refused = |why: &str| {
+                    ClientError::new(target.stage, winv_client::Cause::Protocol(why.into()))
+                };
+                match admit(&self.guard, self.index, &self.target, &mut stop).await {
+                    Admitted::Go(p) => self.set(Gate::Admitted(p)),
+                    Admitted::Retired => {
+                        self.set(Gate::Retired);
+                        return Err(refused("the lockout guard retired the account"));
+                    }
+                    Admitted::Stopped => {
+                        self.set(Gate::Stopped);
+                        return Err(refused("the run was stopped"));
+                    }
+                }
+            }
+            self.inner.prepare(target).await
+        })
+    }
+
+    fn used_for(&self, host: &str) -> &'static str {
+        self.inner.used_for(host)
+    }
+}
+
 /// winv-discovery's hickory resolver as the connection flow's [`NameResolver`]: the
 /// engine's resolution step and the flow's binding names use the same server.
 #[derive(Clone, Debug)]
@@ -541,22 +637,21 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                     Some(a) => Target::resolved(c.target(), vec![a]),
                     None => Target::new(c.target()),
                 };
+                // The guard admits the connect at its first authenticated bind: a connect
+                // that never reaches a logon (a silent address) takes no place.
+                let gate = Arc::new(Admitting {
+                    inner: mech,
+                    guard: eng.guard.clone(),
+                    index: credential,
+                    target: c.target().to_string(),
+                    stop: ctx.stop.clone(),
+                    state: std::sync::Mutex::new(Gate::Pending),
+                });
                 let config = FlowConfig {
                     opts: opts.client.clone(),
-                    mechanism: mech,
+                    mechanism: gate.clone(),
                     resolver: eng.resolver.clone().map(|r| r as Arc<dyn NameResolver>),
                     rate: eng.rate.clone(),
-                };
-                let pass = match admit(&eng.guard, credential, c.target(), &mut ctx.stop).await {
-                    Admitted::Go(p) => p,
-                    Admitted::Retired => {
-                        action = c.on_connected(StepOutcome::Done(Connected::Retired), now());
-                        continue;
-                    }
-                    Admitted::Stopped => {
-                        action = c.on_stop(now());
-                        continue;
-                    }
                 };
                 // Boxed: the connect future is large, and tasks run on 2 MiB stacks.
                 let conn = Box::pin(winv_client::flow::connect(target, &config, None));
@@ -571,6 +666,13 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                         let next = c.on_connected(StepOutcome::Done(Connected::Ok), now());
                         (Verdict::Accepted, next)
                     }
+                    Guarded::Done(Err(_)) if gate.state() == Gate::Retired => (
+                        Verdict::Unknown,
+                        c.on_connected(StepOutcome::Done(Connected::Retired), now()),
+                    ),
+                    Guarded::Done(Err(_)) if gate.state() == Gate::Stopped => {
+                        (Verdict::Unknown, c.on_stop(now()))
+                    }
                     Guarded::Done(Err(e)) => {
                         let f = classify(&e, NamespaceRole::of(&opts.client.namespace));
                         let account = eng.accounts.get(credential).map_or("", String::as_str);
@@ -580,11 +682,14 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                         (verdict, next)
                     }
                 };
-                let retired = eng
-                    .guard
-                    .lock()
-                    .report(credential, c.target(), pass, verdict);
-                eng.guard.changed.notify_waiters();
+                let retired = match gate.state() {
+                    Gate::Admitted(pass) => {
+                        let r = eng.guard.lock().report(credential, c.target(), pass, verdict);
+                        eng.guard.changed.notify_waiters();
+                        r
+                    }
+                    _ => None,
+                };
                 if let Some(r) = retired {
                     info!(
                         account = %r.account,
