@@ -352,13 +352,7 @@ fn from_code(mut f: Failure, code: u32, fault: bool, stage: Stage, role: Namespa
 /// DCOM activation as `RPC_S_UNKNOWN_IF`; else the status's. What the failure shows (a refused logon, an
 /// authenticated user refused) ranks the entry's causes and remediation: see
 /// [`explained`].
-pub fn explanation(
-    status: Status,
-    code_name: Option<&str>,
-    denied_by: Option<DeniedBy>,
-    message: &str,
-) -> Option<&'static Entry> {
-    let _ = denied_by; // ranks, in [`explained`]; does not choose the entry
+pub fn explanation(status: Status, code_name: Option<&str>, message: &str) -> Option<&'static Entry> {
     if message.starts_with(NO_DCOM) {
         return winv_kb::by_name("RPC_S_UNKNOWN_IF");
     }
@@ -417,7 +411,7 @@ pub fn explained(
     message: &str,
     finished: bool,
 ) -> Option<Explained> {
-    let entry = explanation(status, code_name, denied_by, message)?;
+    let entry = explanation(status, code_name, message)?;
     let logon = winv_kb::by_name("ERROR_LOGON_FAILURE");
     let (lc, lr) = logon.map_or((&[][..], &[][..]), |l| (&l.causes[..], &l.remediation[..]));
     // A namespace status is root\cimv2's or root\default's, which every Windows machine
@@ -485,12 +479,7 @@ fn remediation_for(lines: &[String], status: Status) -> Vec<String> {
 impl Failure {
     /// See [`explanation`].
     pub fn explanation(&self) -> Option<&'static Entry> {
-        explanation(
-            self.status,
-            self.code_name.as_deref(),
-            self.denied_by,
-            &self.message,
-        )
+        explanation(self.status, self.code_name.as_deref(), &self.message)
     }
 
     /// See [`explained`].

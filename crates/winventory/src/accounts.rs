@@ -5,18 +5,7 @@ use std::io::Write;
 
 use winv_engine::AccountStats;
 
-/// Control characters of an account name shown escaped.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
+use crate::status::printable;
 
 /// One line per account: computers tried, accepted, refused, and a retirement loudly.
 pub fn write(stats: &[AccountStats], out: &mut dyn Write) -> std::io::Result<()> {

@@ -566,7 +566,7 @@ pub async fn execute(
                     }
                     Event::Step { .. } => {}
                     Event::AccountRetired { account, refusals } => {
-                        let account: String = account.chars().filter(|c| !c.is_control()).collect();
+                        let account = crate::status::printable(&account);
                         say(&bar, &format!(
                             "warning: account {account} retired by the lockout guard after \
                              {refusals} refusals; no computer will try it again in this run"

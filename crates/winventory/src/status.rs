@@ -405,9 +405,9 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Control characters of names (scanner names, sites, targets) shown escaped, so no
-/// name can move the cursor or recolour a terminal.
-fn printable(s: &str) -> String {
+/// Control characters of names (scanner names, sites, targets, accounts) shown escaped,
+/// so no name can move the cursor or recolour a terminal.
+pub fn printable(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             if c.is_control() {
