@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 mod accounts;
 mod connopts;
 mod credentials;
+mod dbargs;
 mod decode;
 mod demo;
 mod diagnose;

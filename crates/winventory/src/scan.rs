@@ -23,6 +23,7 @@ use winv_store::{RunId, RunState, Store};
 
 use crate::connopts::{ConnectionArgs, UserArgs, CALL_TIMEOUT};
 use crate::credentials;
+use crate::dbargs::DbArgs;
 use crate::exitcode;
 use crate::targets::{self, Gathered, Sources};
 
@@ -55,9 +56,8 @@ pub struct ScanArgs {
     /// Inventory profile: `standard` or a TOML file.
     #[arg(long, default_value = "standard", value_name = "NAME|FILE")]
     pub profile: String,
-    /// The SQLite database file.
-    #[arg(long, default_value = "winventory.db", value_name = "PATH")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
     /// Resume the newest unfinished run of the database (or --run ID): its remaining
     /// computers, with the credentials and options given now.
     #[arg(long)]
@@ -258,9 +258,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         }
     };
     rt.block_on(async move {
-        let store = Store::open(&args.db)
-            .await
-            .with_context(|| format!("database {}", args.db.display()))?;
+        let store = args.db.open().await?;
         let mut retired: Vec<AccountStats> = Vec::new();
         let (run_id, targets) = if let Some(targets) = fresh_targets {
             let id = store
@@ -273,7 +271,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
                 None => store.latest_resumable_run().await?,
             };
             let Some(run) = run else {
-                bail!("no unfinished run to resume in {}", args.db.display());
+                bail!("no unfinished run to resume in {}", args.db.shown());
             };
             if run.state == RunState::Completed {
                 bail!("run {} is already completed", run.id);

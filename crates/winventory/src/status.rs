@@ -12,30 +12,24 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use winv_engine::{FailureStage, Status};
+use crate::dbargs::DbArgs;
 use winv_store::{
-    ComputerRow, DbAuth, ExpiredLease, InFlightRow, QueueCounts, RunInfo, RunState, RunSummary,
-    ScannerInfo, Store, StoreError,
+    ComputerRow, ExpiredLease, InFlightRow, QueueCounts, RunInfo, RunState, RunSummary,
+    ScannerInfo, Store,
 };
 
 /// Arguments of `winventory status`.
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// The database written by `winventory scan`: a SQLite file, or a PostgreSQL URL
-    /// `postgres://user@host:port/dbname?sslmode=verify-full` (no password in it: the
-    /// password comes from --db-password-file, PGPASSWORD or ~/.pgpass).
-    #[arg(long, value_name = "PATH|URL", default_value = "winventory.db")]
-    pub db: PathBuf,
-
-    /// A file (owner-only: chmod 600) whose first line is the PostgreSQL password.
-    #[arg(long, value_name = "PATH")]
-    pub db_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
 
     /// The run to show (default: the newest).
     #[arg(long, value_name = "ID")]
@@ -147,15 +141,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
 
 /// The whole output of `status`, as text, CSV or JSON.
 async fn report(args: &StatusArgs) -> Result<String> {
-    let auth = DbAuth {
-        password_file: args.db_password_file.clone(),
-    };
-    let store = match Store::open_with(&args.db, &auth, false).await {
-        Ok(s) => s,
-        // Already says "no database at PATH".
-        Err(e @ StoreError::NoDatabase { .. }) => return Err(e.into()),
-        Err(e) => return Err(anyhow::Error::new(e).context("cannot read the database")),
-    };
+    let store = args.db.open_existing().await?;
     let result = read_run(&store, args).await;
     let accounts = match &result {
         Ok(data) => store.accounts(data.info.id).await?,
@@ -166,7 +152,7 @@ async fn report(args: &StatusArgs) -> Result<String> {
     let list = data.list.as_ref().map(|rows| WorkList::of(rows));
     match args.format() {
         Format::Json => {
-            let mut v = to_json(&args.db, &data.info, &data.summary);
+            let mut v = to_json(&args.db.db, &data.info, &data.summary);
             if let Some(obj) = v.as_object_mut() {
                 if let Some(sh) = &data.shared {
                     obj.insert("scanners".into(), shared_json(sh));
@@ -190,7 +176,7 @@ async fn report(args: &StatusArgs) -> Result<String> {
         Format::Text => {
             let mut out = Vec::new();
             write_header(&data.info, &mut out)?;
-            print_summary(&data.summary, &args.db, &mut out)?;
+            print_summary(&data.summary, &args.db.db, &mut out)?;
             if let Some(sh) = &data.shared {
                 write_shared(sh, &mut out)?;
             }
@@ -508,8 +494,8 @@ async fn read_run(store: &Store, args: &StatusArgs) -> Result<RunData> {
     };
     let Some(info) = info else {
         match args.run {
-            Some(id) => bail!("no run {id} in {}", args.db.display()),
-            None => bail!("no run in {}", args.db.display()),
+            Some(id) => bail!("no run {id} in {}", args.db.shown()),
+            None => bail!("no run in {}", args.db.shown()),
         }
     };
     let summary = store.summary(info.id).await?;
@@ -1076,6 +1062,7 @@ fn to_json(db: &Path, info: &RunInfo, summary: &RunSummary) -> Value {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use winv_engine::{ComputerResult, Failure, Inventory, Status};
 
     #[test]
@@ -1145,8 +1132,10 @@ mod tests {
 
     fn args(db: &Path, json: bool, computers: bool, run: Option<i64>) -> StatusArgs {
         StatusArgs {
-            db: db.to_path_buf(),
-            db_password_file: None,
+            db: DbArgs {
+                db: db.to_path_buf(),
+                db_password_file: None,
+            },
             run,
             format: None,
             json,
@@ -1671,7 +1660,7 @@ mod tests {
             return;
         };
         let url = PathBuf::from(server.url("postgres"));
-        let auth = DbAuth {
+        let auth = winv_store::DbAuth {
             password_file: Some(server.password_file().to_path_buf()),
         };
         let store = Store::open_with(&url, &auth, true).await.unwrap();
@@ -1698,7 +1687,7 @@ mod tests {
         store.close().await;
 
         let mut a = args(&url, false, false, None);
-        a.db_password_file = auth.password_file.clone();
+        a.db.db_password_file = auth.password_file.clone();
         let text = report(&a).await.unwrap();
         assert!(
             text.contains(
@@ -1730,7 +1719,7 @@ mod tests {
         assert_eq!(j["database"], server.url("postgres"));
         // Without the password the server refuses, and says so.
         let mut no_pw = args(&url, false, false, None);
-        no_pw.db_password_file = None;
+        no_pw.db.db_password_file = None;
         if std::env::var_os("PGPASSWORD").is_none() {
             let e = report(&no_pw).await.unwrap_err();
             assert!(
