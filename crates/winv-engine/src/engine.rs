@@ -42,6 +42,7 @@ use crate::policy::{
 use crate::profile::{namespace_pattern, newest_namespace, Item, Profile, RegKind, RegistryTable};
 use crate::record::{ClassOutcome, ComputerResult, SoftwareRow};
 use crate::status::Status;
+use crate::work::{Requeued, WorkError, WorkSource};
 
 /// One credential of the ordered list. `Debug` never shows the secret.
 #[derive(Clone, Debug)]
@@ -455,13 +456,54 @@ impl Engine {
         let start = Instant::now();
         let rules = self.rules();
         let resolve = self.resolver.is_some();
-        let mut queue: VecDeque<Computer> = targets
+        let queue: VecDeque<Computer> = targets
             .into_iter()
             .map(|t| {
                 let items = self.profile.collection();
                 Computer::new(t, items, self.accounts.clone(), rules, resolve, start)
             })
             .collect();
+        // A local queue cannot fail.
+        let _ = self.drive(Queue::Local(queue), events, stop).await;
+    }
+
+    /// Works on the computers of a queue shared with other scanners ([`crate::work`]):
+    /// claims as slots free up, gives requeued computers back to `source` with what they
+    /// carry, and records each final result there before its [`Event::Finished`]. The
+    /// rules are [`Engine::run`]'s. Returns when the source has nothing left for this
+    /// scanner and nothing is in flight, or after `stop` (or a run stopped for every
+    /// scanner) once the attempts in flight ended: those end `inventory-not-completed`,
+    /// which the source puts back in the queue. A source that fails (its database down
+    /// past its retries) starts nothing more; its error is returned once the attempts in
+    /// flight ended.
+    pub async fn run_shared(
+        &self,
+        source: &dyn WorkSource,
+        events: mpsc::Sender<Event>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(), WorkError> {
+        let queue = Queue::Shared {
+            source,
+            exhausted: false,
+            next_claim: Instant::now(),
+            failed: None,
+        };
+        match self.drive(queue, events, stop).await {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The scheduling loop of both queues.
+    async fn drive(
+        &self,
+        mut queue: Queue<'_>,
+        events: mpsc::Sender<Event>,
+        stop: watch::Receiver<bool>,
+    ) -> Option<WorkError> {
+        let rules = self.rules();
+        let resolve = self.resolver.is_some();
+        let concurrency = self.opts.concurrency;
         let mut running: JoinSet<(Computer, AttemptEnd)> = JoinSet::new();
         let rate = self.rate.as_deref();
         let mut stop_rx = stop.clone();
@@ -470,33 +512,94 @@ impl Engine {
             // A stop that an attempt saw first must also stop new starts.
             stopped |= *stop.borrow();
             // Start what the limits allow.
-            while !stopped && running.len() < self.opts.concurrency {
+            while !stopped && running.len() < concurrency {
                 let now = Instant::now();
                 if rate.is_some_and(|r| r.backlog() > RATE_BACKLOG) {
                     break;
                 }
-                let Some(pos) = queue.iter().position(|j| j.not_before() <= now) else {
+                let jobs: Vec<Computer> = match &mut queue {
+                    Queue::Local(q) => {
+                        let Some(pos) = q.iter().position(|j| j.not_before() <= now) else {
+                            break;
+                        };
+                        let Some(job) = q.remove(pos) else { break };
+                        vec![job]
+                    }
+                    Queue::Shared {
+                        source,
+                        exhausted,
+                        next_claim,
+                        failed,
+                    } => {
+                        let free = concurrency - running.len();
+                        if *exhausted || failed.is_some() || now < *next_claim {
+                            break;
+                        }
+                        if free < claim_threshold(concurrency, running.len()) {
+                            break;
+                        }
+                        match source.claim(free).await {
+                            Err(e) => {
+                                warn!(error = %e, "cannot claim work: starting nothing more");
+                                *failed = Some(e);
+                                break;
+                            }
+                            Ok(claimed) => {
+                                if claimed.stopped {
+                                    info!("the run was stopped for every scanner");
+                                    stopped = true;
+                                }
+                                *exhausted = claimed.handed.is_empty() && claimed.exhausted;
+                                if claimed.handed.len() < free {
+                                    // What is left is someone else's or waits for its
+                                    // retry time: ask again then, or after a poll.
+                                    let poll = claimed.next_ready_ms.map_or(SHARED_POLL, |t| {
+                                        let ms = u64::try_from(t.saturating_sub(now_ms()))
+                                            .unwrap_or(0);
+                                        Duration::from_millis(ms).min(SHARED_POLL)
+                                    });
+                                    *next_claim = now + poll;
+                                }
+                                let start = Instant::now();
+                                claimed
+                                    .handed
+                                    .into_iter()
+                                    .map(|h| {
+                                        Computer::handed(
+                                            h,
+                                            self.profile.collection(),
+                                            self.accounts.clone(),
+                                            rules,
+                                            resolve,
+                                            start,
+                                        )
+                                    })
+                                    .collect()
+                            }
+                        }
+                    }
+                };
+                if jobs.is_empty() {
                     break;
-                };
-                let Some(job) = queue.remove(pos) else { break };
-                let ctx = Ctx {
-                    engine: self.clone(),
-                    events: events.clone(),
-                    stop: stop.clone(),
-                };
-                running.spawn(Box::pin(attempt(job, ctx)));
+                }
+                for job in jobs {
+                    let ctx = Ctx {
+                        engine: self.clone(),
+                        events: events.clone(),
+                        stop: stop.clone(),
+                    };
+                    running.spawn(Box::pin(attempt(job, ctx)));
+                }
             }
-            if running.is_empty() && (queue.is_empty() || stopped) {
+            if running.is_empty() && (stopped || queue.is_done()) {
                 break;
             }
             // Wait for a task to end, the next start time, or the stop signal.
-            let wake = if stopped || running.len() >= self.opts.concurrency {
+            let wake = if stopped || running.len() >= concurrency {
                 None
             } else {
                 queue
-                    .iter()
-                    .map(Computer::not_before)
-                    .min()
+                    .next_start(concurrency, running.len())
                     .map(|t| match rate {
                         Some(r) => t.max(Instant::now() + r.backlog().saturating_sub(RATE_BACKLOG)),
                         None => t,
@@ -506,21 +609,19 @@ impl Engine {
                 done = running.join_next(), if !running.is_empty() => {
                     match done {
                         Some(Ok((mut c, end))) => match c.settle(end, stopped, now()) {
-                            Settled::Requeue { attempt, status, .. } => {
+                            Settled::Requeue { attempt, status, not_before } => {
+                                let target = c.target().to_string();
+                                queue.requeue(c, not_before).await;
                                 let _ = events
-                                    .send(Event::Requeued {
-                                        target: c.target().to_string(),
-                                        attempt,
-                                        status,
-                                    })
+                                    .send(Event::Requeued { target, attempt, status })
                                     .await;
-                                queue.push_back(c);
                             }
                             Settled::Finished(mut r) => {
                                 r.mechanism = c
                                     .remembered()
                                     .and_then(|i| self.mechanisms.get(i))
                                     .map(|m| m.used_for(c.target()).to_string());
+                                queue.finish(&r).await;
                                 let _ = events.send(Event::Finished(r)).await;
                             }
                         },
@@ -537,10 +638,130 @@ impl Engine {
                 }
             }
         }
-        // Stopped: whatever never ran, or was waiting for a retry, is not completed.
-        for mut c in queue.drain(..) {
-            if let Settled::Finished(r) = c.not_completed(now()) {
-                let _ = events.send(Event::Finished(r)).await;
+        match queue {
+            Queue::Local(mut q) => {
+                // Stopped: whatever never ran, or was waiting for a retry, is not completed.
+                for mut c in q.drain(..) {
+                    if let Settled::Finished(r) = c.not_completed(now()) {
+                        let _ = events.send(Event::Finished(r)).await;
+                    }
+                }
+                None
+            }
+            Queue::Shared { failed, .. } => failed,
+        }
+    }
+}
+
+/// How long a scanner of a shared queue waits before asking again when nothing was
+/// ready for it (other scanners hold the rest, or it waits for a retry time or for a
+/// dead scanner's lease to expire).
+pub const SHARED_POLL: Duration = Duration::from_secs(1);
+
+/// The free slots worth a claim: with computers in flight, an eighth of the
+/// concurrency (one claim per several computers, not one per computer); with none, one.
+fn claim_threshold(concurrency: usize, running: usize) -> usize {
+    if running == 0 {
+        1
+    } else {
+        (concurrency / 8).max(1)
+    }
+}
+
+/// The computers the scheduler works on: a local queue, or a shared one.
+enum Queue<'a> {
+    /// The whole run, in this process.
+    Local(VecDeque<Computer>),
+    /// Claimed from a source shared with other scanners.
+    Shared {
+        source: &'a dyn WorkSource,
+        /// The source said nothing is left for this scanner.
+        exhausted: bool,
+        /// No claim before this instant.
+        next_claim: Instant,
+        /// The source failed: nothing more is claimed.
+        failed: Option<WorkError>,
+    },
+}
+
+impl Queue<'_> {
+    /// Nothing more will start.
+    fn is_done(&self) -> bool {
+        match self {
+            Queue::Local(q) => q.is_empty(),
+            Queue::Shared {
+                exhausted, failed, ..
+            } => *exhausted || failed.is_some(),
+        }
+    }
+
+    /// Computers waiting here (a shared queue holds none).
+    fn len(&self) -> usize {
+        match self {
+            Queue::Local(q) => q.len(),
+            Queue::Shared { .. } => 0,
+        }
+    }
+
+    /// When to try starting again, with `running` of `concurrency` slots taken.
+    fn next_start(&self, concurrency: usize, running: usize) -> Option<Instant> {
+        match self {
+            Queue::Local(q) => q.iter().map(Computer::not_before).min(),
+            Queue::Shared { next_claim, .. } if !self.is_done() => {
+                (concurrency - running >= claim_threshold(concurrency, running))
+                    .then_some(*next_claim)
+            }
+            Queue::Shared { .. } => None,
+        }
+    }
+
+    /// A retry-class attempt ended: back in the local queue, or given back to the
+    /// source with what it carries.
+    async fn requeue(&mut self, c: Computer, not_before: Instant) {
+        match self {
+            Queue::Local(q) => q.push_back(c),
+            Queue::Shared {
+                source,
+                exhausted,
+                failed,
+                ..
+            } => {
+                *exhausted = false;
+                let Some(attempt) = c.last_attempt() else {
+                    return;
+                };
+                let wait = not_before.saturating_duration_since(Instant::now());
+                let r = Requeued {
+                    target: c.target(),
+                    attempt,
+                    class_order: c.order().iter().map(Item::name).collect(),
+                    not_before_ms: now_ms()
+                        .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
+                    carry: c.carry(),
+                };
+                match source.requeue(r).await {
+                    Ok(()) => {}
+                    Err(e @ WorkError::Lost(_)) => info!(error = %e, "requeued computer dropped"),
+                    Err(e) => {
+                        warn!(target = c.target(), error = %e, "cannot give a computer back: another scanner takes it over when its claim expires");
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A computer's final result: recorded by a shared source (the local run's caller
+    /// records it from the event).
+    async fn finish(&mut self, r: &ComputerResult) {
+        if let Queue::Shared { source, failed, .. } = self {
+            match source.finish(r).await {
+                Ok(()) => {}
+                Err(e @ WorkError::Lost(_)) => info!(error = %e, "result dropped"),
+                Err(e) => {
+                    warn!(target = %r.target, error = %e, "cannot record a result: another scanner redoes the computer when its claim expires");
+                    failed.get_or_insert(e);
+                }
             }
         }
     }

@@ -10,6 +10,8 @@
 //! - [`record`]: what is recorded per computer, attempt and class.
 //! - [`scenario`]: the assessment scenarios' rules (not present, core licences,
 //!   virtual or physical, activation channel).
+//! - [`work`]: a queue shared with other scanners, as the engine sees it (claims,
+//!   requeues with what an attempt carries, final results).
 //! - [`perf`]: performance counter arithmetic (rates from two raw samples, average and
 //!   95th percentile).
 
@@ -23,6 +25,7 @@ pub mod profile;
 pub mod record;
 pub mod scenario;
 pub mod status;
+pub mod work;
 
 pub use engine::{now_ms, Credential, DnsResolver, Engine, EngineOptions, Event};
 pub use guard::{AccountGuard, AccountStats, LOCKOUT_GUARD};

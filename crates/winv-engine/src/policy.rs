@@ -42,6 +42,7 @@ use crate::record::{
 };
 use crate::scenario::{is_not_present, NotPresentRule};
 use crate::status::Status;
+use crate::work::{Carry, Handed};
 
 /// Attempts per computer: MAP's rule of at most 3 retries (`docs/statuses.md`).
 pub const MAX_ATTEMPTS: u32 = 4;
@@ -349,6 +350,61 @@ impl Computer {
             attempt: None,
             item_event: None,
         }
+    }
+
+    /// A computer handed by a shared queue ([`crate::work`]): `new`'s arguments with the
+    /// attempts another scanner (or this one) made before, the next attempt's item order
+    /// (names; items it does not name keep the profile's order after those it does) and
+    /// what the last requeue carried. A carried account this scanner does not hold is
+    /// not remembered: the list is tried in order.
+    pub fn handed(
+        handed: Handed,
+        items: Vec<Item>,
+        accounts: Arc<Vec<String>>,
+        rules: Rules,
+        resolve: bool,
+        now: Instant,
+    ) -> Computer {
+        let mut c = Computer::new(handed.target, items, accounts, rules, resolve, now);
+        c.attempts = handed.previous;
+        if let Some(order) = handed.class_order {
+            let mut rest = std::mem::take(&mut c.order);
+            let mut ordered = Vec::with_capacity(rest.len());
+            for name in &order {
+                if let Some(pos) = rest.iter().position(|i| &i.name() == name) {
+                    ordered.push(rest.remove(pos));
+                }
+            }
+            ordered.append(&mut rest);
+            c.order = ordered;
+        }
+        if let Some(carry) = handed.carry {
+            c.remembered = carry
+                .credential
+                .as_ref()
+                .and_then(|a| c.accounts.iter().position(|x| x == a));
+            c.address = carry.address;
+            c.any_success = carry.any_success;
+            c.classes = carry.classes;
+            c.inventory = carry.inventory;
+        }
+        c
+    }
+
+    /// What the next attempt starts from, for a shared queue (after a requeue).
+    pub fn carry(&self) -> Carry {
+        Carry {
+            credential: self.remembered.and_then(|i| self.accounts.get(i)).cloned(),
+            address: self.address,
+            any_success: self.any_success,
+            classes: self.classes.clone(),
+            inventory: self.inventory.clone(),
+        }
+    }
+
+    /// The record of the last attempt, once one ended.
+    pub fn last_attempt(&self) -> Option<&AttemptRecord> {
+        self.attempts.last()
     }
 
     /// The index of the credential that got past the logon, once one has.

@@ -121,6 +121,7 @@ mod model;
 mod perf;
 mod read;
 mod report;
+mod shared;
 mod store;
 
 #[cfg(test)]
@@ -140,4 +141,5 @@ pub use perf::{
     PerfRunId, PerfRunInfo, PerfSampleRow, PerfTargetRow, PerfTargetState, StoredMetrics,
 };
 pub use read::{ComputerFilter, ComputerListRow, ComputerSort, DbValue, RowSet, MAX_PAGE};
+pub use shared::{SharedQueue, LEASE};
 pub use store::{RetryPolicy, Store};

@@ -182,7 +182,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             quiet: args.quiet,
             progress_every: PROGRESS_EVERY,
         };
-        let end = execute(&engine, &store, run, targets, display, true).await?;
+        let end = execute(&engine, &store, run, crate::scan::Work::Local(targets), display, true).await?;
         store.close().await;
         sim.stop().await;
         if !args.quiet {

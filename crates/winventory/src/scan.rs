@@ -19,7 +19,9 @@ use winv_engine::{
     now_ms, AccountStats, ClassOutcome, ComputerResult, Credential, DeniedBy, Engine,
     EngineOptions, Event, Profile, Status, LOCKOUT_GUARD, RETRY_DELAY, WATCHDOG,
 };
-use winv_store::{RunId, RunState, Store};
+use std::sync::Arc;
+
+use winv_store::{QueueCounts, RunId, RunState, SharedQueue, SiteTarget, Store, LEASE};
 
 use crate::connopts::{ConnectionArgs, UserArgs, CALL_TIMEOUT};
 use crate::credentials;
@@ -98,6 +100,31 @@ pub struct ScanArgs {
     /// (.\user, HOST\user) are not limited. 0 turns the guard off (not advised).
     #[arg(long, default_value_t = LOCKOUT_GUARD, value_name = "N")]
     pub lockout_guard: u32,
+    /// Make the new run shared: its computers are claimed from the database by this
+    /// scanner and by every other one started with --join RUN (on PostgreSQL: on other
+    /// machines, one per site); a scanner that dies loses its claims after a minute and
+    /// the others take them over.
+    #[arg(long, conflicts_with_all = ["resume", "join"])]
+    pub shared: bool,
+    /// Join the shared run RUN (its id, or `latest`: the newest running shared run) as
+    /// one more scanner; its targets come from the database.
+    #[arg(long, value_name = "RUN", conflicts_with = "resume")]
+    pub join: Option<String>,
+    /// This scanner's site: it takes only that site's targets (without it, only the
+    /// targets without a site). With --shared or --join.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+    /// The targets of a site in a --shared run: SITE=FILE (a targets file as for
+    /// --targets), repeatable; the other targets belong to no site.
+    #[arg(long = "site-targets", value_name = "SITE=FILE", requires = "shared")]
+    pub site_targets: Vec<String>,
+    /// The name this scanner shows in `status` (default: host:pid).
+    #[arg(long, value_name = "NAME")]
+    pub scanner_name: Option<String>,
+    /// Seconds a claim lasts without a heartbeat (one every third of it): a scanner that
+    /// dies loses its computers to the others after this long.
+    #[arg(long, default_value_t = LEASE.as_secs(), value_name = "SECS", value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lease: u64,
 }
 
 /// How often a plain progress line is written when standard error is not a terminal.
@@ -238,33 +265,99 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     if creds.is_empty() && args.no_credentials {
         warn!("no credentials given: every computer will end as no-credentials");
     }
+    if args.site.is_some() && !args.shared && args.join.is_none() {
+        return Ok(usage("--site is for a shared run: give --shared or --join RUN"));
+    }
+    if let Some(site) = &args.site {
+        if site.is_empty() || site.chars().any(char::is_control) {
+            return Ok(usage("--site needs a name without control characters"));
+        }
+    }
     // The targets are read before the database is opened: a refused list creates nothing.
-    let fresh_targets: Option<Vec<String>> = if args.resume {
+    let fresh_targets: Option<Vec<SiteTarget>> = if args.resume || args.join.is_some() {
         if !args.targets.is_empty() || args.targets_file.is_some() {
-            return Ok(usage(
-                "--resume takes the targets from the database; give no targets",
-            ));
+            return Ok(usage(if args.resume {
+                "--resume takes the targets from the database; give no targets"
+            } else {
+                "--join takes the targets from the shared run; give no targets"
+            }));
         }
         None
     } else {
-        let sources = Sources {
-            specs: &args.targets,
-            file: args.targets_file.as_deref(),
-            opts: ParseOptions::default(),
-        };
-        match targets::gather(&sources, &mut std::io::stderr().lock())? {
-            Gathered::Targets { set, .. } => Some(set.targets().iter().map(|t| t.host()).collect()),
-            Gathered::Refused(code) => return Ok(code),
+        let mut all: Vec<SiteTarget> = Vec::new();
+        if !(args.targets.is_empty() && args.targets_file.is_none() && !args.site_targets.is_empty()) {
+            let sources = Sources {
+                specs: &args.targets,
+                file: args.targets_file.as_deref(),
+                opts: ParseOptions::default(),
+            };
+            match targets::gather(&sources, &mut std::io::stderr().lock())? {
+                Gathered::Targets { set, .. } => {
+                    all.extend(set.targets().iter().map(|t| SiteTarget::new(t.host())))
+                }
+                Gathered::Refused(code) => return Ok(code),
+            }
         }
+        for spec in &args.site_targets {
+            let Some((site, file)) = spec.split_once('=').filter(|(s, f)| !s.is_empty() && !f.is_empty()) else {
+                return Ok(usage(&format!("--site-targets {spec:?}: give SITE=FILE")));
+            };
+            let sources = Sources {
+                specs: &[],
+                file: Some(std::path::Path::new(file)),
+                opts: ParseOptions::default(),
+            };
+            match targets::gather(&sources, &mut std::io::stderr().lock())? {
+                Gathered::Targets { set, .. } => {
+                    all.extend(set.targets().iter().map(|t| SiteTarget::at(t.host(), site)))
+                }
+                Gathered::Refused(code) => return Ok(code),
+            }
+        }
+        Some(all)
     };
     rt.block_on(async move {
         let store = args.db.open().await?;
         let mut retired: Vec<AccountStats> = Vec::new();
-        let (run_id, targets) = if let Some(targets) = fresh_targets {
-            let id = store
-                .create_run(&targets, &options_json(&opts, &profile, &creds), now_ms())
-                .await?;
-            (id, targets)
+        let mut options = options_json(&opts, &profile, &creds);
+        options["shared"] = json!(args.shared);
+        let (run_id, work) = if let Some(targets) = fresh_targets {
+            let id = store.create_run_with_sites(&targets, &options, now_ms()).await?;
+            if args.shared {
+                let q = join(&store, id, &args).await?;
+                eprintln!(
+                    "winventory: shared run {id} created; more scanners join it with: \
+                     winventory scan --db {} --join {id}",
+                    crate::status::printable(&args.db.shown())
+                );
+                (id, Work::Shared(q))
+            } else {
+                (id, Work::Local(targets.into_iter().map(|t| t.target).collect()))
+            }
+        } else if let Some(which) = &args.join {
+            let run = match which.as_str() {
+                "latest" => store.latest_run().await?,
+                id => match id.parse::<RunId>() {
+                    Ok(id) => store.run(id).await?,
+                    Err(_) => return Ok(usage(&format!("--join {id:?}: give a run id or latest"))),
+                },
+            };
+            let Some(run) = run else {
+                bail!("no run {which} to join in {}", args.db.shown());
+            };
+            if run.state != RunState::Running {
+                bail!("run {} is {}: only a running run can be joined", run.id, run.state);
+            }
+            if run.options["shared"] != json!(true) {
+                bail!("run {} is not shared: start a run with scan --shared to share it", run.id);
+            }
+            if run.options["profile"] != json!(profile.name) {
+                warn!(run = run.id, run_profile = %run.options["profile"], profile = %profile.name, "this scanner's profile differs from the run's");
+            }
+            retired = store.accounts(run.id).await?;
+            retired.retain(|a| a.retired_after.is_some());
+            let q = join(&store, run.id, &args).await?;
+            (run.id, Work::Shared(q))
         } else {
             let run = match args.run {
                 Some(id) => store.run(id).await?,
@@ -275,6 +368,9 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             };
             if run.state == RunState::Completed {
                 bail!("run {} is already completed", run.id);
+            }
+            if run.options["shared"] == json!(true) {
+                bail!("run {} is shared: continue it with --join {}", run.id, run.id);
             }
             // The run keeps the names of its accounts (never a secret): ask for them again
             // rather than finishing every pending computer as no-credentials.
@@ -300,7 +396,11 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             let pending = store.pending_targets(run.id).await?;
             info!(run = run.id, pending = pending.len(), "resuming");
             store.set_run_state(run.id, RunState::Running, None).await?;
-            (run.id, pending)
+            (run.id, Work::Local(pending))
+        };
+        let targets = match &work {
+            Work::Local(t) => t.clone(),
+            Work::Shared(_) => store.run_targets(run_id).await?,
         };
         let resolver = if targets
             .iter()
@@ -321,7 +421,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             quiet: args.quiet,
             progress_every: Duration::from_secs(args.progress_interval),
         };
-        let end = execute(&engine, &store, run_id, targets, display, true).await?;
+        let end = execute(&engine, &store, run_id, work, display, true).await?;
         store.close().await;
         if end.logons_refused > 0 {
             for hint in account_names
@@ -333,6 +433,45 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         }
         Ok(ExitCode::from(exitcode::of_run(&end.summary, end.stopped)))
     })
+}
+
+/// Where a scan's computers come from.
+pub enum Work {
+    /// The run's targets (or those a resume left), all worked on in this process.
+    Local(Vec<String>),
+    /// A run shared with other scanners: claimed from the database as slots free up.
+    Shared(Arc<SharedQueue>),
+}
+
+/// This process's name among a run's scanners: `--scanner-name`, else host:pid.
+fn scanner_name(given: Option<&str>) -> String {
+    if let Some(n) = given {
+        return n.to_string();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "{}:{}",
+        if host.is_empty() { "localhost" } else { &host },
+        std::process::id()
+    )
+}
+
+/// Registers this process as a scanner of the shared run `run`.
+async fn join(store: &Store, run: RunId, args: &ScanArgs) -> Result<Arc<SharedQueue>> {
+    let name = scanner_name(args.scanner_name.as_deref());
+    let q = SharedQueue::join(
+        store,
+        run,
+        &name,
+        args.site.as_deref(),
+        Duration::from_secs(args.lease),
+    )
+        .await
+        .with_context(|| format!("cannot join run {run}"))?;
+    info!(run, scanner = q.scanner(), name, site = ?args.site, "joined the shared run");
+    Ok(Arc::new(q))
 }
 
 /// Live counters for the display.
@@ -349,9 +488,96 @@ struct Counters {
     /// The computers with an attempt under way.
     in_flight: std::collections::HashSet<String>,
     logons_refused: usize,
+    /// A scanner of a shared run: `finished` and the rest count this scanner's work.
+    shared: bool,
+    /// The whole shared run's queue, as last read.
+    whole: SharedCounts,
+}
+
+/// The whole shared run's queue as last read, shared with the task that reads it.
+type SharedCounts = Arc<std::sync::Mutex<Option<QueueCounts>>>;
+
+fn lock_counts(c: &SharedCounts) -> std::sync::MutexGuard<'_, Option<QueueCounts>> {
+    c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How often a scanner of a shared run reads the whole run's progress.
+const WHOLE_RUN_EVERY: Duration = Duration::from_secs(2);
+
+/// The task of a scanner of a shared run: renews its claims every third of the lease
+/// (a run stopped for every scanner sets `stop`), retires here the accounts another
+/// scanner's lockout guard retired, and reads the whole run's progress for the display.
+/// A heartbeat that fails is logged: after a lease without one, the other scanners take
+/// this one's computers over and its results for them are dropped.
+fn keep_shared(
+    q: Arc<SharedQueue>,
+    store: Store,
+    engine: Engine,
+    stop: Arc<watch::Sender<bool>>,
+    whole: SharedCounts,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let run = q.run();
+        let mut beat = tokio::time::interval(q.heartbeat_every());
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut read = tokio::time::interval(WHOLE_RUN_EVERY);
+        read.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = beat.tick() => {
+                    match q.heartbeat().await {
+                        Ok(h) if h.run_state != RunState::Running => {
+                            info!(run, state = %h.run_state, "the run is no longer running: stopping");
+                            let _ = stop.send(true);
+                        }
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "heartbeat failed: this scanner's claims expire without one"),
+                    }
+                    if let Ok(accounts) = store.accounts(run).await {
+                        let mine = engine.account_stats();
+                        for a in accounts {
+                            let Some(n) = a.retired_after else { continue };
+                            let known = mine.iter().any(|m| m.account == a.account && m.retired_after.is_some());
+                            if !known && mine.iter().any(|m| m.account == a.account) {
+                                warn!(account = %crate::status::printable(&a.account), "another scanner's lockout guard retired this account: not tried any more");
+                                engine.retire_account(&a.account, n);
+                            }
+                        }
+                    }
+                }
+                _ = read.tick() => {
+                    if let Ok(c) = store.queue_counts(run, now_ms()).await {
+                        *lock_counts(&whole) = Some(c);
+                    }
+                }
+            }
+        }
+    })
 }
 
 impl Counters {
+    /// The whole shared run's finished computers, as last read.
+    fn whole_done(&self) -> Option<u64> {
+        if !self.shared {
+            return None;
+        }
+        lock_counts(&self.whole).map(|c| c.done)
+    }
+
+    /// The whole run's part of a scanner's line (empty for a run of one scanner).
+    fn whole_line(&self) -> String {
+        if !self.shared {
+            return String::new();
+        }
+        match *lock_counts(&self.whole) {
+            Some(c) => format!(
+                " · whole run: {}/{} done, {} claimed, {} ready, {} waiting for a retry, {} expired claims",
+                c.done, self.total, c.claimed, c.ready, c.waiting, c.expired
+            ),
+            None => String::new(),
+        }
+    }
+
     /// The plain progress line written when standard error is not a terminal.
     fn progress_line(&self, elapsed: Duration) -> String {
         let failed: usize = self.failed.iter().map(|(_, n)| n).sum();
@@ -361,15 +587,19 @@ impl Counters {
         } else {
             0.0
         };
+        let done = if self.shared {
+            format!("this scanner {} done", self.finished)
+        } else {
+            format!("{}/{} done", self.finished, self.total)
+        };
         format!(
-            "progress: {}/{} done, {} inventoried, {} failed, {} in flight, {:.1} computers/s, {}s elapsed",
-            self.finished,
-            self.total,
+            "progress: {done}, {} inventoried, {} failed, {} in flight, {:.1} computers/s, {}s elapsed{}",
             self.inventoried,
             failed,
             self.in_flight.len(),
             rate,
-            elapsed.as_secs()
+            elapsed.as_secs(),
+            self.whole_line()
         )
     }
 
@@ -388,12 +618,12 @@ impl Counters {
             self.inventoried,
             nfailed,
             if top.is_empty() { String::new() } else { format!(" ({})", top.join(", ")) },
-            self.total - self.finished,
+            self.total.saturating_sub(self.finished),
             self.requeued,
             self.collected,
             self.class_failed,
             self.class_timed_out
-        )
+        ) + &self.whole_line()
     }
 
     fn finish(&mut self, r: &ComputerResult) {
@@ -470,16 +700,18 @@ fn say(bar: &ProgressBar, line: &str) {
     }
 }
 
-/// Runs the engine over `targets` for run `run_id`: stores each computer as it finishes,
-/// shows progress on standard error (a live display on a terminal, else a plain line every
-/// `display.progress_every`), handles Ctrl-C (when `ctrl_c`), marks the run completed or
-/// stopped and prints the summary (on standard output; on standard error with `--json`,
-/// whose standard output holds only JSON lines).
+/// Runs the engine over `work` for run `run_id`: stores each computer as it finishes (a
+/// shared queue records it itself), shows progress on standard error (a live display on
+/// a terminal, else a plain line every `display.progress_every`; a scanner of a shared
+/// run shows the whole run's progress too), handles Ctrl-C (when `ctrl_c`), marks the
+/// run completed or stopped (a scanner of a shared run leaves it instead: the last one
+/// marks it completed) and prints the summary (on standard output; on standard error
+/// with `--json`, whose standard output holds only JSON lines).
 pub async fn execute(
     engine: &Engine,
     store: &Store,
     run_id: RunId,
-    targets: Vec<String>,
+    work: Work,
     display: Display,
     ctrl_c: bool,
 ) -> Result<RunEnd> {
@@ -492,15 +724,31 @@ pub async fn execute(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (tx, mut rx) = mpsc::channel(256);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let shared = match &work {
+        Work::Shared(q) => Some(q.clone()),
+        Work::Local(_) => None,
+    };
+    let whole = std::sync::Arc::new(std::sync::Mutex::new(None::<QueueCounts>));
+    let total = match &work {
+        Work::Local(t) => t.len(),
+        Work::Shared(_) => {
+            let c = store.queue_counts(run_id, now_ms()).await?;
+            *lock_counts(&whole) = Some(c);
+            usize::try_from(c.ready + c.waiting + c.claimed + c.expired + c.done).unwrap_or(0)
+        }
+    };
     let mut counters = Counters {
-        total: targets.len(),
+        total,
+        shared: shared.is_some(),
+        whole: whole.clone(),
         ..Counters::default()
     };
     let bar = if display.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::with_draw_target(
-            Some(targets.len() as u64),
+            Some(total as u64),
             ProgressDrawTarget::stderr_with_hz(4),
         );
         b.set_style(
@@ -512,10 +760,21 @@ pub async fn execute(
         b.enable_steady_tick(Duration::from_millis(250));
         b
     };
-    let in_flight = InFlight::start(store, run_id).await;
+    let in_flight = InFlight::start(store, run_id, shared.is_none()).await;
+    let keeper = shared
+        .clone()
+        .map(|q| keep_shared(q, store.clone(), engine.clone(), stop_tx.clone(), whole.clone()));
     let runner = {
         let engine = engine.clone();
-        tokio::spawn(async move { engine.run(targets, tx, stop_rx).await })
+        tokio::spawn(async move {
+            match work {
+                Work::Local(targets) => {
+                    engine.run(targets, tx, stop_rx).await;
+                    Ok(())
+                }
+                Work::Shared(q) => engine.run_shared(&*q, tx, stop_rx).await,
+            }
+        })
     };
     let mut stopped = false;
     let mut stdout = std::io::stdout().lock();
@@ -535,14 +794,22 @@ pub async fn execute(
                 in_flight.observe(&ev);
                 match ev {
                     Event::Finished(r) => {
-                        if let Err(e) = store.save_computer(run_id, &r).await {
+                        // A shared queue recorded it before the event.
+                        let saved = match shared {
+                            Some(_) => Ok(()),
+                            None => store.save_computer(run_id, &r).await,
+                        };
+                        if let Err(e) = saved {
                             // Keep going: the other computers' results still land; the
                             // run stays resumable for this one.
                             warn!(target = %r.target, error = %e, "cannot store a result");
                             save_error.get_or_insert(anyhow::Error::new(e));
                         }
                         counters.finish(&r);
-                        bar.inc(1);
+                        match counters.whole_done() {
+                            Some(done) => bar.set_position(done),
+                            None => bar.inc(1),
+                        }
                         if display.json {
                             let _ = writeln!(stdout, "{}", json_line(&r));
                         }
@@ -587,7 +854,11 @@ pub async fn execute(
             }
             _ = &mut ctrl, if !stopped => {
                 stopped = true;
-                let msg = "stopping: unfinished computers are recorded as inventory-not-completed; resume with --resume";
+                let msg = if shared.is_some() {
+                    "stopping this scanner: its unfinished computers go back to the run's queue for the other scanners"
+                } else {
+                    "stopping: unfinished computers are recorded as inventory-not-completed; resume with --resume"
+                };
                 if bar.is_hidden() {
                     if !display.quiet {
                         eprintln!("winventory: {msg}");
@@ -599,8 +870,16 @@ pub async fn execute(
             }
         }
     }
-    let _ = runner.await;
+    let source = match runner.await {
+        Ok(r) => r,
+        Err(e) => Err(winv_engine::work::WorkError::Failed(format!("the scheduler ended abnormally: {e}"))),
+    };
     in_flight.finish().await;
+    if let Some(k) = keeper {
+        k.abort();
+    }
+    // A run stopped for every scanner stops this one too.
+    stopped |= *stop_tx.borrow();
     bar.finish_and_clear();
     let accounts = engine.account_stats();
     if let Err(e) = store.save_accounts(run_id, &accounts).await {
@@ -608,12 +887,26 @@ pub async fn execute(
     }
     let _ = stdout.flush();
     drop(stdout);
-    let state = if stopped {
-        RunState::Stopped
-    } else {
-        RunState::Completed
-    };
-    store.set_run_state(run_id, state, Some(now_ms())).await?;
+    match &shared {
+        Some(q) => {
+            // What this scanner still holds goes back to the queue; the last scanner to
+            // finish marks the run completed.
+            if let Err(e) = q.leave().await {
+                warn!(error = %e, "cannot leave the run: its claims expire in a minute");
+            }
+        }
+        None => {
+            let state = if stopped {
+                RunState::Stopped
+            } else {
+                RunState::Completed
+            };
+            store.set_run_state(run_id, state, Some(now_ms())).await?;
+        }
+    }
+    if let Err(e) = source {
+        return Err(anyhow::Error::new(e).context("the shared run's database failed: this scanner stopped; the others go on"));
+    }
     if let Some(e) = save_error {
         return Err(e.context("some results could not be stored"));
     }
@@ -674,19 +967,14 @@ struct InFlightPending {
 }
 
 impl InFlight {
-    /// Clears the run's rows a scan that died left behind, and starts the writer.
-    async fn start(store: &Store, run: RunId) -> InFlight {
-        if let Err(e) = store.clear_in_flight(run, None).await {
+    /// Clears the run's rows a scan that died left behind (`all`; a scanner of a shared
+    /// run clears only its own), and starts the writer.
+    async fn start(store: &Store, run: RunId, all: bool) -> InFlight {
+        let scanner = scanner_name(None);
+        let only = (!all).then_some(scanner.as_str());
+        if let Err(e) = store.clear_in_flight(run, only).await {
             warn!(error = %e, "cannot clear the in-flight rows of the run");
         }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default();
-        let scanner = format!(
-            "{}:{}",
-            if host.is_empty() { "localhost" } else { &host },
-            std::process::id()
-        );
         let pending = std::sync::Arc::new(std::sync::Mutex::new(InFlightPending::default()));
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let writes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
