@@ -33,6 +33,7 @@ pub struct SharedQueue {
     store: Store,
     run: RunId,
     scanner: ScannerId,
+    name: String,
     lease_ms: i64,
     leases: Mutex<HashMap<String, Lease>>,
 }
@@ -62,6 +63,7 @@ impl SharedQueue {
             store: store.clone(),
             run,
             scanner,
+            name: name.to_string(),
             lease_ms: i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1000),
             leases: Mutex::new(HashMap::new()),
         })
@@ -70,6 +72,11 @@ impl SharedQueue {
     /// The scanner's id.
     pub fn scanner(&self) -> ScannerId {
         self.scanner
+    }
+
+    /// The name it registered with.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The run.

@@ -760,7 +760,7 @@ pub async fn execute(
         b.enable_steady_tick(Duration::from_millis(250));
         b
     };
-    let in_flight = InFlight::start(store, run_id, shared.is_none()).await;
+    let in_flight = InFlight::start(store, run_id, shared.as_deref().map(SharedQueue::name)).await;
     let keeper = shared
         .clone()
         .map(|q| keep_shared(q, store.clone(), engine.clone(), stop_tx.clone(), whole.clone()));
@@ -967,12 +967,11 @@ struct InFlightPending {
 }
 
 impl InFlight {
-    /// Clears the run's rows a scan that died left behind (`all`; a scanner of a shared
-    /// run clears only its own), and starts the writer.
-    async fn start(store: &Store, run: RunId, all: bool) -> InFlight {
-        let scanner = scanner_name(None);
-        let only = (!all).then_some(scanner.as_str());
-        if let Err(e) = store.clear_in_flight(run, only).await {
+    /// Clears the run's rows a scan that died left behind (a scanner of a shared run,
+    /// named `shared`, clears only its own), and starts the writer.
+    async fn start(store: &Store, run: RunId, shared: Option<&str>) -> InFlight {
+        let scanner = shared.map_or_else(|| scanner_name(None), str::to_string);
+        if let Err(e) = store.clear_in_flight(run, shared).await {
             warn!(error = %e, "cannot clear the in-flight rows of the run");
         }
         let pending = std::sync::Arc::new(std::sync::Mutex::new(InFlightPending::default()));

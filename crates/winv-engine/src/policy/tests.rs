@@ -764,3 +764,95 @@ fn a_registry_table_is_stored_under_its_name_and_an_absent_list_key_is_not_prese
     assert_eq!(r.status, Status::InventoriedIncomplete);
     assert_eq!(r.classes[1].outcome, ClassOutcome::Failed);
 }
+
+/// A computer requeued on one scanner and handed to another through a shared queue (the
+/// carry crosses as JSON, as the store keeps it) goes on exactly as if it had stayed:
+/// the next attempt's number, the failing item last, collected items not asked again,
+/// the remembered account first, and every attempt in the final record.
+#[test]
+fn a_computer_handed_to_another_scanner_continues_where_the_first_left_it() {
+    let mut clock = Clock::new();
+    let mut first = computer("192.0.2.1", &["LAB\\x", "LAB\\ok"], Rules::default(), &clock);
+    assert_eq!(first.begin(clock.tick(1)), Action::Connect { credential: 0 });
+    let a = first.on_connected(refused(wrong_password()), clock.tick(1));
+    assert_eq!(a, Action::Connect { credential: 1 });
+    let a = first.on_connected(connected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "A");
+    let a = first.on_item(collected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "B");
+    let end = end_of(first.on_item(failed_item(call_failed()), clock.tick(1)));
+    assert!(matches!(first.settle(end, false, clock.tick(1)), Settled::Requeue { .. }));
+
+    let carry = serde_json::to_value(first.carry()).unwrap();
+    let handed = Handed {
+        target: "192.0.2.1".into(),
+        previous: vec![first.last_attempt().unwrap().clone()],
+        class_order: Some(first.order().iter().map(Item::name).collect()),
+        carry: Some(serde_json::from_value(carry).unwrap()),
+    };
+    // The second scanner lists the accounts in another order: the carried name counts.
+    let mut second = Computer::handed(
+        handed,
+        items(),
+        accounts(&["LAB\\ok", "LAB\\x"]),
+        Rules::default(),
+        true,
+        clock.base,
+    );
+    assert_eq!(second.attempts(), 1);
+    let names: Vec<String> = second.order().iter().map(Item::name).collect();
+    assert_eq!(names, ["A", "C", "B"]);
+    assert_eq!(second.begin(clock.tick(1)), Action::Connect { credential: 0 });
+    let a = second.on_connected(connected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "C", "A was collected by the first scanner");
+    let a = second.on_item(collected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "B");
+    let a = second.on_item(collected(), clock.tick(1));
+    let r = finished(second.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::Inventoried);
+    let numbers: Vec<u32> = r.attempts.iter().map(|a| a.number).collect();
+    assert_eq!(numbers, [1, 2]);
+    assert_eq!(r.credential.as_deref(), Some("LAB\\ok"));
+    assert_eq!(r.inventory.classes.len(), 3, "A's rows came with the carry");
+    assert_eq!(r.classes.iter().find(|x| x.class == "A").unwrap().attempt, 1);
+}
+
+/// What a shared queue hands may not fit this scanner: an order naming items the
+/// profile lacks (ignored; the profile's other items follow in its order), an account it
+/// does not hold (the list is tried in order), and attempts already at the limit (the
+/// next attempt is the last: a retry-class error is then final).
+#[test]
+fn a_handed_computer_that_does_not_fit_this_scanner_is_still_worked_on_by_the_rules() {
+    let mut clock = Clock::new();
+    let previous: Vec<AttemptRecord> = (1..=3)
+        .map(|n| AttemptRecord {
+            number: n,
+            started_ms: 0,
+            duration_ms: 1,
+            credential: None,
+            class_order: vec!["A".into()],
+            outcome: Status::RpcCallFailed,
+            failing_class: Some("A".into()),
+            failure: None,
+        })
+        .collect();
+    let handed = Handed {
+        target: "192.0.2.9".into(),
+        previous,
+        class_order: Some(vec!["C".into(), "Gone".into()]),
+        carry: Some(Carry {
+            credential: Some("LAB\\elsewhere".into()),
+            ..Carry::default()
+        }),
+    };
+    let mut c = Computer::handed(handed, items(), accounts(&["a"]), Rules::default(), true, clock.base);
+    let names: Vec<String> = c.order().iter().map(Item::name).collect();
+    assert_eq!(names, ["C", "A", "B"]);
+    assert_eq!(c.remembered(), None);
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "C");
+    let end = end_of(c.on_item(failed_item(call_failed()), clock.tick(1)));
+    let r = finished(c.settle(end, false, clock.tick(1)));
+    assert_eq!(r.status, Status::RpcCallFailed);
+    assert_eq!(r.attempts.len(), 4, "the fourth attempt was the last");
+}

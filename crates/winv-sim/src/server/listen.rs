@@ -57,12 +57,13 @@ impl Default for ListenOptions {
 /// The hosts by address.
 pub type Directory = HashMap<IpAddr, Arc<dyn Dispatch>>;
 
-/// When each TCP connection was accepted, on every listener of a simulator: a test of
-/// a client's connection rate counts at the TCP level, not the client's own counter.
+/// When each TCP connection was accepted and on which host's address, on every listener
+/// of a simulator: a test of a client's connection rate, or of which hosts a scanner
+/// touched, counts at the TCP level, not the client's own counter.
 #[derive(Debug)]
 pub struct AcceptLog {
     started: std::time::Instant,
-    times: std::sync::Mutex<Vec<std::time::Duration>>,
+    times: std::sync::Mutex<Vec<(std::time::Duration, Option<IpAddr>)>>,
 }
 
 /// The most accept times an [`AcceptLog`] keeps (a bound on what a client can make it hold).
@@ -76,17 +77,27 @@ impl AcceptLog {
         }
     }
 
-    fn record(&self) {
+    fn record(&self, host: Option<IpAddr>) {
         let t = self.started.elapsed();
-        let mut v = self.times.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut v = self.lock();
         if v.len() < ACCEPT_LOG_LIMIT {
-            v.push(t);
+            v.push((t, host));
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(std::time::Duration, Option<IpAddr>)>> {
+        self.times.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The accept times so far, since the simulator started, in order.
     pub fn times(&self) -> Vec<std::time::Duration> {
-        self.times.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.lock().iter().map(|(t, _)| *t).collect()
+    }
+
+    /// The host address of each connection accepted so far (`None` when the socket
+    /// could not say), in order.
+    pub fn hosts(&self) -> Vec<Option<IpAddr>> {
+        self.lock().iter().map(|(_, h)| *h).collect()
     }
 }
 
@@ -187,7 +198,7 @@ pub async fn start(
                 };
                 let (stream, peer) = match accepted {
                     Ok(a) => {
-                        accepts.record();
+                        accepts.record(a.0.local_addr().ok().map(|l| l.ip()));
                         a
                     }
                     Err(e) => {
