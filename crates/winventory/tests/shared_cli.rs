@@ -5,7 +5,8 @@
 //! activations counts from zero again).
 //!
 //! Addresses: 127.20.0.1-240 (SQLite), 127.21.0.1-127.21.11.184 (PostgreSQL, 3,000
-//! hosts), 127.22.0.1-20 and 127.22.1.1-20 (sites).
+//! hosts), 127.22.0.1-20 and 127.22.1.1-20 (sites), 127.23.0.1-240 (a PostgreSQL
+//! restart).
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -374,5 +375,60 @@ async fn a_scanner_of_a_site_touches_only_that_sites_hosts() {
     let out = scan(&sim, &dir, db_s, &["--join", "1"]).output().unwrap();
     assert_ne!(out.status.code(), Some(0), "a completed run cannot be joined");
     assert!(String::from_utf8_lossy(&out.stderr).contains("only a running run can be joined"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_mid_run_is_waited_for_and_loses_nothing() {
+    let Some(server) = PgServer::start().unwrap() else {
+        return;
+    };
+    let dir = temp_dir("shared-pg-restart");
+    let range = "127.23.0.1-127.23.0.240";
+    let fleet_of = || fleet("127.23.0.1", 240);
+    let reference = alone(&fleet_of, range, &dir).await;
+
+    let sim = sim(fleet_of());
+    let url = server.url("postgres");
+    let pwfile = server.password_file().to_str().unwrap().to_string();
+    // The default lease (a minute) outlasts the restart: nobody takes anything over.
+    let with_db = |extra: &[&str], name: &str| {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(["--db-password-file", &pwfile, "--scanner-name", name]);
+        scan(&sim, &dir, &url, &args)
+    };
+    let (log_a, log_b) = (dir.join("a.log"), dir.join("b.log"));
+    let mut a = spawn(with_db(&[range, "--shared"], "a"), &log_a);
+    wait_for(&log_a, "shared run 1 created", Duration::from_secs(60)).await;
+    let mut b = spawn(with_db(&["--join", "1"], "b"), &log_b);
+    let auth = DbAuth {
+        password_file: Some(server.password_file().to_path_buf()),
+    };
+    {
+        let store = Store::open_with(Path::new(&url), &auth, false).await.unwrap();
+        let end = Instant::now() + Duration::from_secs(300);
+        while store.queue_counts(1, winv_engine::now_ms()).await.unwrap().done < 40 {
+            assert!(Instant::now() < end, "no progress:\n{}", read(&log_a));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        store.close().await;
+    }
+    server.stop().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.start_again().unwrap();
+
+    finished(exit_of(&mut a, Duration::from_secs(600), &log_a).await, &log_a);
+    finished(exit_of(&mut b, Duration::from_secs(600), &log_b).await, &log_b);
+    // They said what they were waiting for.
+    let said = format!("{}{}", read(&log_a), read(&log_b));
+    assert!(said.contains("database unreachable"), "{said}");
+    assert!(!said.contains(&server.password().to_string()));
+    let store = Store::open_with(Path::new(&url), &auth, false).await.unwrap();
+    let (run, shared) = results(&store).await;
+    same_as_alone(&shared, &reference, &Default::default());
+    let q = store.queue_counts(run, winv_engine::now_ms()).await.unwrap();
+    assert_eq!((q.done, q.claimed, q.expired), (240, 0, 0));
+    assert_eq!(store.run(run).await.unwrap().unwrap().state, winv_store::RunState::Completed);
+    store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
