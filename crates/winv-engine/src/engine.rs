@@ -508,6 +508,9 @@ impl Engine {
         let rate = self.rate.as_deref();
         let mut stop_rx = stop.clone();
         let mut stopped = *stop.borrow();
+        // What the attempts watch: the caller's stop, or a shared run stopped for every
+        // scanner (a claim says so).
+        let (halt, stop) = watch::channel(stopped);
         loop {
             // A stop that an attempt saw first must also stop new starts.
             stopped |= *stop.borrow();
@@ -548,6 +551,7 @@ impl Engine {
                                 if claimed.stopped {
                                     info!("the run was stopped for every scanner");
                                     stopped = true;
+                                    let _ = halt.send(true);
                                 }
                                 *exhausted = claimed.handed.is_empty() && claimed.exhausted;
                                 if claimed.handed.len() < free {
@@ -634,6 +638,7 @@ impl Engine {
                     if r.is_err() || *stop_rx.borrow() {
                         info!(pending = queue.len(), running = running.len(), "run stopped");
                         stopped = true;
+                        let _ = halt.send(true);
                     }
                 }
             }

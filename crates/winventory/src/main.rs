@@ -22,6 +22,7 @@ mod scan;
 mod serve;
 mod sim;
 mod status;
+mod stop;
 mod targets;
 mod trace;
 
@@ -39,8 +40,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Inventory computers over WMI into a SQLite database, with MAP's statuses and
-    /// retry rules (resume a stopped run with --resume).
+    /// Inventory computers over WMI into the database (SQLite or PostgreSQL), with MAP's
+    /// statuses and retry rules (resume a stopped run with --resume; share a run among
+    /// scanners with --shared and --join).
     Scan(Box<scan::ScanArgs>),
     /// Read a run back from the database: the summary by status, per-class counts, and
     /// the failed computers.
@@ -74,6 +76,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Serve a read-only web dashboard of the database (loopback by default).
     Serve(serve::ServeArgs),
+    /// Stop a run for every scanner of it (a shared run: `scan --join RUN` continues it).
+    Stop(stop::StopArgs),
 }
 
 /// The command line, with the exit-code table after every command's help (one table,
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::Perf(args) => perf::run(*args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Stop(args) => stop::run(args),
     };
     match result {
         Ok(code) => code,

@@ -345,11 +345,17 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             let Some(run) = run else {
                 bail!("no run {which} to join in {}", args.db.shown());
             };
-            if run.state != RunState::Running {
-                bail!("run {} is {}: only a running run can be joined", run.id, run.state);
-            }
             if run.options["shared"] != json!(true) {
                 bail!("run {} is not shared: start a run with scan --shared to share it", run.id);
+            }
+            match run.state {
+                RunState::Running => {}
+                // `winventory stop` stopped it: joining continues it.
+                RunState::Stopped => {
+                    info!(run = run.id, "continuing the stopped run");
+                    store.set_run_state(run.id, RunState::Running, None).await?;
+                }
+                _ => bail!("run {} is {}: only a running or stopped run can be joined", run.id, run.state),
             }
             if run.options["profile"] != json!(profile.name) {
                 warn!(run = run.id, run_profile = %run.options["profile"], profile = %profile.name, "this scanner's profile differs from the run's");
@@ -878,8 +884,11 @@ pub async fn execute(
     if let Some(k) = keeper {
         k.abort();
     }
-    // A run stopped for every scanner stops this one too.
+    // A run stopped for every scanner (`winventory stop`) stops this one too.
     stopped |= *stop_tx.borrow();
+    if shared.is_some() && !stopped {
+        stopped = matches!(store.run(run_id).await, Ok(Some(r)) if r.state == RunState::Stopped);
+    }
     bar.finish_and_clear();
     let accounts = engine.account_stats();
     if let Err(e) = store.save_accounts(run_id, &accounts).await {

@@ -6,7 +6,7 @@
 //!
 //! Addresses: 127.20.0.1-240 (SQLite), 127.21.0.1-127.21.11.184 (PostgreSQL, 3,000
 //! hosts), 127.22.0.1-20 and 127.22.1.1-20 (sites), 127.23.0.1-240 (a PostgreSQL
-//! restart).
+//! restart), 127.24.0.1-120 (`winventory stop`).
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -374,7 +374,7 @@ async fn a_scanner_of_a_site_touches_only_that_sites_hosts() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let out = scan(&sim, &dir, db_s, &["--join", "1"]).output().unwrap();
     assert_ne!(out.status.code(), Some(0), "a completed run cannot be joined");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("only a running run can be joined"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only a running or stopped run can be joined"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -429,6 +429,63 @@ async fn a_postgres_restart_mid_run_is_waited_for_and_loses_nothing() {
     let q = store.queue_counts(run, winv_engine::now_ms()).await.unwrap();
     assert_eq!((q.done, q.claimed, q.expired), (240, 0, 0));
     assert_eq!(store.run(run).await.unwrap().unwrap().state, winv_store::RunState::Completed);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_every_scanner_and_join_continues_the_run() {
+    let dir = temp_dir("shared-stop");
+    // A slow class keeps the run going long enough to stop it in the middle.
+    let sim = sim(
+        Fleet::parse(&format!(
+            "[defaults]\nuser = \"LAB\\\\inventory\"\npassword_env = \"{PW_VAR}\"\n\n\
+             [[host]]\naddress = \"127.24.0.1-127.24.0.120\"\n\
+             faults = [{{ kind = \"provider_slow\", class = \"Win32_Service\", delay_ms = 400 }}]\n"
+        ))
+        .unwrap(),
+    );
+    let db = dir.join("stop.db");
+    let db_s = db.to_str().unwrap();
+    let range = "127.24.0.1-127.24.0.120";
+    let (log_a, log_b) = (dir.join("a.log"), dir.join("b.log"));
+    let mut a = spawn(scan(&sim, &dir, db_s, &[range, "--shared", "--lease", "3"]), &log_a);
+    wait_for(&log_a, "shared run 1 created", Duration::from_secs(30)).await;
+    let mut b = spawn(scan(&sim, &dir, db_s, &["--join", "1", "--lease", "3"]), &log_b);
+    let store = Store::open_existing(&db).await.unwrap();
+    let end = Instant::now() + Duration::from_secs(120);
+    while store.queue_counts(1, winv_engine::now_ms()).await.unwrap().done < 10 {
+        assert!(Instant::now() < end, "no progress:\n{}", read(&log_a));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = Command::new(BIN).args(["stop", "--db", db_s, "--run", "1"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("run 1 stopped: 2 scanner(s)"), "{said}");
+    let stopped_at = Instant::now();
+    // Both see it at their next heartbeat (every second with a 3 s lease) and end their
+    // attempts in flight: well before the 120 computers are done.
+    let ea = exit_of(&mut a, Duration::from_secs(30), &log_a).await;
+    let eb = exit_of(&mut b, Duration::from_secs(30), &log_b).await;
+    assert!(stopped_at.elapsed() < Duration::from_secs(15));
+    assert_eq!((ea.code(), eb.code()), (Some(130), Some(130)), "{}\n{}", read(&log_a), read(&log_b));
+    let q = store.queue_counts(1, winv_engine::now_ms()).await.unwrap();
+    assert!(q.done < 120, "{q:?}");
+    assert_eq!(q.claimed + q.expired, 0, "every claim was given back: {q:?}");
+    assert_eq!(store.run(1).await.unwrap().unwrap().state, winv_store::RunState::Stopped);
+    // Stopping again says so.
+    let out = Command::new(BIN).args(["stop", "--db", db_s, "--run", "1"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already stopped"));
+
+    // Joining continues it to the end: every computer once, all inventoried.
+    let log_c = dir.join("c.log");
+    let mut c = spawn(scan(&sim, &dir, db_s, &["--join", "1"]), &log_c);
+    let ec = exit_of(&mut c, Duration::from_secs(300), &log_c).await;
+    assert_eq!(ec.code(), Some(0), "{}", read(&log_c));
+    let (_, r) = results(&store).await;
+    assert_eq!(r.len(), 120);
+    assert!(r.values().all(|(s, _)| *s == Status::Inventoried), "{r:?}");
+    assert_eq!(store.run(1).await.unwrap().unwrap().state, winv_store::RunState::Completed);
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
