@@ -22,6 +22,9 @@ pub fn next_slot(next: Option<Instant>, now: Instant, interval: Duration) -> (In
 pub struct ConnectRate {
     per_second: f64,
     interval: Duration,
+    /// This process's part of the cap: 1 alone, n when n scanners share it (the
+    /// interval is then n times longer).
+    share: AtomicU64,
     next: Mutex<Option<Instant>>,
     first: Mutex<Option<Instant>>,
     opened: AtomicU64,
@@ -50,10 +53,24 @@ impl ConnectRate {
         Some(ConnectRate {
             per_second: n,
             interval,
+            share: AtomicU64::new(1),
             next: Mutex::new(None),
             first: Mutex::new(None),
             opened: AtomicU64::new(0),
         })
+    }
+
+    /// Shares the cap among `scanners` processes (at least 1) that hold the same one: this
+    /// process then opens at most `cap / scanners` connections per second, so that
+    /// together they hold the cap.
+    pub fn share_among(&self, scanners: u32) {
+        self.share.store(u64::from(scanners.max(1)), Ordering::Relaxed);
+    }
+
+    /// The spacing of this process's connections: the cap's, times the share.
+    fn interval(&self) -> Duration {
+        let share = u32::try_from(self.share.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        self.interval.saturating_mul(share.max(1)).min(Duration::from_secs(3600))
     }
 
     /// Reserves the next slot and sleeps until it.
@@ -62,7 +79,7 @@ impl ConnectRate {
         let now = tokio::time::Instant::now().into_std();
         let start = {
             let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (start, after) = next_slot(*next, now, self.interval);
+            let (start, after) = next_slot(*next, now, self.interval());
             *next = Some(after);
             start
         };
@@ -144,5 +161,23 @@ mod tests {
         // The 9th starts 8 intervals after the first: 2 s at 4 per second.
         assert_eq!(t0.elapsed(), Duration::from_secs(2));
         assert_eq!(r.held().connections, 9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cap_shared_among_scanners_spaces_this_ones_connections() {
+        let r = ConnectRate::per_second(4.0).unwrap();
+        r.share_among(2);
+        let t0 = tokio::time::Instant::now();
+        for _ in 0..5 {
+            r.wait().await;
+        }
+        // Half of 4 per second: the 5th starts 4 × 0.5 s after the first.
+        assert_eq!(t0.elapsed(), Duration::from_secs(2));
+        // Alone again (0 counts as 1): the full rate.
+        r.share_among(0);
+        let t1 = tokio::time::Instant::now();
+        r.wait().await;
+        r.wait().await;
+        assert!(t1.elapsed() <= Duration::from_millis(750), "{:?}", t1.elapsed());
     }
 }

@@ -419,6 +419,14 @@ impl Engine {
         self.rate.as_ref().map(|r| r.held())
     }
 
+    /// Shares the connection cap with `scanners` processes in all (this one included)
+    /// that work on the same site of a shared run with the same cap.
+    pub fn share_rate(&self, scanners: u32) {
+        if let Some(r) = &self.rate {
+            r.share_among(scanners);
+        }
+    }
+
     /// Retires `account` before the run starts, as an earlier part of it did (`--resume`).
     pub fn retire_account(&self, account: &str, refusals: u32) {
         self.guard.lock().retire(account, refusals);

@@ -84,6 +84,11 @@ impl SharedQueue {
         self.run
     }
 
+    /// How long a claim lasts without a heartbeat, in milliseconds.
+    pub fn lease_ms(&self) -> i64 {
+        self.lease_ms
+    }
+
     /// How often to call [`SharedQueue::heartbeat`]: a third of the lease.
     pub fn heartbeat_every(&self) -> Duration {
         Duration::from_millis(u64::try_from(self.lease_ms / 3).unwrap_or(1000).max(100))

@@ -71,7 +71,8 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub concurrency: usize,
     /// New TCP connections per second at most, across the whole scan (an attempt opens
-    /// two or more: port 135, the dynamic port, a reconnect); 0: no limit.
+    /// two or more: port 135, the dynamic port, a reconnect); 0: no limit. In a shared
+    /// run it is the site's cap, shared by the site's live scanners (give them the same).
     #[arg(long, default_value_t = 20.0, value_name = "N")]
     pub rate: f64,
     /// Seconds without progress before the watchdog ends a step (MAP: 300).
@@ -512,7 +513,10 @@ const WHOLE_RUN_EVERY: Duration = Duration::from_secs(2);
 
 /// The task of a scanner of a shared run: renews its claims every third of the lease
 /// (a run stopped for every scanner sets `stop`), retires here the accounts another
-/// scanner's lockout guard retired, and reads the whole run's progress for the display.
+/// scanner's lockout guard retired, reads the whole run's progress for the display, and
+/// shares `--rate` with the site's other live scanners (each opens at most rate / n
+/// connections per second; for up to two seconds after a scanner joins, the site may
+/// get up to twice the cap).
 /// A heartbeat that fails is logged: after a lease without one, the other scanners take
 /// this one's computers over and its results for them are dropped.
 fn keep_shared(
@@ -554,6 +558,17 @@ fn keep_shared(
                 _ = read.tick() => {
                     if let Ok(c) = store.queue_counts(run, now_ms()).await {
                         *lock_counts(&whole) = Some(c);
+                    }
+                    // --rate is the site's: shared with its other live scanners.
+                    if let Ok(all) = store.scanners(run).await {
+                        let now = now_ms();
+                        let site = all.iter().find(|s| s.id == q.scanner()).map(|s| s.site.clone());
+                        let live = all
+                            .iter()
+                            .filter(|s| Some(&s.site) == site.as_ref() && s.left_ms.is_none())
+                            .filter(|s| s.id == q.scanner() || now - s.heartbeat_ms < q.lease_ms())
+                            .count();
+                        engine.share_rate(u32::try_from(live).unwrap_or(u32::MAX));
                     }
                 }
             }

@@ -6,7 +6,8 @@
 //!
 //! Addresses: 127.20.0.1-240 (SQLite), 127.21.0.1-127.21.11.184 (PostgreSQL, 3,000
 //! hosts), 127.22.0.1-20 and 127.22.1.1-20 (sites), 127.23.0.1-240 (a PostgreSQL
-//! restart), 127.24.0.1-120 (`winventory stop`).
+//! restart), 127.24.0.1-120 (`winventory stop`),
+//! 127.25.0.1-40 (a rate shared by two scanners).
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -68,10 +69,13 @@ fn scan(sim: &SimHandle, dir: &Path, db: &str, extra: &[&str]) -> Command {
         .args(["--user", "LAB\\inventory", "--password-env", "WINV_SHARED_PW"])
         .args(["--db", db, "--profile"])
         .arg(profile(dir))
-        .args(["--port", &sim.epm_port.to_string(), "--rate", "0"])
+        .args(["--port", &sim.epm_port.to_string()])
         .args(["--concurrency", "32", "--retry-delay", "1", "--progress-interval", "2"])
         .args(["--connect-timeout", "2", "--call-timeout", "5", "--watchdog", "20"])
         .env("WINV_SHARED_PW", PW);
+    if !extra.contains(&"--rate") {
+        c.args(["--rate", "0"]);
+    }
     c
 }
 
@@ -486,6 +490,46 @@ async fn stop_ends_every_scanner_and_join_continues_the_run() {
     assert_eq!(r.len(), 120);
     assert!(r.values().all(|(s, _)| *s == Status::Inventoried), "{r:?}");
     assert_eq!(store.run(1).await.unwrap().unwrap().state, winv_store::RunState::Completed);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_scanners_of_a_site_hold_its_rate_together() {
+    let dir = temp_dir("shared-rate");
+    let sim = sim(
+        Fleet::parse(&format!(
+            "[defaults]\nuser = \"LAB\\\\inventory\"\npassword_env = \"{PW_VAR}\"\n\n\
+             [[host]]\naddress = \"127.25.0.1-127.25.0.40\"\n"
+        ))
+        .unwrap(),
+    );
+    let db = dir.join("rate.db");
+    let db_s = db.to_str().unwrap();
+    const RATE: &str = "6";
+    let (log_a, log_b) = (dir.join("a.log"), dir.join("b.log"));
+    let before = sim.accepts.times().len();
+    let mut a = spawn(
+        scan(&sim, &dir, db_s, &["127.25.0.1-127.25.0.40", "--shared", "--rate", RATE]),
+        &log_a,
+    );
+    wait_for(&log_a, "shared run 1 created", Duration::from_secs(30)).await;
+    let mut b = spawn(scan(&sim, &dir, db_s, &["--join", "1", "--rate", RATE]), &log_b);
+    finished(exit_of(&mut a, Duration::from_secs(300), &log_a).await, &log_a);
+    finished(exit_of(&mut b, Duration::from_secs(300), &log_b).await, &log_b);
+    let times = sim.accepts.times()[before..].to_vec();
+    assert!(times.len() >= 80, "{} connections", times.len());
+    // Once each knows of the other (they look every 2 s, after starting up), together
+    // they hold the cap:
+    // at most one over it in any second (a window's edge).
+    let settled: Vec<Duration> = times.iter().copied().filter(|t| *t >= times[0] + Duration::from_secs(6)).collect();
+    assert!(settled.len() >= 40, "{} connections after the first 6 s", settled.len());
+    let most = winv_sim::server::most_in_window(&settled, Duration::from_secs(1));
+    assert!(most <= 7, "{most} connections in one second with --rate {RATE} on two scanners");
+    // Both worked (a scanner alone at the full rate would not show the cap held).
+    let store = Store::open_existing(&db).await.unwrap();
+    let s = store.scanners(1).await.unwrap();
+    assert!(s.iter().all(|s| s.finished > 5), "{s:?}");
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
