@@ -1149,7 +1149,7 @@ mod in_flight_tests {
             .create_run(&targets, &serde_json::json!({}), 1)
             .await
             .unwrap();
-        let w = InFlight::start(&store, run).await;
+        let w = InFlight::start(&store, run, None).await;
         for t in &targets {
             w.observe(&Event::AttemptStarted {
                 target: t.clone(),
