@@ -35,8 +35,10 @@ pub struct DemoArgs {
     /// Addresses after the fleet where nothing listens (connection refused).
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub silent: u32,
-    /// The SQLite database file (replaced if it exists).
-    #[arg(long, default_value = "winventory-demo.db", value_name = "PATH")]
+    /// The database: a SQLite file (replaced if it exists), or a PostgreSQL URL
+    /// `postgres://user@host/dbname` (a new run is added; the password from PGPASSWORD or
+    /// ~/.pgpass).
+    #[arg(long, default_value = "winventory-demo.db", value_name = "PATH|URL")]
     pub db: PathBuf,
     /// Seed of the fleet's data and faults.
     #[arg(long, default_value_t = 2026)]
@@ -121,7 +123,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     for i in 0..args.silent {
         targets.push(IpAddr::V4(Ipv4Addr::from(first_silent + i)).to_string());
     }
-    if args.db.exists() {
+    let postgres = winv_store::DbLocation::parse(args.db.as_os_str())?.is_postgres();
+    if !postgres && args.db.exists() {
         std::fs::remove_file(&args.db)
             .with_context(|| format!("cannot replace {}", args.db.display()))?;
         for ext in ["-wal", "-shm"] {
@@ -164,6 +167,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         };
         let creds = vec![winv_engine::Credential::new("LAB\\inventory", &password)];
         let profile = Profile::standard();
+        // A postgres:// URL opens that database (Store::open reads it from the path).
         let store = Store::open(&args.db)
             .await
             .with_context(|| format!("database {}", args.db.display()))?;

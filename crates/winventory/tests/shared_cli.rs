@@ -533,3 +533,31 @@ async fn two_scanners_of_a_site_hold_its_rate_together() {
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_writes_into_postgres_when_asked() {
+    let Some(server) = PgServer::start().unwrap() else {
+        return;
+    };
+    let url = server.url("postgres");
+    let out = Command::new(BIN)
+        .args(["demo", "--hosts", "12", "--silent", "1", "--db", &url, "--quiet"])
+        .env("PGPASSWORD", server.password())
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 7)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["status", "--db", &url, "--json", "--db-password-file"])
+        .arg(server.password_file())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(j["targets"], 13, "{j}");
+    assert!(!text.contains(server.password()));
+}
