@@ -69,10 +69,11 @@ RANGE="127.21.0.1-$LAST"
 PGPORT=55432
 PGPW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 echo "$PGPW" > "$WORK/pw.tmp"; chown postgres "$WORK/pw.tmp"
+mkdir "$WORK/pg"; chown postgres "$WORK/pg"; chmod 700 "$WORK/pg"
 runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -U winv --pwfile="$WORK/pw.tmp" -A scram-sha-256 >/dev/null
 rm "$WORK/pw.tmp"
 echo "shared_preload_libraries = 'pg_stat_statements'" >> "$WORK/pg/postgresql.conf"
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -o "-p $PGPORT -k $WORK/pg -c listen_addresses=127.0.0.1" -w -l "$WORK/pg.log" start >/dev/null
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -o "-p $PGPORT -k $WORK/pg -c listen_addresses=127.0.0.1" -w -l "$WORK/pg/server.log" start >/dev/null
 install -m 600 /dev/null "$WORK/db.pw"; echo "$PGPW" > "$WORK/db.pw"
 psql_do() { PGPASSWORD=$PGPW psql -h 127.0.0.1 -p $PGPORT -U winv -d "$1" -qtAc "$2"; }
 
