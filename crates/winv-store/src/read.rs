@@ -91,6 +91,10 @@ pub enum RowSet {
     FailureReasons,
     /// Operating systems grouped: `caption, edition, build_number, computers`.
     OsGroups,
+    /// One row per computer with a result, for comparing runs: `target, status, stage,
+    /// code_name, name, caption, version, build_number, software_collected` (how many
+    /// times the installed-software item was collected: 0 when it was not), by target.
+    CompareMachines,
 }
 
 impl RowSet {
@@ -243,6 +247,27 @@ impl RowSet {
                     ("computers", Int),
                 ],
             ),
+            RowSet::CompareMachines => (
+                "SELECT c.target, c.status, c.stage, c.code_name, h.name, o.caption, \
+                 o.version, o.build_number, \
+                 (SELECT COUNT(*) FROM class_results r WHERE r.computer_id = c.id \
+                 AND r.class = 'registry:software' AND r.outcome = 'collected') \
+                 AS software_collected \
+                 FROM computers c LEFT JOIN hosts h ON h.computer_id = c.id \
+                 LEFT JOIN operating_systems o ON o.computer_id = c.id \
+                 WHERE c.run_id = ? ORDER BY c.target",
+                &[
+                    ("target", Text),
+                    ("status", Text),
+                    ("stage", Text),
+                    ("code_name", Text),
+                    ("name", Text),
+                    ("caption", Text),
+                    ("version", Text),
+                    ("build_number", Text),
+                    ("software_collected", Int),
+                ],
+            ),
         }
     }
 
@@ -379,7 +404,9 @@ impl Store {
         F: FnMut(Vec<DbValue>) -> Result<(), E>,
     {
         let (sql, cols) = set.spec();
-        let mut rows = sqlx::query(sql).bind(run).fetch(self.sqlite_pools("reports")?.1);
+        let mut rows = sqlx::query(sql)
+            .bind(run)
+            .fetch(self.sqlite_pools("reports")?.1);
         while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
             f(values(&row, cols)?)?;
         }
@@ -587,6 +614,7 @@ mod tests {
             RowSet::Services,
             RowSet::FailureReasons,
             RowSet::OsGroups,
+            RowSet::CompareMachines,
         ] {
             let (sql, cols) = set.spec();
             assert!(!cols.is_empty());
