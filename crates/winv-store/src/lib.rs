@@ -118,10 +118,12 @@ mod coord;
 mod error;
 mod location;
 mod model;
+// `on_db!` (store.rs) is used by the modules after it.
+#[macro_use]
+mod store;
 mod perf;
 mod read;
 mod report;
-mod store;
 
 #[cfg(test)]
 mod tests;

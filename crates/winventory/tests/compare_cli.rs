@@ -492,3 +492,134 @@ fn the_dashboard_compares_runs() {
     let (code, _) = get(&addr, "/compare?a=x&b=2");
     assert_eq!(code, 400);
 }
+
+/// Both runs copied into a throwaway PostgreSQL database (every computer read back
+/// from SQLite and saved again): the reports, the comparison and the dashboard's pages
+/// read from PostgreSQL are the same bytes as from SQLite.
+#[test]
+fn reports_and_the_dashboard_on_postgres_equal_sqlite() {
+    let Some(server) = winv_testsuite::pg::PgServer::start().unwrap() else {
+        return;
+    };
+    let (dir, db) = scanned();
+    let url = server.url("postgres");
+    let pw = server.password_file().to_path_buf();
+    rt().block_on(async {
+        let from = Store::open_existing(db).await.unwrap();
+        let auth = winv_store::DbAuth {
+            password_file: Some(pw.clone()),
+        };
+        let to = Store::open_with(Path::new(&url), &auth, true)
+            .await
+            .unwrap();
+        for run in [1, 2] {
+            let info = from.run(run).await.unwrap().unwrap();
+            let targets = from.run_targets(run).await.unwrap();
+            let id = to
+                .create_run(&targets, &info.options, info.started_ms)
+                .await
+                .unwrap();
+            assert_eq!(id, run);
+            for c in from.computers(run).await.unwrap() {
+                let r = from.computer(run, &c.target).await.unwrap().unwrap();
+                to.save_computer(id, &r).await.unwrap();
+            }
+            to.set_run_state(id, info.state, info.finished_ms)
+                .await
+                .unwrap();
+        }
+        from.close().await;
+        to.close().await;
+    });
+    let pg_args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["report", "--db", &url, "--db-password-file"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.push(pw.display().to_string());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    for (name, extra) in [
+        (
+            "run2.json",
+            &["--run", "2", "--format", "json", "--as-of", "2026-12-01"][..],
+        ),
+        (
+            "run1.json",
+            &["--run", "1", "--format", "json", "--as-of", "2026-12-01"][..],
+        ),
+        ("cmp.json", &["--compare", "1", "2", "--format", "json"][..]),
+        (
+            "run2.html",
+            &["--run", "2", "--format", "html", "--as-of", "2026-12-01"][..],
+        ),
+    ] {
+        let lite = dir.join(format!("lite-{name}"));
+        let o = report(db, extra, &lite);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let pg = dir.join(format!("pg-{name}"));
+        let o = Command::new(BIN)
+            .args(pg_args(extra))
+            .arg("-o")
+            .arg(&pg)
+            .env_remove("PGPASSWORD")
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let (a, b) = (std::fs::read(&lite).unwrap(), std::fs::read(&pg).unwrap());
+        assert!(a.len() > 1000, "{name}: a real report");
+        assert!(
+            a == b,
+            "{name}: the postgres report differs from the sqlite one"
+        );
+    }
+
+    // The dashboard on PostgreSQL: the same pages.
+    let (_lite_srv, lite_addr) = serve(db);
+    let mut child = Command::new(BIN)
+        .args(["serve", "--db", &url, "--db-password-file"])
+        .arg(&pw)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("WINVENTORY_TOKEN")
+        .env_remove("PGPASSWORD")
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _pg_srv = Killed(child);
+    let pg_addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    for path in [
+        "/compare?a=1&b=2",
+        "/computers?run=2&sort=os",
+        "/computers?run=2&search=ws00&sort=name&desc=1",
+        "/computers?run=1&failed=1",
+        "/software?run=2",
+        "/failures?run=1",
+        &format!("/computer?run=2&target={HOSTILE}"),
+    ] {
+        let (c1, b1) = get(&lite_addr, path);
+        let (c2, b2) = get(&pg_addr, path);
+        assert_eq!((c1, c2), (200, 200), "{path}");
+        assert!(b1 == b2, "{path}: the postgres page differs");
+    }
+}
