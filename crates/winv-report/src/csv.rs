@@ -8,6 +8,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cell::{clean, csv_quote, csv_text, Cell};
+use crate::compare::CompareSummary;
 use crate::model::{SheetDef, Sink, Summary};
 use crate::{io_err, ReportError};
 
@@ -68,9 +69,14 @@ impl CsvSink {
     }
 
     /// Flushes the last file; returns the summary written.
-    pub fn finish(mut self) -> Result<Summary, ReportError> {
+    pub fn finish(self) -> Result<Summary, ReportError> {
+        self.finish_any()?.ok_or(ReportError::NoRuns)
+    }
+
+    /// Flushes the last file; returns the summary written, `None` for a comparison.
+    pub fn finish_any(mut self) -> Result<Option<Summary>, ReportError> {
         self.close()?;
-        self.summary.take().ok_or(ReportError::NoRuns)
+        Ok(self.summary.take())
     }
 }
 
@@ -146,6 +152,28 @@ impl Sink for CsvSink {
         self.close()?;
         self.summary = Some(s.clone());
         Ok(())
+    }
+
+    fn comparison(&mut self, s: &CompareSummary) -> Result<(), ReportError> {
+        self.open("comparison", &["Item", "Value"])?;
+        let mut rows: Vec<[String; 2]> = Vec::new();
+        for (label, r) in [("Run A", &s.a), ("Run B", &s.b)] {
+            rows.push([
+                label.into(),
+                format!(
+                    "{} ({}, started {} UTC, {} targets)",
+                    r.id, r.state, r.started, r.targets
+                ),
+            ]);
+        }
+        for (label, n) in s.lines() {
+            rows.push([label.into(), n.to_string()]);
+        }
+        for r in rows {
+            let f: Vec<String> = r.iter().map(|s| csv_text(&clean(s))).collect();
+            self.write_line(&f)?;
+        }
+        self.close()
     }
 
     fn begin(&mut self, sheet: &SheetDef) -> Result<(), ReportError> {

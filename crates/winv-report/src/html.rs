@@ -8,6 +8,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cell::{html_escape as esc, Cell};
+use crate::compare::CompareSummary;
 use crate::lifecycle::Support;
 use crate::model::{SheetDef, Sink, Summary, SHEETS};
 use crate::{io_err, ReportError};
@@ -178,6 +179,31 @@ pub fn summary_html(s: &Summary, link: &dyn Fn(&str, &str) -> Option<String>) ->
     h
 }
 
+/// A comparison's summary as HTML: the two runs and the counts (file report and
+/// dashboard).
+pub fn comparison_html(s: &CompareSummary) -> String {
+    let mut h = String::from("<table id=\"runs\"><tr><th></th><th>Run</th><th>State</th><th>Started (UTC)</th><th>Targets</th></tr>");
+    for (label, r) in [("A (before)", &s.a), ("B (after)", &s.b)] {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+            esc(label),
+            r.id,
+            esc(&r.state),
+            esc(&r.started),
+            r.targets
+        ));
+    }
+    h.push_str("</table><table id=\"counts\">");
+    for (label, n) in s.lines() {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td class=\"n\">{n}</td></tr>",
+            esc(label)
+        ));
+    }
+    h.push_str("</table>");
+    h
+}
+
 /// The key of a failure reason in dashboard links: `status|stage|code_name`.
 pub fn reason_key(r: &crate::model::Reason) -> String {
     format!(
@@ -222,10 +248,15 @@ impl HtmlSink {
     }
 
     /// Closes the document; returns the summary written.
-    pub fn finish(mut self) -> Result<Summary, ReportError> {
+    pub fn finish(self) -> Result<Summary, ReportError> {
+        self.close()?.ok_or(ReportError::NoRuns)
+    }
+
+    /// Closes the document; returns the summary written, `None` for a comparison.
+    pub fn close(mut self) -> Result<Option<Summary>, ReportError> {
         self.put("</body></html>\n")?;
         self.w.flush().map_err(io_err(&self.path))?;
-        self.summary.take().ok_or(ReportError::NoRuns)
+        Ok(self.summary.take())
     }
 }
 
@@ -252,6 +283,27 @@ impl Sink for HtmlSink {
         self.put(&body)?;
         self.summary = Some(s.clone());
         Ok(())
+    }
+
+    fn comparison(&mut self, s: &CompareSummary) -> Result<(), ReportError> {
+        let mut head = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"{REPORT_CSP}\">\
+             <meta name=\"viewport\" content=\"width=device-width\">\
+             <title>winventory comparison, run {} and run {}</title><style>{STYLE}</style></head><body>\
+             <h1>winventory comparison of two runs</h1><nav>",
+            s.a.id, s.b.id
+        );
+        for sheet in crate::compare::COMPARE_SHEETS {
+            head.push_str(&format!(
+                "<a href=\"#{}\">{}</a>",
+                sheet.slug,
+                esc(sheet.name)
+            ));
+        }
+        head.push_str("</nav>");
+        head.push_str(&comparison_html(s));
+        self.put(&head)
     }
 
     fn begin(&mut self, sheet: &SheetDef) -> Result<(), ReportError> {

@@ -6,6 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cell::Cell;
+use crate::compare::CompareSummary;
 use crate::model::{SheetDef, Sink, Summary};
 use crate::{io_err, ReportError};
 
@@ -36,10 +37,15 @@ impl JsonSink {
     }
 
     /// Closes the document; returns the summary written.
-    pub fn finish(mut self) -> Result<Summary, ReportError> {
+    pub fn finish(self) -> Result<Summary, ReportError> {
+        self.close()?.ok_or(ReportError::NoRuns)
+    }
+
+    /// Closes the document; returns the summary written, `None` for a comparison.
+    pub fn close(mut self) -> Result<Option<Summary>, ReportError> {
         self.put("]}\n")?;
         self.w.flush().map_err(io_err(&self.path))?;
-        self.summary.take().ok_or(ReportError::NoRuns)
+        Ok(self.summary.take())
     }
 }
 
@@ -49,6 +55,11 @@ impl Sink for JsonSink {
         self.put(&format!("{{\"summary\":{text},\"sheets\":["))?;
         self.summary = Some(s.clone());
         Ok(())
+    }
+
+    fn comparison(&mut self, s: &CompareSummary) -> Result<(), ReportError> {
+        let text = serde_json::to_string(s)?;
+        self.put(&format!("{{\"comparison\":{text},\"sheets\":["))
     }
 
     fn begin(&mut self, sheet: &SheetDef) -> Result<(), ReportError> {

@@ -15,6 +15,7 @@
 //! for spreadsheets in CSV, written as a string cell (never a formula) in xlsx.
 
 pub mod cell;
+pub mod compare;
 pub mod csv;
 pub mod html;
 pub mod json;
@@ -106,6 +107,42 @@ pub async fn write_report(
             sink.finish()?
         }
     };
+    Ok(summary)
+}
+
+/// Compares run `a` (before) with run `b` (after) and writes the comparison in `format`
+/// to `out` (a directory for CSV). Returns its summary; an unknown run is
+/// [`ReportError::NoSuchRun`].
+pub async fn write_comparison(
+    store: &winv_store::Store,
+    a: RunId,
+    b: RunId,
+    format: Format,
+    out: &std::path::Path,
+) -> Result<compare::CompareSummary, ReportError> {
+    let (summary, cmp) = compare::read(store, a, b).await?;
+    match format {
+        Format::Xlsx => {
+            let mut sink = xlsx::XlsxSink::new(out)?;
+            compare::write(&summary, &cmp, &mut sink)?;
+            sink.close()?;
+        }
+        Format::Csv => {
+            let mut sink = csv::CsvSink::new(out)?;
+            compare::write(&summary, &cmp, &mut sink)?;
+            sink.finish_any()?;
+        }
+        Format::Json => {
+            let mut sink = json::JsonSink::new(out)?;
+            compare::write(&summary, &cmp, &mut sink)?;
+            sink.close()?;
+        }
+        Format::Html => {
+            let mut sink = html::HtmlSink::new(out)?;
+            compare::write(&summary, &cmp, &mut sink)?;
+            sink.close()?;
+        }
+    }
     Ok(summary)
 }
 

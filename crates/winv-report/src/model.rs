@@ -38,7 +38,7 @@ pub struct Column {
     pub kind: Kind,
 }
 
-const fn c(title: &'static str, kind: Kind) -> Column {
+pub(crate) const fn c(title: &'static str, kind: Kind) -> Column {
     Column { title, kind }
 }
 
@@ -247,6 +247,9 @@ pub const SHEETS: [SheetDef; 11] = [
 pub trait Sink {
     /// The summary (called once, first).
     fn summary(&mut self, s: &Summary) -> Result<(), ReportError>;
+    /// Instead of [`Sink::summary`]: the summary of a comparison of two runs (called
+    /// once, first; the sheets of `compare::COMPARE_SHEETS` follow).
+    fn comparison(&mut self, s: &crate::compare::CompareSummary) -> Result<(), ReportError>;
     /// A sheet starts.
     fn begin(&mut self, sheet: &SheetDef) -> Result<(), ReportError>;
     /// One row of the current sheet, one cell per column.

@@ -7,7 +7,9 @@
 //! `/computer?target=` (OS, hardware, software, hotfixes, services, attempts, and for a
 //! failure the knowledge base's explanation, remediation and the `diagnose` command),
 //! `/software` (install counts and versions, drill-down to the machines), `/failures`
-//! (failed computers grouped by reason).
+//! (failed computers grouped by reason), `/compare?a=RUN&b=RUN` (two runs compared:
+//! machines new and gone, status, software and OS changes; linked from the overview
+//! when the database holds more than one run).
 //!
 //! Security: only `GET`; every host string HTML-escaped; one script of our own
 //! (`/app.js`, the live counter, which writes `textContent` only) and no external
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/computer", get(computer))
         .route("/software", get(software))
         .route("/failures", get(failures))
+        .route("/compare", get(compare_page))
         .route("/app.js", get(app_js))
         .route("/style.css", get(style_css))
         .fallback(not_found)
@@ -225,7 +228,8 @@ fn page(title: &str, body: &str) -> String {
          <title>{} - winventory</title><link rel=\"stylesheet\" href=\"/style.css\">\
          <script src=\"/app.js\" defer></script></head><body>\
          <nav><a href=\"/\">Overview</a><a href=\"/computers\">Computers</a>\
-         <a href=\"/software\">Software</a><a href=\"/failures\">Failures</a></nav>\
+         <a href=\"/software\">Software</a><a href=\"/failures\">Failures</a>\
+         <a href=\"/compare\">Compare runs</a></nav>\
          <h1>{}</h1>{body}</body></html>",
         esc(title),
         esc(title)
@@ -307,6 +311,22 @@ async fn overview(State(st): State<AppState>, Query(p): Params) -> Page {
     body.push_str(&summary_html(&s, &link));
     let runs = st.store.runs().await?;
     if runs.len() > 1 {
+        // Compare this run with the one before it (or, for the oldest, the next).
+        let pos = runs.iter().position(|r| r.0 == run);
+        let other = pos
+            .and_then(|i| {
+                runs.get(i + 1)
+                    .or_else(|| i.checked_sub(1).and_then(|j| runs.get(j)))
+            })
+            .map(|r| r.0);
+        if let Some(o) = other {
+            let (a, b) = if o < run { (o, run) } else { (run, o) };
+            let _ = write!(
+                body,
+                "<p><a id=\"compare\" href=\"/compare?a={a}&amp;b={b}\">Compare run {a} with run {b}</a>: \
+                 machines new and gone, status, software and OS changes.</p>"
+            );
+        }
         body.push_str("<h2>Runs</h2><ul>");
         for (id, started, state, targets) in runs.iter().take(50) {
             let _ = write!(
@@ -994,6 +1014,154 @@ async fn failures(State(st): State<AppState>, Query(p): Params) -> Page {
     }
     b.push_str("</tbody></table>");
     Ok(Html(page("Failures by reason", &b)).into_response())
+}
+
+fn run_param(p: &HashMap<String, String>, k: &str) -> Result<Option<RunId>, WebError> {
+    param(p, k)
+        .map(|s| {
+            s.parse::<RunId>()
+                .map_err(|_| WebError(StatusCode::BAD_REQUEST, format!("{k} must be a run number")))
+        })
+        .transpose()
+}
+
+/// `/compare?a=RUN&b=RUN`: what changed from run `a` to run `b` (by default the two
+/// newest runs).
+async fn compare_page(State(st): State<AppState>, Query(p): Params) -> Page {
+    let runs = st.store.runs().await?;
+    let (a, b) = match (run_param(&p, "a")?, run_param(&p, "b")?) {
+        (Some(a), Some(b)) => (a, b),
+        (a, b) => {
+            let newest = runs.first().map(|r| r.0);
+            let older = runs.get(1).map(|r| r.0).or(newest);
+            match (a.or(older), b.or(newest)) {
+                (Some(a), Some(b)) => (a, b),
+                _ => {
+                    return Err(WebError(
+                        StatusCode::NOT_FOUND,
+                        "the database has no run".into(),
+                    ))
+                }
+            }
+        }
+    };
+    let (s, cmp) = crate::compare::read(&st.store, a, b)
+        .await
+        .map_err(|e| match e {
+            crate::ReportError::NoSuchRun(_) => WebError(StatusCode::NOT_FOUND, e.to_string()),
+            e => e.into(),
+        })?;
+    let options = |sel: RunId| {
+        runs.iter()
+            .take(200)
+            .map(|r| {
+                format!(
+                    "<option value=\"{}\"{}>Run {} ({} UTC)</option>",
+                    r.0,
+                    if r.0 == sel { " selected" } else { "" },
+                    r.0,
+                    DateTime::from_unix_ms(r.1)
+                )
+            })
+            .collect::<String>()
+    };
+    let mut b_html = format!(
+        "<form method=\"get\" action=\"/compare\"><label>Run A (before) <select name=\"a\">{}</select></label> \
+         <label>Run B (after) <select name=\"b\">{}</select></label> <button type=\"submit\">Compare</button></form>",
+        options(a),
+        options(b)
+    );
+    b_html.push_str(&crate::html::comparison_html(&s));
+    let link = |target: &str, run: RunId| {
+        format!(
+            "<a href=\"/computer?run={run}&amp;target={}\">{}</a>",
+            url_enc(target),
+            esc(target)
+        )
+    };
+    let machines = |title: &str, id: &str, list: &[crate::compare::MachineRef], run: RunId| {
+        let mut h = format!("<h2>{}</h2><table id=\"{id}\"><thead><tr><th>Target</th><th>Computer name</th><th>Status</th></tr></thead><tbody>", esc(title));
+        for m in list.iter().take(DETAIL_ROWS as usize) {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                link(&m.target, run),
+                esc(m.name.as_deref().unwrap_or("")),
+                esc(&status_text(&m.status))
+            );
+        }
+        h.push_str("</tbody></table>");
+        h
+    };
+    b_html.push_str(&machines("New machines (run B only)", "new", &cmp.new, b));
+    b_html.push_str(&machines(
+        "Gone machines (run A only)",
+        "gone",
+        &cmp.gone,
+        a,
+    ));
+    b_html.push_str("<h2>Status changes</h2><table id=\"status-changes\"><thead><tr><th>Target</th><th>Computer name</th><th>Run A</th><th>Run B</th><th>Stage</th><th>Code</th></tr></thead><tbody>");
+    for x in cmp.status_changes.iter().take(DETAIL_ROWS as usize) {
+        let _ = write!(
+            b_html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            link(&x.target, b),
+            esc(x.name.as_deref().unwrap_or("")),
+            esc(&status_text(&x.from)),
+            esc(&status_text(&x.to)),
+            esc(x.stage.as_deref().unwrap_or("")),
+            esc(x.code_name.as_deref().unwrap_or(""))
+        );
+    }
+    b_html.push_str("</tbody></table>");
+    b_html.push_str("<h2>Software changes</h2><table id=\"software-changes\"><thead><tr><th>Target</th><th>Computer name</th><th>Change</th><th>Name</th><th>Publisher</th><th>Run A</th><th>Run B</th></tr></thead><tbody>");
+    for x in cmp.software_changes.iter().take(DETAIL_ROWS as usize) {
+        let _ = write!(
+            b_html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            link(&x.target, b),
+            esc(x.name.as_deref().unwrap_or("")),
+            esc(x.change.as_str()),
+            esc(&x.program),
+            esc(&x.publisher),
+            esc(x.from.as_deref().unwrap_or("")),
+            esc(x.to.as_deref().unwrap_or(""))
+        );
+    }
+    b_html.push_str("</tbody></table>");
+    if cmp.software_changes.len() > DETAIL_ROWS as usize {
+        let _ = write!(
+            b_html,
+            "<p>The first {DETAIL_ROWS} of {} software changes; the report has them all \
+             (<code>winventory report --compare {a} {b}</code>).</p>",
+            cmp.software_changes.len()
+        );
+    }
+    b_html.push_str("<h2>OS changes</h2><table id=\"os-changes\"><thead><tr><th>Target</th><th>Computer name</th><th>Change</th><th>Run A</th><th>Run B</th></tr></thead><tbody>");
+    let os = |o: &crate::compare::Os| {
+        esc(&[
+            o.caption.as_deref(),
+            o.version.as_deref(),
+            o.build.as_deref().map(|b| b.trim()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" "))
+    };
+    for x in cmp.os_changes.iter().take(DETAIL_ROWS as usize) {
+        let _ = write!(
+            b_html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            link(&x.target, b),
+            esc(x.name.as_deref().unwrap_or("")),
+            esc(x.change.as_str()),
+            os(&x.from),
+            os(&x.to)
+        );
+    }
+    b_html.push_str("</tbody></table>");
+    Ok(Html(page(&format!("Run {a} compared with run {b}"), &b_html)).into_response())
 }
 
 /// The dashboard's one script: the live progress counter. It reads JSON from

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
 use crate::cell::{clean, Cell};
+use crate::compare::CompareSummary;
 use crate::model::{Column, Kind, SheetDef, Sink, Summary};
 use crate::ReportError;
 
@@ -123,10 +124,50 @@ impl XlsxSink {
     }
 
     /// Saves the workbook; returns the summary written.
-    pub fn finish(mut self) -> Result<Summary, ReportError> {
+    pub fn finish(self) -> Result<Summary, ReportError> {
+        self.close()?.ok_or(ReportError::NoRuns)
+    }
+
+    /// Saves the workbook; returns the summary written, `None` for a comparison.
+    pub fn close(mut self) -> Result<Option<Summary>, ReportError> {
         self.close_sheet()?;
         self.wb.save(&self.path)?;
-        self.summary.ok_or(ReportError::NoRuns)
+        Ok(self.summary)
+    }
+
+    fn write_comparison(&mut self, s: &CompareSummary) -> Result<(), ReportError> {
+        let header = self.header.clone();
+        let ws = self.wb.add_worksheet_with_constant_memory()?;
+        self.sheets += 1;
+        ws.set_name("Comparison")?;
+        ws.write_string_with_format(0, 0, "winventory comparison of two runs", &header)?;
+        let mut r: u32 = 2;
+        for (label, run) in [("Run A", &s.a), ("Run B", &s.b)] {
+            put(
+                ws,
+                &mut r,
+                label,
+                Cell::Int(run.id),
+                &format!(
+                    "{}, started {} UTC, {} targets",
+                    run.state, run.started, run.targets
+                ),
+            )?;
+        }
+        r += 1;
+        for (label, n) in s.lines() {
+            put(
+                ws,
+                &mut r,
+                label,
+                Cell::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                "",
+            )?;
+        }
+        ws.set_column_width(0, 55)?;
+        ws.set_column_width(1, 14)?;
+        ws.set_column_width(2, 50)?;
+        Ok(())
     }
 
     fn write_summary(&mut self, s: &Summary) -> Result<(), ReportError> {
@@ -301,6 +342,10 @@ impl Sink for XlsxSink {
         self.write_summary(s)?;
         self.summary = Some(s.clone());
         Ok(())
+    }
+
+    fn comparison(&mut self, s: &CompareSummary) -> Result<(), ReportError> {
+        self.write_comparison(s)
     }
 
     fn begin(&mut self, sheet: &SheetDef) -> Result<(), ReportError> {

@@ -23,3 +23,8 @@ pub(crate) const LOCK_ROW: &str = "";
 #[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]
 pub(crate) mod q;
+
+// INVARIANT: as `q`: the read side's one source of SQL, compiled with each driver.
+#[allow(clippy::duplicate_mod)]
+#[path = "read_queries.rs"]
+pub(crate) mod rq;

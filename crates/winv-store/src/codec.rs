@@ -42,11 +42,11 @@ pub(crate) fn status(
 
 pub(crate) fn outcome(s: &str) -> Result<ClassOutcome, StoreError> {
     ClassOutcome::ALL
-    .into_iter()
-    .find(|o| o.as_str() == s)
-    .ok_or_else(|| {
-        StoreError::corrupt("class_results", "outcome", format!("unknown outcome {s:?}"))
-    })
+        .into_iter()
+        .find(|o| o.as_str() == s)
+        .ok_or_else(|| {
+            StoreError::corrupt("class_results", "outcome", format!("unknown outcome {s:?}"))
+        })
 }
 
 pub(crate) fn denied_by(s: &str, table: &'static str) -> Result<DeniedBy, StoreError> {

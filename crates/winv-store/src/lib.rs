@@ -118,11 +118,13 @@ mod coord;
 mod error;
 mod location;
 mod model;
+// `on_db!` (store.rs) is used by the modules after it.
+#[macro_use]
+mod store;
 mod perf;
 mod read;
 mod report;
 mod shared;
-mod store;
 
 #[cfg(test)]
 mod tests;

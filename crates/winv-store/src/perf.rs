@@ -150,7 +150,11 @@ impl Store {
         options: &serde_json::Value,
         started_ms: i64,
     ) -> Result<PerfRunId, StoreError> {
-        let mut tx = self.sqlite_pools("perf")?.0.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self
+            .sqlite_pools("perf")?
+            .0
+            .begin_with("BEGIN IMMEDIATE")
+            .await?;
         let id: PerfRunId = sqlx::query_scalar(
             "INSERT INTO perf_runs (started_ms, interval_ms, slots, finished_ms, state, options, targets) \
              VALUES (?, ?, ?, NULL, ?, ?, ?) RETURNING id",

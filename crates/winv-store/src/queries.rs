@@ -1232,14 +1232,16 @@ pub(crate) async fn in_flight(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(target, attempt, step, since_ms, scanner, updated_ms)| InFlightRow {
-            target,
-            attempt: u32::try_from(attempt).unwrap_or(0),
-            step,
-            since_ms,
-            scanner,
-            updated_ms,
-        })
+        .map(
+            |(target, attempt, step, since_ms, scanner, updated_ms)| InFlightRow {
+                target,
+                attempt: u32::try_from(attempt).unwrap_or(0),
+                step,
+                since_ms,
+                scanner,
+                updated_ms,
+            },
+        )
         .collect())
 }
 

@@ -3,21 +3,24 @@
 //!
 //! Every query here is portable SQL (SQLite and PostgreSQL): no SQLite functions, no
 //! `GROUP_CONCAT`, `LOWER(..) LIKE LOWER(..) ESCAPE '\'` for case-insensitive search,
-//! `COUNT(DISTINCT ..)`, `LIMIT .. OFFSET ..`. Only placeholders are SQLite's `?`; all
-//! the SQL of this module sits in this file so the PostgreSQL port changes one place.
+//! `COUNT(DISTINCT ..)`, `LIMIT .. OFFSET ..`, `$N` placeholders, and an explicit
+//! `NULLS FIRST` wherever a sort key may be NULL (PostgreSQL sorts NULLs last by
+//! default, SQLite first), so both backends give the same rows in the same order (text
+//! sorts by the database's collation: byte order on SQLite and on a PostgreSQL
+//! database created with `--locale=C`). The SQL is here; `read_queries.rs` runs it,
+//! compiled once per backend like `queries.rs`, and [`Store`] sends each call to its
+//! backend (`on_db!`, retrying a PostgreSQL call whose connection failed).
 //!
 //! Rows are streamed to a callback (`fetch`, not `fetch_all`), so a sheet of five
 //! million services never sits in memory.
 
-use futures_util::TryStreamExt;
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-use winv_engine::Status;
 
+use crate::backend_pg::rq as pg;
+use crate::backend_sqlite::rq as lite;
 use crate::error::StoreError;
 use crate::model::RunId;
-use crate::store::Store;
+use crate::store::{Backend, Store};
 
 /// One value of a report row, typed as the column is.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -52,7 +55,7 @@ impl DbValue {
 }
 
 #[derive(Clone, Copy)]
-enum Ty {
+pub(crate) enum Ty {
     Int,
     Text,
     Bool,
@@ -91,17 +94,21 @@ pub enum RowSet {
     FailureReasons,
     /// Operating systems grouped: `caption, edition, build_number, computers`.
     OsGroups,
+    /// One row per computer with a result, for comparing runs: `target, status, stage,
+    /// code_name, name, caption, version, build_number, software_collected` (how many
+    /// times the installed-software item was collected: 0 when it was not), by target.
+    CompareMachines,
 }
 
 impl RowSet {
-    fn spec(self) -> (&'static str, &'static [(&'static str, Ty)]) {
+    pub(crate) fn spec(self) -> (&'static str, &'static [(&'static str, Ty)]) {
         use Ty::*;
         match self {
             RowSet::Computers => (
                 "SELECT c.target, c.address, c.status, c.stage, c.phase, c.category, c.code, \
                  c.code_name, c.denied_by, c.message, c.credential, c.finished_ms, \
                  (SELECT COUNT(*) FROM attempts a WHERE a.computer_id = c.id) AS attempts \
-                 FROM computers c WHERE c.run_id = ? ORDER BY c.target",
+                 FROM computers c WHERE c.run_id = $1 ORDER BY c.target",
                 &[
                     ("target", Text),
                     ("address", Text),
@@ -122,7 +129,7 @@ impl RowSet {
                 "SELECT o.target, h.name, h.domain, o.caption, o.edition, o.version, \
                  o.build_number, o.architecture, o.service_pack, o.install_date, o.last_boot \
                  FROM operating_systems o LEFT JOIN hosts h ON h.computer_id = o.computer_id \
-                 WHERE o.run_id = ? ORDER BY o.target",
+                 WHERE o.run_id = $1 ORDER BY o.target",
                 &[
                     ("target", Text),
                     ("name", Text),
@@ -142,7 +149,7 @@ impl RowSet {
                  w.bios_version, w.processor_name, w.processors, w.cores, \
                  w.logical_processors, h.total_physical_memory, w.chassis, w.computer_id \
                  FROM hardware w LEFT JOIN hosts h ON h.computer_id = w.computer_id \
-                 WHERE w.run_id = ? ORDER BY w.target",
+                 WHERE w.run_id = $1 ORDER BY w.target",
                 &[
                     ("target", Text),
                     ("manufacturer", Text),
@@ -161,12 +168,12 @@ impl RowSet {
             ),
             RowSet::DiskDrives => (
                 "SELECT computer_id, json FROM instances \
-                 WHERE run_id = ? AND class = 'Win32_DiskDrive' ORDER BY computer_id, position",
+                 WHERE run_id = $1 AND class = 'Win32_DiskDrive' ORDER BY computer_id, position",
                 &[("computer_id", Int), ("json", Text)],
             ),
             RowSet::Software => (
                 "SELECT target, name, version, publisher, install_date, wow64 \
-                 FROM installed_software WHERE run_id = ? ORDER BY target, position",
+                 FROM installed_software WHERE run_id = $1 ORDER BY target, position",
                 &[
                     ("target", Text),
                     ("name", Text),
@@ -178,8 +185,9 @@ impl RowSet {
             ),
             RowSet::SoftwareVersions => (
                 "SELECT name, publisher, version, COUNT(DISTINCT computer_id) AS computers \
-                 FROM installed_software WHERE run_id = ? \
-                 GROUP BY name, publisher, version ORDER BY name, publisher, version",
+                 FROM installed_software WHERE run_id = $1 \
+                 GROUP BY name, publisher, version \
+                 ORDER BY name, publisher NULLS FIRST, version NULLS FIRST",
                 &[
                     ("name", Text),
                     ("publisher", Text),
@@ -189,13 +197,13 @@ impl RowSet {
             ),
             RowSet::SoftwareTotals => (
                 "SELECT name, publisher, COUNT(DISTINCT computer_id) AS computers \
-                 FROM installed_software WHERE run_id = ? \
-                 GROUP BY name, publisher ORDER BY name, publisher",
+                 FROM installed_software WHERE run_id = $1 \
+                 GROUP BY name, publisher ORDER BY name, publisher NULLS FIRST",
                 &[("name", Text), ("publisher", Text), ("computers", Int)],
             ),
             RowSet::Hotfixes => (
                 "SELECT target, hotfix_id, description, installed_on FROM hotfixes \
-                 WHERE run_id = ? ORDER BY target, position",
+                 WHERE run_id = $1 ORDER BY target, position",
                 &[
                     ("target", Text),
                     ("hotfix_id", Text),
@@ -205,7 +213,7 @@ impl RowSet {
             ),
             RowSet::Services => (
                 "SELECT target, name, display_name, state, start_mode, start_name \
-                 FROM services WHERE run_id = ? ORDER BY target, position",
+                 FROM services WHERE run_id = $1 ORDER BY target, position",
                 &[
                     ("target", Text),
                     ("name", Text),
@@ -218,10 +226,11 @@ impl RowSet {
             RowSet::FailureReasons => (
                 "SELECT status, stage, code, code_name, denied_by, MIN(message) AS message, \
                  COUNT(*) AS computers FROM computers \
-                 WHERE run_id = ? AND status <> 'inventoried' \
+                 WHERE run_id = $1 AND status <> 'inventoried' \
                  AND status <> 'inventoried-incomplete' \
                  GROUP BY status, stage, code, code_name, denied_by \
-                 ORDER BY COUNT(*) DESC, status, stage",
+                 ORDER BY COUNT(*) DESC, status, stage NULLS FIRST, code NULLS FIRST, \
+                 code_name NULLS FIRST, denied_by NULLS FIRST",
                 &[
                     ("status", Text),
                     ("stage", Text),
@@ -234,13 +243,36 @@ impl RowSet {
             ),
             RowSet::OsGroups => (
                 "SELECT caption, edition, build_number, COUNT(*) AS computers \
-                 FROM operating_systems WHERE run_id = ? \
-                 GROUP BY caption, edition, build_number ORDER BY COUNT(*) DESC, caption",
+                 FROM operating_systems WHERE run_id = $1 \
+                 GROUP BY caption, edition, build_number \
+                 ORDER BY COUNT(*) DESC, caption NULLS FIRST, edition NULLS FIRST, \
+                 build_number NULLS FIRST",
                 &[
                     ("caption", Text),
                     ("edition", Text),
                     ("build_number", Text),
                     ("computers", Int),
+                ],
+            ),
+            RowSet::CompareMachines => (
+                "SELECT c.target, c.status, c.stage, c.code_name, h.name, o.caption, \
+                 o.version, o.build_number, \
+                 (SELECT COUNT(*) FROM class_results r WHERE r.computer_id = c.id \
+                 AND r.class = 'registry:software' AND r.outcome = 'collected') \
+                 AS software_collected \
+                 FROM computers c LEFT JOIN hosts h ON h.computer_id = c.id \
+                 LEFT JOIN operating_systems o ON o.computer_id = c.id \
+                 WHERE c.run_id = $1 ORDER BY c.target",
+                &[
+                    ("target", Text),
+                    ("status", Text),
+                    ("stage", Text),
+                    ("code_name", Text),
+                    ("name", Text),
+                    ("caption", Text),
+                    ("version", Text),
+                    ("build_number", Text),
+                    ("software_collected", Int),
                 ],
             ),
         }
@@ -250,24 +282,6 @@ impl RowSet {
     pub fn columns(self) -> Vec<&'static str> {
         self.spec().1.iter().map(|(n, _)| *n).collect()
     }
-}
-
-fn values(row: &SqliteRow, cols: &[(&'static str, Ty)]) -> Result<Vec<DbValue>, StoreError> {
-    let mut out = Vec::with_capacity(cols.len());
-    for (i, (_, ty)) in cols.iter().enumerate() {
-        out.push(match ty {
-            Ty::Int => row
-                .try_get::<Option<i64>, _>(i)?
-                .map_or(DbValue::Null, DbValue::Int),
-            Ty::Text => row
-                .try_get::<Option<String>, _>(i)?
-                .map_or(DbValue::Null, DbValue::Text),
-            Ty::Bool => row
-                .try_get::<Option<bool>, _>(i)?
-                .map_or(DbValue::Null, DbValue::Bool),
-        });
-    }
-    Ok(out)
 }
 
 /// The computer list's filter, sort and page (the dashboard's `/computers` query).
@@ -370,55 +384,128 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// The SQL of the filtered computer list: `(count SQL, page SQL, text binds)`; `$1` is
+/// the run, the binds follow as `$2...`, then the page's limit and offset.
+pub(crate) fn computer_list_sql(f: &ComputerFilter) -> (String, String, Vec<String>) {
+    let mut cond = String::from("c.run_id = $1");
+    let mut binds: Vec<String> = Vec::new();
+    let next = |binds: &Vec<String>| format!("${}", binds.len() + 2);
+    if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
+        let p = like_escape(s);
+        for col in [
+            "c.target",
+            "COALESCE(h.name, '')",
+            "COALESCE(c.address, '')",
+        ] {
+            let n = next(&binds);
+            let or = if binds.is_empty() { " AND (" } else { " OR " };
+            cond.push_str(&format!("{or}LOWER({col}) LIKE LOWER({n}) ESCAPE '\\'"));
+            binds.push(p.clone());
+        }
+        cond.push(')');
+    }
+    for (value, col) in [
+        (&f.status, "c.status"),
+        (&f.os, "o.caption"),
+        (&f.stage, "c.stage"),
+        (&f.code_name, "c.code_name"),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            cond.push_str(&format!(" AND {col} = {}", next(&binds)));
+            binds.push(v.to_string());
+        }
+    }
+    if let Some(v) = f.software.as_deref().filter(|v| !v.is_empty()) {
+        cond.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM installed_software s \
+             WHERE s.computer_id = c.id AND s.name = {})",
+            next(&binds)
+        ));
+        binds.push(v.to_string());
+    }
+    if f.failed_only {
+        cond.push_str(" AND c.status <> 'inventoried' AND c.status <> 'inventoried-incomplete'");
+    }
+    let from = "FROM computers c \
+                LEFT JOIN operating_systems o ON o.computer_id = c.id \
+                LEFT JOIN hosts h ON h.computer_id = c.id";
+    let count_sql = format!("SELECT COUNT(*) {from} WHERE {cond}");
+    // NULLs first ascending and last descending on both backends (SQLite's order).
+    let (dir, nulls) = if f.desc {
+        ("DESC", "NULLS LAST")
+    } else {
+        ("ASC", "NULLS FIRST")
+    };
+    let n = binds.len();
+    let list_sql = format!(
+        "SELECT c.target, c.address, c.status, c.stage, c.code_name, h.name, o.caption \
+         {from} WHERE {cond} ORDER BY {} {dir} {nulls}, c.target {dir} LIMIT ${} OFFSET ${}",
+        f.sort.column(),
+        n + 2,
+        n + 3
+    );
+    (count_sql, list_sql, binds)
+}
+
+/// The SQL of one computer's rows of a per-computer set (`$1` run, `$2` target, `$3`
+/// limit); `None` for a set without a per-computer order.
+pub(crate) fn computer_rows_sql(set: RowSet) -> Option<String> {
+    set.spec()
+        .0
+        .split_once(" ORDER BY")
+        .map(|(head, tail)| format!("{head} AND target = $2 ORDER BY{tail} LIMIT $3"))
+}
+
+/// The SQL of one computer's `OperatingSystems` and `Hardware` rows (`$1` run, `$2`
+/// target).
+pub(crate) fn computer_report_sql() -> (String, String) {
+    (
+        RowSet::OperatingSystems.spec().0.replace(
+            "WHERE o.run_id = $1",
+            "WHERE o.run_id = $1 AND o.target = $2",
+        ),
+        RowSet::Hardware.spec().0.replace(
+            "WHERE w.run_id = $1",
+            "WHERE w.run_id = $1 AND w.target = $2",
+        ),
+    )
+}
+
 impl Store {
     /// Streams the rows of `set` for `run` to `f`, in the set's order. `f` returning an
-    /// error stops the stream and returns that error.
+    /// error stops the stream and returns that error. A stream is not retried when the
+    /// connection fails (rows already handed on would be handed on twice): on
+    /// PostgreSQL only its start is.
     pub async fn each_row<E, F>(&self, run: RunId, set: RowSet, mut f: F) -> Result<(), E>
     where
         E: From<StoreError>,
         F: FnMut(Vec<DbValue>) -> Result<(), E>,
     {
-        let (sql, cols) = set.spec();
-        let mut rows = sqlx::query(sql).bind(run).fetch(self.sqlite_pools("reports")?.1);
-        while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
-            f(values(&row, cols)?)?;
+        match &self.db {
+            Backend::Sqlite { reader, .. } => lite::each_row(reader, run, set, &mut f).await,
+            Backend::Postgres(pool) => {
+                // One cheap query under the retry policy first, so a server that is
+                // restarting is waited for before the stream starts.
+                on_db!(self, "read report", runs(1))?;
+                pg::each_row(pool, run, set, &mut f).await
+            }
         }
-        Ok(())
     }
 
     /// Every row of `set` (for the small grouped sets).
     pub async fn rows(&self, run: RunId, set: RowSet) -> Result<Vec<Vec<DbValue>>, StoreError> {
-        let mut out = Vec::new();
-        self.each_row::<StoreError, _>(run, set, |r| {
-            out.push(r);
-            Ok(())
-        })
-        .await?;
-        Ok(out)
+        on_db!(self, "read report", rows(run, set))
     }
 
     /// Every run, newest first: `(id, started_ms, state, targets)`.
     pub async fn runs(&self) -> Result<Vec<(RunId, i64, String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, started_ms, state, targets FROM runs ORDER BY id DESC LIMIT 1000",
-        )
-        .fetch_all(self.sqlite_pools("reports")?.1)
-        .await?)
+        on_db!(self, "read runs", runs(1000))
     }
 
     /// How many computers of a run have a result (any status), and how many of those
     /// are finished (not `inventory-not-completed`): the progress of a running scan.
     pub async fn progress(&self, run: RunId) -> Result<(u64, u64), StoreError> {
-        let (all, done): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), SUM(CASE WHEN status <> ? THEN 1 ELSE 0 END) \
-             FROM computers WHERE run_id = ?",
-        )
-        .bind(Status::InventoryNotCompleted.as_str())
-        .bind(run)
-        .fetch_one(self.sqlite_pools("reports")?.1)
-        .await?;
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
-        Ok((n(all), n(done.unwrap_or(0))))
+        on_db!(self, "read progress", progress(run))
     }
 
     /// The computer list of a run, filtered, sorted and paged, and the number of rows
@@ -428,80 +515,7 @@ impl Store {
         run: RunId,
         f: &ComputerFilter,
     ) -> Result<(Vec<ComputerListRow>, u64), StoreError> {
-        let mut cond = String::from("c.run_id = ?");
-        let mut binds: Vec<String> = Vec::new();
-        if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
-            cond.push_str(
-                " AND (LOWER(c.target) LIKE LOWER(?) ESCAPE '\\' \
-                 OR LOWER(COALESCE(h.name, '')) LIKE LOWER(?) ESCAPE '\\' \
-                 OR LOWER(COALESCE(c.address, '')) LIKE LOWER(?) ESCAPE '\\')",
-            );
-            let p = like_escape(s);
-            binds.extend([p.clone(), p.clone(), p]);
-        }
-        for (value, col) in [
-            (&f.status, "c.status"),
-            (&f.os, "o.caption"),
-            (&f.stage, "c.stage"),
-            (&f.code_name, "c.code_name"),
-        ] {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                cond.push_str(&format!(" AND {col} = ?"));
-                binds.push(v.to_string());
-            }
-        }
-        if let Some(v) = f.software.as_deref().filter(|v| !v.is_empty()) {
-            cond.push_str(
-                " AND EXISTS (SELECT 1 FROM installed_software s \
-                 WHERE s.computer_id = c.id AND s.name = ?)",
-            );
-            binds.push(v.to_string());
-        }
-        if f.failed_only {
-            cond.push_str(
-                " AND c.status <> 'inventoried' AND c.status <> 'inventoried-incomplete'",
-            );
-        }
-        let from = "FROM computers c \
-                    LEFT JOIN operating_systems o ON o.computer_id = c.id \
-                    LEFT JOIN hosts h ON h.computer_id = c.id";
-        let count_sql = format!("SELECT COUNT(*) {from} WHERE {cond}");
-        let mut q = sqlx::query_scalar::<_, i64>(&count_sql).bind(run);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let total = q.fetch_one(self.sqlite_pools("reports")?.1).await?;
-        let dir = if f.desc { "DESC" } else { "ASC" };
-        let list_sql = format!(
-            "SELECT c.target, c.address, c.status, c.stage, c.code_name, h.name, o.caption \
-             {from} WHERE {cond} ORDER BY {} {dir}, c.target {dir} LIMIT ? OFFSET ?",
-            f.sort.column()
-        );
-        let mut q = sqlx::query(&list_sql).bind(run);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let limit = f.limit.clamp(1, MAX_PAGE);
-        let rows = q
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(i64::try_from(f.offset).unwrap_or(i64::MAX))
-            .fetch_all(self.sqlite_pools("reports")?.1)
-            .await?;
-        let list = rows
-            .iter()
-            .map(|r| -> Result<ComputerListRow, StoreError> {
-                Ok(ComputerListRow {
-                    target: r.try_get(0)?,
-                    address: r.try_get(1)?,
-                    status: r.try_get(2)?,
-                    stage: r.try_get(3)?,
-                    code_name: r.try_get(4)?,
-                    name: r.try_get(5)?,
-                    os: r.try_get(6)?,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((list, u64::try_from(total).unwrap_or(0)))
+        on_db!(self, "read computers", computer_list(run, f))
     }
 
     /// The report-table rows of one computer: `(OperatingSystems row, Hardware row)`
@@ -511,30 +525,7 @@ impl Store {
         run: RunId,
         target: &str,
     ) -> Result<(Option<Vec<DbValue>>, Option<Vec<DbValue>>), StoreError> {
-        let os_sql = RowSet::OperatingSystems
-            .spec()
-            .0
-            .replace("WHERE o.run_id = ?", "WHERE o.run_id = ? AND o.target = ?");
-        let hw_sql = RowSet::Hardware
-            .spec()
-            .0
-            .replace("WHERE w.run_id = ?", "WHERE w.run_id = ? AND w.target = ?");
-        let os = sqlx::query(&os_sql)
-            .bind(run)
-            .bind(target)
-            .fetch_optional(self.sqlite_pools("reports")?.1)
-            .await?;
-        let hw = sqlx::query(&hw_sql)
-            .bind(run)
-            .bind(target)
-            .fetch_optional(self.sqlite_pools("reports")?.1)
-            .await?;
-        Ok((
-            os.map(|r| values(&r, RowSet::OperatingSystems.spec().1))
-                .transpose()?,
-            hw.map(|r| values(&r, RowSet::Hardware.spec().1))
-                .transpose()?,
-        ))
+        on_db!(self, "read computer", computer_report_rows(run, target))
     }
 
     /// The rows of a per-computer set (`Software`, `Hotfixes`, `Services`) for one
@@ -546,20 +537,11 @@ impl Store {
         set: RowSet,
         limit: u64,
     ) -> Result<Vec<Vec<DbValue>>, StoreError> {
-        let (sql, cols) = set.spec();
-        let Some(sql) = sql
-            .split_once(" ORDER BY")
-            .map(|(head, tail)| format!("{head} AND target = ? ORDER BY{tail} LIMIT ?"))
-        else {
-            return Ok(Vec::new());
-        };
-        let rows = sqlx::query(&sql)
-            .bind(run)
-            .bind(target)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(self.sqlite_pools("reports")?.1)
-            .await?;
-        rows.iter().map(|r| values(r, cols)).collect()
+        on_db!(
+            self,
+            "read computer",
+            computer_rows(run, target, set, limit)
+        )
     }
 }
 
@@ -571,6 +553,27 @@ mod tests {
     fn like_patterns_escape_wildcards() {
         assert_eq!(like_escape("a%b_c\\"), "%a\\%b\\_c\\\\%");
         assert_eq!(like_escape(""), "%%");
+    }
+
+    #[test]
+    fn computer_list_placeholders_are_numbered_in_bind_order() {
+        let f = ComputerFilter {
+            search: Some("ws".into()),
+            status: Some("inventoried".into()),
+            software: Some("7-Zip".into()),
+            ..ComputerFilter::default()
+        };
+        let (count, list, binds) = computer_list_sql(&f);
+        assert_eq!(binds.len(), 5);
+        for n in 1..=6 {
+            assert!(count.contains(&format!("${n}")), "{count}");
+        }
+        assert!(!count.contains("$7") && !count.contains('?'), "{count}");
+        assert!(list.ends_with("LIMIT $7 OFFSET $8"), "{list}");
+        assert!(
+            count.contains("c.status = $5") && count.contains("s.name = $6"),
+            "{count}"
+        );
     }
 
     #[test]
@@ -587,10 +590,11 @@ mod tests {
             RowSet::Services,
             RowSet::FailureReasons,
             RowSet::OsGroups,
+            RowSet::CompareMachines,
         ] {
             let (sql, cols) = set.spec();
             assert!(!cols.is_empty());
-            assert!(sql.contains("run_id = ?"), "{set:?}");
+            assert!(sql.contains("run_id = $1"), "{set:?}");
         }
     }
 }

@@ -22,7 +22,9 @@ use crate::coord::{
 };
 use crate::error::{is_not_a_database, StoreError};
 use crate::location::{read_password_file, DbAuth, DbLocation};
-use crate::model::{ComputerRow, InFlightChange, InFlightRow, RunId, RunInfo, RunState, RunSummary};
+use crate::model::{
+    ComputerRow, InFlightChange, InFlightRow, RunId, RunInfo, RunState, RunSummary,
+};
 
 /// The embedded SQLite migrations (`migrations/` of this crate).
 static MIGRATOR_SQLITE: Migrator = sqlx::migrate!("./migrations");
@@ -72,14 +74,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    fn pause(&self, failed: u32) -> Duration {
+    pub(crate) fn pause(&self, failed: u32) -> Duration {
         let factor = 1u32 << failed.saturating_sub(1).min(16);
         self.first_pause.saturating_mul(factor).min(self.max_pause)
     }
 }
 
 #[derive(Clone, Debug)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite {
         writer: SqlitePool,
         reader: SqlitePool,
@@ -98,10 +100,10 @@ enum Backend {
 /// [`StoreError::Unavailable`].
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: Backend,
+    pub(crate) db: Backend,
     location: Arc<DbLocation>,
     shown: Arc<PathBuf>,
-    retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
 }
 
 /// Sends a call to the backend's query function; on PostgreSQL, retries it while the
@@ -264,8 +266,7 @@ impl Store {
     }
 
     /// The SQLite pools (writer, reader) for the modules whose queries exist only for
-    /// SQLite so far (`read`: reports and the dashboard; `perf`); on PostgreSQL a clear
-    /// error.
+    /// SQLite so far (`perf`); on PostgreSQL a clear error.
     pub(crate) fn sqlite_pools(
         &self,
         what: &str,
@@ -436,7 +437,11 @@ impl Store {
         scanner: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        on_db!(self, "touch in-flight", touch_in_flight(run, scanner, now_ms))
+        on_db!(
+            self,
+            "touch in-flight",
+            touch_in_flight(run, scanner, now_ms)
+        )
     }
 
     /// Removes the in-flight rows of `run`: those of `scanner`, or every one (`None`).

@@ -1164,7 +1164,11 @@ async fn a_newer_schema_is_refused(db: &TestDb) {
         .max()
         .unwrap();
     match Store::open_with(&db.location(), &db.auth(), true).await {
-        Err(e @ StoreError::NewerSchema { found: 99, known, .. }) if known == newest => {
+        Err(
+            e @ StoreError::NewerSchema {
+                found: 99, known, ..
+            },
+        ) if known == newest => {
             assert!(
                 e.to_string().contains("newer than this winventory knows"),
                 "{e}"

@@ -1,15 +1,18 @@
 //! `winventory report`: a run of the database as the assessment a consultant hands
 //! over: an xlsx workbook (Summary first, then flat sheets with filters), CSV files (one
 //! per sheet), JSON, or one self-contained HTML file. The model and writers live in
-//! `winv-report`.
+//! `winv-report`. `--compare RUN_A RUN_B` writes the comparison of two runs instead
+//! (`winv_report::compare`). An unknown run is a usage error (exit 2).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use winv_report::{Date, Format};
-use winv_store::{Store, StoreError};
+use winv_report::{Date, Format, ReportError};
+
+use crate::dbargs::DbArgs;
+use crate::exitcode;
 
 /// The formats of `--format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -27,13 +30,17 @@ pub enum ReportFormat {
 /// Arguments of `winventory report`.
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// The database file written by `winventory scan`.
-    #[arg(long, value_name = "PATH", default_value = "winventory.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
 
     /// The run to report (default: the newest).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "compare")]
     pub run: Option<i64>,
+
+    /// Compare two runs instead: machines new and gone, status changes, software
+    /// installed, removed and upgraded, OS changes from RUN_A (before) to RUN_B (after).
+    #[arg(long, num_args = 2, value_names = ["RUN_A", "RUN_B"])]
+    pub compare: Option<Vec<i64>>,
 
     /// The output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Xlsx)]
@@ -68,15 +75,40 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     rt.block_on(async move {
-        let store = match Store::open_existing(&args.db).await {
-            Ok(s) => s,
-            Err(e @ StoreError::NoDatabase { .. }) => return Err(e.into()),
-            Err(e) => return Err(anyhow::Error::new(e).context("cannot read the database")),
-        };
+        let store = args.db.open_existing().await?;
+        if let Some([a, b]) = args.compare.as_deref() {
+            let result =
+                winv_report::write_comparison(&store, *a, *b, format, &args.output).await;
+            store.close().await;
+            let s = match result {
+                Err(ReportError::NoSuchRun(id)) => return Ok(no_such_run(id, &args.db)),
+                other => other?,
+            };
+            let c = &s.counts;
+            eprintln!(
+                "winventory report: run {} compared with run {} ({} new, {} gone, {} status \
+                 changes, {} programs installed, {} removed, {} upgraded, {} OS changes) \
+                 written to {}",
+                s.a.id,
+                s.b.id,
+                c.new,
+                c.gone,
+                c.status_changed,
+                c.software_installed,
+                c.software_removed,
+                c.software_upgraded,
+                c.os_changed,
+                args.output.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         let result =
             winv_report::write_report(&store, args.run, format, &args.output, today).await;
         store.close().await;
-        let summary = result?;
+        let summary = match result {
+            Err(ReportError::NoSuchRun(id)) => return Ok(no_such_run(id, &args.db)),
+            other => other?,
+        };
         eprintln!(
             "winventory report: run {} ({} targets, {} inventoried, {} past end of support) written to {}",
             summary.run,
@@ -87,4 +119,10 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// An unknown run id: a usage error (exit 2) that names the database.
+fn no_such_run(id: i64, db: &DbArgs) -> ExitCode {
+    eprintln!("winventory: no run {id} in {}", db.shown());
+    ExitCode::from(exitcode::USAGE)
 }

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use winv_report::{policy, web};
-use winv_store::{Store, StoreError};
+
+use crate::dbargs::DbArgs;
 
 /// The environment variable that holds the dashboard's token.
 pub const TOKEN_ENV: &str = "WINVENTORY_TOKEN";
@@ -19,9 +20,8 @@ pub const TOKEN_ENV: &str = "WINVENTORY_TOKEN";
 /// Arguments of `winventory serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The database file written by `winventory scan` (may be written while served).
-    #[arg(long, value_name = "PATH", default_value = "winventory.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
 
     /// The address to listen on. Loopback needs no token; any other address requires
     /// one (WINVENTORY_TOKEN or --token-file). Port 0: the system chooses.
@@ -70,11 +70,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     rt.block_on(async move {
-        let store = match Store::open_existing(&args.db).await {
-            Ok(s) => s,
-            Err(e @ StoreError::NoDatabase { .. }) => return Err(e.into()),
-            Err(e) => return Err(anyhow::Error::new(e).context("cannot read the database")),
-        };
+        let store = args.db.open_existing().await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
