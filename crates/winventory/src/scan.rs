@@ -515,8 +515,10 @@ const WHOLE_RUN_EVERY: Duration = Duration::from_secs(2);
 /// (a run stopped for every scanner sets `stop`), retires here the accounts another
 /// scanner's lockout guard retired, reads the whole run's progress for the display, and
 /// shares `--rate` with the site's other live scanners (each opens at most rate / n
-/// connections per second; for up to two seconds after a scanner joins, the site may
-/// get up to twice the cap).
+/// connections per second). A scanner that joins takes its part at once; the others
+/// take theirs within two seconds, and the connections they had already scheduled
+/// (a second or so of them) keep their times: for a few seconds after a join the site
+/// may see up to twice the cap.
 /// A heartbeat that fails is logged: after a lease without one, the other scanners take
 /// this one's computers over and its results for them are dropped.
 fn keep_shared(
@@ -532,6 +534,7 @@ fn keep_shared(
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut read = tokio::time::interval(WHOLE_RUN_EVERY);
         read.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shared_with = 1;
         loop {
             tokio::select! {
                 _ = beat.tick() => {
@@ -560,20 +563,32 @@ fn keep_shared(
                         *lock_counts(&whole) = Some(c);
                     }
                     // --rate is the site's: shared with its other live scanners.
-                    if let Ok(all) = store.scanners(run).await {
-                        let now = now_ms();
-                        let site = all.iter().find(|s| s.id == q.scanner()).map(|s| s.site.clone());
-                        let live = all
-                            .iter()
-                            .filter(|s| Some(&s.site) == site.as_ref() && s.left_ms.is_none())
-                            .filter(|s| s.id == q.scanner() || now - s.heartbeat_ms < q.lease_ms())
-                            .count();
-                        engine.share_rate(u32::try_from(live).unwrap_or(u32::MAX));
+                    if let Some(live) = site_scanners(&store, &q).await {
+                        if live != shared_with {
+                            info!(scanners = live, "sharing --rate with the site's live scanners");
+                            shared_with = live;
+                        }
+                        engine.share_rate(live);
                     }
                 }
             }
         }
     })
+}
+
+/// The live scanners of this scanner's site (itself included), `None` when the
+/// database cannot say: a scanner that left, or whose last heartbeat is older than a
+/// lease, does not count.
+async fn site_scanners(store: &Store, q: &SharedQueue) -> Option<u32> {
+    let all = store.scanners(q.run()).await.ok()?;
+    let now = now_ms();
+    let site = all.iter().find(|s| s.id == q.scanner()).map(|s| s.site.clone())?;
+    let live = all
+        .iter()
+        .filter(|s| s.site == site && s.left_ms.is_none())
+        .filter(|s| s.id == q.scanner() || now - s.heartbeat_ms < q.lease_ms())
+        .count();
+    Some(u32::try_from(live).unwrap_or(u32::MAX))
 }
 
 impl Counters {
@@ -782,6 +797,12 @@ pub async fn execute(
         b
     };
     let in_flight = InFlight::start(store, run_id, shared.as_deref().map(SharedQueue::name)).await;
+    // A scanner that joins takes its part of the site's rate before its first connection.
+    if let Some(q) = &shared {
+        if let Some(live) = site_scanners(store, q).await {
+            engine.share_rate(live);
+        }
+    }
     let keeper = shared
         .clone()
         .map(|q| keep_shared(q, store.clone(), engine.clone(), stop_tx.clone(), whole.clone()));
