@@ -785,6 +785,14 @@ mod tests {
         s
     }
 
+    /// The software changes as (program, change, from, to), for comparing with a list.
+    fn software_rows(c: &Comparison) -> Vec<(&str, Change, Option<&str>, Option<&str>)> {
+        c.software_changes
+            .iter()
+            .map(|x| (x.program.as_str(), x.change, x.from.as_deref(), x.to.as_deref()))
+            .collect()
+    }
+
     #[test]
     fn versions_compare_part_by_part() {
         assert_eq!(cmp_versions("1.9", "1.10"), Some(Ordering::Less));
@@ -840,18 +848,7 @@ mod tests {
         assert_eq!(c.status_changes.len(), 1);
         assert_eq!(c.status_changes[0].from, "inventoried");
         assert_eq!(c.status_changes[0].to, "access-denied");
-        let sw: Vec<(&str, Change, Option<&str>, Option<&str>)> = c
-            .software_changes
-            .iter()
-            .map(|x| {
-                (
-                    x.program.as_str(),
-                    x.change,
-                    x.from.as_deref(),
-                    x.to.as_deref(),
-                )
-            })
-            .collect();
+        let sw = software_rows(&c);
         assert_eq!(
             sw,
             [
@@ -914,18 +911,7 @@ mod tests {
             ],
         );
         let c = compare(&a, &b);
-        let sw: Vec<(&str, Change, Option<&str>, Option<&str>)> = c
-            .software_changes
-            .iter()
-            .map(|x| {
-                (
-                    x.program.as_str(),
-                    x.change,
-                    x.from.as_deref(),
-                    x.to.as_deref(),
-                )
-            })
-            .collect();
+        let sw = software_rows(&c);
         assert_eq!(
             sw,
             [

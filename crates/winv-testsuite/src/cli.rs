@@ -55,3 +55,55 @@ pub fn start_sim(bin: &str, fleet: &Path, env: &[(&str, &str)], extra: &[&str]) 
         .unwrap_or_else(|| panic!("no port in the simulator's ready line {line:?}"));
     (child, port)
 }
+
+/// Starts `BIN serve --db DB EXTRA...` (no token in its environment; `env` added) and
+/// waits for its `listening on http://ADDR/` line; returns the process and `ADDR`.
+pub fn start_serve(bin: &str, db: &str, extra: &[&str], env: &[(&str, &str)]) -> (Killed, String) {
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--db", db])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("WINVENTORY_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {bin} serve: {e}"));
+    let mut child = Killed(child);
+    let line = first_line(&mut child.0);
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+/// A plain HTTP/1.1 GET of `path` at `addr` with `headers`: `(status, head, body)`
+/// (status 0 when the answer has none).
+pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())
+        .unwrap_or_else(|e| panic!("send to {addr}: {e}"));
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head.to_string(), body.to_string())
+}

@@ -10,17 +10,14 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use calamine::{open_workbook, Reader, Xlsx};
 use serde_json::Value;
 use winv_store::Store;
-use winv_testsuite::cli::{start_sim, temp_dir, Killed};
+use winv_testsuite::cli::{http_get, start_serve, start_sim, temp_dir, Killed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const PW_ENV: &str = "WINV_COMPARE_SIM_PW";
@@ -411,53 +408,13 @@ fn other_formats_hold_the_same_comparison_escaped() {
 }
 
 fn serve(db: &Path) -> (Killed, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("WINVENTORY_TOKEN")
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (Killed(child), addr)
+    start_serve(BIN, db.to_str().unwrap(), &["--listen", "127.0.0.1:0"], &[])
 }
 
+/// A GET: `(status, body)`.
 fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let code = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        code,
-        raw.split_once("\r\n\r\n")
-            .map(|x| x.1.to_string())
-            .unwrap_or_default(),
-    )
+    let (code, _, body) = http_get(addr, path, &[]);
+    (code, body)
 }
 
 #[test]
@@ -587,27 +544,13 @@ fn reports_and_the_dashboard_on_postgres_equal_sqlite() {
 
     // The dashboard on PostgreSQL: the same pages.
     let (_lite_srv, lite_addr) = serve(db);
-    let mut child = Command::new(BIN)
-        .args(["serve", "--db", &url, "--db-password-file"])
-        .arg(&pw)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("WINVENTORY_TOKEN")
-        .env_remove("PGPASSWORD")
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _pg_srv = Killed(child);
-    let pg_addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let pw = pw.to_str().unwrap();
+    let (_pg_srv, pg_addr) = start_serve(
+        BIN,
+        &url,
+        &["--db-password-file", pw, "--listen", "127.0.0.1:0"],
+        &[],
+    );
     for path in [
         "/compare?a=1&b=2",
         "/computers?run=2&sort=os",

@@ -11,16 +11,15 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use calamine::{open_workbook, Data, DataType, Reader, Xlsx};
 use winv_store::Store;
-use winv_testsuite::cli::{start_sim, temp_dir, Killed};
+use winv_testsuite::cli::{http_get, start_serve, start_sim, temp_dir, Killed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const PW_ENV: &str = "WINV_REPORT_SIM_PW";
@@ -414,49 +413,12 @@ fn html_and_csv_reports_escape_host_strings() {
 
 /// A running `winventory serve`; returns the child and its address.
 fn serve(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Killed, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--db", db.to_str().unwrap()])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("WINVENTORY_TOKEN");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (Killed(child), addr)
+    start_serve(BIN, db.to_str().unwrap(), extra, env)
 }
 
 /// A plain HTTP/1.1 GET: `(status, headers, body)`.
 fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, head.to_string(), body.to_string())
+    http_get(addr, path, headers)
 }
 
 #[test]
