@@ -285,34 +285,39 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         }
         None
     } else {
-        let mut all: Vec<SiteTarget> = Vec::new();
-        if !(args.targets.is_empty() && args.targets_file.is_none() && !args.site_targets.is_empty()) {
+        // The targets of one source, each tied to `site`.
+        let read = |specs: &[String], file: Option<&std::path::Path>, site: Option<&str>| {
             let sources = Sources {
-                specs: &args.targets,
-                file: args.targets_file.as_deref(),
+                specs,
+                file,
                 opts: ParseOptions::default(),
             };
-            match targets::gather(&sources, &mut std::io::stderr().lock())? {
-                Gathered::Targets { set, .. } => {
-                    all.extend(set.targets().iter().map(|t| SiteTarget::new(t.host())))
-                }
-                Gathered::Refused(code) => return Ok(code),
+            targets::gather(&sources, &mut std::io::stderr().lock()).map(|g| match g {
+                Gathered::Targets { set, .. } => Ok(set
+                    .targets()
+                    .iter()
+                    .map(|t| SiteTarget {
+                        target: t.host(),
+                        site: site.map(str::to_string),
+                    })
+                    .collect::<Vec<_>>()),
+                Gathered::Refused(code) => Err(code),
+            })
+        };
+        let mut all: Vec<SiteTarget> = Vec::new();
+        if !(args.targets.is_empty() && args.targets_file.is_none() && !args.site_targets.is_empty()) {
+            match read(&args.targets, args.targets_file.as_deref(), None)? {
+                Ok(t) => all.extend(t),
+                Err(code) => return Ok(code),
             }
         }
         for spec in &args.site_targets {
             let Some((site, file)) = spec.split_once('=').filter(|(s, f)| !s.is_empty() && !f.is_empty()) else {
                 return Ok(usage(&format!("--site-targets {spec:?}: give SITE=FILE")));
             };
-            let sources = Sources {
-                specs: &[],
-                file: Some(std::path::Path::new(file)),
-                opts: ParseOptions::default(),
-            };
-            match targets::gather(&sources, &mut std::io::stderr().lock())? {
-                Gathered::Targets { set, .. } => {
-                    all.extend(set.targets().iter().map(|t| SiteTarget::at(t.host(), site)))
-                }
-                Gathered::Refused(code) => return Ok(code),
+            match read(&[], Some(std::path::Path::new(file)), Some(site))? {
+                Ok(t) => all.extend(t),
+                Err(code) => return Ok(code),
             }
         }
         Some(all)
