@@ -34,7 +34,7 @@ use winv_discovery::resolve::{NotFoundReason, Resolution, Resolver};
 use winv_wmio::ObjectKind;
 
 use crate::classify::{classify, NamespaceRole};
-use crate::guard::{AccountGuard, AccountStats, Admit, Pass, Verdict, LOCKOUT_GUARD};
+use crate::guard::{AccountGuard, AccountStats, Admit, Pass, Retirement, Verdict, LOCKOUT_GUARD};
 use crate::policy::{
     Action, AttemptEnd, Collected, Computer, Connected, ItemOutcome, Now, Resolved, Rules, Settled,
     StepOutcome, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
@@ -42,7 +42,7 @@ use crate::policy::{
 use crate::profile::{namespace_pattern, newest_namespace, Item, Profile, RegKind, RegistryTable};
 use crate::record::{ClassOutcome, ComputerResult, SoftwareRow};
 use crate::status::Status;
-use crate::work::{Requeued, WorkError, WorkSource};
+use crate::work::{AccountLedger, LedgerAnswer, Requeued, WorkError, WorkSource};
 
 /// One credential of the ordered list. `Debug` never shows the secret.
 #[derive(Clone, Debug)]
@@ -179,8 +179,14 @@ pub struct Engine {
     profile: Arc<Profile>,
     resolver: Option<Arc<DnsResolver>>,
     guard: Arc<SharedGuard>,
+    /// The run-wide count of unproven accounts when other scanners share the run.
+    ledger: Option<Arc<dyn AccountLedger>>,
     rate: Option<Arc<ConnectRate>>,
 }
+
+/// How long a connect waits before asking the run's ledger again after it said wait
+/// (or could not be reached).
+pub const LEDGER_POLL: Duration = Duration::from_secs(1);
 
 /// The most a new attempt's first connection may wait for its slot: no attempt starts
 /// while the connections already waiting reach further ahead than this.
@@ -239,10 +245,14 @@ async fn admit(
 enum Gate {
     /// No authenticated bind yet.
     Pending,
-    /// Admitted at the first bind; the pass goes back with the verdict.
-    Admitted(Pass),
+    /// Admitted at the first bind; the pass goes back with the verdict (to the run's
+    /// ledger too when `ledger` is set: it holds one of the run's places).
+    Admitted { pass: Pass, ledger: bool },
     /// The account is retired: the bind was not attempted.
     Retired,
+    /// The run's ledger retired the account in this connect's admission (the places of
+    /// a dead scanner counted as refusals): the bind was not attempted.
+    RetiredNow(u32),
     /// The run stopped while it waited.
     Stopped,
 }
@@ -253,10 +263,21 @@ enum Gate {
 struct Admitting {
     inner: Arc<dyn Mechanism>,
     guard: Arc<SharedGuard>,
+    ledger: Option<Arc<dyn AccountLedger>>,
     index: usize,
     target: String,
     stop: watch::Receiver<bool>,
     state: std::sync::Mutex<Gate>,
+    /// Time spent waiting for admission: not the host's, so not under the watchdog.
+    admission: std::sync::Mutex<AdmissionClock>,
+}
+
+/// When a connect began waiting for the guard (`None`: not waiting now), and how long
+/// its earlier waits took.
+#[derive(Clone, Copy, Debug, Default)]
+struct AdmissionClock {
+    since: Option<Instant>,
+    total: Duration,
 }
 
 impl Admitting {
@@ -267,6 +288,21 @@ impl Admitting {
     fn set(&self, g: Gate) {
         *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = g;
     }
+
+    fn clock(&self) -> std::sync::MutexGuard<'_, AdmissionClock> {
+        self.admission
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The connect's waits for admission so far, and whether it is waiting now.
+    fn waited(&self) -> (Duration, bool) {
+        let c = *self.clock();
+        match c.since {
+            Some(t) => (c.total + t.elapsed(), true),
+            None => (c.total, false),
+        }
+    }
 }
 
 impl std::fmt::Debug for Admitting {
@@ -276,6 +312,67 @@ impl std::fmt::Debug for Admitting {
             .field("index", &self.index)
             .field("state", &self.state())
             .finish_non_exhaustive()
+    }
+}
+
+impl Admitting {
+    /// This process's guard first, then the run's ledger for a counted place: a place
+    /// the ledger refuses is given back here and asked for again after [`LEDGER_POLL`].
+    async fn admit_in_run(&self, stop: &mut watch::Receiver<bool>) -> Gate {
+        loop {
+            let pass = match admit(&self.guard, self.index, &self.target, stop).await {
+                Admitted::Go(p) => p,
+                Admitted::Retired => return Gate::Retired,
+                Admitted::Stopped => return Gate::Stopped,
+            };
+            let Some(ledger) = self.ledger.as_ref().filter(|_| pass.counted()) else {
+                return Gate::Admitted { pass, ledger: false };
+            };
+            let (account, limit) = {
+                let g = self.guard.lock();
+                (g.name(self.index).unwrap_or_default().to_string(), g.limit())
+            };
+            let answer = ledger.admit(&account, &self.target, limit).await;
+            let release = |g: &mut AccountGuard| g.release(self.index, pass);
+            match answer {
+                Ok(LedgerAnswer::Go) => return Gate::Admitted { pass, ledger: true },
+                Ok(LedgerAnswer::Proven) => {
+                    let mut g = self.guard.lock();
+                    let pass = release(&mut g);
+                    g.prove(self.index);
+                    drop(g);
+                    self.guard.changed.notify_waiters();
+                    return Gate::Admitted { pass, ledger: false };
+                }
+                Ok(LedgerAnswer::Retired { refusals, now }) => {
+                    let mut g = self.guard.lock();
+                    release(&mut g);
+                    let known = g.is_retired(self.index);
+                    g.retire(&account, refusals);
+                    drop(g);
+                    self.guard.changed.notify_waiters();
+                    if now {
+                        // Announced by the engine with the connect's verdict.
+                        return Gate::RetiredNow(refusals);
+                    }
+                    if !known {
+                        warn!(account = %account, "another scanner's lockout guard retired this account: not tried any more");
+                    }
+                    return Gate::Retired;
+                }
+                Ok(LedgerAnswer::Wait) | Err(_) => {
+                    if let Err(e) = answer {
+                        warn!(%account, error = %e, "the run's lockout ledger is unreachable: the connect waits");
+                    }
+                    release(&mut self.guard.lock());
+                    self.guard.changed.notify_waiters();
+                    tokio::select! {
+                        _ = tokio::time::sleep(LEDGER_POLL) => {}
+                        _ = stop.wait_for(|s| *s) => return Gate::Stopped,
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -309,16 +406,21 @@ impl Mechanism for Admitting {
                 let refused = |why: &str| {
                     ClientError::new(target.stage, winv_client::Cause::Protocol(why.into()))
                 };
-                match admit(&self.guard, self.index, &self.target, &mut stop).await {
-                    Admitted::Go(p) => self.set(Gate::Admitted(p)),
-                    Admitted::Retired => {
-                        self.set(Gate::Retired);
-                        return Err(refused("the lockout guard retired the account"));
+                self.clock().since = Some(Instant::now());
+                let gate = self.admit_in_run(&mut stop).await;
+                {
+                    let mut c = self.clock();
+                    if let Some(t) = c.since.take() {
+                        c.total += t.elapsed();
                     }
-                    Admitted::Stopped => {
-                        self.set(Gate::Stopped);
-                        return Err(refused("the run was stopped"));
+                }
+                self.set(gate);
+                match gate {
+                    Gate::Retired | Gate::RetiredNow(_) => {
+                        return Err(refused("the lockout guard retired the account"))
                     }
+                    Gate::Stopped => return Err(refused("the run was stopped")),
+                    Gate::Pending | Gate::Admitted { .. } => {}
                 }
             }
             self.inner.prepare(target).await
@@ -327,6 +429,38 @@ impl Mechanism for Admitting {
 
     fn used_for(&self, host: &str) -> &'static str {
         self.inner.used_for(host)
+    }
+}
+
+/// Gives a run-wide place back to the ledger with the verdict; a retirement the ledger
+/// decides is made here too (once: `None` when this process had retired it already).
+async fn report_to_ledger(
+    eng: &Engine,
+    ledger: &dyn AccountLedger,
+    index: usize,
+    target: &str,
+    verdict: Verdict,
+) -> Option<Retirement> {
+    let (account, limit) = {
+        let g = eng.guard.lock();
+        (g.name(index)?.to_string(), g.limit())
+    };
+    match ledger.report(&account, target, verdict, limit).await {
+        Ok(Some(refusals)) => {
+            let mut g = eng.guard.lock();
+            if g.is_retired(index) {
+                return None;
+            }
+            g.retire(&account, refusals);
+            drop(g);
+            eng.guard.changed.notify_waiters();
+            Some(Retirement { account, refusals })
+        }
+        Ok(None) => None,
+        Err(e) => {
+            warn!(%account, error = %e, "cannot give the lockout ledger this connect's verdict");
+            None
+        }
     }
 }
 
@@ -410,7 +544,17 @@ impl Engine {
             profile: Arc::new(profile),
             resolver: resolver.map(|r| Arc::new(DnsResolver(r))),
             guard: Arc::new(guard),
+            ledger: None,
             rate: ConnectRate::per_second(opts_rate).map(Arc::new),
+        }
+    }
+
+    /// This engine (sharing its guard and rate) counting unproven accounts in `ledger`
+    /// as well, for a run other scanners share ([`AccountLedger`]).
+    pub fn with_ledger(&self, ledger: Arc<dyn AccountLedger>) -> Engine {
+        Engine {
+            ledger: Some(ledger),
+            ..self.clone()
         }
     }
 
@@ -820,6 +964,38 @@ async fn guarded<T>(
     }
 }
 
+/// Runs a connect under the watchdog and the stop signal, where the time it waits for
+/// the lockout guard's admission (the places of an unproven account held by other
+/// connects, here or on other scanners) does not count: a computer never times out
+/// because another one holds its account's place.
+async fn guarded_connect<T>(
+    fut: impl std::future::Future<Output = T>,
+    watchdog: Duration,
+    gate: &Admitting,
+    stop: &mut watch::Receiver<bool>,
+) -> Guarded<T> {
+    if *stop.borrow() {
+        return Guarded::Stopped;
+    }
+    let start = tokio::time::Instant::now();
+    tokio::pin!(fut);
+    loop {
+        let (waited, waiting) = gate.waited();
+        let deadline = start + watchdog + waited;
+        if !waiting && deadline <= tokio::time::Instant::now() {
+            return Guarded::Watchdog;
+        }
+        // While waiting, look again a watchdog later (the wait itself ends with the
+        // connects holding the places, each under its own watchdog, or with the stop).
+        let next = if waiting { tokio::time::Instant::now() + watchdog } else { deadline };
+        tokio::select! {
+            r = &mut fut => return Guarded::Done(r),
+            _ = tokio::time::sleep_until(next) => {}
+            _ = stop.wait_for(|s| *s) => return Guarded::Stopped,
+        }
+    }
+}
+
 /// One attempt at one computer: performs the policy's actions until the attempt ends.
 async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
     let eng = ctx.engine.clone();
@@ -876,10 +1052,12 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 let gate = Arc::new(Admitting {
                     inner: mech,
                     guard: eng.guard.clone(),
+                    ledger: eng.ledger.clone(),
                     index: credential,
                     target: c.target().to_string(),
                     stop: ctx.stop.clone(),
                     state: std::sync::Mutex::new(Gate::Pending),
+                    admission: std::sync::Mutex::new(AdmissionClock::default()),
                 });
                 let config = FlowConfig {
                     opts: opts.client.clone(),
@@ -889,7 +1067,8 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 };
                 // Boxed: the connect future is large, and tasks run on 2 MiB stacks.
                 let conn = Box::pin(winv_client::flow::connect(target, &config, None));
-                let (verdict, next) = match guarded(conn, opts.watchdog, &mut ctx.stop).await {
+                let guarded = guarded_connect(conn, opts.watchdog, &gate, &mut ctx.stop);
+                let (verdict, next) = match guarded.await {
                     Guarded::Stopped => (Verdict::Unknown, c.on_stop(now())),
                     Guarded::Watchdog => (
                         Verdict::Unknown,
@@ -900,10 +1079,14 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                         let next = c.on_connected(StepOutcome::Done(Connected::Ok), now());
                         (Verdict::Accepted, next)
                     }
-                    Guarded::Done(Err(_)) if gate.state() == Gate::Retired => (
-                        Verdict::Unknown,
-                        c.on_connected(StepOutcome::Done(Connected::Retired), now()),
-                    ),
+                    Guarded::Done(Err(_))
+                        if matches!(gate.state(), Gate::Retired | Gate::RetiredNow(_)) =>
+                    {
+                        (
+                            Verdict::Unknown,
+                            c.on_connected(StepOutcome::Done(Connected::Retired), now()),
+                        )
+                    }
                     Guarded::Done(Err(_)) if gate.state() == Gate::Stopped => {
                         (Verdict::Unknown, c.on_stop(now()))
                     }
@@ -917,12 +1100,19 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                     }
                 };
                 let retired = match gate.state() {
-                    Gate::Admitted(pass) => {
-                        let r = eng.guard.lock().report(credential, c.target(), pass, verdict);
+                    Gate::Admitted { pass, ledger } => {
+                        let mut r = eng.guard.lock().report(credential, c.target(), pass, verdict);
                         eng.guard.changed.notify_waiters();
+                        if let Some(l) = eng.ledger.as_ref().filter(|_| ledger) {
+                            r = r.or(report_to_ledger(&eng, l.as_ref(), credential, c.target(), verdict).await);
+                        }
                         r
                     }
-                    _ => None,
+                    Gate::RetiredNow(refusals) => Some(Retirement {
+                        account: eng.accounts.get(credential).cloned().unwrap_or_default(),
+                        refusals,
+                    }),
+                    Gate::Pending | Gate::Retired | Gate::Stopped => None,
                 };
                 if let Some(r) = retired {
                     info!(

@@ -20,6 +20,12 @@
 //!   computer's refusal;
 //! - a limit of 0 turns the guard off.
 //!
+//! The guard sees one process. When several scanners share a run, each also asks the
+//! run's ledger ([`crate::work::AccountLedger`], kept in the database) before an unproven
+//! account's connect and tells it the verdict, so the limit holds across them all: the
+//! engine then [`AccountGuard::release`]s a place the ledger refused and
+//! [`AccountGuard::prove`]s an account another scanner saw accepted.
+//!
 //! Per account it keeps what the summary and `status` show: the computers it was tried on,
 //! accepted by and refused by, and whether (and after how many refusals) it was retired.
 
@@ -92,6 +98,14 @@ pub enum Admit {
 pub struct Pass {
     /// It took one of the unproven account's in-flight places.
     counted: bool,
+}
+
+impl Pass {
+    /// Whether the connect took one of an unproven account's places (the run's ledger,
+    /// when several scanners share the run, must then admit it too).
+    pub fn counted(&self) -> bool {
+        self.counted
+    }
 }
 
 /// What the guard knows of one account.
@@ -256,6 +270,30 @@ impl AccountGuard {
                 None
             }
         }
+    }
+
+    /// Gives back the place `pass` took without a verdict: the connect did not start
+    /// (the run's ledger said wait, or retired the account). Returns an uncounted pass.
+    pub fn release(&mut self, index: usize, pass: Pass) -> Pass {
+        if pass.counted {
+            if let Some(e) = self.entries.get_mut(index) {
+                e.in_flight = e.in_flight.saturating_sub(1);
+            }
+        }
+        Pass { counted: false }
+    }
+
+    /// Marks credential `index` accepted elsewhere in the run (another scanner's
+    /// computer): it is neither counted nor capped any more here.
+    pub fn prove(&mut self, index: usize) {
+        if let Some(e) = self.entries.get_mut(index) {
+            e.proven = true;
+        }
+    }
+
+    /// The account of credential `index`, as written.
+    pub fn name(&self, index: usize) -> Option<&str> {
+        self.entries.get(index).map(|e| e.name.as_str())
     }
 
     /// Whether credential `index` is retired.

@@ -101,3 +101,47 @@ pub trait WorkSource: Send + Sync {
     /// to the queue for another scanner).
     fn finish<'a>(&'a self, r: &'a ComputerResult) -> WorkFuture<'a, ()>;
 }
+
+/// The run-wide answer of an [`AccountLedger`] for an unproven account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LedgerAnswer {
+    /// The connect may start: it holds one of the run's places for the account until
+    /// its verdict is reported.
+    Go,
+    /// The account's places are all held (by this or another scanner) or spent: ask
+    /// again later.
+    Wait,
+    /// A computer of another scanner accepted the account: it has a right password.
+    Proven,
+    /// The account is retired for the run after `refusals`; `now`: by this very call
+    /// (places of a dead scanner counted as refusals), so the caller announces it.
+    Retired {
+        /// The refusals that retired it.
+        refusals: u32,
+        /// Retired by this call rather than earlier.
+        now: bool,
+    },
+}
+
+/// The lockout guard's count for a run shared by several scanners ([`crate::guard`]):
+/// the refusals and the connects in flight of every account not yet accepted by any
+/// computer of the run, whichever scanner made them, so that `limit` holds across the
+/// scanners as it holds within one.
+pub trait AccountLedger: Send + Sync {
+    /// Asks for a place for a connect to `target` with the unproven `account`.
+    fn admit<'a>(
+        &'a self,
+        account: &'a str,
+        target: &'a str,
+        limit: u32,
+    ) -> WorkFuture<'a, LedgerAnswer>;
+    /// Gives the place back with the connect's verdict. Returns the refusals that
+    /// retired the account when this verdict did.
+    fn report<'a>(
+        &'a self,
+        account: &'a str,
+        target: &'a str,
+        verdict: crate::guard::Verdict,
+        limit: u32,
+    ) -> WorkFuture<'a, Option<u32>>;
+}

@@ -1805,3 +1805,181 @@ pub(crate) async fn accounts(
         )
         .collect())
 }
+
+/// The ledger row of an unproven account, made when first asked for: refusals, proven,
+/// retired after.
+async fn ledger_row(tx: &mut Tx, run: RunId, account: &str) -> Result<(i64, i64, Option<i64>), StoreError> {
+    sqlx::query(
+        "INSERT INTO account_ledger (run_id, account, refusals, proven, retired_after) \
+         VALUES ($1, $2, 0, 0, NULL) ON CONFLICT (run_id, account) DO NOTHING",
+    )
+    .bind(run)
+    .bind(account)
+    .execute(&mut **tx)
+    .await?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT refusals, proven, retired_after FROM account_ledger \
+         WHERE run_id = $1 AND account = $2{LOCK_ROW}"
+    ))
+    .bind(run)
+    .bind(account)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+#[allow(clippy::too_many_arguments)] // one per column of the pass it takes
+pub(crate) async fn ledger_admit(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    scanner: ScannerId,
+    account: &str,
+    target: &str,
+    limit: u32,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<winv_engine::work::LedgerAnswer, StoreError> {
+    use winv_engine::work::LedgerAnswer;
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let (run, _) = scanner_in(&mut tx, scanner).await?;
+    let (mut refusals, proven, retired) = ledger_row(&mut tx, run, account).await?;
+    if proven != 0 {
+        tx.commit().await?;
+        return Ok(LedgerAnswer::Proven);
+    }
+    if let Some(n) = retired {
+        tx.commit().await?;
+        return Ok(LedgerAnswer::Retired {
+            refusals: u32::try_from(n).unwrap_or(u32::MAX),
+            now: false,
+        });
+    }
+    // Places held by scanners that left or stopped heartbeating: their verdicts never
+    // came, and each may have been a refusal that a domain controller counted.
+    let stale = sqlx::query(
+        "DELETE FROM account_passes WHERE run_id = $1 AND account = $2 AND scanner_id IN \
+           (SELECT id FROM scanners WHERE run_id = $1 \
+              AND (left_ms IS NOT NULL OR heartbeat_ms < $3))",
+    )
+    .bind(run)
+    .bind(account)
+    .bind(now_ms.saturating_sub(lease_ms))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    refusals = refusals.saturating_add(to_i64(stale));
+    let limit = i64::from(limit);
+    let answer = if refusals >= limit {
+        sqlx::query(
+            "UPDATE account_ledger SET refusals = $1, retired_after = $1 \
+             WHERE run_id = $2 AND account = $3",
+        )
+        .bind(refusals)
+        .bind(run)
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
+        LedgerAnswer::Retired {
+            refusals: u32::try_from(refusals).unwrap_or(u32::MAX),
+            now: true,
+        }
+    } else {
+        if stale > 0 {
+            sqlx::query("UPDATE account_ledger SET refusals = $1 WHERE run_id = $2 AND account = $3")
+                .bind(refusals)
+                .bind(run)
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (held,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM account_passes \
+             WHERE run_id = $1 AND account = $2 AND target <> $3",
+        )
+        .bind(run)
+        .bind(account)
+        .bind(target)
+        .fetch_one(&mut *tx)
+        .await?;
+        if held.saturating_add(refusals) >= limit {
+            LedgerAnswer::Wait
+        } else {
+            // Taken again for the same target (a retry of a call whose answer was
+            // lost): the one place is renewed, not doubled.
+            sqlx::query(
+                "INSERT INTO account_passes (run_id, account, target, scanner_id, taken_ms) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, account, target) \
+                 DO UPDATE SET scanner_id = excluded.scanner_id, taken_ms = excluded.taken_ms",
+            )
+            .bind(run)
+            .bind(account)
+            .bind(target)
+            .bind(scanner)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            LedgerAnswer::Go
+        }
+    };
+    tx.commit().await?;
+    Ok(answer)
+}
+
+pub(crate) async fn ledger_report(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    scanner: ScannerId,
+    account: &str,
+    target: &str,
+    verdict: winv_engine::guard::Verdict,
+    limit: u32,
+) -> Result<Option<u32>, StoreError> {
+    use winv_engine::guard::Verdict;
+    let mut tx = w.begin_with(BEGIN_WRITE).await?;
+    let (run, _) = scanner_in(&mut tx, scanner).await?;
+    let (refusals, proven, retired) = ledger_row(&mut tx, run, account).await?;
+    // No place of ours to give back: it was counted as a refusal already (our
+    // heartbeat came too late), or this is a retry of a report that went through.
+    let held = sqlx::query(
+        "DELETE FROM account_passes \
+         WHERE run_id = $1 AND account = $2 AND target = $3 AND scanner_id = $4",
+    )
+    .bind(run)
+    .bind(account)
+    .bind(target)
+    .bind(scanner)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    let mut retired_now = None;
+    match verdict {
+        Verdict::Accepted => {
+            sqlx::query("UPDATE account_ledger SET proven = 1 WHERE run_id = $1 AND account = $2")
+                .bind(run)
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Verdict::Refused if held && proven == 0 => {
+            let refusals = refusals.saturating_add(1);
+            let retire = retired.is_none() && refusals >= i64::from(limit);
+            sqlx::query(
+                "UPDATE account_ledger SET refusals = $1, \
+                   retired_after = COALESCE(retired_after, $2) \
+                 WHERE run_id = $3 AND account = $4",
+            )
+            .bind(refusals)
+            .bind(retire.then_some(refusals))
+            .bind(run)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+            if retire {
+                retired_now = Some(u32::try_from(refusals).unwrap_or(u32::MAX));
+            }
+        }
+        Verdict::Refused | Verdict::Unknown => {}
+    }
+    tx.commit().await?;
+    Ok(retired_now)
+}

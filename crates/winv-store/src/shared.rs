@@ -7,6 +7,9 @@
 //! computer carries ([`Carry`]) is stored as the claim's opaque retry state, so the
 //! next attempt, by whichever scanner, starts from it.
 //!
+//! The queue is also the run's lockout ledger ([`AccountLedger`]): the guard's limit on
+//! an unproven account's refusals holds across every scanner of the run.
+//!
 //! What a `kill -9` of a scanner loses: the attempts it had in flight (not recorded;
 //! another scanner makes them again once the leases expire, so no computer gets more
 //! than its four recorded attempts) and nothing already finished or requeued (each is
@@ -16,7 +19,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use winv_engine::work::{Carry, Claimed, Handed, Requeued, WorkError, WorkFuture, WorkSource};
+use winv_engine::guard::Verdict;
+use winv_engine::work::{
+    AccountLedger, Carry, Claimed, Handed, LedgerAnswer, Requeued, WorkError, WorkFuture,
+    WorkSource,
+};
 use winv_engine::{now_ms, ComputerResult};
 
 use crate::coord::{Heartbeat, Lease, ScannerId};
@@ -193,6 +200,39 @@ impl WorkSource for SharedQueue {
             let done = self.store.finish(&lease, r).await;
             self.lock().remove(&r.target);
             done.map(|_| ()).map_err(|e| work_error(&r.target, e))
+        })
+    }
+}
+
+/// The run's lockout ledger, kept with the queue: this scanner's places are those of its
+/// heartbeat, so a killed scanner's places count as refusals once its lease would expire.
+impl AccountLedger for SharedQueue {
+    fn admit<'a>(
+        &'a self,
+        account: &'a str,
+        target: &'a str,
+        limit: u32,
+    ) -> WorkFuture<'a, LedgerAnswer> {
+        Box::pin(async move {
+            self.store
+                .ledger_admit(self.scanner, account, target, limit, now_ms(), self.lease_ms)
+                .await
+                .map_err(|e| WorkError::Failed(e.to_string()))
+        })
+    }
+
+    fn report<'a>(
+        &'a self,
+        account: &'a str,
+        target: &'a str,
+        verdict: Verdict,
+        limit: u32,
+    ) -> WorkFuture<'a, Option<u32>> {
+        Box::pin(async move {
+            self.store
+                .ledger_report(self.scanner, account, target, verdict, limit)
+                .await
+                .map_err(|e| WorkError::Failed(e.to_string()))
         })
     }
 }

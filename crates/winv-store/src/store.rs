@@ -500,6 +500,44 @@ impl Store {
         on_db!(self, "heartbeat", heartbeat(scanner, now_ms, lease_ms))
     }
 
+    /// Asks the run's lockout ledger for a place for a connect to `target` with the
+    /// unproven `account` (see `account_ledger` in the migrations): places of scanners
+    /// whose heartbeat is older than `lease_ms` (or that left) count as refusals first.
+    #[allow(clippy::too_many_arguments)] // the pass's columns
+    pub async fn ledger_admit(
+        &self,
+        scanner: ScannerId,
+        account: &str,
+        target: &str,
+        limit: u32,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<winv_engine::work::LedgerAnswer, StoreError> {
+        on_db!(
+            self,
+            "admit an unproven account",
+            ledger_admit(scanner, account, target, limit, now_ms, lease_ms)
+        )
+    }
+
+    /// Gives the place back with the connect's verdict; returns the refusals that
+    /// retired the account for the whole run when this verdict did. Idempotent: a
+    /// retried report counts nothing twice.
+    pub async fn ledger_report(
+        &self,
+        scanner: ScannerId,
+        account: &str,
+        target: &str,
+        verdict: winv_engine::guard::Verdict,
+        limit: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        on_db!(
+            self,
+            "report an unproven account",
+            ledger_report(scanner, account, target, verdict, limit)
+        )
+    }
+
     /// Claims up to `max` targets of the scanner's site, in input order: queued ones
     /// whose retry time has come, and claimed ones whose lease expired (taken over).
     /// Each comes with a lease until `now_ms + lease_ms`. On PostgreSQL concurrent

@@ -585,3 +585,80 @@ async fn stopping_a_run_gives_every_computer_one_status() {
     assert!(stopped >= 40, "{stopped}");
     assert_eq!(done + stopped, addrs.len());
 }
+
+/// A ledger that makes every unproven connect wait until `open_at`, then admits it, and
+/// counts what it is told.
+struct SlowLedger {
+    open_at: std::time::Instant,
+    asked: std::sync::atomic::AtomicU32,
+    reports: std::sync::Mutex<Vec<winv_engine::guard::Verdict>>,
+}
+
+impl winv_engine::work::AccountLedger for SlowLedger {
+    fn admit<'a>(
+        &'a self,
+        _account: &'a str,
+        _target: &'a str,
+        _limit: u32,
+    ) -> winv_engine::work::WorkFuture<'a, winv_engine::work::LedgerAnswer> {
+        Box::pin(async move {
+            self.asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(if std::time::Instant::now() < self.open_at {
+                winv_engine::work::LedgerAnswer::Wait
+            } else {
+                winv_engine::work::LedgerAnswer::Go
+            })
+        })
+    }
+
+    fn report<'a>(
+        &'a self,
+        _account: &'a str,
+        _target: &'a str,
+        verdict: winv_engine::guard::Verdict,
+        _limit: u32,
+    ) -> winv_engine::work::WorkFuture<'a, Option<u32>> {
+        Box::pin(async move {
+            self.reports.lock().unwrap().push(verdict);
+            Ok(None)
+        })
+    }
+}
+
+/// A connect that waits for the run's ledger (other scanners hold the account's places)
+/// longer than the watchdog is not timed out for it: the wait is not the host's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wait_for_the_ledger_is_not_under_the_watchdog() {
+    let sim = serve(&[("127.0.64.20", "")]).await;
+    let mut opts = options(&sim);
+    opts.watchdog = Duration::from_secs(2);
+    let ledger = std::sync::Arc::new(SlowLedger {
+        open_at: std::time::Instant::now() + Duration::from_millis(3500),
+        asked: Default::default(),
+        reports: Default::default(),
+    });
+    let engine = Engine::new(
+        opts,
+        vec![cred(PASSWORD)],
+        one_class_profile("Win32_BIOS"),
+        None,
+    )
+    .with_ledger(ledger.clone());
+    let started = std::time::Instant::now();
+    let (results, log) = scan(&engine, &["127.0.64.20"]).await;
+    let r = &results["127.0.64.20"];
+    assert_eq!(r.status, Status::Inventoried, "{r:?} {log:?}");
+    assert_eq!(r.attempts.len(), 1, "no retry for the wait: {log:?}");
+    assert!(started.elapsed() >= Duration::from_millis(3500));
+    // Asked about once a second while it waited, and told the verdict once.
+    let asked = ledger.asked.load(std::sync::atomic::Ordering::Relaxed);
+    assert!((3..=6).contains(&asked), "asked {asked} times");
+    assert_eq!(
+        *ledger.reports.lock().unwrap(),
+        [winv_engine::guard::Verdict::Accepted]
+    );
+    // Proven now: the next computer's connect does not ask the ledger.
+    let (results, _) = scan(&engine, &["127.0.64.20"]).await;
+    assert_eq!(results["127.0.64.20"].status, Status::Inventoried);
+    assert_eq!(ledger.asked.load(std::sync::atomic::Ordering::Relaxed), asked);
+}

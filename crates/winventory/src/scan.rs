@@ -819,7 +819,12 @@ pub async fn execute(
                     engine.run(targets, tx, stop_rx).await;
                     Ok(())
                 }
-                Work::Shared(q) => engine.run_shared(&*q, tx, stop_rx).await,
+                // The queue is also the run's lockout ledger: the guard's limit holds
+                // across the scanners.
+                Work::Shared(q) => {
+                    let ledger: Arc<dyn winv_engine::work::AccountLedger> = q.clone();
+                    engine.with_ledger(ledger).run_shared(&*q, tx, stop_rx).await
+                }
             }
         })
     };

@@ -174,3 +174,35 @@ fn verdicts_from_failures() {
     );
     assert_eq!(Verdict::of(&f), Verdict::Unknown);
 }
+
+#[test]
+fn a_released_place_is_free_again_and_counts_no_refusal() {
+    let mut g = guard(&["LAB\\new"], 2);
+    let a = go(&mut g, 0, "h1");
+    let b = go(&mut g, 0, "h2");
+    assert!(a.counted() && b.counted());
+    assert_eq!(g.admit(0, "h3"), Admit::Wait);
+    let free = g.release(0, a);
+    assert!(!free.counted(), "a released pass holds no place");
+    // Releasing the uncounted pass again gives back nothing more.
+    g.release(0, free);
+    let c = go(&mut g, 0, "h3");
+    assert_eq!(g.admit(0, "h4"), Admit::Wait, "b and c hold both places");
+    g.report(0, "h2", b, Verdict::Refused);
+    g.report(0, "h3", c, Verdict::Refused);
+    assert_eq!(g.admit(0, "h5"), Admit::Retired, "two refusals of two retire it");
+    assert_eq!(g.stats()[0].refused, 2);
+}
+
+#[test]
+fn an_account_proven_elsewhere_is_no_longer_capped() {
+    let mut g = guard(&["LAB\\shared"], 1);
+    let p = go(&mut g, 0, "h1");
+    assert_eq!(g.admit(0, "h2"), Admit::Wait);
+    g.prove(0);
+    let q = go(&mut g, 0, "h2");
+    assert!(!q.counted(), "a proven account takes no place");
+    g.report(0, "h1", p, Verdict::Refused);
+    assert_ne!(g.admit(0, "h3"), Admit::Retired, "a refusal after proof retires nothing");
+    assert_eq!(g.name(0), Some("LAB\\shared"));
+}

@@ -540,8 +540,76 @@ async fn concurrent_scanners_share_a_run_without_doubles(db: &TestDb) {
     first.close().await;
 }
 
+/// The lockout ledger: an unproven account's places are shared by every scanner of the
+/// run, refusals from any scanner add up to the retirement, a place of a scanner that
+/// stopped heartbeating counts as a refusal, and an acceptance anywhere lifts the cap.
+async fn the_lockout_ledger_holds_the_limit_across_scanners(db: &TestDb) {
+    use winv_engine::guard::Verdict::{Accepted, Refused, Unknown};
+    use winv_engine::work::LedgerAnswer::{Go, Proven, Retired, Wait};
+    const NEW: &str = "LAB\\svc-new";
+    const GOOD: &str = "LAB\\inventory";
+    let store = db.open().await;
+    let run = store.create_run(&targets(8), &json!({}), 1).await.unwrap();
+    let a = store.register_scanner(run, "a", None, 0).await.unwrap();
+    let b = store.register_scanner(run, "b", None, 0).await.unwrap();
+    let c = store.register_scanner(run, "c", None, 0).await.unwrap();
+    let t = |i: u32| format!("host{i}");
+    let admit = |s, acc, i, now| {
+        let store = store.clone();
+        async move { store.ledger_admit(s, acc, &t(i), 3, now, LEASE).await.unwrap() }
+    };
+    let report = |s, acc, i, v| {
+        let store = store.clone();
+        async move { store.ledger_report(s, acc, &t(i), v, 3).await.unwrap() }
+    };
+    // Three places in all, whichever scanner holds them: the fourth waits.
+    assert_eq!(admit(a, NEW, 0, 10).await, Go);
+    assert_eq!(admit(b, NEW, 1, 10).await, Go);
+    assert_eq!(admit(a, NEW, 2, 10).await, Go);
+    assert_eq!(admit(c, NEW, 3, 10).await, Wait);
+    // Asking again for a target whose place is held renews it: no second place.
+    assert_eq!(admit(a, NEW, 2, 10).await, Go);
+    // A refusal on b spends its place; the same report again counts nothing twice.
+    assert_eq!(report(b, NEW, 1, Refused).await, None);
+    assert_eq!(admit(c, NEW, 3, 20).await, Wait);
+    assert_eq!(report(b, NEW, 1, Refused).await, None);
+    // Unknown verdicts give places back: one refusal, nothing held.
+    assert_eq!(report(a, NEW, 0, Unknown).await, None);
+    assert_eq!(report(a, NEW, 2, Unknown).await, None);
+    assert_eq!(admit(c, NEW, 3, 30).await, Go);
+    // b takes a place and then is killed: it never heartbeats again.
+    assert_eq!(admit(b, NEW, 4, 40).await, Go);
+    store.heartbeat(a, 4_500, LEASE).await.unwrap();
+    store.heartbeat(c, 4_500, LEASE).await.unwrap();
+    // Past b's lease its place counts as a refusal: 2 refusals + c's place = the limit.
+    assert_eq!(admit(a, NEW, 5, 5_000).await, Wait);
+    // c's refusal is the third: the account is retired for every scanner.
+    assert_eq!(report(c, NEW, 3, Refused).await, Some(3));
+    let retired = Retired { refusals: 3, now: false };
+    assert_eq!(admit(a, NEW, 6, 5_100).await, retired);
+    assert_eq!(admit(c, NEW, 7, 5_100).await, retired);
+    // Dead scanners' places alone can retire an account, in the call that counts them.
+    const OTHER: &str = "LAB\\svc-other";
+    for i in 0..3 {
+        assert_eq!(admit(b, OTHER, i, 5_100).await, Go);
+    }
+    assert_eq!(
+        admit(a, OTHER, 4, 5_100 + 2 * LEASE).await,
+        Retired { refusals: 3, now: true }
+    );
+    // Another account accepted on a: proven for c too, and a refusal after that is
+    // another domain's computer, which counts nothing.
+    assert_eq!(admit(a, GOOD, 0, 5_200).await, Go);
+    assert_eq!(admit(c, GOOD, 1, 5_200).await, Go);
+    assert_eq!(report(a, GOOD, 0, Accepted).await, None);
+    assert_eq!(admit(c, GOOD, 7, 5_300).await, Proven);
+    assert_eq!(report(c, GOOD, 1, Refused).await, None);
+    assert_eq!(admit(a, GOOD, 6, 5_300).await, Proven);
+}
+
 on_both!(
     claims_hand_out_each_target_once_in_order_and_by_site,
+    the_lockout_ledger_holds_the_limit_across_scanners,
     an_expired_lease_is_taken_over_and_its_old_holder_refused,
     a_requeued_target_waits_for_its_retry_time_and_keeps_its_attempts,
     a_stopped_run_stops_every_scanner,
