@@ -22,7 +22,8 @@
 # Env: WINVENTORY (binary), CARGO_TARGET_DIR (default target), BENCH_SKIP_BUILD=1,
 #      VENV (.venv-tests, for impacket; SAMPLE=0 skips the peer), BENCH_CALL_TIMEOUT (10),
 #      BENCH_RETRY_DELAY (10, the scanner's default), BENCH_SEED (1: the target order),
-#      BENCH_KEEP=DIR (keep the fleet, JSON lines and databases there).
+#      BENCH_KEEP=DIR (keep the fleet, JSON lines and databases there), BENCH_PERF=FILE (profile
+#      the full scan with perf into FILE; benches/profile_groups.py groups it).
 set -euo pipefail
 SELF=$(realpath "$0")
 cd "$(dirname "$SELF")/.."
@@ -86,6 +87,11 @@ scan() {
         --db "$WORK/$2.db" --port 135 --profile standard --json --quiet
         --concurrency "$CONCURRENCY" --rate 0 --connect-timeout "$CONNECT_TIMEOUT"
         --call-timeout "$CALL_TIMEOUT" --retry-delay "$RETRY_DELAY")
+    # BENCH_PERF=FILE: the full scan runs under `perf record` (a flat profile at 499 Hz,
+    # kernel included; build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for names).
+    if [[ -n ${BENCH_PERF:-} && $2 == scan ]]; then
+        cmd=(perf record -q -F 499 -o "$BENCH_PERF" -- "${cmd[@]}")
+    fi
     echo "# ${cmd[*]}" | sed "s|$WORK/||g"
     python3 benches/scan_stats.py run "$WORK/$2.json" -- "${cmd[@]}"
     echo "# database $(du -m "$WORK/$2.db" | cut -f1) MB"

@@ -4,6 +4,13 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// mimalloc instead of glibc's allocator: a scan allocates and frees per PDU, per object
+/// and per row from many tasks, and the profile of the fleet benchmark put glibc's
+/// malloc, free and chunk consolidation at about a quarter of the scanner's CPU
+/// (benches/README.md, "profile").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod accounts;
 mod connopts;
 mod credentials;
