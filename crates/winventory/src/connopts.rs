@@ -11,7 +11,7 @@
 //! | `--connect-timeout SECS` | each TCP connect and each DNS attempt |
 //! | `--call-timeout SECS` | each read, bind and call, and an enumeration without progress |
 //! | `--dns-server ADDR[:PORT]` | names through this server instead of the system's resolver |
-//! | `--auth ntlm\|kerberos\|negotiate` | the mechanism (default ntlm); negotiate: Kerberos, NTLM for an address or a principal the KDC does not know |
+//! | `--auth ntlm\|kerberos\|kerberos-raw\|negotiate` | the mechanism (default ntlm); kerberos is SPNEGO (auth type 9), kerberos-raw the raw Kerberos service (16); negotiate: Kerberos, NTLM for an address or a principal the KDC does not know |
 //! | `--kdc ADDR[:PORT]` (repeatable) | the KDCs; default krb5.conf (`KRB5_CONFIG`, `/etc/krb5.conf`), then DNS SRV `_kerberos._tcp.REALM` |
 //! | `--spn SPN` | the service principal instead of the server's, or `host/<fqdn>` |
 //! | `--keytab FILE` | the account's keys instead of its password; without a password or keytab, the ccache of `KRB5CCNAME` (after `kinit`) |
@@ -40,6 +40,9 @@ pub enum Auth {
     Ntlm,
     /// Kerberos (SPNEGO): tickets from a password, a keytab or a ccache.
     Kerberos,
+    /// Kerberos without SPNEGO: the raw Kerberos authentication service (auth type 16,
+    /// `RPC_C_AUTHN_GSS_KERBEROS`), for servers or middleboxes that expect it.
+    KerberosRaw,
     /// Kerberos, and NTLM for an address-only target or a principal the KDC does not
     /// know (the mechanism used is recorded per computer).
     Negotiate,
@@ -51,6 +54,7 @@ impl Auth {
         match s {
             "ntlm" => Some(Auth::Ntlm),
             "kerberos" => Some(Auth::Kerberos),
+            "kerberos-raw" => Some(Auth::KerberosRaw),
             "negotiate" => Some(Auth::Negotiate),
             _ => None,
         }
@@ -226,7 +230,7 @@ impl ConnectionArgs {
     pub fn other_auth(&self) -> Option<Auth> {
         match self.auth {
             Auth::Ntlm => Some(Auth::Kerberos),
-            Auth::Kerberos => Some(Auth::Ntlm),
+            Auth::Kerberos | Auth::KerberosRaw => Some(Auth::Ntlm),
             Auth::Negotiate => None,
         }
     }
@@ -297,6 +301,7 @@ impl ConnectionArgs {
             let k = winv_client::Kerberos::new(tickets, self.spn.clone());
             let mechanism: Arc<dyn Mechanism> = match (auth, ntlm) {
                 (Auth::Negotiate, Some(n)) => Arc::new(Negotiate::new(k, n)),
+                (Auth::KerberosRaw, _) => Arc::new(k.raw()),
                 _ => Arc::new(k),
             };
             out.push(Credential {
@@ -474,5 +479,22 @@ mod tests {
         // A source without a user.
         let c = Cli::try_parse_from(["x", "--password-env", "A"]).unwrap();
         assert!(c.users.credentials(false).is_err());
+    }
+
+    #[test]
+    fn kerberos_raw_is_auth_type_16_and_kerberos_is_spnego() {
+        std::env::set_var("WINV_CONNOPTS_K", "pw-k");
+        for (auth, service) in [("kerberos", 9), ("kerberos-raw", 16), ("ntlm", 10)] {
+            let c = Cli::try_parse_from([
+                "x", "--auth", auth, "--kdc", "127.0.0.1", "--user", "k@LAB.EXAMPLE",
+                "--password-env", "WINV_CONNOPTS_K",
+            ])
+            .unwrap();
+            let entries = c.users.entries(false, false).unwrap();
+            let creds = c.conn.credentials(entries, "WS").unwrap();
+            let m = creds[0].mechanism.as_ref().unwrap();
+            assert_eq!(m.authn_service(), service, "{auth}");
+        }
+        assert_eq!(Auth::from_prefix("kerberos-raw"), Some(Auth::KerberosRaw));
     }
 }

@@ -71,7 +71,7 @@ fn parse_lines(text: &str) -> Result<Vec<Line>> {
         let (auth, account) = match account.split_once(':') {
             Some((m, a)) => match Auth::from_prefix(m) {
                 Some(auth) => (Some(auth), a),
-                None => bail!("line {n}: unknown mechanism {m:?} (ntlm, kerberos, negotiate)"),
+                None => bail!("line {n}: unknown mechanism {m:?} (ntlm, kerberos, kerberos-raw, negotiate)"),
             },
             None => (None, account),
         };

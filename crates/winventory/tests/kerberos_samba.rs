@@ -190,14 +190,14 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
             v
         };
 
-        // query at integrity and privacy.
-        for level in ["integrity", "privacy"] {
+        // query at integrity and privacy, with SPNEGO and with raw Kerberos (auth type 16).
+        for (auth, level) in [("kerberos", "integrity"), ("kerberos", "privacy"), ("kerberos-raw", "privacy")] {
             let mut a = strings(&["query", &both, "SELECT Name, State FROM Win32_Service", "--format", "json"]);
-            a.extend(common(&["--auth", "kerberos", "--auth-level", level]));
+            a.extend(common(&["--auth", auth, "--auth-level", level]));
             let out = run(a, &conf).await;
-            assert_eq!(out.status.code(), Some(0), "{level}: {}", text(&out));
+            assert_eq!(out.status.code(), Some(0), "{auth} {level}: {}", text(&out));
             let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            assert_eq!(rows.as_array().unwrap().len(), want, "{level}");
+            assert_eq!(rows.as_array().unwrap().len(), want, "{auth} {level}");
             // No secret in what the command prints.
             assert!(!text(&out).contains(dc.admin_password()));
         }
