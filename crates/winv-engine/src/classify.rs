@@ -376,7 +376,7 @@ pub struct Explained {
 /// Whether a line of an entry is about the logon itself (the account or its password).
 fn about_the_logon(line: &str) -> bool {
     let l = line.to_ascii_lowercase();
-    ["password", "user name", "account does not exist", "correct the credential"]
+    ["password", "user name", "account does not exist", "correct the credential", "ntlm"]
         .iter()
         .any(|w| l.contains(w))
 }
@@ -772,6 +772,12 @@ mod tests {
         .unwrap();
         assert_eq!(logon.entry.name, "E_ACCESSDENIED");
         assert!(about_the_logon(&logon.causes[0]) && about_the_logon(&logon.remediation[0]));
+        // NTLM may be what was refused: Kerberos is offered, after the credential itself,
+        // and never once DCOM proved the logon.
+        let kerberos = |r: &[String]| r.iter().position(|l| l.contains("--auth negotiate"));
+        assert_eq!(kerberos(&logon.remediation), Some(1), "{:?}", logon.remediation);
+        assert_eq!(kerberos(&dcom.remediation), None, "{:?}", dcom.remediation);
+        assert!(dcom.causes.iter().all(|c| !c.contains("NTLM")), "{:?}", dcom.causes);
     }
 
     #[test]
