@@ -4,8 +4,9 @@
 //!
 //! - a requeued computer goes to the back of the queue and waits at least
 //!   [`EngineOptions::retry_delay`];
-//! - every step runs under the watchdog ([`EngineOptions::watchdog`]) and the stop signal;
-//!   the policy decides what a watchdog means;
+//! - every step runs under the watchdog ([`EngineOptions::watchdog`]), the attempt's
+//!   time budget ([`EngineOptions::attempt_budget`]: the step in progress ends at the
+//!   attempt's deadline) and the stop signal; the policy decides what each means;
 //! - at most [`EngineOptions::concurrency`] computers at once, and at most
 //!   [`EngineOptions::connections_per_second`] new TCP connections per second across the
 //!   run (every connection of every flow waits for its slot); no new attempt starts
@@ -37,7 +38,7 @@ use crate::classify::{classify, NamespaceRole};
 use crate::guard::{AccountGuard, AccountStats, Admit, Pass, Verdict, LOCKOUT_GUARD};
 use crate::policy::{
     Action, AttemptEnd, Collected, Computer, Connected, ItemOutcome, Now, Resolved, Rules, Settled,
-    StepOutcome, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
+    StepOutcome, ATTEMPT_BUDGET, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
 };
 use crate::profile::{namespace_pattern, newest_namespace, Item, Profile, RegKind, RegistryTable};
 use crate::record::{ClassOutcome, ComputerResult, SoftwareRow};
@@ -87,6 +88,11 @@ pub struct EngineOptions {
     pub watchdog: Duration,
     /// A requeued computer waits at least this long ([`RETRY_DELAY`]: 10 s).
     pub retry_delay: Duration,
+    /// The most one attempt at a computer may take, connection and items together
+    /// ([`ATTEMPT_BUDGET`]: 15 minutes): a host that keeps answering slowly holds its
+    /// slot this long at most, not items x watchdog. What was collected is kept; the
+    /// item running then and those not started fail with `WINV_E_ATTEMPT_BUDGET`.
+    pub attempt_budget: Duration,
     /// The WMI client's options (auth level, deadlines, port); the call deadline is capped
     /// at the watchdog period.
     pub client: WmiOptions,
@@ -105,6 +111,7 @@ impl Default for EngineOptions {
             max_attempts: MAX_ATTEMPTS,
             watchdog: WATCHDOG,
             retry_delay: RETRY_DELAY,
+            attempt_budget: ATTEMPT_BUDGET,
             client,
             lockout_guard: LOCKOUT_GUARD,
         }
@@ -443,6 +450,7 @@ impl Engine {
             max_attempts: self.opts.max_attempts,
             retry_delay: self.opts.retry_delay,
             watchdog: self.opts.watchdog,
+            attempt_budget: self.opts.attempt_budget,
         }
     }
 
@@ -799,21 +807,34 @@ async fn sleep_until(t: Option<Instant>) {
 enum Guarded<T> {
     Done(T),
     Watchdog,
+    /// The attempt's deadline came first.
+    OutOfTime,
     Stopped,
 }
 
-/// Runs `fut` under the watchdog and the stop signal.
+/// Runs `fut` under the watchdog, the attempt's `deadline` and the stop signal: whichever
+/// of the two limits comes first ends it. A deadline already past does not start it.
 async fn guarded<T>(
     fut: impl std::future::Future<Output = T>,
     watchdog: Duration,
+    deadline: Option<Instant>,
     stop: &mut watch::Receiver<bool>,
 ) -> Guarded<T> {
     if *stop.borrow() {
         return Guarded::Stopped;
     }
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let (limit, budget) = match left {
+        Some(left) if left < watchdog => (left, true),
+        _ => (watchdog, false),
+    };
+    if budget && limit.is_zero() {
+        return Guarded::OutOfTime;
+    }
     tokio::select! {
-        r = tokio::time::timeout(watchdog, fut) => match r {
+        r = tokio::time::timeout(limit, fut) => match r {
             Ok(v) => Guarded::Done(v),
+            Err(_) if budget => Guarded::OutOfTime,
             Err(_) => Guarded::Watchdog,
         },
         _ = stop.wait_for(|s| *s) => Guarded::Stopped,
@@ -833,6 +854,8 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
         .await;
     let mut client: Option<WmiClient> = None;
     let mut action = c.begin(now());
+    // The policy forgets it when the attempt ends; the release on the way out keeps to it.
+    let attempt_deadline = c.deadline();
     loop {
         action = match action {
             Action::Resolve => {
@@ -845,9 +868,16 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                     action = c.on_resolved(f, now());
                     continue;
                 };
-                match guarded(r.lookup(c.target()), opts.watchdog, &mut ctx.stop).await {
+                let g = guarded(
+                    r.lookup(c.target()),
+                    opts.watchdog,
+                    c.deadline(),
+                    &mut ctx.stop,
+                );
+                match g.await {
                     Guarded::Stopped => c.on_stop(now()),
                     Guarded::Watchdog => c.on_resolved(StepOutcome::Watchdog, now()),
+                    Guarded::OutOfTime => c.on_resolved(StepOutcome::OutOfTime, now()),
                     Guarded::Done(Ok(addrs)) => {
                         c.on_resolved(StepOutcome::Done(Resolved::Found(addrs)), now())
                     }
@@ -889,11 +919,16 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 };
                 // Boxed: the connect future is large, and tasks run on 2 MiB stacks.
                 let conn = Box::pin(winv_client::flow::connect(target, &config, None));
-                let (verdict, next) = match guarded(conn, opts.watchdog, &mut ctx.stop).await {
+                let g = guarded(conn, opts.watchdog, c.deadline(), &mut ctx.stop);
+                let (verdict, next) = match g.await {
                     Guarded::Stopped => (Verdict::Unknown, c.on_stop(now())),
                     Guarded::Watchdog => (
                         Verdict::Unknown,
                         c.on_connected(StepOutcome::Watchdog, now()),
+                    ),
+                    Guarded::OutOfTime => (
+                        Verdict::Unknown,
+                        c.on_connected(StepOutcome::OutOfTime, now()),
                     ),
                     Guarded::Done(Ok(cl)) => {
                         client = Some(cl);
@@ -947,10 +982,13 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                     continue;
                 };
                 let role = NamespaceRole::of(item.namespace());
-                let r = guarded(Box::pin(collect(cl, &item)), opts.watchdog, &mut ctx.stop).await;
+                let deadline = c.deadline();
+                let work = Box::pin(collect(cl, &item));
+                let r = guarded(work, opts.watchdog, deadline, &mut ctx.stop).await;
                 let next = match r {
                     Guarded::Stopped => c.on_stop(now()),
                     Guarded::Watchdog => c.on_item(StepOutcome::Watchdog, now()),
+                    Guarded::OutOfTime => c.on_item(StepOutcome::OutOfTime, now()),
                     Guarded::Done(Ok(outcome)) => c.on_item(StepOutcome::Done(outcome), now()),
                     Guarded::Done(Err(e)) => {
                         let outcome = ItemOutcome::Failed {
@@ -976,8 +1014,16 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
             Action::End { release, end } => {
                 if let Some(cl) = client.take() {
                     if release {
-                        // Bounded: a server that stops answering does not hold the slot.
-                        let _ = tokio::time::timeout(opts.client.deadlines.call, cl.close()).await;
+                        // Bounded: a server that stops answering does not hold the slot,
+                        // nor past the attempt's budget (each release call has its own
+                        // short deadline, which it always gets).
+                        let left = attempt_deadline
+                            .map_or(opts.client.deadlines.call, |d| {
+                                d.saturating_duration_since(Instant::now())
+                            })
+                            .max(opts.client.release_deadline)
+                            .min(opts.client.deadlines.call);
+                        let _ = tokio::time::timeout(left, cl.close()).await;
                     }
                 }
                 debug!(target = %c.target(), attempt = c.attempts(), ?end, "attempt ended");

@@ -29,7 +29,7 @@ pub mod work;
 
 pub use engine::{now_ms, Credential, DnsResolver, Engine, EngineOptions, Event};
 pub use guard::{AccountGuard, AccountStats, LOCKOUT_GUARD};
-pub use policy::{MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG};
+pub use policy::{ATTEMPT_BUDGET, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG};
 pub use profile::{Item, Profile};
 pub use record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,

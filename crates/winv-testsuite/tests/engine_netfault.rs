@@ -68,6 +68,7 @@ fn options() -> EngineOptions {
         max_attempts: 4,
         watchdog: Duration::from_secs(10),
         retry_delay: Duration::ZERO,
+        attempt_budget: winv_engine::ATTEMPT_BUDGET,
         lockout_guard: winv_engine::LOCKOUT_GUARD,
         client: WmiOptions {
             epm_port: 135,
