@@ -93,6 +93,13 @@ pub struct EngineOptions {
     /// slot this long at most, not items x watchdog. What was collected is kept; the
     /// item running then and those not started fail with `WINV_E_ATTEMPT_BUDGET`.
     pub attempt_budget: Duration,
+    /// The most octets of query results the engine holds for the computers in flight
+    /// ([`RESULT_MEMORY`]: 128 MiB): each computer's attempt gets an equal share
+    /// (`result_memory / concurrency`, at least [`MIN_RESULT_SHARE`], at most the client's
+    /// own `max_result_bytes`), and a query past what is left of it fails with
+    /// `WINV_E_LIMIT_EXCEEDED`. The bound on memory against hosts that never end an
+    /// enumeration, whatever the concurrency.
+    pub result_memory: usize,
     /// The WMI client's options (auth level, deadlines, port); the call deadline is capped
     /// at the watchdog period.
     pub client: WmiOptions,
@@ -112,6 +119,7 @@ impl Default for EngineOptions {
             watchdog: WATCHDOG,
             retry_delay: RETRY_DELAY,
             attempt_budget: ATTEMPT_BUDGET,
+            result_memory: RESULT_MEMORY,
             client,
             lockout_guard: LOCKOUT_GUARD,
         }
@@ -188,6 +196,17 @@ pub struct Engine {
     guard: Arc<SharedGuard>,
     rate: Option<Arc<ConnectRate>>,
 }
+
+/// The query results the engine holds at most for the computers in flight, by default:
+/// 128 MiB, 4 MiB per computer at the default 32 at once. A computer's whole standard
+/// inventory as JSON is about 1-2 MiB on a large server (a Win32_Service row is about
+/// 1 KiB of JSON, and a server has a few hundred), so 4 MiB leaves room; the decoded
+/// objects were ten times larger, which is why rows are kept as JSON as they arrive.
+pub const RESULT_MEMORY: usize = 128 << 20;
+
+/// The least share of [`EngineOptions::result_memory`] a computer gets, however many run
+/// at once: 2 MiB.
+pub const MIN_RESULT_SHARE: usize = 2 << 20;
 
 /// The most a new attempt's first connection may wait for its slot: no attempt starts
 /// while the connections already waiting reach further ahead than this.
@@ -452,6 +471,13 @@ impl Engine {
             watchdog: self.opts.watchdog,
             attempt_budget: self.opts.attempt_budget,
         }
+    }
+
+    /// Each computer's share of [`EngineOptions::result_memory`].
+    fn result_share(&self) -> usize {
+        (self.opts.result_memory / self.opts.concurrency.max(1))
+            .max(MIN_RESULT_SHARE)
+            .min(self.opts.client.max_result_bytes)
     }
 
     /// The options in force.
@@ -854,6 +880,9 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
         .await;
     let mut client: Option<WmiClient> = None;
     let mut action = c.begin(now());
+    // The rows this attempt holds for the computer, against its share.
+    let share = eng.result_share();
+    let mut held = 0usize;
     // The policy forgets it when the attempt ends; the release on the way out keeps to it.
     let attempt_deadline = c.deadline();
     loop {
@@ -983,7 +1012,9 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 };
                 let role = NamespaceRole::of(item.namespace());
                 let deadline = c.deadline();
-                let work = Box::pin(collect(cl, &item));
+                // What is left of the computer's share of the result memory.
+                cl.set_max_result_bytes(share.saturating_sub(held));
+                let work = Box::pin(collect(cl, &item, &mut held));
                 let r = guarded(work, opts.watchdog, deadline, &mut ctx.stop).await;
                 let next = match r {
                     Guarded::Stopped => c.on_stop(now()),
@@ -1061,21 +1092,62 @@ const LIST_NAMESPACES: &str = "SELECT Name FROM __NAMESPACE";
 /// The most rows a registry table takes from one host: a server cannot make us hold more.
 pub const MAX_TABLE_ROWS: usize = 1024;
 
-/// The instances of `objs` as JSON.
-fn instances(objs: &[winv_wmio::Object]) -> Vec<serde_json::Value> {
-    objs.iter()
-        .filter(|o| matches!(o.kind, ObjectKind::Instance(_)))
-        .map(winv_wmio::to_json)
-        .collect()
+/// Octets a JSON value holds in memory, estimated generously (each map entry's key,
+/// node and value; each string's octets).
+fn json_octets(v: &serde_json::Value) -> usize {
+    use std::mem::size_of;
+    /// Allocator and map-node overhead per entry, about.
+    const ENTRY: usize = 48;
+    size_of::<serde_json::Value>()
+        + match v {
+            serde_json::Value::String(s) => s.len(),
+            serde_json::Value::Array(a) => a.iter().map(json_octets).sum(),
+            serde_json::Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| k.len() + size_of::<String>() + ENTRY + json_octets(v))
+                .sum(),
+            _ => 0,
+        }
 }
 
-/// Performs one item. What a failure means is the policy's decision
-/// ([`Computer::on_item`]); this only reports what happened.
-async fn collect(client: &mut WmiClient, item: &Item) -> Result<ItemOutcome, ClientError> {
+/// Runs `wql` in `namespace`, keeping each instance as JSON as its batch arrives (a
+/// decoded instance carries its whole class definition, ten times its JSON): the query's
+/// octet budget counts the JSON held. Returns the instances and their octets.
+async fn query_json(
+    client: &mut WmiClient,
+    namespace: &str,
+    wql: &str,
+) -> Result<(Vec<serde_json::Value>, usize), ClientError> {
+    let mut rows = Vec::new();
+    let mut held = 0;
+    let mut keep = |o: winv_wmio::Object| match o.kind {
+        ObjectKind::Instance(_) => {
+            let v = winv_wmio::to_json(&o);
+            let n = json_octets(&v);
+            rows.push(v);
+            held += n;
+            n
+        }
+        ObjectKind::Class { .. } => 0,
+    };
+    client.query_each_in(namespace, wql, &mut keep).await?;
+    Ok((rows, held))
+}
+
+/// Performs one item, adding the octets of the rows it keeps to `held` (the computer's
+/// memory, [`EngineOptions::result_memory`]). What a failure means is the policy's
+/// decision ([`Computer::on_item`]); this only reports what happened.
+async fn collect(
+    client: &mut WmiClient,
+    item: &Item,
+    held: &mut usize,
+) -> Result<ItemOutcome, ClientError> {
     let data = match item {
         Item::Wmi { namespace, wql, .. } => match namespace_pattern(namespace) {
             None => {
-                Collected::Instances(instances(&client.query_objects_in(namespace, wql).await?))
+                let (rows, n) = query_json(client, namespace, wql).await?;
+                *held += n;
+                Collected::Instances(rows)
             }
             Some((parent, prefix)) => {
                 // An absent parent fails at its login: the policy's "namespace" rule.
@@ -1090,10 +1162,11 @@ async fn collect(client: &mut WmiClient, item: &Item) -> Result<ItemOutcome, Cli
                     });
                 };
                 let used = format!("{parent}\\{child}");
-                let objs = client.query_objects_in(&used, wql).await?;
+                let (rows, n) = query_json(client, &used, wql).await?;
+                *held += n;
                 Collected::InstancesIn {
                     namespace: used,
-                    instances: instances(&objs),
+                    instances: rows,
                 }
             }
         },

@@ -69,6 +69,7 @@ fn options() -> EngineOptions {
         watchdog: Duration::from_secs(10),
         retry_delay: Duration::ZERO,
         attempt_budget: winv_engine::ATTEMPT_BUDGET,
+        result_memory: winv_engine::RESULT_MEMORY,
         lockout_guard: winv_engine::LOCKOUT_GUARD,
         client: WmiOptions {
             epm_port: 135,
