@@ -315,6 +315,13 @@ impl WmiClient {
         &self.opts
     }
 
+    /// Sets the octet budget of the queries that follow
+    /// ([`WmiOptions::max_result_bytes`]): the engine gives each query what is left of
+    /// its computer's share.
+    pub fn set_max_result_bytes(&mut self, octets: usize) {
+        self.opts.max_result_bytes = octets;
+    }
+
     /// The presentation context of `iface`, negotiated on first use.
     async fn context(&mut self, iface: SyntaxId, stage: Stage) -> Result<u16, ClientError> {
         if let Some((_, id)) = self.contexts.iter().find(|(u, _)| *u == iface.uuid) {
@@ -434,6 +441,27 @@ impl WmiClient {
         namespace: &str,
         wql: &str,
     ) -> Result<Vec<Object>, ClientError> {
+        let mut out = Vec::new();
+        let mut keep = |o: Object| {
+            let held = held_estimate(&o);
+            out.push(o);
+            held
+        };
+        self.query_each_in(namespace, wql, &mut keep).await?;
+        Ok(out)
+    }
+
+    /// Runs a WQL query in `namespace` as [`WmiClient::query_objects_in`] does, handing
+    /// each object to `keep` as its batch arrives instead of collecting them: `keep`
+    /// returns the octets it holds on to for it (0 when it drops it), which the octet
+    /// budget (`WmiOptions::max_result_bytes`) counts. A caller that keeps a smaller form
+    /// (JSON, a few fields) holds that, not every decoded object with its class.
+    pub async fn query_each_in(
+        &mut self,
+        namespace: &str,
+        wql: &str,
+        keep: &mut (dyn FnMut(Object) -> usize + Send),
+    ) -> Result<(), ClientError> {
         let st = Stage::Query;
         let services = self.services(namespace).await?;
         let request = ExecQueryRequest::wql(orpc_this(), wql).encode();
@@ -443,7 +471,7 @@ impl WmiClient {
         let p = required(resp.enumerator, st, "ExecQuery returned no enumerator")?;
         let enumerator = std_ref(&p, st)?;
         let mut granted = vec![enumerator];
-        let result = self.enumerate(enumerator.ipid, &mut granted).await;
+        let result = self.enumerate(enumerator.ipid, &mut granted, keep).await;
         if self.conn_usable(&result) {
             self.spent.extend(granted);
             if self.spent.len() >= RELEASE_BATCH {
@@ -464,17 +492,18 @@ impl WmiClient {
         &mut self,
         enum_ipid: Uuid,
         granted: &mut Vec<Held>,
-    ) -> Result<Vec<Object>, ClientError> {
+        keep: &mut (dyn FnMut(Object) -> usize + Send),
+    ) -> Result<(), ClientError> {
         if self.opts.smart_enum {
             match self.smart_enum(enum_ipid, granted).await {
-                Ok(smart) => return self.next_smart(smart).await,
+                Ok(smart) => return self.next_smart(smart, keep).await,
                 Err(e) if answered(&e) || matches!(e.cause(), Cause::BindRejected(_)) => {
                     debug!(error = %e, "smart enumerator refused; falling back to Next");
                 }
                 Err(e) => return Err(e),
             }
         }
-        self.next_plain(enum_ipid).await
+        self.next_plain(enum_ipid, keep).await
     }
 
     /// `RemQueryInterface(IWbemFetchSmartEnum)` then `GetSmartEnum`.
@@ -555,11 +584,14 @@ impl WmiClient {
         }
     }
 
-    async fn next_smart(&mut self, smart: Uuid) -> Result<Vec<Object>, ClientError> {
+    async fn next_smart(
+        &mut self,
+        smart: Uuid,
+        keep: &mut (dyn FnMut(Object) -> usize + Send),
+    ) -> Result<(), ClientError> {
         let st = Stage::Enumerate;
         let proxy = random_uuid();
         let mut cache = ClassCache::new(256);
-        let mut out = Vec::new();
         let mut budget = Budget::new();
         let mut progress = Instant::now();
         loop {
@@ -579,14 +611,14 @@ impl WmiClient {
                 let arr = decode_object_array(buf, &mut cache)
                     .map_err(|e| ClientError::decode_at(st, e))?;
                 got = arr.objects.len();
-                budget.add(got, arr.objects.iter().map(held_estimate).sum());
-                out.extend(arr.objects);
+                let held = arr.objects.into_iter().map(&mut *keep).sum();
+                budget.add(got, held);
             }
             if got > 0 {
                 progress = Instant::now();
             }
             match resp.hresult {
-                WBEM_S_FALSE | WBEM_S_NO_MORE_DATA => return Ok(out),
+                WBEM_S_FALSE | WBEM_S_NO_MORE_DATA => return Ok(()),
                 _ => self.check_cap(&budget)?,
             }
             if got == 0 {
@@ -596,9 +628,12 @@ impl WmiClient {
         }
     }
 
-    async fn next_plain(&mut self, enum_ipid: Uuid) -> Result<Vec<Object>, ClientError> {
+    async fn next_plain(
+        &mut self,
+        enum_ipid: Uuid,
+        keep: &mut (dyn FnMut(Object) -> usize + Send),
+    ) -> Result<(), ClientError> {
         let st = Stage::Enumerate;
-        let mut out = Vec::new();
         let mut budget = Budget::new();
         let mut progress = Instant::now();
         loop {
@@ -616,8 +651,7 @@ impl WmiClient {
             let mut held = 0;
             for p in resp.objects.iter().flatten() {
                 let o = decode_class_object(p, st)?;
-                held += held_estimate(&o);
-                out.push(o);
+                held += keep(o);
                 got += 1;
             }
             budget.add(got, held);
@@ -625,7 +659,7 @@ impl WmiClient {
                 progress = Instant::now();
             }
             match resp.hresult {
-                WBEM_S_FALSE | WBEM_S_NO_MORE_DATA => return Ok(out),
+                WBEM_S_FALSE | WBEM_S_NO_MORE_DATA => return Ok(()),
                 _ => self.check_cap(&budget)?,
             }
             if got == 0 {

@@ -56,6 +56,8 @@ use winv_dcom::Hresult;
 const RPC_SERVER_UNAVAILABLE_HR: u32 = Hresult::from_win32(RPC_S_SERVER_UNAVAILABLE).0;
 /// `RPC_S_CALL_FAILED` as an HRESULT: a connection lost in the middle of a call.
 const RPC_CALL_FAILED_HR: u32 = Hresult::from_win32(RPC_S_CALL_FAILED).0;
+/// `RPC_S_UNKNOWN_IF` as an HRESULT: the server does not offer the interface bound.
+const RPC_UNKNOWN_IF_HR: u32 = Hresult::from_win32(RPC_S_UNKNOWN_IF).0;
 /// `E_ACCESSDENIED`: what a Windows client reports for a refused logon.
 const E_ACCESSDENIED: u32 = Hresult::E_ACCESSDENIED.0;
 
@@ -197,6 +199,17 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
         Cause::AuthenticationFailed(_) => {
             let mut f = with(f, Status::AccessDenied, Some(E_ACCESSDENIED));
             f.denied_by = Some(DeniedBy::Authentication);
+            f
+        }
+        // After the login, the dynamic endpoint refused to add an interface to the
+        // connection (a rejected alter_context): the item's failure, with the code a
+        // Windows client reports, not "no DCOM on port 135".
+        Cause::BindRejected(_) if phase == Phase::Operation => {
+            let mut f = with(f, Status::OtherReasons, Some(RPC_UNKNOWN_IF_HR));
+            f.message = format!(
+                "the host refused an interface after the login: {}",
+                f.message
+            );
             f
         }
         // No presentation context for the activation (or login) interface: the host speaks
@@ -691,6 +704,28 @@ mod tests {
         assert_eq!(f.status, Status::RpcServerUnavailable);
         assert_eq!(f.code_name.as_deref(), Some("nca_s_unk_if"));
         assert!(f.message.starts_with(NO_DCOM), "{}", f.message);
+    }
+
+    #[test]
+    fn an_interface_refused_after_the_login_is_the_items_failure_not_no_dcom() {
+        for stage in [
+            Stage::Query,
+            Stage::Enumerate,
+            Stage::GetObject,
+            Stage::Registry,
+        ] {
+            let f = classify(
+                &ClientError::new(stage, Cause::BindRejected("abstract syntax".into())),
+                NamespaceRole::Cimv2,
+            );
+            assert_eq!(f.status, Status::OtherReasons, "{stage:?}");
+            assert_eq!(f.phase, Phase::Operation);
+            assert!(!f.retry);
+            assert_eq!(f.code, Some(0x8007_06b5));
+            assert_eq!(f.code_name.as_deref(), Some("RPC_S_UNKNOWN_IF"));
+            assert!(!f.message.contains(NO_DCOM), "{}", f.message);
+            assert!(f.message.contains("after the login"), "{}", f.message);
+        }
     }
 
     #[test]

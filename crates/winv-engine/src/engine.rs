@@ -4,8 +4,9 @@
 //!
 //! - a requeued computer goes to the back of the queue and waits at least
 //!   [`EngineOptions::retry_delay`];
-//! - every step runs under the watchdog ([`EngineOptions::watchdog`]) and the stop signal;
-//!   the policy decides what a watchdog means;
+//! - every step runs under the watchdog ([`EngineOptions::watchdog`]), the attempt's
+//!   time budget ([`EngineOptions::attempt_budget`]: the step in progress ends at the
+//!   attempt's deadline) and the stop signal; the policy decides what each means;
 //! - at most [`EngineOptions::concurrency`] computers at once, and at most
 //!   [`EngineOptions::connections_per_second`] new TCP connections per second across the
 //!   run (every connection of every flow waits for its slot); no new attempt starts
@@ -37,7 +38,7 @@ use crate::classify::{classify, NamespaceRole};
 use crate::guard::{AccountGuard, AccountStats, Admit, Pass, Retirement, Verdict, LOCKOUT_GUARD};
 use crate::policy::{
     Action, AttemptEnd, Collected, Computer, Connected, ItemOutcome, Now, Resolved, Rules, Settled,
-    StepOutcome, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
+    StepOutcome, ATTEMPT_BUDGET, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
 };
 use crate::profile::{namespace_pattern, newest_namespace, Item, Profile, RegKind, RegistryTable};
 use crate::record::{ClassOutcome, ComputerResult, SoftwareRow};
@@ -87,6 +88,18 @@ pub struct EngineOptions {
     pub watchdog: Duration,
     /// A requeued computer waits at least this long ([`RETRY_DELAY`]: 10 s).
     pub retry_delay: Duration,
+    /// The most one attempt at a computer may take, connection and items together
+    /// ([`ATTEMPT_BUDGET`]: 15 minutes): a host that keeps answering slowly holds its
+    /// slot this long at most, not items x watchdog. What was collected is kept; the
+    /// item running then and those not started fail with `WINV_E_ATTEMPT_BUDGET`.
+    pub attempt_budget: Duration,
+    /// The most octets of query results the engine holds for the computers in flight
+    /// ([`RESULT_MEMORY`]: 128 MiB): each computer's attempt gets an equal share
+    /// (`result_memory / concurrency`, at least [`MIN_RESULT_SHARE`], at most the client's
+    /// own `max_result_bytes`), and a query past what is left of it fails with
+    /// `WINV_E_LIMIT_EXCEEDED`. The bound on memory against hosts that never end an
+    /// enumeration, whatever the concurrency.
+    pub result_memory: usize,
     /// The WMI client's options (auth level, deadlines, port); the call deadline is capped
     /// at the watchdog period.
     pub client: WmiOptions,
@@ -105,6 +118,8 @@ impl Default for EngineOptions {
             max_attempts: MAX_ATTEMPTS,
             watchdog: WATCHDOG,
             retry_delay: RETRY_DELAY,
+            attempt_budget: ATTEMPT_BUDGET,
+            result_memory: RESULT_MEMORY,
             client,
             lockout_guard: LOCKOUT_GUARD,
         }
@@ -187,6 +202,17 @@ pub struct Engine {
 /// How long a connect waits before asking the run's ledger again after it said wait
 /// (or could not be reached).
 pub const LEDGER_POLL: Duration = Duration::from_secs(1);
+
+/// The query results the engine holds at most for the computers in flight, by default:
+/// 128 MiB, 4 MiB per computer at the default 32 at once. A computer's whole standard
+/// inventory as JSON is about 1-2 MiB on a large server (a Win32_Service row is about
+/// 1 KiB of JSON, and a server has a few hundred), so 4 MiB leaves room; the decoded
+/// objects were ten times larger, which is why rows are kept as JSON as they arrive.
+pub const RESULT_MEMORY: usize = 128 << 20;
+
+/// The least share of [`EngineOptions::result_memory`] a computer gets, however many run
+/// at once: 2 MiB.
+pub const MIN_RESULT_SHARE: usize = 2 << 20;
 
 /// The most a new attempt's first connection may wait for its slot: no attempt starts
 /// while the connections already waiting reach further ahead than this.
@@ -587,7 +613,15 @@ impl Engine {
             max_attempts: self.opts.max_attempts,
             retry_delay: self.opts.retry_delay,
             watchdog: self.opts.watchdog,
+            attempt_budget: self.opts.attempt_budget,
         }
+    }
+
+    /// Each computer's share of [`EngineOptions::result_memory`].
+    fn result_share(&self) -> usize {
+        (self.opts.result_memory / self.opts.concurrency.max(1))
+            .max(MIN_RESULT_SHARE)
+            .min(self.opts.client.max_result_bytes)
     }
 
     /// The options in force.
@@ -943,51 +977,74 @@ async fn sleep_until(t: Option<Instant>) {
 enum Guarded<T> {
     Done(T),
     Watchdog,
+    /// The attempt's deadline came first.
+    OutOfTime,
     Stopped,
 }
 
-/// Runs `fut` under the watchdog and the stop signal.
+/// Runs `fut` under the watchdog, the attempt's `deadline` and the stop signal: whichever
+/// of the two limits comes first ends it. A deadline already past does not start it.
 async fn guarded<T>(
     fut: impl std::future::Future<Output = T>,
     watchdog: Duration,
+    deadline: Option<Instant>,
     stop: &mut watch::Receiver<bool>,
 ) -> Guarded<T> {
     if *stop.borrow() {
         return Guarded::Stopped;
     }
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let (limit, budget) = match left {
+        Some(left) if left < watchdog => (left, true),
+        _ => (watchdog, false),
+    };
+    if budget && limit.is_zero() {
+        return Guarded::OutOfTime;
+    }
     tokio::select! {
-        r = tokio::time::timeout(watchdog, fut) => match r {
+        r = tokio::time::timeout(limit, fut) => match r {
             Ok(v) => Guarded::Done(v),
+            Err(_) if budget => Guarded::OutOfTime,
             Err(_) => Guarded::Watchdog,
         },
         _ = stop.wait_for(|s| *s) => Guarded::Stopped,
     }
 }
 
-/// Runs a connect under the watchdog and the stop signal, where the time it waits for
-/// the lockout guard's admission (the places of an unproven account held by other
-/// connects, here or on other scanners) does not count: a computer never times out
-/// because another one holds its account's place.
+/// Runs a connect under the watchdog, the attempt's `deadline` and the stop signal, where
+/// the time it waits for the lockout guard's admission (the places of an unproven
+/// account held by other connects, here or on other scanners) does not count toward the
+/// watchdog: a computer never times out because another one holds its account's place.
+/// The attempt's deadline (its time budget) holds whatever the connect waits for.
 async fn guarded_connect<T>(
     fut: impl std::future::Future<Output = T>,
     watchdog: Duration,
+    attempt_deadline: Option<Instant>,
     gate: &Admitting,
     stop: &mut watch::Receiver<bool>,
 ) -> Guarded<T> {
     if *stop.borrow() {
         return Guarded::Stopped;
     }
+    let budget = attempt_deadline.map(tokio::time::Instant::from_std);
     let start = tokio::time::Instant::now();
     tokio::pin!(fut);
     loop {
+        let now = tokio::time::Instant::now();
+        if budget.is_some_and(|b| b <= now) {
+            return Guarded::OutOfTime;
+        }
         let (waited, waiting) = gate.waited();
         let deadline = start + watchdog + waited;
-        if !waiting && deadline <= tokio::time::Instant::now() {
+        if !waiting && deadline <= now {
             return Guarded::Watchdog;
         }
         // While waiting, look again a watchdog later (the wait itself ends with the
         // connects holding the places, each under its own watchdog, or with the stop).
-        let next = if waiting { tokio::time::Instant::now() + watchdog } else { deadline };
+        let mut next = if waiting { now + watchdog } else { deadline };
+        if let Some(b) = budget {
+            next = next.min(b);
+        }
         tokio::select! {
             r = &mut fut => return Guarded::Done(r),
             _ = tokio::time::sleep_until(next) => {}
@@ -1009,6 +1066,11 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
         .await;
     let mut client: Option<WmiClient> = None;
     let mut action = c.begin(now());
+    // The rows this attempt holds for the computer, against its share.
+    let share = eng.result_share();
+    let mut held = 0usize;
+    // The policy forgets it when the attempt ends; the release on the way out keeps to it.
+    let attempt_deadline = c.deadline();
     loop {
         action = match action {
             Action::Resolve => {
@@ -1021,9 +1083,16 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                     action = c.on_resolved(f, now());
                     continue;
                 };
-                match guarded(r.lookup(c.target()), opts.watchdog, &mut ctx.stop).await {
+                let g = guarded(
+                    r.lookup(c.target()),
+                    opts.watchdog,
+                    c.deadline(),
+                    &mut ctx.stop,
+                );
+                match g.await {
                     Guarded::Stopped => c.on_stop(now()),
                     Guarded::Watchdog => c.on_resolved(StepOutcome::Watchdog, now()),
+                    Guarded::OutOfTime => c.on_resolved(StepOutcome::OutOfTime, now()),
                     Guarded::Done(Ok(addrs)) => {
                         c.on_resolved(StepOutcome::Done(Resolved::Found(addrs)), now())
                     }
@@ -1067,12 +1136,16 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 };
                 // Boxed: the connect future is large, and tasks run on 2 MiB stacks.
                 let conn = Box::pin(winv_client::flow::connect(target, &config, None));
-                let guarded = guarded_connect(conn, opts.watchdog, &gate, &mut ctx.stop);
-                let (verdict, next) = match guarded.await {
+                let g = guarded_connect(conn, opts.watchdog, c.deadline(), &gate, &mut ctx.stop);
+                let (verdict, next) = match g.await {
                     Guarded::Stopped => (Verdict::Unknown, c.on_stop(now())),
                     Guarded::Watchdog => (
                         Verdict::Unknown,
                         c.on_connected(StepOutcome::Watchdog, now()),
+                    ),
+                    Guarded::OutOfTime => (
+                        Verdict::Unknown,
+                        c.on_connected(StepOutcome::OutOfTime, now()),
                     ),
                     Guarded::Done(Ok(cl)) => {
                         client = Some(cl);
@@ -1137,10 +1210,15 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                     continue;
                 };
                 let role = NamespaceRole::of(item.namespace());
-                let r = guarded(Box::pin(collect(cl, &item)), opts.watchdog, &mut ctx.stop).await;
+                let deadline = c.deadline();
+                // What is left of the computer's share of the result memory.
+                cl.set_max_result_bytes(share.saturating_sub(held));
+                let work = Box::pin(collect(cl, &item, &mut held));
+                let r = guarded(work, opts.watchdog, deadline, &mut ctx.stop).await;
                 let next = match r {
                     Guarded::Stopped => c.on_stop(now()),
                     Guarded::Watchdog => c.on_item(StepOutcome::Watchdog, now()),
+                    Guarded::OutOfTime => c.on_item(StepOutcome::OutOfTime, now()),
                     Guarded::Done(Ok(outcome)) => c.on_item(StepOutcome::Done(outcome), now()),
                     Guarded::Done(Err(e)) => {
                         let outcome = ItemOutcome::Failed {
@@ -1166,8 +1244,16 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
             Action::End { release, end } => {
                 if let Some(cl) = client.take() {
                     if release {
-                        // Bounded: a server that stops answering does not hold the slot.
-                        let _ = tokio::time::timeout(opts.client.deadlines.call, cl.close()).await;
+                        // Bounded: a server that stops answering does not hold the slot,
+                        // nor past the attempt's budget (each release call has its own
+                        // short deadline, which it always gets).
+                        let left = attempt_deadline
+                            .map_or(opts.client.deadlines.call, |d| {
+                                d.saturating_duration_since(Instant::now())
+                            })
+                            .max(opts.client.release_deadline)
+                            .min(opts.client.deadlines.call);
+                        let _ = tokio::time::timeout(left, cl.close()).await;
                     }
                 }
                 debug!(target = %c.target(), attempt = c.attempts(), ?end, "attempt ended");
@@ -1205,21 +1291,62 @@ const LIST_NAMESPACES: &str = "SELECT Name FROM __NAMESPACE";
 /// The most rows a registry table takes from one host: a server cannot make us hold more.
 pub const MAX_TABLE_ROWS: usize = 1024;
 
-/// The instances of `objs` as JSON.
-fn instances(objs: &[winv_wmio::Object]) -> Vec<serde_json::Value> {
-    objs.iter()
-        .filter(|o| matches!(o.kind, ObjectKind::Instance(_)))
-        .map(winv_wmio::to_json)
-        .collect()
+/// Octets a JSON value holds in memory, estimated generously (each map entry's key,
+/// node and value; each string's octets).
+fn json_octets(v: &serde_json::Value) -> usize {
+    use std::mem::size_of;
+    /// Allocator and map-node overhead per entry, about.
+    const ENTRY: usize = 48;
+    size_of::<serde_json::Value>()
+        + match v {
+            serde_json::Value::String(s) => s.len(),
+            serde_json::Value::Array(a) => a.iter().map(json_octets).sum(),
+            serde_json::Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| k.len() + size_of::<String>() + ENTRY + json_octets(v))
+                .sum(),
+            _ => 0,
+        }
 }
 
-/// Performs one item. What a failure means is the policy's decision
-/// ([`Computer::on_item`]); this only reports what happened.
-async fn collect(client: &mut WmiClient, item: &Item) -> Result<ItemOutcome, ClientError> {
+/// Runs `wql` in `namespace`, keeping each instance as JSON as its batch arrives (a
+/// decoded instance carries its whole class definition, ten times its JSON): the query's
+/// octet budget counts the JSON held. Returns the instances and their octets.
+async fn query_json(
+    client: &mut WmiClient,
+    namespace: &str,
+    wql: &str,
+) -> Result<(Vec<serde_json::Value>, usize), ClientError> {
+    let mut rows = Vec::new();
+    let mut held = 0;
+    let mut keep = |o: winv_wmio::Object| match o.kind {
+        ObjectKind::Instance(_) => {
+            let v = winv_wmio::to_json(&o);
+            let n = json_octets(&v);
+            rows.push(v);
+            held += n;
+            n
+        }
+        ObjectKind::Class { .. } => 0,
+    };
+    client.query_each_in(namespace, wql, &mut keep).await?;
+    Ok((rows, held))
+}
+
+/// Performs one item, adding the octets of the rows it keeps to `held` (the computer's
+/// memory, [`EngineOptions::result_memory`]). What a failure means is the policy's
+/// decision ([`Computer::on_item`]); this only reports what happened.
+async fn collect(
+    client: &mut WmiClient,
+    item: &Item,
+    held: &mut usize,
+) -> Result<ItemOutcome, ClientError> {
     let data = match item {
         Item::Wmi { namespace, wql, .. } => match namespace_pattern(namespace) {
             None => {
-                Collected::Instances(instances(&client.query_objects_in(namespace, wql).await?))
+                let (rows, n) = query_json(client, namespace, wql).await?;
+                *held += n;
+                Collected::Instances(rows)
             }
             Some((parent, prefix)) => {
                 // An absent parent fails at its login: the policy's "namespace" rule.
@@ -1234,10 +1361,11 @@ async fn collect(client: &mut WmiClient, item: &Item) -> Result<ItemOutcome, Cli
                     });
                 };
                 let used = format!("{parent}\\{child}");
-                let objs = client.query_objects_in(&used, wql).await?;
+                let (rows, n) = query_json(client, &used, wql).await?;
+                *held += n;
                 Collected::InstancesIn {
                     namespace: used,
-                    instances: instances(&objs),
+                    instances: rows,
                 }
             }
         },

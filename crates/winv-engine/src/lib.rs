@@ -27,9 +27,11 @@ pub mod scenario;
 pub mod status;
 pub mod work;
 
-pub use engine::{now_ms, Credential, DnsResolver, Engine, EngineOptions, Event};
+pub use engine::{
+    now_ms, Credential, DnsResolver, Engine, EngineOptions, Event, MIN_RESULT_SHARE, RESULT_MEMORY,
+};
 pub use guard::{AccountGuard, AccountStats, LOCKOUT_GUARD};
-pub use policy::{MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG};
+pub use policy::{ATTEMPT_BUDGET, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG};
 pub use profile::{Item, Profile};
 pub use record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,

@@ -15,6 +15,12 @@
 //!   (retry class) unless a query on the computer already succeeded, in which case the
 //!   item is recorded as timed out and the computer goes on;
 //! - when every item fails on every attempt the computer ends as `other-reasons`;
+//! - an attempt has a time budget ([`ATTEMPT_BUDGET`]): once it has run that long, the
+//!   step in progress ends (the driver stops it at [`Computer::deadline`] and answers
+//!   [`StepOutcome::OutOfTime`]), the item that was running and every item not started
+//!   are recorded as not collected with `WINV_E_ATTEMPT_BUDGET`, and the computer ends by
+//!   the rules above: an incomplete inventory when anything was collected, otherwise a
+//!   retry (`other-reasons` after the last attempt), the running item moving to the end;
 //! - credentials are tried in order until one gets past the logon, keeping the most telling
 //!   refusal (DCOM or WMI over a wrong password); the one that worked is remembered and
 //!   tried first on the later attempts; an empty list is `no-credentials`; a credential
@@ -50,6 +56,13 @@ pub const MAX_ATTEMPTS: u32 = 4;
 pub const WATCHDOG: Duration = Duration::from_secs(300);
 /// The least time a requeued computer waits (ours; MAP retried "later in the run").
 pub const RETRY_DELAY: Duration = Duration::from_secs(10);
+/// The most one attempt at a computer may take, connection and every item together
+/// (ours; MAP had none, so a host that kept answering slowly held its slot for up to
+/// items x watchdog). 15 minutes: longer than one query's own time budget
+/// (`WmiOptions::max_query_time`, 10 minutes, for the slowest legitimate class) plus the
+/// connection's deadlines, so a genuine slow class still finishes; a healthy computer's
+/// whole inventory takes seconds.
+pub const ATTEMPT_BUDGET: Duration = Duration::from_secs(900);
 
 /// The numbers the machine follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +74,9 @@ pub struct Rules {
     /// The watchdog's period ([`WATCHDOG`]): the driver applies it to every step; the
     /// machine names it in its failures.
     pub watchdog: Duration,
+    /// The most one attempt may take ([`ATTEMPT_BUDGET`]): the driver ends the step in
+    /// progress at [`Computer::deadline`]; the machine decides what follows.
+    pub attempt_budget: Duration,
 }
 
 impl Default for Rules {
@@ -69,6 +85,7 @@ impl Default for Rules {
             max_attempts: MAX_ATTEMPTS,
             retry_delay: RETRY_DELAY,
             watchdog: WATCHDOG,
+            attempt_budget: ATTEMPT_BUDGET,
         }
     }
 }
@@ -133,6 +150,9 @@ pub enum StepOutcome<T> {
     Done(T),
     /// The watchdog ended it (no progress for its period).
     Watchdog,
+    /// The driver ended it at the attempt's deadline ([`Computer::deadline`]): the
+    /// attempt's time budget ran out.
+    OutOfTime,
 }
 
 /// How a name resolution went.
@@ -427,6 +447,19 @@ impl Computer {
         self.not_before
     }
 
+    /// When the current attempt's time budget runs out ([`Rules::attempt_budget`] from its
+    /// start); `None` between attempts. The driver ends the step in progress then and
+    /// answers [`StepOutcome::OutOfTime`].
+    pub fn deadline(&self) -> Option<Instant> {
+        let a = self.attempt.as_ref()?;
+        // A budget too large for the clock is no bound.
+        a.started.mono.checked_add(self.rules.attempt_budget)
+    }
+
+    fn past_deadline(&self, now: Now) -> bool {
+        self.deadline().is_some_and(|d| now.mono >= d)
+    }
+
     /// Attempts made so far.
     pub fn attempts(&self) -> u32 {
         u32::try_from(self.attempts.len()).unwrap_or(u32::MAX)
@@ -549,6 +582,12 @@ impl Computer {
             )
         };
         match outcome {
+            StepOutcome::OutOfTime => {
+                if let Some(a) = self.attempt.as_mut() {
+                    a.client_ok = false;
+                }
+                self.out_of_time(None, now)
+            }
             StepOutcome::Watchdog => {
                 let f = mnf(WSATRY_AGAIN, "name resolution made no progress".into());
                 self.resolve_retry(f, now)
@@ -636,6 +675,12 @@ impl Computer {
         };
         let account = self.accounts.get(cred).cloned();
         match outcome {
+            StepOutcome::OutOfTime => {
+                // Cut before the login: there is nothing to release.
+                a.account = account;
+                a.client_ok = false;
+                self.out_of_time(None, now)
+            }
             StepOutcome::Watchdog => {
                 a.account = account;
                 let f = watchdog_failure("connecting", self.rules.watchdog);
@@ -722,6 +767,14 @@ impl Computer {
     fn reconnected(&mut self, item: Item, outcome: StepOutcome<Connected>, now: Now) -> Action {
         let name = item.name();
         match outcome {
+            StepOutcome::OutOfTime => {
+                // The item had not started: it is one of those not started.
+                if let Some(a) = self.attempt.as_mut() {
+                    a.todo.push_front(item);
+                    a.client_ok = false;
+                }
+                self.out_of_time(None, now)
+            }
             StepOutcome::Watchdog => {
                 self.set_failing(Some(name));
                 let f = watchdog_failure("reconnecting", self.rules.watchdog);
@@ -763,6 +816,16 @@ impl Computer {
         let Some(a) = self.attempt.as_mut() else {
             return self.out_of_order(now);
         };
+        if a.todo.is_empty() {
+            return self.items_done(now);
+        }
+        if self.past_deadline(now) {
+            // The budget ran out between two items (the last one finished just in time).
+            return self.out_of_time(None, now);
+        }
+        let Some(a) = self.attempt.as_mut() else {
+            return self.out_of_order(now);
+        };
         let Some(item) = a.todo.pop_front() else {
             return self.items_done(now);
         };
@@ -789,6 +852,7 @@ impl Computer {
         let number = self.attempt.as_ref().map_or(0, |a| a.number);
         let mut namespace = item.namespace().to_string();
         let (outcome, rows, error) = match outcome {
+            StepOutcome::OutOfTime => return self.out_of_time(Some(item), now),
             StepOutcome::Watchdog => {
                 let f = watchdog_failure(&name, self.rules.watchdog);
                 if let Some(a) = self.attempt.as_mut() {
@@ -910,6 +974,85 @@ impl Computer {
         self.end(AttemptEnd::Retry(f), release, now)
     }
 
+    /// The attempt's time budget ran out: `running` (the item cut short, if any) and every
+    /// item without a result yet are recorded as not collected for that reason, keeping
+    /// everything collected; then the computer ends as [`Computer::items_done`] would
+    /// decide: an incomplete inventory when anything was collected, else a retry (the
+    /// running item moving to the end; `other-reasons` after the last attempt).
+    fn out_of_time(&mut self, running: Option<Item>, now: Now) -> Action {
+        let number = self.attempt.as_ref().map_or(0, |a| a.number);
+        let secs = self.rules.attempt_budget.as_secs_f64();
+        let mut last = None;
+        if let Some(item) = &running {
+            let name = item.name();
+            let f = budget_failure(format!(
+                "{name} was still running when the attempt's {secs} s time budget ran out"
+            ));
+            if let Some(a) = self.attempt.as_mut() {
+                // Cut in the middle of a call: the connection is out of step.
+                a.client_ok = false;
+                a.failing = Some(name.clone());
+            }
+            self.put_result(item, ClassOutcome::Failed, number, Some(f.clone()));
+            self.item_event = Some((name, ClassOutcome::Failed));
+            last = Some(f);
+        }
+        let not_started: Vec<Item> = self
+            .order
+            .iter()
+            .filter(|i| !self.classes.iter().any(|c| c.class == i.name()))
+            .cloned()
+            .collect();
+        for item in &not_started {
+            let f = budget_failure(format!(
+                "not started: the attempt's {secs} s time budget ran out"
+            ));
+            self.put_result(item, ClassOutcome::Failed, number, Some(f.clone()));
+            last.get_or_insert(f);
+        }
+        if let Some(a) = self.attempt.as_mut() {
+            a.todo.clear();
+        }
+        let release = self.attempt.as_ref().is_some_and(|a| a.client_ok);
+        let complete = self.order.iter().all(|i| {
+            self.classes
+                .iter()
+                .any(|c| c.class == i.name() && c.outcome.is_done())
+        });
+        if complete {
+            return self.end(AttemptEnd::Final(Status::Inventoried, None), release, now);
+        }
+        if self.any_success {
+            let end = AttemptEnd::Final(Status::InventoriedIncomplete, None);
+            return self.end(end, release, now);
+        }
+        let f = last.unwrap_or_else(|| {
+            budget_failure(format!("the attempt's {secs} s time budget ran out"))
+        });
+        self.end(AttemptEnd::Retry(f), release, now)
+    }
+
+    fn put_result(
+        &mut self,
+        item: &Item,
+        outcome: ClassOutcome,
+        attempt: u32,
+        error: Option<Failure>,
+    ) {
+        let r = ClassResult {
+            class: item.name(),
+            namespace: item.namespace().to_string(),
+            outcome,
+            rows: 0,
+            attempt,
+            error,
+        };
+        match self.classes.iter_mut().find(|c| c.class == r.class) {
+            Some(c) => *c = r,
+            None => self.classes.push(r),
+        }
+    }
+
     /// The run was stopped during the attempt: it ends at once, keeping what was collected.
     pub fn on_stop(&mut self, now: Now) -> Action {
         self.end(AttemptEnd::Stopped, false, now)
@@ -946,7 +1089,7 @@ impl Computer {
                 // reasons". A query that succeeded earlier makes it an incomplete inventory.
                 // (Nothing was ever collected: `items_done` ends a computer with a
                 // collected item as incomplete at once.)
-                if f.stage == FailureStage::Items {
+                if matches!(f.stage, FailureStage::Items | FailureStage::Budget) {
                     return self.finished(Status::OtherReasons, Some(f), now);
                 }
                 f.retry = true;
@@ -993,6 +1136,20 @@ fn not_present(item: &Item, f: &Failure) -> bool {
         _ => return false,
     };
     is_not_present(item.optional(), rule, f.code)
+}
+
+/// The attempt's time budget ran out ([`Rules::attempt_budget`]): a per-item error with
+/// winventory's own code.
+pub fn budget_failure(message: String) -> Failure {
+    let mut f = engine_failure(
+        Status::OtherReasons,
+        FailureStage::Budget,
+        Some(winv_kb::WINV_E_ATTEMPT_BUDGET),
+        message,
+    );
+    f.phase = winv_kb::Phase::Operation;
+    f.retry = false;
+    f
 }
 
 /// The watchdog ended `what` without progress.

@@ -55,15 +55,18 @@ pub enum FailureStage {
     Items,
     /// Getting a Kerberos ticket from the KDC (before the bind that needed it).
     Kdc,
+    /// The attempt's time budget ran out (`policy::ATTEMPT_BUDGET`).
+    Budget,
 }
 
 impl FailureStage {
     /// Every engine stage (the client's come from `winv_client::Stage`).
-    pub const ENGINE: [FailureStage; 6] = [
+    pub const ENGINE: [FailureStage; 7] = [
         FailureStage::Kdc,
         FailureStage::Resolve,
         FailureStage::Credentials,
         FailureStage::Watchdog,
+        FailureStage::Budget,
         FailureStage::Run,
         FailureStage::Items,
     ];
@@ -78,6 +81,7 @@ impl FailureStage {
             FailureStage::Run => "run",
             FailureStage::Items => "items",
             FailureStage::Kdc => "kdc",
+            FailureStage::Budget => "budget",
         }
     }
 

@@ -441,6 +441,12 @@ const NAME_KINDS: [Kind; 7] = [
 /// rows, octets or time. Its entry in `kb.toml` ("WINV_E_LIMIT_EXCEEDED") explains it.
 pub const WINV_E_LIMIT_EXCEEDED: u32 = 0xA004_0001;
 
+/// winventory's own HRESULT (customer bit set, as [`WINV_E_LIMIT_EXCEEDED`]): the scan
+/// stopped working on a computer because its attempt ran past the per-computer time
+/// budget (`EngineOptions::attempt_budget`): the item running then, and every item not
+/// started, carry it. Its entry in `kb.toml` ("WINV_E_ATTEMPT_BUDGET") explains it.
+pub const WINV_E_ATTEMPT_BUDGET: u32 = 0xA004_0002;
+
 /// Symbolic name of an HRESULT, WBEM, Win32, Winsock, NTSTATUS or DCE/RPC
 /// fault value: the name table for error messages ("0x80041003
 /// WBEM_E_ACCESS_DENIED"). Bind_nak reasons and Kerberos numbers are not

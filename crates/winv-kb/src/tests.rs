@@ -494,3 +494,19 @@ fn limit_exceeded_is_ours_and_explained() {
     assert_ne!(crate::WINV_E_LIMIT_EXCEEDED & 0x2000_0000, 0);
     assert_eq!(by_value(crate::WINV_E_LIMIT_EXCEEDED).len(), 1);
 }
+
+#[test]
+fn attempt_budget_is_ours_and_explained() {
+    let e = by_name("WINV_E_ATTEMPT_BUDGET").expect("entry");
+    assert_eq!(e.values.first(), Some(&crate::WINV_E_ATTEMPT_BUDGET));
+    assert_eq!(
+        name(crate::WINV_E_ATTEMPT_BUDGET),
+        Some("WINV_E_ATTEMPT_BUDGET")
+    );
+    assert!(e
+        .summary
+        .contains("kept the scan busy past its time budget"));
+    assert_ne!(crate::WINV_E_ATTEMPT_BUDGET & 0x2000_0000, 0);
+    assert_eq!(by_value(crate::WINV_E_ATTEMPT_BUDGET).len(), 1);
+    assert_ne!(crate::WINV_E_ATTEMPT_BUDGET, crate::WINV_E_LIMIT_EXCEEDED);
+}

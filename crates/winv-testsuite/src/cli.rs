@@ -107,3 +107,71 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Strin
         .unwrap_or(0);
     (code, head.to_string(), body.to_string())
 }
+
+/// What [`watch`] saw of a child process.
+#[derive(Debug)]
+pub struct Watched {
+    /// How it exited.
+    pub status: std::process::ExitStatus,
+    /// From the call to its exit.
+    pub elapsed: std::time::Duration,
+    /// Its peak resident memory (VmHWM from `/proc/PID/status`), KiB; 0 if never read.
+    pub hwm_kib: u64,
+    /// Its user + system CPU (from `/proc/PID/stat`, 100 Hz ticks), seconds.
+    pub cpu_s: f64,
+}
+
+/// A `/proc/PID/status` field in KiB (`VmHWM:`, `VmRSS:`).
+pub fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// User + system CPU of a process so far, seconds.
+pub fn proc_cpu_s(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// Waits for `child`, sampling its peak resident memory and CPU every 10 ms (the last
+/// sample before it is reaped, so a short peak is still seen); kills it and panics after
+/// `limit` (a hang is a failure).
+pub fn watch(child: &mut Child, limit: std::time::Duration) -> Watched {
+    let start = std::time::Instant::now();
+    let pid = child.id();
+    let mut hwm = 0;
+    let mut cpu = 0.0;
+    let status = loop {
+        if let Some(v) = proc_status_kib(pid, "VmHWM:") {
+            hwm = hwm.max(v);
+        }
+        if let Some(c) = proc_cpu_s(pid) {
+            cpu = c;
+        }
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) => {}
+            Err(e) => panic!("wait for {pid}: {e}"),
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process {pid} still running after {:?}", start.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Watched {
+        status,
+        elapsed: start.elapsed(),
+        hwm_kib: hwm,
+        cpu_s: cpu,
+    }
+}

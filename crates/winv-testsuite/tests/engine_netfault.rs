@@ -68,6 +68,8 @@ fn options() -> EngineOptions {
         max_attempts: 4,
         watchdog: Duration::from_secs(10),
         retry_delay: Duration::ZERO,
+        attempt_budget: winv_engine::ATTEMPT_BUDGET,
+        result_memory: winv_engine::RESULT_MEMORY,
         lockout_guard: winv_engine::LOCKOUT_GUARD,
         client: WmiOptions {
             epm_port: 135,

@@ -118,6 +118,8 @@ fn options(sim: &SimServer) -> EngineOptions {
         max_attempts: 2,
         watchdog: Duration::from_secs(20),
         retry_delay: Duration::ZERO,
+        attempt_budget: winv_engine::ATTEMPT_BUDGET,
+        result_memory: winv_engine::RESULT_MEMORY,
         lockout_guard: winv_engine::LOCKOUT_GUARD,
         client: WmiOptions {
             epm_port: sim.epm_port,

@@ -39,6 +39,8 @@ fn options(sim: &SimServer) -> EngineOptions {
         max_attempts: 4,
         watchdog: Duration::from_secs(10),
         retry_delay: Duration::ZERO,
+        attempt_budget: winv_engine::ATTEMPT_BUDGET,
+        result_memory: winv_engine::RESULT_MEMORY,
         lockout_guard: winv_engine::LOCKOUT_GUARD,
         client: WmiOptions {
             epm_port: sim.epm_port,
@@ -661,4 +663,69 @@ async fn a_wait_for_the_ledger_is_not_under_the_watchdog() {
     let (results, _) = scan(&engine, &["127.0.64.20"]).await;
     assert_eq!(results["127.0.64.20"].status, Status::Inventoried);
     assert_eq!(ledger.asked.load(std::sync::atomic::Ordering::Relaxed), asked);
+}
+
+/// A host that keeps answering, slowly, and never ends an enumeration (one batch every
+/// 300 ms: progress, so neither the call deadline nor the watchdog fires, and the query's
+/// own 10-minute budget is far away) holds its slot only for the attempt's time budget:
+/// the class running then fails with WINV_E_ATTEMPT_BUDGET, the class not started is
+/// recorded as not collected for that reason, and what was collected is kept. A healthy
+/// host of the same run is unaffected. (127.0.120.x, issue 17's helper range.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_that_keeps_the_scan_busy_ends_at_the_attempt_budget() {
+    let slow = "127.0.120.1";
+    let healthy = "127.0.120.2";
+    let sim = serve(&[
+        (
+            slow,
+            r#"{ kind = "endless_enumeration", class = "Win32_Service" },
+               { kind = "provider_slow", class = "Win32_Service", delay_ms = 300 }"#,
+        ),
+        (healthy, ""),
+    ])
+    .await;
+    let budget = Duration::from_secs(4);
+    let mut o = options(&sim);
+    o.attempt_budget = budget;
+    let profile = Profile::parse(
+        "name = \"three\"\n[[wmi]]\nclass = \"Win32_OperatingSystem\"\n\
+         [[wmi]]\nclass = \"Win32_Service\"\n[[wmi]]\nclass = \"Win32_BIOS\"\n",
+    )
+    .unwrap();
+    let engine = Engine::new(o, vec![cred(PASSWORD)], profile, None);
+    let start = std::time::Instant::now();
+    let (results, log) = scan(&engine, &[slow, healthy]).await;
+    let took = start.elapsed();
+    // The deadline counts from the attempt's start, the connect included; no retry.
+    assert!(took < budget + Duration::from_secs(2), "{took:?}");
+    assert!(log.is_empty(), "{log:?}");
+    let r = &results[slow];
+    assert_eq!(r.status, Status::InventoriedIncomplete, "{r:?}");
+    assert_eq!(r.attempts.len(), 1);
+    let class = |name: &str| r.classes.iter().find(|c| c.class == name).unwrap();
+    assert_eq!(
+        class("Win32_OperatingSystem").outcome,
+        ClassOutcome::Collected
+    );
+    assert!(r
+        .inventory
+        .classes
+        .iter()
+        .any(|c| c.class == "Win32_OperatingSystem" && !c.instances.is_empty()));
+    for (name, says) in [
+        ("Win32_Service", "still running"),
+        ("Win32_BIOS", "not started"),
+    ] {
+        let c = class(name);
+        assert_eq!(c.outcome, ClassOutcome::Failed, "{name}");
+        let f = c.error.as_ref().unwrap();
+        assert_eq!(
+            f.code,
+            Some(winv_kb::WINV_E_ATTEMPT_BUDGET),
+            "{name}: {f:?}"
+        );
+        assert_eq!(f.stage.as_str(), "budget");
+        assert!(f.message.contains(says), "{name}: {}", f.message);
+    }
+    assert_eq!(results[healthy].status, Status::Inventoried);
 }

@@ -1,7 +1,9 @@
-//! Hostile servers: `winventory query` against hosts that answer whatever they like, over
-//! loopback. Each behaviour is asserted for its exit code, the stage the error names, a
-//! bound on time (the deadline given plus a second) and on the peak resident memory of the
-//! `winventory` process (VmHWM from `/proc`, under 64 MiB).
+//! Hostile servers: `winventory query` and `winventory diagnose` against hosts that answer
+//! whatever they like, over loopback. Each behaviour is asserted for its exit code, the
+//! stage the error names, a bound on time (the deadline given plus a second) and on the
+//! peak resident memory of the `winventory` process (VmHWM from `/proc`, under 64 MiB),
+//! for both commands (`diagnose --json`: its failure's stage and code; addresses
+//! 127.0.121.x). `scan` is in `crates/winventory/tests/hostile_scan.rs`.
 //!
 //! Two kinds of server:
 //! - a fake DCE/RPC endpoint on port 135 written here on raw TCP (silence, trickled bytes,
@@ -16,13 +18,13 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use winv_testsuite::cli::watch;
 use winv_testsuite::fixtures::skip_or_fail;
 use winv_testsuite::sim::serve_one_host;
 
@@ -55,6 +57,7 @@ fn winventory() -> Option<PathBuf> {
 #[derive(Debug)]
 struct Outcome {
     code: Option<i32>,
+    stdout: String,
     stderr: String,
     elapsed: Duration,
     /// VmHWM of the child, KiB.
@@ -63,84 +66,61 @@ struct Outcome {
     cpu_s: f64,
 }
 
-fn proc_field(pid: u32, key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn proc_cpu(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
-/// Runs `winventory query` against `addr:port` with `--timeout secs`, sampling the child's
-/// VmHWM and CPU until it exits; kills it after `secs + 30` s (a hang is a failure).
-fn query(bin: &PathBuf, addr: &str, port: u16, wql: &str, secs: u64) -> Outcome {
-    let start = Instant::now();
+/// Runs `winventory ARGS` with the test password in its environment, sampling the child's
+/// VmHWM and CPU until it exits (`winv_testsuite::cli::watch`); kills it after `limit`
+/// (a hang is a failure). Its output goes to files, so a chatty child never blocks.
+fn run(bin: &PathBuf, args: &[&str], limit: Duration) -> Outcome {
+    let dir = std::env::temp_dir().join(format!(
+        "winv-hostile-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(bin)
-        .args([
-            "query",
-            addr,
-            wql,
-            "--user",
-            "LAB\\admin",
-            "--password-env",
-            PW_ENV,
-            "--port",
-            &port.to_string(),
-            "--timeout",
-            &secs.to_string(),
-        ])
+        .args(args)
         .env(PW_ENV, PASSWORD)
         .env_remove("RUST_LOG")
+        .env_remove("WINVENTORY_LOG")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let mut hwm = 0;
-    let mut cpu = 0.0;
-    let status = loop {
-        if let Some(v) = proc_field(pid, "VmHWM:") {
-            hwm = hwm.max(v);
-        }
-        if let Some(c) = proc_cpu(pid) {
-            cpu = c;
-        }
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(secs + 30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("winventory query still running after {:?}", start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let w = watch(&mut child, limit);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let o = Outcome {
+        code: w.status.code(),
+        stdout: read("stdout"),
+        stderr: read("stderr"),
+        elapsed: w.elapsed,
+        hwm_kib: w.hwm_kib,
+        cpu_s: w.cpu_s,
     };
-    let elapsed = start.elapsed();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    Outcome {
-        code: status.code(),
-        stderr,
-        elapsed,
-        hwm_kib: hwm,
-        cpu_s: cpu,
-    }
+    let _ = std::fs::remove_dir_all(&dir);
+    o
+}
+
+static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Runs `winventory query` against `addr:port` with `--timeout secs`; kills it after
+/// `secs + 30` s.
+fn query(bin: &PathBuf, addr: &str, port: u16, wql: &str, secs: u64) -> Outcome {
+    let port = port.to_string();
+    let t = secs.to_string();
+    let args = [
+        "query",
+        addr,
+        wql,
+        "--user",
+        "LAB\\admin",
+        "--password-env",
+        PW_ENV,
+        "--port",
+        &port,
+        "--timeout",
+        &t,
+    ];
+    run(bin, &args, Duration::from_secs(secs + 30))
 }
 
 /// The common assertions: exit code, stage, time, memory.
@@ -778,4 +758,214 @@ fn a_rejected_alter_context() {
     );
     assert!(o.stderr.contains("reject"), "{}", o.stderr);
     rt.shutdown_background();
+}
+
+// ------------------------------------------------------------------ diagnose
+
+/// Runs `winventory diagnose ADDR --json` against port `port` with every deadline `secs`;
+/// kills it after a minute past four of them (a hang is a failure).
+fn diagnose(bin: &PathBuf, addr: &str, port: u16, secs: u64) -> Outcome {
+    let port = port.to_string();
+    let t = secs.to_string();
+    let args = [
+        "diagnose",
+        addr,
+        "--user",
+        "LAB\\admin",
+        "--password-env",
+        PW_ENV,
+        "--port",
+        &port,
+        "--connect-timeout",
+        &t,
+        "--call-timeout",
+        &t,
+        "--json",
+    ];
+    run(bin, &args, Duration::from_secs(4 * secs + 60))
+}
+
+/// The common assertions for `diagnose --json`: exit code, the stage its failure names
+/// (and its code's name when given), time, memory, no ANSI codes.
+fn check_diagnose(
+    o: &Outcome,
+    what: &str,
+    exit: i32,
+    stage: &str,
+    code_name: Option<&str>,
+    deadline: Duration,
+) {
+    eprintln!(
+        "diagnose {what}: exit {:?} in {:?}, VmHWM {} KiB, CPU {:.2} s",
+        o.code, o.elapsed, o.hwm_kib, o.cpu_s
+    );
+    assert_eq!(o.code, Some(exit), "{what}: {} {}", o.stdout, o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout)
+        .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", o.stdout));
+    assert_eq!(v["failure"]["stage"], stage, "{what}: {}", v["failure"]);
+    if let Some(name) = code_name {
+        assert_eq!(v["failure"]["code_name"], name, "{what}: {}", v["failure"]);
+    }
+    assert_eq!(v["exit_code"], exit, "{what}");
+    assert!(
+        o.elapsed <= deadline + Duration::from_secs(1),
+        "{what}: took {:?}, deadline {deadline:?}",
+        o.elapsed
+    );
+    assert!(o.hwm_kib > 0, "{what}: VmHWM never read");
+    assert!(
+        o.hwm_kib < MAX_HWM_KIB,
+        "{what}: peak resident memory {} KiB",
+        o.hwm_kib
+    );
+    assert!(
+        !o.stderr.contains('\u{1b}') && !o.stdout.contains('\u{1b}'),
+        "{what}: ANSI codes"
+    );
+}
+
+/// Each behaviour of the fake endpoint, diagnosed: the failure at bind-135, exit 3 (a
+/// deadline while connecting is a connection failure, as for `query`), within the call
+/// deadline. (127.0.121.1-7)
+#[test]
+fn diagnose_against_the_fake_endpoint() {
+    let Some(bin) = winventory() else {
+        return;
+    };
+    let secs = 3;
+    let cases = [
+        Behaviour::Silence,
+        Behaviour::Trickle,
+        Behaviour::OversizeHeader,
+        Behaviour::Garbage,
+        Behaviour::Reset,
+        Behaviour::UnknownBindNak,
+        Behaviour::Shutdown,
+    ];
+    for (i, b) in cases.into_iter().enumerate() {
+        let addr = format!("127.0.121.{}", i + 1);
+        let (port, rt) = fake_endpoint(&addr, b);
+        let o = diagnose(&bin, &addr, port, secs);
+        let what = format!("{b:?}");
+        check_diagnose(
+            &o,
+            &what,
+            EXIT_CONNECTION,
+            "bind-135",
+            None,
+            Duration::from_secs(secs),
+        );
+        let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+        assert!(
+            !v["failure"]
+                .to_string()
+                .contains("bind rejected: bind rejected"),
+            "{what}: {}",
+            v["failure"]
+        );
+        rt.shutdown_background();
+    }
+}
+
+/// The authenticated fake endpoint, diagnosed: the exit code and stage `query` gets, at
+/// once (every behaviour answers; the fault then silence releases nothing yet).
+/// (127.0.121.10-15)
+#[test]
+fn diagnose_against_the_authenticated_endpoint() {
+    let Some(bin) = winventory() else {
+        return;
+    };
+    let secs = 20;
+    let cases = [
+        (AfterBind::Shutdown, EXIT_WMI, "activation"),
+        (AfterBind::UnknownCallId, EXIT_WMI, "activation"),
+        (AfterBind::FlippedSealedByte, EXIT_ACCESS, "bind-135"),
+        (AfterBind::UnsignedAtPrivacy, EXIT_ACCESS, "bind-135"),
+        (AfterBind::FaultThenSilence, EXIT_WMI, "activation"),
+        (AfterBind::TinyMaxFrag, EXIT_WMI, "activation"),
+    ];
+    for (i, (b, exit, stage)) in cases.into_iter().enumerate() {
+        let addr = format!("127.0.121.{}", i + 10);
+        let (port, rt) = authenticated_endpoint(&addr, b);
+        let o = diagnose(&bin, &addr, port, secs);
+        check_diagnose(
+            &o,
+            &format!("{b:?}"),
+            exit,
+            stage,
+            None,
+            Duration::from_secs(1),
+        );
+        rt.shutdown_background();
+    }
+}
+
+/// The hostile simulator, diagnosed, with the faults on the class a diagnosis queries
+/// (`Win32_OperatingSystem`). Bounds, with every deadline `secs`: an endless enumeration
+/// ends at the diagnosis' result budget (1 MiB) at once; zero objects at once, S_OK,
+/// forever, is a timeout after a call deadline (polled with a back-off: little CPU); a
+/// fault then silence is reported after the release's own deadline (3 s), not a call
+/// deadline; a slow endless enumeration ends at its time budget, two call deadlines; a
+/// rejected alter_context at once. (127.0.121.20-24)
+#[test]
+fn diagnose_against_the_hostile_simulator() {
+    let Some(bin) = winventory() else {
+        return;
+    };
+    let secs = 5;
+    let release = Duration::from_secs(3);
+    let call = Duration::from_secs(secs);
+    let limit = Some("WINV_E_LIMIT_EXCEEDED");
+    let os = "Win32_OperatingSystem";
+    let cases = [
+        (
+            format!(r#"{{ kind = "endless_enumeration", class = "{os}" }}"#),
+            EXIT_WMI,
+            "enumerate",
+            limit,
+            Duration::from_secs(2),
+        ),
+        (
+            format!(r#"{{ kind = "empty_enumeration", class = "{os}" }}"#),
+            EXIT_TIMEOUT,
+            "enumerate",
+            None,
+            call,
+        ),
+        (
+            format!(r#"{{ kind = "fault_then_silence", class = "{os}" }}"#),
+            EXIT_WMI,
+            "query",
+            Some("RPC_S_CALL_FAILED"),
+            release,
+        ),
+        (
+            format!(
+                r#"{{ kind = "endless_enumeration", class = "{os}" }},
+                   {{ kind = "provider_slow", class = "{os}", delay_ms = 400 }}"#
+            ),
+            EXIT_WMI,
+            "enumerate",
+            limit,
+            call * 2,
+        ),
+        (
+            r#"{ kind = "reject_alter_context" }"#.to_string(),
+            EXIT_WMI,
+            "query",
+            None,
+            Duration::from_secs(1),
+        ),
+    ];
+    for (i, (faults, exit, stage, code, deadline)) in cases.into_iter().enumerate() {
+        let addr = format!("127.0.121.{}", i + 20);
+        let (port, rt, _sim) = hostile_sim(&addr, &faults);
+        let o = diagnose(&bin, &addr, port, secs);
+        check_diagnose(&o, &faults, exit, stage, code, deadline);
+        if exit == EXIT_TIMEOUT {
+            assert!(o.elapsed >= call, "{faults}: {:?}", o.elapsed);
+            assert!(o.cpu_s < 1.0, "{faults}: {} s of CPU", o.cpu_s);
+        }
+        rt.shutdown_background();
+    }
 }

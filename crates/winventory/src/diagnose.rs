@@ -117,10 +117,21 @@ fn exit_for(status: Status) -> u8 {
     }
 }
 
+/// The exit code of the report's first failure: as `query`'s, where a deadline during the
+/// connection steps (no answer to the bind on 135, to the activation) is a connection
+/// failure, not a WMI call that timed out ([`crate::query::connecting`]).
 fn exit_code(r: &Report) -> u8 {
-    r.failure
-        .as_ref()
-        .map_or(exit::OK, |f| exit_for(f.failure.status))
+    let Some(f) = r.failure.as_ref() else {
+        return exit::OK;
+    };
+    let connecting = matches!(
+        f.failure.stage,
+        winv_engine::FailureStage::Client(s) if crate::query::connecting(s)
+    );
+    match exit_for(f.failure.status) {
+        exit::TIMEOUT if connecting => exit::CONNECTION,
+        code => code,
+    }
 }
 
 /// The report as text for people.

@@ -61,7 +61,7 @@ pub struct QueryArgs {
 
 /// Whether `stage` is one of the connection steps (TCP and bind on 135, the activation,
 /// TCP and bind on the dynamic port): no WMI call has been made yet.
-fn connecting(stage: Stage) -> bool {
+pub(crate) fn connecting(stage: Stage) -> bool {
     matches!(
         stage,
         Stage::Connect135

@@ -17,7 +17,8 @@ use winv_discovery::resolve::ResolveConfig;
 use winv_discovery::targets::ParseOptions;
 use winv_engine::{
     now_ms, AccountStats, ClassOutcome, ComputerResult, Credential, DeniedBy, Engine,
-    EngineOptions, Event, Profile, Status, LOCKOUT_GUARD, RETRY_DELAY, WATCHDOG,
+    EngineOptions, Event, Profile, Status, ATTEMPT_BUDGET, LOCKOUT_GUARD, RESULT_MEMORY,
+    RETRY_DELAY, WATCHDOG,
 };
 use std::sync::Arc;
 
@@ -78,6 +79,18 @@ pub struct ScanArgs {
     /// Seconds without progress before the watchdog ends a step (MAP: 300).
     #[arg(long, default_value_t = WATCHDOG.as_secs(), value_name = "SECS")]
     pub watchdog: u64,
+    /// Seconds one attempt at a computer may take, connection and every item together: a
+    /// host that keeps answering slowly holds its slot this long at most. What was
+    /// collected is kept; the item running then and those not started fail with
+    /// WINV_E_ATTEMPT_BUDGET (an incomplete inventory when something was collected).
+    #[arg(long, default_value_t = ATTEMPT_BUDGET.as_secs(), value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub attempt_budget: u64,
+    /// MiB of query results held at most for the computers in flight, shared equally
+    /// (128: 4 MiB each at --concurrency 32, at least 2 MiB each); a query past its
+    /// computer's share fails with WINV_E_LIMIT_EXCEEDED (a host that never ends an
+    /// enumeration), the other classes are still collected.
+    #[arg(long, default_value_t = (RESULT_MEMORY >> 20) as u64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub result_memory: u64,
     /// Seconds a computer requeued by a retry-class error waits at least.
     #[arg(long, default_value_t = RETRY_DELAY.as_secs(), value_name = "SECS")]
     pub retry_delay: u64,
@@ -210,6 +223,8 @@ fn engine_options(args: &ScanArgs) -> EngineOptions {
         connections_per_second: args.rate,
         watchdog: Duration::from_secs(args.watchdog.max(1)),
         retry_delay: Duration::from_secs(args.retry_delay),
+        attempt_budget: Duration::from_secs(args.attempt_budget),
+        result_memory: usize::try_from(args.result_memory << 20).unwrap_or(usize::MAX),
         client,
         lockout_guard: args.lockout_guard,
         ..defaults
@@ -228,6 +243,8 @@ pub fn options_json(
         "connections_per_second": o.connections_per_second,
         "max_attempts": o.max_attempts,
         "watchdog_s": o.watchdog.as_secs(),
+        "attempt_budget_s": o.attempt_budget.as_secs(),
+        "result_memory": o.result_memory,
         "retry_delay_s": o.retry_delay.as_secs(),
         "connect_timeout_s": o.client.deadlines.connect.as_secs(),
         "call_timeout_s": o.client.deadlines.call.as_secs(),

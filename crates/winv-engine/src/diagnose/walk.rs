@@ -295,6 +295,16 @@ pub struct Ctx {
     pub resolver: Arc<dyn NameResolver>,
 }
 
+/// Most objects one query of a diagnosis may return: it reads one row of
+/// `Win32_OperatingSystem` (and `__NAMESPACE` has a few dozen); more is a host that never
+/// ends the enumeration.
+pub const DIAGNOSE_MAX_RESULTS: usize = 1024;
+
+/// Most octets the decoded objects of one query of a diagnosis may hold (1 MiB: the one
+/// row it reads, with its class, is a few KiB), so that a host that never ends an
+/// enumeration costs a diagnosis little memory and little time.
+pub const DIAGNOSE_RESULT_BYTES: usize = 1 << 20;
+
 /// Walks the flow to `host` with `mechanism` at `level`; stops at the first failure.
 pub async fn walk(ctx: &Ctx, host: &str, mechanism: Arc<dyn Mechanism>, level: AuthLevel) -> Walk {
     let mut w = Walk::default();
@@ -303,6 +313,11 @@ pub async fn walk(ctx: &Ctx, host: &str, mechanism: Arc<dyn Mechanism>, level: A
         epm_port: ctx.port,
         deadlines: ctx.deadlines,
         enum_timeout: ctx.deadlines.call.min(Duration::from_secs(10)),
+        max_results: DIAGNOSE_MAX_RESULTS,
+        max_result_bytes: DIAGNOSE_RESULT_BYTES,
+        // An enumeration may run two call deadlines: a diagnosis reads one row, and one
+        // without any object for a call deadline is a timeout of its own.
+        max_query_time: ctx.deadlines.call.saturating_mul(2),
         ..WmiOptions::default()
     };
     let config = FlowConfig {

@@ -856,3 +856,205 @@ fn a_handed_computer_that_does_not_fit_this_scanner_is_still_worked_on_by_the_ru
     assert_eq!(r.status, Status::RpcCallFailed);
     assert_eq!(r.attempts.len(), 4, "the fourth attempt was the last");
 }
+
+// ------------------------------------------------------------------ the attempt's budget
+
+fn budget_rules(secs: u64) -> Rules {
+    Rules {
+        attempt_budget: Duration::from_secs(secs),
+        ..Rules::default()
+    }
+}
+
+fn class<'a>(r: &'a ComputerResult, name: &str) -> &'a ClassResult {
+    r.classes.iter().find(|x| x.class == name).unwrap()
+}
+
+fn is_budget(f: &Failure) -> bool {
+    f.stage == FailureStage::Budget && f.code == Some(winv_kb::WINV_E_ATTEMPT_BUDGET)
+}
+
+#[test]
+fn the_attempt_deadline_is_its_start_plus_the_budget_and_only_while_it_runs() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], budget_rules(60), &clock);
+    assert_eq!(c.deadline(), None);
+    let start = clock.tick(5);
+    c.begin(start);
+    assert_eq!(c.deadline(), Some(start.mono + Duration::from_secs(60)));
+    for want in ["A", "B", "C"] {
+        let a = if want == "A" {
+            c.on_connected(connected(), clock.tick(1))
+        } else {
+            c.on_item(collected(), clock.tick(1))
+        };
+        assert_eq!(collect_name(&a), want);
+        assert!(c.deadline().is_some());
+    }
+    let end = end_of(c.on_item(collected(), clock.tick(1)));
+    assert_eq!(c.deadline(), None);
+    assert_eq!(
+        finished(c.settle(end, false, clock.tick(1))).status,
+        Status::Inventoried
+    );
+    // The default: longer than one query's own time budget (10 minutes).
+    assert_eq!(Rules::default().attempt_budget, ATTEMPT_BUDGET);
+    assert!(ATTEMPT_BUDGET > winv_client::WmiOptions::default().max_query_time);
+}
+
+#[test]
+fn out_of_time_in_an_item_after_a_success_is_an_incomplete_inventory_keeping_what_was_collected() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], budget_rules(60), &clock);
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "A");
+    let a = c.on_item(collected(), clock.tick(1_000));
+    assert_eq!(collect_name(&a), "B");
+    // B keeps sending rows slowly: the driver cuts it at the deadline.
+    let a = c.on_item(StepOutcome::OutOfTime, clock.tick(59_000));
+    assert_eq!(
+        c.take_item_event(),
+        Some(("B".into(), ClassOutcome::Failed))
+    );
+    // Cut in the middle of a call: no release on that connection, and no C.
+    assert!(
+        matches!(
+            a,
+            Action::End {
+                release: false,
+                end: AttemptEnd::Final(Status::InventoriedIncomplete, None),
+            }
+        ),
+        "{a:?}"
+    );
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoriedIncomplete);
+    assert_eq!(r.attempts.len(), 1, "not retried");
+    assert_eq!(class(&r, "A").outcome, ClassOutcome::Collected);
+    assert_eq!(r.inventory.classes.len(), 1, "A's rows are kept");
+    let b = class(&r, "B");
+    assert_eq!(b.outcome, ClassOutcome::Failed);
+    let fb = b.error.as_ref().unwrap();
+    assert!(is_budget(fb), "{fb:?}");
+    assert!(fb.message.contains("still running"), "{}", fb.message);
+    assert!(fb.message.contains("60 s"), "{}", fb.message);
+    assert_eq!(fb.code_name.as_deref(), Some("WINV_E_ATTEMPT_BUDGET"));
+    let cc = class(&r, "C");
+    assert_eq!(cc.outcome, ClassOutcome::Failed);
+    let fc = cc.error.as_ref().unwrap();
+    assert!(is_budget(fc), "{fc:?}");
+    assert!(fc.message.starts_with("not started"), "{}", fc.message);
+    assert_eq!(cc.attempt, 1);
+}
+
+#[test]
+fn a_result_that_arrives_past_the_deadline_is_kept_and_nothing_more_starts() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], budget_rules(60), &clock);
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "A");
+    // A finished, but only after the budget had run out: kept; B and C do not start.
+    let a = c.on_item(collected(), clock.tick(61_000));
+    let end = end_of(a);
+    assert_eq!(end, AttemptEnd::Final(Status::InventoriedIncomplete, None));
+    let r = finished(c.settle(end, false, clock.tick(1)));
+    assert_eq!(class(&r, "A").outcome, ClassOutcome::Collected);
+    for name in ["B", "C"] {
+        let f = class(&r, name).error.clone().unwrap();
+        assert!(
+            is_budget(&f) && f.message.starts_with("not started"),
+            "{f:?}"
+        );
+    }
+    // Just inside the budget, the next item still starts.
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], budget_rules(60), &clock);
+    connect_first(&mut c, &mut clock);
+    let a = c.on_item(collected(), clock.tick(58_000));
+    assert_eq!(collect_name(&a), "B");
+}
+
+#[test]
+fn out_of_time_before_anything_was_collected_is_retried_then_other_reasons() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], budget_rules(60), &clock);
+    let mut orders = Vec::new();
+    let r = loop {
+        let a = connect_first(&mut c, &mut clock);
+        orders.push(collect_name(&a));
+        let a = c.on_item(StepOutcome::OutOfTime, clock.tick(60_000));
+        let end = end_of(a);
+        assert!(
+            matches!(end, AttemptEnd::Retry(ref f) if is_budget(f)),
+            "{end:?}"
+        );
+        match c.settle(end, false, clock.tick(1)) {
+            Settled::Requeue { status, .. } => assert_eq!(status, Status::OtherReasons),
+            Settled::Finished(r) => break *r,
+        }
+    };
+    // The item that was running moves to the end each time, as for any retry.
+    assert_eq!(orders, ["A", "B", "C", "A"]);
+    assert_eq!(r.attempts.len(), 4);
+    assert_eq!(r.status, Status::OtherReasons);
+    let f = r.failure.unwrap();
+    assert!(is_budget(&f), "{f:?}");
+    assert!(!f.retry);
+    assert!(r.classes.iter().all(|x| x.outcome == ClassOutcome::Failed));
+    assert_eq!(r.classes.len(), 3);
+}
+
+#[test]
+fn out_of_time_while_connecting_records_every_item_as_not_started() {
+    let mut clock = Clock::new();
+    let rules = Rules {
+        max_attempts: 1,
+        ..budget_rules(30)
+    };
+    let mut c = computer("192.0.2.1", &["LAB\\a"], rules, &clock);
+    assert_eq!(c.begin(clock.tick(1)), Action::Connect { credential: 0 });
+    let a = c.on_connected(StepOutcome::OutOfTime, clock.tick(30_000));
+    assert!(matches!(a, Action::End { release: false, .. }), "{a:?}");
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::OtherReasons);
+    assert!(is_budget(r.failure.as_ref().unwrap()));
+    assert_eq!(r.attempts[0].credential.as_deref(), Some("LAB\\a"));
+    let names: Vec<&str> = r.classes.iter().map(|x| x.class.as_str()).collect();
+    assert_eq!(names, ["A", "B", "C"]);
+    assert!(r.classes.iter().all(|x| x
+        .error
+        .as_ref()
+        .is_some_and(|f| f.message.starts_with("not started"))));
+}
+
+#[test]
+fn out_of_time_while_reconnecting_keeps_earlier_errors_and_counts_the_item_as_not_started() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], budget_rules(600), &clock);
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "A");
+    let a = c.on_item(collected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "B");
+    // B hangs: timed out by the watchdog, the connection is replaced before C...
+    let a = c.on_item(StepOutcome::Watchdog, clock.tick(300_000));
+    assert_eq!(a, Action::Reconnect { credential: 0 });
+    // ...and the budget runs out during the reconnect.
+    let a = c.on_connected(StepOutcome::OutOfTime, clock.tick(300_000));
+    let r = finished(c.settle(end_of(a), false, clock.tick(1)));
+    assert_eq!(r.status, Status::InventoriedIncomplete);
+    assert_eq!(class(&r, "B").outcome, ClassOutcome::TimedOut);
+    let fc = class(&r, "C").error.clone().unwrap();
+    assert!(
+        is_budget(&fc) && fc.message.starts_with("not started"),
+        "{fc:?}"
+    );
+}
+
+#[test]
+fn out_of_time_during_resolution_is_retried() {
+    let mut clock = Clock::new();
+    let mut c = computer("pc1.lab.test", &["a"], budget_rules(10), &clock);
+    assert_eq!(c.begin(clock.tick(1)), Action::Resolve);
+    let a = c.on_resolved(StepOutcome::OutOfTime, clock.tick(10_000));
+    assert!(matches!(end_of(a), AttemptEnd::Retry(ref f) if is_budget(f)));
+}
