@@ -342,41 +342,43 @@ impl std::fmt::Debug for Admitting {
 }
 
 impl Admitting {
-    /// This process's guard first, then the run's ledger for a counted place: a place
-    /// the ledger refuses is given back here and asked for again after [`LEDGER_POLL`].
+    /// This process's guard first, then the run's ledger for a counted place. While the
+    /// ledger says wait, the connect keeps its place here (so this process's other
+    /// connects of the account keep waiting on the guard, not on the database) and asks
+    /// again every [`LEDGER_POLL`].
     async fn admit_in_run(&self, stop: &mut watch::Receiver<bool>) -> Gate {
+        let pass = match admit(&self.guard, self.index, &self.target, stop).await {
+            Admitted::Go(p) => p,
+            Admitted::Retired => return Gate::Retired,
+            Admitted::Stopped => return Gate::Stopped,
+        };
+        let Some(ledger) = self.ledger.as_ref().filter(|_| pass.counted()) else {
+            return Gate::Admitted { pass, ledger: false };
+        };
+        let (account, limit) = {
+            let g = self.guard.lock();
+            (g.name(self.index).unwrap_or_default().to_string(), g.limit())
+        };
+        // Gives the place back without a verdict, with what to do to the guard.
+        let release = |then: &dyn Fn(&mut AccountGuard)| {
+            let mut g = self.guard.lock();
+            let free = g.release(self.index, pass);
+            then(&mut g);
+            drop(g);
+            self.guard.changed.notify_waiters();
+            free
+        };
         loop {
-            let pass = match admit(&self.guard, self.index, &self.target, stop).await {
-                Admitted::Go(p) => p,
-                Admitted::Retired => return Gate::Retired,
-                Admitted::Stopped => return Gate::Stopped,
-            };
-            let Some(ledger) = self.ledger.as_ref().filter(|_| pass.counted()) else {
-                return Gate::Admitted { pass, ledger: false };
-            };
-            let (account, limit) = {
-                let g = self.guard.lock();
-                (g.name(self.index).unwrap_or_default().to_string(), g.limit())
-            };
             let answer = ledger.admit(&account, &self.target, limit).await;
-            let release = |g: &mut AccountGuard| g.release(self.index, pass);
             match answer {
                 Ok(LedgerAnswer::Go) => return Gate::Admitted { pass, ledger: true },
                 Ok(LedgerAnswer::Proven) => {
-                    let mut g = self.guard.lock();
-                    let pass = release(&mut g);
-                    g.prove(self.index);
-                    drop(g);
-                    self.guard.changed.notify_waiters();
+                    let pass = release(&|g| g.prove(self.index));
                     return Gate::Admitted { pass, ledger: false };
                 }
                 Ok(LedgerAnswer::Retired { refusals, now }) => {
-                    let mut g = self.guard.lock();
-                    release(&mut g);
-                    let known = g.is_retired(self.index);
-                    g.retire(&account, refusals);
-                    drop(g);
-                    self.guard.changed.notify_waiters();
+                    let known = self.guard.lock().is_retired(self.index);
+                    release(&|g| g.retire(&account, refusals));
                     if now {
                         // Announced by the engine with the connect's verdict.
                         return Gate::RetiredNow(refusals);
@@ -390,11 +392,16 @@ impl Admitting {
                     if let Err(e) = answer {
                         warn!(%account, error = %e, "the run's lockout ledger is unreachable: the connect waits");
                     }
-                    release(&mut self.guard.lock());
-                    self.guard.changed.notify_waiters();
                     tokio::select! {
                         _ = tokio::time::sleep(LEDGER_POLL) => {}
-                        _ = stop.wait_for(|s| *s) => return Gate::Stopped,
+                        _ = stop.wait_for(|s| *s) => {
+                            release(&|_| {});
+                            return Gate::Stopped;
+                        }
+                    }
+                    if self.guard.lock().is_retired(self.index) {
+                        release(&|_| {});
+                        return Gate::Retired;
                     }
                 }
             }

@@ -729,3 +729,32 @@ async fn a_host_that_keeps_the_scan_busy_ends_at_the_attempt_budget() {
     }
     assert_eq!(results[healthy].status, Status::Inventoried);
 }
+
+/// While the ledger says wait, each connect keeps its place in this process: the other
+/// connects of the account wait on the guard, and the ledger is asked about once a second
+/// per place, not in a loop by every waiting connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connects_waiting_for_the_ledger_poll_it_once_a_second_per_place() {
+    let hosts: Vec<String> = (30..38).map(|i| format!("127.0.64.{i}")).collect();
+    let spec: Vec<(&str, &str)> = hosts.iter().map(|h| (h.as_str(), "")).collect();
+    let sim = serve(&spec).await;
+    let ledger = std::sync::Arc::new(SlowLedger {
+        open_at: std::time::Instant::now() + Duration::from_millis(3500),
+        asked: Default::default(),
+        reports: Default::default(),
+    });
+    let engine = Engine::new(
+        options(&sim),
+        vec![cred(PASSWORD)],
+        one_class_profile("Win32_BIOS"),
+        None,
+    )
+    .with_ledger(ledger.clone());
+    let targets: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let (results, log) = scan(&engine, &targets).await;
+    assert!(results.values().all(|r| r.status == Status::Inventoried), "{results:?} {log:?}");
+    // Three places (the guard's limit), each asking about once a second for 3.5 s, then
+    // the first acceptance proves the account: the others do not ask at all.
+    let asked = ledger.asked.load(std::sync::atomic::Ordering::Relaxed);
+    assert!((3..=18).contains(&asked), "asked {asked} times");
+}
