@@ -121,9 +121,11 @@ pub(crate) struct Pinger {
 
 /// References of finished enumerators (three per query with the smart enumerator:
 /// the enumerator, its `IWbemFetchSmartEnum` and the smart enumerator) given back in one
-/// `RemRelease` ([MS-DCOM] 3.1.1.5.6.1.2 takes an array of `REMINTERFACEREF`): one round
-/// trip for the standard profile's 12 classes instead of one per class. Bounded, and
-/// flushed before each ping, so a long session (`perf`) keeps no spent object alive.
+/// `RemRelease` ([MS-DCOM] 3.1.1.5.6.1.3 takes an array of `REMINTERFACEREF`, and the
+/// exporter skips an IPID it no longer has, so one stale entry does not fail the rest):
+/// one round trip for the standard profile's 12 classes instead of one per class.
+/// Bounded, and flushed before each ping, so a long session (`perf`) keeps no spent
+/// object alive.
 pub const RELEASE_BATCH: usize = 64;
 
 /// A WMI session with one host: the activation's OXID, one authenticated connection to
