@@ -51,45 +51,60 @@ fn authenticate_users(pcap: &Path, epm_port: u16) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_wrong_first_account_reaches_at_most_the_guards_number_of_hosts() {
+/// The guard's test bed: the simulator serving `range` (hosts accepting `LAB\inventory`
+/// with `right`), a credentials file whose first account is the wrong one, and a capture
+/// of `net` on the loopback. `None` (after saying why) when nothing can be captured.
+fn guard_bed(
+    dir: &Path,
+    range: &str,
+    net: &str,
+    right: &str,
+) -> Option<(Killed, u16, std::path::PathBuf, PacketCapture)> {
     if !tshark_available() || !PacketCapture::available() {
         skip_or_fail("tshark is not installed (scripts/test.sh installs it)");
-        return;
+        return None;
     }
-    const RIGHT: &str = "Guard-Right-Pw-8812!";
-    const WRONG: &str = "Guard-Wrong-Pw-1207!";
-    let dir = temp_dir("guard-fifty");
     let fleet = dir.join("fleet.toml");
     std::fs::write(
         &fleet,
         format!(
             "[defaults]\nuser = \"LAB\\\\inventory\"\npassword_env = \"WINV_GUARD_SIM_PW\"\n\n\
-             [[host]]\naddress = \"127.0.88.1-127.0.88.{HOSTS}\"\n"
+             [[host]]\naddress = \"{range}\"\n"
         ),
     )
     .unwrap();
-    let (_sim, port) = start_sim(BIN, &fleet, &[("WINV_GUARD_SIM_PW", RIGHT)], &[]);
+    let (sim, port) = start_sim(BIN, &fleet, &[("WINV_GUARD_SIM_PW", right)], &[]);
     let creds = dir.join("creds");
     std::fs::write(
         &creds,
         "LAB\\svc-wrong env:WINV_GUARD_WRONG\nLAB\\inventory env:WINV_GUARD_RIGHT\n",
     )
     .unwrap();
-    let pcap = dir.join("guard.pcapng");
-    let cap = match PacketCapture::start("lo", "net 127.0.88.0/24", &pcap) {
-        Ok(c) => c,
+    match PacketCapture::start("lo", net, dir.join("guard.pcapng")) {
+        Ok(cap) => Some((sim, port, creds, cap)),
         Err(e) => {
             skip_or_fail(&format!("cannot capture on lo: {e:#}"));
-            return;
+            None
         }
+    }
+}
+
+#[test]
+fn a_wrong_first_account_reaches_at_most_the_guards_number_of_hosts() {
+    const RIGHT: &str = "Guard-Right-Pw-8812!";
+    const WRONG: &str = "Guard-Wrong-Pw-1207!";
+    let dir = temp_dir("guard-fifty");
+    let range = format!("127.0.88.1-127.0.88.{HOSTS}");
+    let Some((_sim, port, creds, cap)) = guard_bed(&dir, &range, "net 127.0.88.0/24", RIGHT)
+    else {
+        return;
     };
     let db = dir.join("inv.db");
     // 64 at once: without the guard every host would get the wrong account first.
     let out = Command::new(BIN)
         .args([
             "scan",
-            &format!("127.0.88.1-127.0.88.{HOSTS}"),
+            &range,
             "--credentials",
         ])
         .arg(&creds)
@@ -190,37 +205,14 @@ fn a_wrong_first_account_reaches_at_most_the_guards_number_of_hosts() {
 /// other's: six refusals where the domain allows three. The ledger keeps it to three.
 #[test]
 fn two_scanners_of_a_shared_run_spend_the_guards_limit_together() {
-    if !tshark_available() || !PacketCapture::available() {
-        skip_or_fail("tshark is not installed (scripts/test.sh installs it)");
-        return;
-    }
     const N: usize = 24;
     const RIGHT: &str = "Guard-Right-Pw-4471!";
     const WRONG: &str = "Guard-Wrong-Pw-9930!";
     let dir = temp_dir("guard-shared");
-    let fleet = dir.join("fleet.toml");
-    std::fs::write(
-        &fleet,
-        format!(
-            "[defaults]\nuser = \"LAB\\\\inventory\"\npassword_env = \"WINV_GUARD_SIM_PW\"\n\n\
-             [[host]]\naddress = \"127.0.89.1-127.0.89.{N}\"\n"
-        ),
-    )
-    .unwrap();
-    let (_sim, port) = start_sim(BIN, &fleet, &[("WINV_GUARD_SIM_PW", RIGHT)], &[]);
-    let creds = dir.join("creds");
-    std::fs::write(
-        &creds,
-        "LAB\\svc-wrong env:WINV_GUARD_WRONG\nLAB\\inventory env:WINV_GUARD_RIGHT\n",
-    )
-    .unwrap();
-    let pcap = dir.join("guard-shared.pcapng");
-    let cap = match PacketCapture::start("lo", "net 127.0.89.0/24", &pcap) {
-        Ok(c) => c,
-        Err(e) => {
-            skip_or_fail(&format!("cannot capture on lo: {e:#}"));
-            return;
-        }
+    let range = format!("127.0.89.1-127.0.89.{N}");
+    let Some((_sim, port, creds, cap)) = guard_bed(&dir, &range, "net 127.0.89.0/24", RIGHT)
+    else {
+        return;
     };
     let db = dir.join("shared.db");
     let scanner = |name: &str, first: &[&str]| {
@@ -257,7 +249,6 @@ fn two_scanners_of_a_shared_run_spend_the_guards_limit_together() {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     };
-    let range = format!("127.0.89.1-127.0.89.{N}");
     let (mut a, log_a) = scanner("alpha", &[&range, "--shared"]);
     let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !read(&log_a).contains("shared run 1 created") {
