@@ -940,19 +940,28 @@ impl Computer {
         self.next_item(now)
     }
 
-    fn items_done(&mut self, now: Now) -> Action {
-        let release = self.attempt.as_ref().is_some_and(|a| a.client_ok);
+    /// The attempt's end when every item is done (inventoried) or anything was ever
+    /// collected (an incomplete inventory); `None`: nothing was, the caller decides.
+    fn final_if_collected(&mut self, release: bool, now: Now) -> Option<Action> {
         let complete = self.order.iter().all(|i| {
             self.classes
                 .iter()
                 .any(|c| c.class == i.name() && c.outcome.is_done())
         });
         if complete {
-            return self.end(AttemptEnd::Final(Status::Inventoried, None), release, now);
+            return Some(self.end(AttemptEnd::Final(Status::Inventoried, None), release, now));
         }
         if self.any_success {
             let end = AttemptEnd::Final(Status::InventoriedIncomplete, None);
-            return self.end(end, release, now);
+            return Some(self.end(end, release, now));
+        }
+        None
+    }
+
+    fn items_done(&mut self, now: Now) -> Action {
+        let release = self.attempt.as_ref().is_some_and(|a| a.client_ok);
+        if let Some(done) = self.final_if_collected(release, now) {
+            return done;
         }
         // Every item failed and nothing was ever collected: try again later; after the
         // last attempt this is "other reasons".
@@ -1014,17 +1023,8 @@ impl Computer {
             a.todo.clear();
         }
         let release = self.attempt.as_ref().is_some_and(|a| a.client_ok);
-        let complete = self.order.iter().all(|i| {
-            self.classes
-                .iter()
-                .any(|c| c.class == i.name() && c.outcome.is_done())
-        });
-        if complete {
-            return self.end(AttemptEnd::Final(Status::Inventoried, None), release, now);
-        }
-        if self.any_success {
-            let end = AttemptEnd::Final(Status::InventoriedIncomplete, None);
-            return self.end(end, release, now);
+        if let Some(done) = self.final_if_collected(release, now) {
+            return done;
         }
         let f = last.unwrap_or_else(|| {
             budget_failure(format!("the attempt's {secs} s time budget ran out"))
