@@ -118,6 +118,18 @@ fn report(db: &Path, args: &[&str], out: &Path) -> Output {
         .unwrap()
 }
 
+/// `report --compare A B --format json` into `out`, which must succeed; its document.
+fn compare_json(db: &Path, a: &str, b: &str, out: &Path) -> Value {
+    let o = report(db, &["--compare", a, b, "--format", "json"], out);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -191,15 +203,7 @@ fn sheet<'a>(doc: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn two_runs_compare_as_the_database_says() {
     let (dir, db) = scanned();
-    let out = dir.join("compare.json");
-    let o = report(db, &["--compare", "1", "2", "--format", "json"], &out);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let doc = compare_json(db, "1", "2", &dir.join("compare.json"));
     let (a, b) = (run_data(db, 1), run_data(db, 2));
 
     // Machines new and gone: by target.
@@ -294,15 +298,7 @@ fn two_runs_compare_as_the_database_says() {
 #[test]
 fn a_run_compared_with_itself_and_unknown_runs() {
     let (dir, db) = scanned();
-    let out = dir.join("self.json");
-    let o = report(db, &["--compare", "2", "2", "--format", "json"], &out);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let doc = compare_json(db, "2", "2", &dir.join("self.json"));
     for s in doc["sheets"].as_array().unwrap() {
         assert_eq!(s["rows"].as_array().unwrap().len(), 0, "{}", s["name"]);
     }
