@@ -997,25 +997,7 @@ async fn guarded<T>(
     deadline: Option<Instant>,
     stop: &mut watch::Receiver<bool>,
 ) -> Guarded<T> {
-    if *stop.borrow() {
-        return Guarded::Stopped;
-    }
-    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    let (limit, budget) = match left {
-        Some(left) if left < watchdog => (left, true),
-        _ => (watchdog, false),
-    };
-    if budget && limit.is_zero() {
-        return Guarded::OutOfTime;
-    }
-    tokio::select! {
-        r = tokio::time::timeout(limit, fut) => match r {
-            Ok(v) => Guarded::Done(v),
-            Err(_) if budget => Guarded::OutOfTime,
-            Err(_) => Guarded::Watchdog,
-        },
-        _ = stop.wait_for(|s| *s) => Guarded::Stopped,
-    }
+    guarded_waiting(fut, watchdog, deadline, &|| (Duration::ZERO, false), stop).await
 }
 
 /// Runs a connect under the watchdog, the attempt's `deadline` and the stop signal, where
@@ -1030,6 +1012,19 @@ async fn guarded_connect<T>(
     gate: &Admitting,
     stop: &mut watch::Receiver<bool>,
 ) -> Guarded<T> {
+    guarded_waiting(fut, watchdog, attempt_deadline, &|| gate.waited(), stop).await
+}
+
+/// [`guarded`] where `waited` says how long the step has waited for something that is
+/// not the host's (and whether it waits now): that time does not count toward the
+/// watchdog; the attempt's deadline holds whatever it waits for.
+async fn guarded_waiting<T>(
+    fut: impl std::future::Future<Output = T>,
+    watchdog: Duration,
+    attempt_deadline: Option<Instant>,
+    waited: &(dyn Fn() -> (Duration, bool) + Sync),
+    stop: &mut watch::Receiver<bool>,
+) -> Guarded<T> {
     if *stop.borrow() {
         return Guarded::Stopped;
     }
@@ -1041,7 +1036,7 @@ async fn guarded_connect<T>(
         if budget.is_some_and(|b| b <= now) {
             return Guarded::OutOfTime;
         }
-        let (waited, waiting) = gate.waited();
+        let (waited, waiting) = waited();
         let deadline = start + watchdog + waited;
         if !waiting && deadline <= now {
             return Guarded::Watchdog;
