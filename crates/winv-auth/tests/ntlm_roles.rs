@@ -381,10 +381,6 @@ fn passive_decrypts_both_directions() {
         assert_eq!(wire, plain);
     }
     assert_eq!((c2s.next_seq(), s2c.next_seq()), (4, 4));
-    assert!(matches!(
-        c2s.protect(&mut [0u8; 4], None),
-        Err(AuthError::State(_))
-    ));
 
     // Wrong password: the NTProofStr check fails.
     let r = NtlmPassive::from_messages(
@@ -407,6 +403,53 @@ fn passive_decrypts_both_directions() {
     let (_, plain, mut wire, sig) = captured[0].clone();
     c2s.unprotect(&mut wire, Some(24..48), &sig).expect("c2s");
     assert_eq!(wire, plain);
+}
+
+/// A man in the middle who knows the password reads the server's stream with one passive
+/// context and writes the client's with a second of the same direction: the real client
+/// accepts what it re-sealed, altered or not, and a byte flipped after sealing still fails.
+#[test]
+fn a_second_passive_context_re_seals_what_the_client_accepts() {
+    let mut c = client("Administrator", "CORP", "S3cret!");
+    let mut s = server();
+    let (run, r) = handshake(&mut c, &mut s);
+    r.expect("accepts");
+    let secret = NtlmSecret::from_password("S3cret!");
+    let (_, mut read_server) =
+        NtlmPassive::from_messages(&run.negotiate, &run.challenge, &run.authenticate, &secret)
+            .expect("passive keys");
+    let (_, mut write_client) =
+        NtlmPassive::from_messages(&run.negotiate, &run.challenge, &run.authenticate, &secret)
+            .expect("passive keys");
+    for i in 0..3u8 {
+        let plain = pdu(70 + i, 40);
+        let mut wire = plain.clone();
+        let sig = s.protect(&mut wire, Some(8..40)).expect("server protects");
+        read_server
+            .unprotect(&mut wire, Some(8..40), &sig)
+            .expect("the proxy reads the server");
+        assert_eq!(wire, plain);
+        // Altered (the proxy's behaviour), then sealed for the client.
+        wire[20] ^= 0x5a;
+        let altered = wire.clone();
+        let sig = write_client
+            .protect(&mut wire, Some(8..40))
+            .expect("the proxy re-seals");
+        assert_ne!(wire[8..40], altered[8..40], "sealed");
+        c.unprotect(&mut wire, Some(8..40), &sig)
+            .expect("the client accepts the re-sealed message");
+        assert_eq!(wire, altered);
+    }
+    // Tampering after sealing is still caught.
+    let mut wire = pdu(90, 40);
+    let sig = write_client
+        .protect(&mut wire, Some(8..40))
+        .expect("re-seal");
+    wire[30] ^= 1;
+    assert_eq!(
+        c.unprotect(&mut wire, Some(8..40), &sig).err(),
+        Some(AuthError::BadSignature)
+    );
 }
 
 #[test]
@@ -459,7 +502,11 @@ fn a_local_account_sends_the_servers_computer_name_as_domain() {
     creds.domain_from_challenge = true;
     let mut c = NtlmClient::new(creds);
     let mut s = NtlmServer::new(target());
-    s.add_user("helpdesk", "WINHOST", NtlmSecret::from_password("Local-Pw1"));
+    s.add_user(
+        "helpdesk",
+        "WINHOST",
+        NtlmSecret::from_password("Local-Pw1"),
+    );
     let (run, r) = handshake(&mut c, &mut s);
     assert!(r.is_ok(), "{r:?}");
     let auth = AuthenticateMessage::decode(&run.authenticate).expect("authenticate decodes");

@@ -5,13 +5,18 @@
 //! for both commands (`diagnose --json`: its failure's stage and code; addresses
 //! 127.0.121.x). `scan` is in `crates/winventory/tests/hostile_scan.rs`.
 //!
-//! Two kinds of server:
+//! Three kinds of server:
 //! - a fake DCE/RPC endpoint on port 135 written here on raw TCP (silence, trickled bytes,
 //!   a header claiming 65,535 octets, garbage, an RST, a bind_nak with a reason no
 //!   specification names, a shutdown PDU instead of the bind_ack);
 //! - the simulator with its hostile faults (`endless_enumeration`, `empty_enumeration`,
 //!   `fault_then_silence`; docs/fleet.md), which speaks the whole flow (NTLM at packet
-//!   privacy, activation, OXID, login) and misbehaves in the enumeration.
+//!   privacy, activation, OXID, login) and misbehaves in the enumeration;
+//! - the healthy simulator behind the re-sealing proxy (`winv_testsuite::reseal`), which
+//!   derives the session keys from the logon it relays and alters the server's answers
+//!   above a valid seal: endless sealed fragments, a 4 GiB `alloc_hint`, cut, duplicated,
+//!   misaddressed and replayed answers, faults in place of answers, and two hundred random
+//!   damages (127.0.140.x and 127.0.142.x in front of 127.0.141.x and 127.0.143.x).
 //!
 //! `winventory` must be built (`cargo build -p winventory`, which `cargo nextest run
 //! --workspace` does); the tests skip without it, and fail under CI=true.
@@ -26,6 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use winv_testsuite::cli::watch;
 use winv_testsuite::fixtures::skip_or_fail;
+use winv_testsuite::reseal::{self, ResealProxy, Route};
 use winv_testsuite::sim::serve_one_host;
 
 const PW_ENV: &str = "WINV_HOSTILE_PASSWORD";
@@ -158,14 +164,21 @@ fn check(o: &Outcome, what: &str, codes: &[i32], stage: &str, deadline: Duration
             || l.starts_with("winventory: the logon was refused for account")
     };
     assert_eq!(
-        o.stderr.lines().filter(|l| !l.trim().is_empty() && !hint(l)).count(),
+        o.stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !hint(l))
+            .count(),
         1,
         "{what}: one error line, not: {}",
         o.stderr
     );
     // A reply that failed verification is not a refused logon.
     if o.stderr.contains("failed verification") {
-        assert!(!o.stderr.contains("the logon was refused"), "{what}: {}", o.stderr);
+        assert!(
+            !o.stderr.contains("the logon was refused"),
+            "{what}: {}",
+            o.stderr
+        );
     }
 }
 
@@ -966,6 +979,297 @@ fn diagnose_against_the_hostile_simulator() {
             assert!(o.elapsed >= call, "{faults}: {:?}", o.elapsed);
             assert!(o.cpu_s < 1.0, "{faults}: {} s of CPU", o.cpu_s);
         }
+        rt.shutdown_background();
+    }
+}
+
+// ------------------------------------------------------------------ the re-sealing proxy
+
+/// A healthy simulated host at `upstream` behind the re-sealing proxy at `listen` doing
+/// `b`, on one runtime of their own; returns the proxy's port 135.
+fn proxied(
+    listen: &str,
+    upstream: &str,
+    b: reseal::Behaviour,
+) -> (
+    u16,
+    tokio::runtime::Runtime,
+    winv_sim::server::SimServer,
+    ResealProxy,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (sim, _) = rt
+        .block_on(serve_one_host(upstream, "", PW_ENV, PASSWORD, 61))
+        .unwrap();
+    let route = Route {
+        listen: listen.parse().unwrap(),
+        upstream: upstream.parse().unwrap(),
+        behaviour: b,
+    };
+    let proxy = rt
+        .block_on(ResealProxy::start(
+            &[route],
+            sim.epm_port,
+            sim.dynamic_port,
+            PASSWORD,
+        ))
+        .unwrap();
+    (proxy.epm_port, rt, sim, proxy)
+}
+
+fn count(c: &std::sync::atomic::AtomicU64) -> u64 {
+    c.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Re-sealing changes nothing by itself: the proxy's answer equals the simulator's own,
+/// byte for byte on standard output; so does an answer whose every response claims an
+/// `alloc_hint` of 4 GiB (a hint, not a size to reserve: memory stays bounded).
+/// (127.0.140.1-2 in front of 127.0.141.1-2)
+#[test]
+fn the_re_sealing_proxy_is_invisible_and_an_alloc_hint_is_only_a_hint() {
+    let Some(bin) = winventory() else {
+        return;
+    };
+    let wql = "SELECT Name, State FROM Win32_Service";
+    for (i, b) in [
+        reseal::Behaviour::Passthrough,
+        reseal::Behaviour::HugeAllocHint,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (listen, up) = (
+            format!("127.0.140.{}", i + 1),
+            format!("127.0.141.{}", i + 1),
+        );
+        let (port, rt, sim, proxy) = proxied(&listen, &up, b);
+        let direct = query(&bin, &up, sim.epm_port, wql, 5);
+        assert_eq!(direct.code, Some(0), "direct: {}", direct.stderr);
+        let o = query(&bin, &listen, port, wql, 5);
+        eprintln!("{b:?}: {o:?}");
+        assert_eq!(o.code, Some(0), "{b:?}: {}", o.stderr);
+        assert!(o.stdout.lines().count() > 10, "{b:?}: {}", o.stdout);
+        assert_eq!(o.stdout, direct.stdout, "{b:?}: the proxied answer differs");
+        assert!(o.hwm_kib < MAX_HWM_KIB, "{b:?}: {} KiB", o.hwm_kib);
+        // Both connections' logons were relayed and their keys derived; every sealed
+        // answer went through the proxy's seal.
+        assert_eq!(count(&proxy.counts.sessions), 2, "{b:?}");
+        assert_eq!(count(&proxy.counts.unreadable), 0, "{b:?}");
+        assert!(count(&proxy.counts.resealed) >= 5, "{b:?}");
+        let tampered = count(&proxy.counts.tampered);
+        match b {
+            reseal::Behaviour::Passthrough => assert_eq!(tampered, 0),
+            _ => assert!(tampered >= 5, "{b:?}: {tampered}"),
+        }
+        drop(proxy);
+        rt.shutdown_background();
+    }
+}
+
+/// A sealed enumeration answer whose fragments never end, every fragment correctly signed
+/// and sealed, is refused once its reassembly passes the client's response limit (4 MiB),
+/// at the enumeration, within the call deadline and in bounded memory. (127.0.140.3)
+#[test]
+fn endless_sealed_fragments_stop_at_the_reassembly_limit() {
+    let Some(bin) = winventory() else {
+        return;
+    };
+    let secs = 5;
+    let (port, rt, _sim, proxy) = proxied(
+        "127.0.140.3",
+        "127.0.141.3",
+        reseal::Behaviour::EndlessFragments,
+    );
+    let o = query(
+        &bin,
+        "127.0.140.3",
+        port,
+        "SELECT Name FROM Win32_Service",
+        secs,
+    );
+    eprintln!("endless fragments: {o:?}");
+    check(
+        &o,
+        "endless fragments",
+        &[EXIT_WMI],
+        "enumerate",
+        Duration::from_secs(secs),
+    );
+    assert!(o.stderr.contains("too large"), "{}", o.stderr);
+    // The client really was sent past its limit, and stopped reading soon after.
+    let sent = count(&proxy.counts.octets_to_clients);
+    assert!(sent > 4 << 20, "{sent} octets sent");
+    assert!(sent < 64 << 20, "{sent} octets sent");
+    drop(proxy);
+    rt.shutdown_background();
+}
+
+/// Answers damaged above a valid seal, each classified with its exit code and stage,
+/// within the call deadline, one error line: a cut enumeration answer (malformed), the
+/// query's answer sent twice (a PDU for a call already answered), an enumeration answer
+/// for another call, a replayed sealed answer under the current call id (it fails
+/// verification: the sequence number and key stream are spent; the security layer's
+/// class, 4, as a flipped sealed byte), and a sealed fault in
+/// place of the answer, with a status no table names and with access denied.
+/// (127.0.140.10-15)
+#[test]
+fn damaged_answers_under_valid_seals_are_classified() {
+    let Some(bin) = winventory() else {
+        return;
+    };
+    use reseal::Behaviour as B;
+    let secs = 5;
+    let cases = [
+        (
+            B::TruncatedEnumeration,
+            EXIT_WMI,
+            "enumerate",
+            "malformed reply",
+        ),
+        (
+            B::DuplicateQueryAnswer,
+            EXIT_WMI,
+            "enumerate",
+            "unknown call_id",
+        ),
+        (B::WrongCallId, EXIT_WMI, "enumerate", "unknown call_id"),
+        (B::Replay, EXIT_ACCESS, "enumerate", "failed verification"),
+        (
+            B::FaultInstead(0xdead_beef),
+            EXIT_WMI,
+            "enumerate",
+            "0xdeadbeef",
+        ),
+        (
+            B::FaultInstead(5),
+            EXIT_ACCESS,
+            "enumerate",
+            "ERROR_ACCESS_DENIED",
+        ),
+    ];
+    for (i, (b, exit, stage, says)) in cases.into_iter().enumerate() {
+        let (listen, up) = (
+            format!("127.0.140.{}", i + 10),
+            format!("127.0.141.{}", i + 10),
+        );
+        let (port, rt, _sim, proxy) = proxied(&listen, &up, b);
+        let o = query(&bin, &listen, port, "SELECT Name FROM Win32_Service", secs);
+        eprintln!("{b:?}: {o:?}");
+        check(
+            &o,
+            &format!("{b:?}"),
+            &[exit],
+            stage,
+            Duration::from_secs(secs),
+        );
+        assert!(o.stderr.contains(says), "{b:?}: {}", o.stderr);
+        assert!(
+            count(&proxy.counts.tampered) >= 1,
+            "{b:?}: the proxy did nothing"
+        );
+        drop(proxy);
+        rt.shutdown_background();
+    }
+}
+
+/// Two hundred answers damaged at random (one per run, on the dynamic port: bits flipped, a
+/// word set to a huge count, a stub cut or lengthened), each re-sealed so that only the
+/// decoders above the seal see it: no run panics, hangs or balloons. Each exits with a
+/// documented code within the call deadline and under 64 MiB; a failure is one error line
+/// naming its stage. Across the runs the damage reached the decoders (most runs were
+/// damaged, and some failed). (127.0.142.x in front of 127.0.143.x)
+#[test]
+fn randomly_damaged_answers_never_panic_hang_or_balloon() {
+    let Some(bin) = winventory() else {
+        return;
+    };
+    const RUNS: u64 = 200;
+    let secs = 5;
+    let (mut damaged, mut failed) = (0, 0);
+    let mut by_code = std::collections::BTreeMap::new();
+    for seed in 0..RUNS {
+        let (listen, up) = (
+            format!("127.0.142.{}", seed + 1),
+            format!("127.0.143.{}", seed + 1),
+        );
+        let (port, rt, _sim, proxy) = proxied(&listen, &up, reseal::Behaviour::Mutate(seed));
+        let o = query(&bin, &listen, port, "SELECT * FROM Win32_Service", secs);
+        let what = format!("seed {seed}");
+        assert!(!o.stderr.contains("panicked"), "{what}: {}", o.stderr);
+        assert!(
+            o.code.is_some_and(
+                |c| [0, EXIT_CONNECTION, EXIT_ACCESS, EXIT_WMI, EXIT_TIMEOUT].contains(&c)
+            ),
+            "{what}: exit {:?}: {}",
+            o.code,
+            o.stderr
+        );
+        assert!(
+            o.elapsed <= Duration::from_secs(secs + 1),
+            "{what}: took {:?}",
+            o.elapsed
+        );
+        assert!(o.hwm_kib < MAX_HWM_KIB, "{what}: {} KiB", o.hwm_kib);
+        if o.code != Some(0) {
+            failed += 1;
+            let lines: Vec<_> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert!(
+                lines.first().is_some_and(|l| l.contains(" failed at ")),
+                "{what}: {}",
+                o.stderr
+            );
+        }
+        damaged += u64::from(count(&proxy.counts.tampered) > 0);
+        *by_code.entry(o.code).or_insert(0) += 1;
+        drop(proxy);
+        rt.shutdown_background();
+    }
+    eprintln!("damaged {damaged} of {RUNS} runs; exits {by_code:?}");
+    assert!(damaged >= RUNS / 2, "only {damaged} runs were damaged");
+    assert!(
+        failed >= RUNS / 5,
+        "only {failed} runs failed: the damage never reached a decoder"
+    );
+}
+
+/// `diagnose` through the re-sealing proxy: unchanged answers diagnose clean; endless
+/// sealed fragments and a cut enumeration answer fail at the enumeration, exit 5, at once
+/// and in bounded memory. (127.0.140.20-22)
+#[test]
+fn diagnose_through_the_re_sealing_proxy() {
+    let Some(bin) = winventory() else {
+        return;
+    };
+    use reseal::Behaviour as B;
+    let secs = 5;
+    let (port, rt, _sim, _proxy) = proxied("127.0.140.20", "127.0.141.20", B::Passthrough);
+    let o = diagnose(&bin, "127.0.140.20", port, secs);
+    assert_eq!(o.code, Some(0), "{} {}", o.stdout, o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert!(v["failure"].is_null(), "{}", v["failure"]);
+    rt.shutdown_background();
+    for (i, b) in [B::EndlessFragments, B::TruncatedEnumeration]
+        .into_iter()
+        .enumerate()
+    {
+        let (listen, up) = (
+            format!("127.0.140.{}", i + 21),
+            format!("127.0.141.{}", i + 21),
+        );
+        let (port, rt, _sim, _proxy) = proxied(&listen, &up, b);
+        let o = diagnose(&bin, &listen, port, secs);
+        check_diagnose(
+            &o,
+            &format!("{b:?}"),
+            EXIT_WMI,
+            "enumerate",
+            None,
+            Duration::from_secs(secs),
+        );
         rt.shutdown_background();
     }
 }

@@ -1,4 +1,5 @@
-//! The passive role: deriving session keys from a captured exchange.
+//! The passive role: deriving session keys from a captured exchange (and, for the test
+//! suite's re-sealing proxy, protecting as one side would).
 
 use std::ops::Range;
 
@@ -66,9 +67,12 @@ impl NtlmPassive {
     }
 }
 
-/// One direction of a captured NTLMv2 session ([MS-NLMP] 3.4): only
-/// [`SecurityContext::unprotect`] is meaningful; `step` and `protect` return
-/// [`AuthError::State`].
+/// One direction of a captured NTLMv2 session ([MS-NLMP] 3.4), from its first message:
+/// [`SecurityContext::unprotect`] reads what that side sent, and
+/// [`SecurityContext::protect`] writes as that side would (a man in the middle who knows
+/// the password re-seals with a second context of the same direction: one to read the
+/// sender's stream, one to write the receiver's). Both advance the one sequence number and
+/// RC4 handle. `step` returns [`AuthError::State`].
 pub struct NtlmPassiveContext {
     keys: DirectionKeys,
     direction: Direction,
@@ -121,10 +125,10 @@ impl SecurityContext for NtlmPassiveContext {
 
     fn protect(
         &mut self,
-        _message: &mut [u8],
-        _seal: Option<Range<usize>>,
+        message: &mut [u8],
+        seal: Option<Range<usize>>,
     ) -> Result<Vec<u8>, AuthError> {
-        Err(AuthError::State("passive context cannot protect"))
+        Ok(self.keys.protect(message, seal)?.to_vec())
     }
 
     fn unprotect(
