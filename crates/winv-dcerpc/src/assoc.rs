@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 use winv_auth::{AuthLevel, SecurityContext, Step};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::frag::{fragment_request, Reassembler, DEFAULT_MAX_RESPONSE_STUB};
 use crate::interfaces::NDR;
 use crate::pdu::{
@@ -443,7 +443,11 @@ impl ClientAssociation {
                     ..
                 }
         ) {
-            return Err(Error::State("request before the association is bound"));
+            return Err(Error::State(if self.state == State::Failed {
+                "request on a failed association"
+            } else {
+                "request before the association is bound"
+            }));
         }
         if !self
             .contexts
@@ -510,7 +514,7 @@ impl ClientAssociation {
                 if !self.outstanding.contains(&h.call_id) {
                     return Err(Error::UnknownCall(h.call_id));
                 }
-                let pdu = decode_protected(buf, self.protection().as_mut())?;
+                let pdu = self.verified(buf)?;
                 let Body::Response(resp) = pdu.body else {
                     return Err(Error::Malformed("response body"));
                 };
@@ -543,7 +547,7 @@ impl ClientAssociation {
                 // Faults may come unsigned (the server may not have the
                 // context); verify those that carry a trailer.
                 let pdu = if h.auth_length > 0 && !is_bind {
-                    decode_protected(buf, self.protection().as_mut())?
+                    self.verified(buf)?
                 } else {
                     Pdu::decode(buf)?
                 };
@@ -569,6 +573,17 @@ impl ClientAssociation {
             }
             _ => Err(unexpected(self.state)),
         }
+    }
+
+    /// Verifies and decodes a signed response or fault. A PDU that fails verification
+    /// fails the association: the receiving sequence number (and, sealed, the key stream)
+    /// has moved past what the server used, so no later PDU on it could verify.
+    fn verified(&mut self, buf: &[u8]) -> Result<Pdu> {
+        let r = decode_protected(buf, self.protection().as_mut());
+        if matches!(&r, Err(e) if e.kind() == ErrorKind::Security) {
+            self.state = State::Failed;
+        }
+        r
     }
 
     fn on_bind_ack(

@@ -437,6 +437,12 @@ fn full_association_at_privacy() {
     r3[26] ^= 0x80;
     let err = client.receive(&r3).unwrap_err();
     assert_eq!(err, Error::Security(AuthError::BadSignature));
+    // It fails the association: the receiving sequence number has moved past the
+    // server's, so no later call could verify; none is made.
+    assert_eq!(
+        client.request(ctx2, 1, None, b"q").unwrap_err(),
+        Error::State("request on a failed association")
+    );
     // Shutdown.
     let sd = Pdu::new(0, Body::Shutdown).encode().unwrap();
     assert_eq!(client.receive(&sd).unwrap(), Event::Shutdown);

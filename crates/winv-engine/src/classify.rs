@@ -196,6 +196,14 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
             // Connected, then no answer in time: MAP's "WMI query time out".
             _ => with(f, Status::WmiQueryTimeout, None),
         },
+        // A reply that failed its signature check: the session's keys no longer agree
+        // (traffic altered on the way, or a server answering with another key). The
+        // security layer's refusal, by the code SSPI gives it, not a refused logon.
+        Cause::AuthenticationFailed(d) if d.starts_with(winv_client::error::UNVERIFIED) => {
+            let mut f = with(f, Status::AccessDenied, Some(SEC_E_MESSAGE_ALTERED));
+            f.denied_by = Some(DeniedBy::Authentication);
+            f
+        }
         Cause::AuthenticationFailed(_) => {
             let mut f = with(f, Status::AccessDenied, Some(E_ACCESSDENIED));
             f.denied_by = Some(DeniedBy::Authentication);
@@ -244,6 +252,10 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
         }
     }
 }
+
+/// `SEC_E_MESSAGE_ALTERED`: what SSPI's `VerifySignature` / `DecryptMessage` report for a
+/// message whose signature does not verify.
+pub const SEC_E_MESSAGE_ALTERED: u32 = 0x8009_030F;
 
 /// `SEC_E_NO_AUTHENTICATING_AUTHORITY`: what Windows reports when no KDC answers.
 pub const SEC_E_NO_AUTHENTICATING_AUTHORITY: u32 = 0x8009_0311;

@@ -26,6 +26,9 @@
 //!   tried first on the later attempts; an empty list is `no-credentials`; a credential
 //!   the lockout guard retired ([`crate::guard`]) is passed over, and when every one was,
 //!   the computer is `access-denied` with nothing sent;
+//! - a reply that failed verification ([`SEC_E_MESSAGE_ALTERED`]) ends the attempt with
+//!   that failure, not retried: the connection's keys no longer agree, so no later call on
+//!   it could verify, and a host (or a path) that alters replies would alter them again;
 //! - a stop gives `inventory-not-completed`, keeping whatever was collected;
 //! - an optional scenario item whose namespace, class or registry key the host does not
 //!   have ([`is_not_present`]) is recorded as [`ClassOutcome::NotPresent`]: no error, no
@@ -40,7 +43,9 @@ use std::time::{Duration, Instant};
 
 use winv_client::flow::ResolveFailure;
 
-use crate::classify::{engine_failure, WSAHOST_NOT_FOUND, WSANO_DATA, WSATRY_AGAIN};
+use crate::classify::{
+    engine_failure, SEC_E_MESSAGE_ALTERED, WSAHOST_NOT_FOUND, WSANO_DATA, WSATRY_AGAIN,
+};
 use crate::profile::Item;
 use crate::record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
@@ -907,6 +912,8 @@ impl Computer {
                 } else if f.retry {
                     self.set_failing(Some(name));
                     return self.end(AttemptEnd::Retry(f), answered, now);
+                } else if f.code == Some(SEC_E_MESSAGE_ALTERED) {
+                    return self.end(AttemptEnd::Final(f.status, Some(f)), answered, now);
                 } else if f.phase == winv_kb::Phase::Connecting && !item.optional() {
                     // The login to the item's namespace failed (root\default for
                     // StdRegProv): that is the computer's status. For an optional

@@ -231,6 +231,9 @@ struct Conn {
     calls: HashMap<u32, (u16, u16)>,
     /// Whether a once-only behaviour has acted.
     acted: bool,
+    /// A call whose first fragment a behaviour replaced: its later fragments are read
+    /// and dropped.
+    dropping: Option<u32>,
     /// The last sealed response sent to the client (for [`Behaviour::Replay`]).
     last_sent: Option<Vec<u8>>,
     /// Sealed responses seen, and the one [`Behaviour::Mutate`] damages.
@@ -264,6 +267,7 @@ impl Conn {
             contexts: HashMap::new(),
             calls: HashMap::new(),
             acted: false,
+            dropping: None,
             last_sent: None,
             responses: 0,
             mutate_at,
@@ -378,7 +382,23 @@ impl Conn {
             // A call is answered once: its last fragment retires it.
             self.calls.remove(&pdu.call_id);
         }
+        if self.dropping == Some(pdu.call_id) {
+            if pdu.flags & PFC_LAST_FRAG != 0 {
+                self.dropping = None;
+            }
+            return Out::Send(Vec::new());
+        }
+        let (call_id, more) = (pdu.call_id, pdu.flags & PFC_LAST_FRAG == 0);
+        let replaced = matches!(
+            self.behaviour,
+            Behaviour::Replay | Behaviour::FaultInstead(_)
+        ) && enumeration
+            && !self.acted;
         let altered = self.behave(pdu, enumeration, exec_query);
+        if replaced && self.acted && more {
+            // The replacement stands for the whole answer.
+            self.dropping = Some(call_id);
+        }
         let keys = self.keys.as_mut().expect("keys are set above");
         let mut out = Vec::new();
         for p in altered {
@@ -485,7 +505,7 @@ impl Conn {
                         stub: Vec::new(),
                     }),
                 );
-                f.flags = pdu.flags;
+                f.flags = pdu.flags | PFC_LAST_FRAG;
                 vec![Altered::Pdu(f)]
             }
             Behaviour::Mutate(_) => {

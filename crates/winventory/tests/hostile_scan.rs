@@ -8,6 +8,10 @@
 //! The simulator runs in a process of its own (`winventory sim --fleet`), so its memory
 //! is not the scan's. Addresses: 127.30.0.0/16 (healthy 127.30.0.1-200, hostile
 //! 127.30.1.1-200).
+//!
+//! A second scan goes through the re-sealing proxy (`winv_testsuite::reseal`): healthy
+//! hosts whose answers the proxy alters above a valid seal (127.31.0.x in front of
+//! 127.31.1.x), each behaviour with the status and error it must give.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -18,6 +22,8 @@ use std::time::Duration;
 use winv_engine::{ClassOutcome, ComputerResult, Status, MAX_ATTEMPTS};
 use winv_store::Store;
 use winv_testsuite::cli::{start_sim, temp_dir, watch};
+use winv_testsuite::reseal::{self, ResealProxy, Route};
+use winv_testsuite::sim::serve_fleet;
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const PW_ENV: &str = "WINV_HOSTILE_SCAN_PW";
@@ -367,4 +373,241 @@ fn a_scan_of_200_hostile_hosts_beside_200_healthy_ones() {
         eprintln!("{kind}: {statuses:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The re-sealing proxy's behaviours (`winv_testsuite::reseal`), a route per host, in
+/// front of healthy simulated hosts, and how many hosts get each.
+const PROXIED: [(reseal::Behaviour, usize); 9] = [
+    (reseal::Behaviour::Passthrough, 4),
+    (reseal::Behaviour::HugeAllocHint, 2),
+    (reseal::Behaviour::EndlessFragments, 4),
+    (reseal::Behaviour::TruncatedEnumeration, 2),
+    (reseal::Behaviour::DuplicateQueryAnswer, 2),
+    (reseal::Behaviour::WrongCallId, 2),
+    (reseal::Behaviour::Replay, 2),
+    (reseal::Behaviour::FaultInstead(0xdead_beef), 2),
+    (reseal::Behaviour::FaultInstead(5), 2),
+];
+/// Hosts whose answers the proxy damages at random (a seed each).
+const MUTATED: usize = 30;
+
+/// A scan through the re-sealing proxy: answers altered above a valid seal (endless sealed
+/// fragments, a 4 GiB alloc_hint, cut, duplicated, misaddressed and replayed answers,
+/// sealed faults, random damage). The scan completes within the bound its budgets give,
+/// no attempt holds its slot past the budget, the hosts the proxy leaves alone (or only
+/// lies to about sizes) are inventoried, every other one ends with a status and a
+/// classified error, and peak memory stays under 300 MiB. The simulator and the proxy run
+/// in this process; the scan in its own. Addresses: 127.31.0.x (the proxy) in front of
+/// 127.31.1.x (the hosts).
+#[test]
+fn a_scan_through_the_re_sealing_proxy() {
+    let dir = temp_dir("hostile-reseal");
+    let mut routes = Vec::new();
+    for (b, n) in PROXIED {
+        routes.extend(std::iter::repeat_n(b, n));
+    }
+    routes.extend((0..MUTATED as u64).map(reseal::Behaviour::Mutate));
+    let upstream = |i: usize| format!("127.31.1.{}", i + 1);
+    let listen = |i: usize| format!("127.31.0.{}", i + 1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let hosts: Vec<(String, &str)> = (0..routes.len()).map(|i| (upstream(i), "")).collect();
+    let sim = rt
+        .block_on(serve_fleet(&hosts, PW_ENV, PASSWORD, 31, 0))
+        .unwrap();
+    let table: Vec<Route> = routes
+        .iter()
+        .enumerate()
+        .map(|(i, b)| Route {
+            listen: listen(i).parse().unwrap(),
+            upstream: upstream(i).parse().unwrap(),
+            behaviour: *b,
+        })
+        .collect();
+    let proxy = rt
+        .block_on(ResealProxy::start(
+            &table,
+            sim.epm_port,
+            sim.dynamic_port,
+            PASSWORD,
+        ))
+        .unwrap();
+    let list: Vec<String> = (0..routes.len()).map(listen).collect();
+    let targets = dir.join("targets.txt");
+    std::fs::write(&targets, list.join("\n")).unwrap();
+    let db = dir.join("reseal.db");
+    let concurrency = 16u64;
+    let per_attempt = Duration::from_secs(ATTEMPT_BUDGET_S) + PAST_BUDGET;
+    let a_priori = per_attempt
+        * (list.len() as u64 * u64::from(MAX_ATTEMPTS)).div_ceil(concurrency) as u32
+        + Duration::from_secs(RETRY_DELAY_S * u64::from(MAX_ATTEMPTS));
+    let mut child = Command::new(BIN)
+        .args(["scan", "--targets"])
+        .arg(&targets)
+        .arg("--db")
+        .arg(&db)
+        .args(["--user", "LAB\\admin", "--password-env", PW_ENV])
+        .args([
+            "--port",
+            &proxy.epm_port.to_string(),
+            "--json",
+            "--rate",
+            "0",
+        ])
+        .args(["--concurrency", &concurrency.to_string()])
+        .args(["--attempt-budget", &ATTEMPT_BUDGET_S.to_string()])
+        .args(["--connect-timeout", &CONNECT_TIMEOUT_S.to_string()])
+        .args(["--call-timeout", &CALL_TIMEOUT_S.to_string()])
+        .args(["--retry-delay", &RETRY_DELAY_S.to_string()])
+        .env(PW_ENV, PASSWORD)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(File::create(dir.join("stdout")).unwrap())
+        .stderr(File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let w = watch(&mut child, a_priori);
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    eprintln!(
+        "scan through the proxy: {:?} in {:?}, VmHWM {} KiB, CPU {:.1} s",
+        w.status, w.elapsed, w.hwm_kib, w.cpu_s
+    );
+    assert_eq!(w.status.code(), Some(7), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        w.hwm_kib > 0 && w.hwm_kib < MAX_HWM_KIB,
+        "VmHWM {} KiB",
+        w.hwm_kib
+    );
+    let lines = std::fs::read_to_string(dir.join("stdout")).unwrap();
+    assert_eq!(lines.lines().count(), list.len(), "one JSON line per host");
+    let results: Vec<ComputerResult> = rt.block_on(async {
+        let store = Store::open_existing(&db).await.unwrap();
+        let run = store.latest_run().await.unwrap().unwrap().id;
+        let mut v = Vec::new();
+        for t in &list {
+            v.push(store.computer(run, t).await.unwrap().unwrap());
+        }
+        store.close().await;
+        v
+    });
+    let mut attempts = 0u64;
+    for r in &results {
+        for a in &r.attempts {
+            attempts += 1;
+            assert!(
+                Duration::from_millis(a.duration_ms) <= per_attempt,
+                "{} attempt {}: {} ms",
+                r.target,
+                a.number,
+                a.duration_ms
+            );
+        }
+    }
+    let bound = per_attempt * attempts.div_ceil(concurrency) as u32
+        + Duration::from_secs(RETRY_DELAY_S * u64::from(MAX_ATTEMPTS - 1))
+        + Duration::from_secs(2);
+    assert!(w.elapsed <= bound, "took {:?}, bound {bound:?}", w.elapsed);
+    let mut mutated = std::collections::BTreeMap::new();
+    for (r, b) in results.iter().zip(&routes) {
+        check_proxied(*b, r);
+        if let reseal::Behaviour::Mutate(_) = b {
+            *mutated.entry(r.status.as_str()).or_insert(0) += 1;
+        }
+    }
+    eprintln!("randomly damaged hosts: {mutated:?}");
+    // The damage reached the decoders: not every damaged host was inventoried.
+    assert!(
+        mutated.iter().any(|(s, n)| *s != "inventoried" && *n > 0),
+        "{mutated:?}"
+    );
+    drop(proxy);
+    rt.shutdown_background();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What the proxy's behaviour `b` must have given host `r`.
+fn check_proxied(b: reseal::Behaviour, r: &ComputerResult) {
+    use reseal::Behaviour as B;
+    let failure = |r: &ComputerResult| {
+        r.failure.as_ref().map(|f| {
+            (
+                f.stage.as_str().to_string(),
+                f.code_name.clone(),
+                f.message.clone(),
+            )
+        })
+    };
+    let what = brief(r);
+    match b {
+        // Unchanged, or lied to about sizes only: inventoried, first time.
+        B::Passthrough | B::HugeAllocHint => {
+            assert_eq!(r.status, Status::Inventoried, "{what}");
+            assert_eq!(r.attempts.len(), 1, "{what}");
+        }
+        // The connection is unusable once the reassembly passes its limit, or once a PDU
+        // answers a call that is not outstanding: RPC_S_CALL_FAILED at the enumeration,
+        // retried as seed 000 says, every attempt.
+        B::EndlessFragments | B::DuplicateQueryAnswer | B::WrongCallId => {
+            let says = if b == B::EndlessFragments {
+                "too large"
+            } else {
+                "unknown call_id"
+            };
+            assert_eq!(r.status, Status::RpcCallFailed, "{what}");
+            assert_eq!(r.attempts.len(), MAX_ATTEMPTS as usize, "{what}");
+            let (stage, code, message) = failure(r).unwrap();
+            assert_eq!(stage, "enumerate", "{what}");
+            assert_eq!(code.as_deref(), Some("RPC_S_CALL_FAILED"), "{what}");
+            assert!(message.contains(says), "{what}");
+        }
+        // Every enumeration answer cut: each WMI class fails as malformed; the registry
+        // items still come: an incomplete inventory.
+        B::TruncatedEnumeration => {
+            assert_eq!(r.status, Status::InventoriedIncomplete, "{what}");
+            let os = class(r, "Win32_OperatingSystem");
+            assert_eq!(os.outcome, ClassOutcome::Failed, "{what}");
+            let e = os.error.as_ref().unwrap();
+            assert!(
+                e.message.contains("malformed reply"),
+                "{what}: {}",
+                e.message
+            );
+        }
+        // A replayed answer fails verification: the attempt ends for good, with the
+        // security layer's code, at once.
+        B::Replay => {
+            assert_eq!(r.status, Status::AccessDenied, "{what}");
+            assert_eq!(r.attempts.len(), 1, "{what}");
+            let (stage, code, _) = failure(r).unwrap();
+            assert_eq!(stage, "enumerate", "{what}");
+            assert_eq!(code.as_deref(), Some("SEC_E_MESSAGE_ALTERED"), "{what}");
+        }
+        // A sealed fault in place of the first class's answer is that item's failure, by
+        // its code; the computer goes on.
+        B::FaultInstead(status) => {
+            assert_eq!(r.status, Status::InventoriedIncomplete, "{what}");
+            let first = &r.classes[0];
+            assert_eq!(first.outcome, ClassOutcome::Failed, "{what}");
+            let e = first.error.as_ref().unwrap();
+            assert_eq!(e.code, Some(status), "{what}");
+            assert_eq!(
+                class(r, "Win32_OperatingSystem").outcome,
+                ClassOutcome::Collected
+            );
+        }
+        // Random damage: any status, but one, with its record (checked above: bounded
+        // attempts, no panic, one JSON line per host).
+        B::Mutate(_) => {
+            if r.status != Status::Inventoried {
+                assert!(
+                    r.failure.is_some() || r.classes.iter().any(|c| c.error.is_some()),
+                    "{what}"
+                );
+            }
+        }
+    }
 }

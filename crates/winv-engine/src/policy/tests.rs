@@ -186,6 +186,46 @@ fn a_retry_class_error_abandons_the_attempt_and_requeues_after_the_delay() {
     assert_eq!(c.not_before(), now.mono + Duration::from_secs(7));
 }
 
+/// A reply that failed verification in the middle of the items ends the attempt at once
+/// with `SEC_E_MESSAGE_ALTERED`, final (not retried), keeping what was collected before it.
+#[test]
+fn a_reply_that_failed_verification_ends_the_attempt_for_good() {
+    let mut clock = Clock::new();
+    let mut c = computer("192.0.2.1", &["a"], Rules::default(), &clock);
+    let a = connect_first(&mut c, &mut clock);
+    assert_eq!(collect_name(&a), "A");
+    let a = c.on_item(collected(), clock.tick(1));
+    assert_eq!(collect_name(&a), "B");
+    let unverified = at(
+        Stage::Query,
+        Cause::AuthenticationFailed(format!(
+            "{}security: signature verification failed",
+            winv_client::error::UNVERIFIED
+        )),
+    );
+    assert_eq!(unverified.code, Some(0x8009_030F));
+    assert_eq!(
+        unverified.code_name.as_deref(),
+        Some("SEC_E_MESSAGE_ALTERED")
+    );
+    assert!(!unverified.retry);
+    let end = end_of(c.on_item(failed_item(unverified), clock.tick(1)));
+    let AttemptEnd::Final(status, Some(ref f)) = end else {
+        panic!("{end:?}");
+    };
+    assert_eq!(status, Status::AccessDenied);
+    assert_eq!(f.code, Some(0x8009_030F));
+    let r = finished(c.settle(end, false, clock.tick(1)));
+    assert_eq!(r.status, Status::AccessDenied);
+    assert_eq!(r.attempts.len(), 1);
+    // C was never asked for; A is kept.
+    assert!(r
+        .classes
+        .iter()
+        .any(|k| k.class == "A" && k.outcome == ClassOutcome::Collected));
+    assert!(!r.classes.iter().any(|k| k.class == "C"));
+}
+
 #[test]
 fn exactly_max_attempts_then_the_retry_class_status_is_final() {
     for max in [MAX_ATTEMPTS, 2] {
