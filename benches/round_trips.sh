@@ -7,7 +7,8 @@
 #
 # Usage: benches/round_trips.sh [PROFILE] [--json]     (root or CAP_NET_RAW, for the capture)
 # Env: WINVENTORY (binary; default target/release/winventory, built unless BENCH_SKIP_BUILD=1),
-#      BENCH_KEEP=DIR (keep the capture and the database there).
+#      BENCH_KEEP=DIR (keep the capture and the database there),
+#      BENCH_SCAN_ARGS (more `scan` options, e.g. "--connections-per-host 1").
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 PROFILE=${1:-server-2022}
@@ -46,7 +47,7 @@ CAP=$!
 for _ in $(seq 100); do grep -q "Capturing" "$WORK/cap.log" && break; sleep 0.05; done
 sleep 0.5
 "$WINVENTORY" scan "$ADDR" --user 'LAB\admin' --password-env RT_PASSWORD --port "$PORT" \
-    --db "$WORK/scan.db" --profile standard --rate 0 --quiet > "$WORK/scan.out" 2>&1 \
+    --db "$WORK/scan.db" --profile standard --rate 0 --quiet ${BENCH_SCAN_ARGS:-} > "$WORK/scan.out" 2>&1 \
     || { cat "$WORK/scan.out" >&2; exit 1; }
 sleep 0.5
 kill -INT "$CAP"; wait "$CAP" 2>/dev/null || true; CAP=

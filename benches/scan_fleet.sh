@@ -23,7 +23,12 @@
 #      VENV (.venv-tests, for impacket; SAMPLE=0 skips the peer), BENCH_CALL_TIMEOUT (10),
 #      BENCH_RETRY_DELAY (10, the scanner's default), BENCH_SEED (1: the target order),
 #      BENCH_KEEP=DIR (keep the fleet, JSON lines and databases there), BENCH_PERF=FILE (profile
-#      the full scan with perf into FILE; benches/profile_groups.py groups it).
+#      the full scan with perf into FILE; benches/profile_groups.py groups it),
+#      BENCH_NETEM="delay 10ms loss 0.5%" (a WAN: netem on the namespace's loopback, which
+#      every packet of both directions crosses, so the round trip is twice the delay),
+#      BENCH_LATENCY_MS=20 (a WAN without netem: the simulator sends each answer that long
+#      after its request, `winventory sim --latency-ms`; TCP handshakes stay instant),
+#      BENCH_SCAN_ARGS (more `scan` options, e.g. "--connections-per-host 1").
 set -euo pipefail
 SELF=$(realpath "$0")
 cd "$(dirname "$SELF")/.."
@@ -45,6 +50,10 @@ fi
 # Refuse to touch a namespace with more than a loopback (not the one unshare created).
 [[ $(ip -o link show | wc -l) == 1 ]] || { echo "scan_fleet.sh: not in a private network namespace" >&2; exit 2; }
 ip link set lo up
+if [[ -n ${BENCH_NETEM:-} ]]; then
+    # shellcheck disable=SC2086 # the netem parameters are words
+    tc qdisc add dev lo root netem $BENCH_NETEM
+fi
 WINVENTORY=${WINVENTORY:-$TARGET/release/winventory}
 PY=$VENV/bin/python
 if [[ $SAMPLE -gt 0 && ! -x $PY ]]; then
@@ -73,11 +82,11 @@ sim_cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", (
 sim_mem() { awk '/^VmRSS|^VmHWM/ { printf "%s %.1f MiB  ", $1, $2 / 1024 }' "/proc/$SIM_PID/status"; }
 
 "$WINVENTORY" sim --fleet "$WORK/fleet.toml" --wildcard 0.0.0.0 --port 135 \
-    > "$WORK/sim.out" 2> "$WORK/sim.err" &
+    --latency-ms "${BENCH_LATENCY_MS:-0}" > "$WORK/sim.out" 2> "$WORK/sim.err" &
 SIM_PID=$!
 for _ in $(seq 300); do grep -q ready "$WORK/sim.out" && break; sleep 0.05; done
 grep -q ready "$WORK/sim.out" || { echo "scan_fleet.sh: simulator not ready:" >&2; cat "$WORK/sim.err" >&2; exit 1; }
-echo "# $(date -u +%FT%TZ), $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); private network namespace; ulimit -n $(ulimit -n)"
+echo "# $(date -u +%FT%TZ), $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); private network namespace; ulimit -n $(ulimit -n)${BENCH_NETEM:+; netem on lo: $BENCH_NETEM}${BENCH_LATENCY_MS:+; simulator latency ${BENCH_LATENCY_MS} ms per answer}${BENCH_SCAN_ARGS:+; scan $BENCH_SCAN_ARGS}"
 echo "# $(cat "$WORK/sim.out")"
 
 # scan TARGETS_FILE NAME: the scanner over a target file into NAME.db, JSON lines to
@@ -87,6 +96,8 @@ scan() {
         --db "$WORK/$2.db" --port 135 --profile standard --json --quiet
         --concurrency "$CONCURRENCY" --rate 0 --connect-timeout "$CONNECT_TIMEOUT"
         --call-timeout "$CALL_TIMEOUT" --retry-delay "$RETRY_DELAY")
+    # shellcheck disable=SC2206 # more options, as words
+    [[ -n ${BENCH_SCAN_ARGS:-} ]] && cmd+=($BENCH_SCAN_ARGS)
     # BENCH_PERF=FILE: the full scan runs under `perf record` (a flat profile at 499 Hz,
     # kernel included; build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for names).
     if [[ -n ${BENCH_PERF:-} && $2 == scan ]]; then

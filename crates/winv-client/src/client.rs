@@ -80,6 +80,11 @@ pub struct WmiOptions {
     /// the server: after a failure, a silent server must not hold the user for a whole
     /// call deadline.
     pub release_deadline: Duration,
+    /// Connections to the OXID's endpoint for calls that do not depend on each other (the
+    /// registry reads of installed software), made at once in one association group
+    /// ([`crate::lanes`]); default 4, 1 for one connection, at most
+    /// [`crate::lanes::MAX_CONNECTIONS`].
+    pub connections: usize,
     /// This machine's NetBIOS name for NTLM (default empty).
     pub workstation: String,
 }
@@ -98,6 +103,7 @@ impl Default for WmiOptions {
             max_result_bytes: 32 << 20,
             max_query_time: Duration::from_secs(600),
             release_deadline: Duration::from_secs(3),
+            connections: 4,
             workstation: String::new(),
         }
     }
@@ -153,6 +159,16 @@ pub struct WmiClient {
     pub(crate) pinger: Option<Pinger>,
     /// `StdRegProv`'s class, fetched once; shared, not cloned, by every registry call.
     pub(crate) stdregprov: Option<std::sync::Arc<ClassDef>>,
+    /// More connections to the endpoint, in the first one's association group, for calls
+    /// made at once ([`crate::lanes`]).
+    pub(crate) lanes: Vec<RpcConnection>,
+    /// A lane did not open: no more are tried for this session.
+    pub(crate) lanes_failed: bool,
+    /// The server's principal for the session's mechanism, from the activation (a lane's
+    /// Kerberos ticket names it).
+    pub(crate) principal: Option<String>,
+    /// The cap on new TCP connections the session's flow had (a lane waits for it too).
+    pub(crate) rate: Option<Arc<crate::rate::ConnectRate>>,
 }
 
 impl fmt::Debug for WmiClient {
@@ -269,6 +285,7 @@ impl WmiClient {
         conn: RpcConnection,
         mechanism: Arc<dyn Mechanism>,
         opts: WmiOptions,
+        rate: Option<Arc<crate::rate::ConnectRate>>,
     ) -> WmiClient {
         let binding_used = conn.peer();
         debug!(%binding_used, "connected to the oxid");
@@ -276,7 +293,6 @@ impl WmiClient {
         WmiClient {
             host: host.to_string(),
             epm_addr: act.epm_addr,
-            mechanism,
             conn,
             contexts: vec![(IWBEMLEVEL1LOGIN.uuid, login_ctx)],
             oxid: act.oxid,
@@ -288,6 +304,11 @@ impl WmiClient {
             spent: Vec::new(),
             pinger: None,
             stdregprov: None,
+            lanes: Vec::new(),
+            lanes_failed: false,
+            principal: act.principal(mechanism.authn_service()).map(str::to_string),
+            rate,
+            mechanism,
             opts,
         }
     }
@@ -325,7 +346,11 @@ impl WmiClient {
     }
 
     /// The presentation context of `iface`, negotiated on first use.
-    async fn context(&mut self, iface: SyntaxId, stage: Stage) -> Result<u16, ClientError> {
+    pub(crate) async fn context(
+        &mut self,
+        iface: SyntaxId,
+        stage: Stage,
+    ) -> Result<u16, ClientError> {
         if let Some((_, id)) = self.contexts.iter().find(|(u, _)| *u == iface.uuid) {
             return Ok(*id);
         }
@@ -732,16 +757,70 @@ impl WmiClient {
         let resp: ExecMethodResponse = self
             .wmi_call(st, IWBEMSERVICES, ExecMethodRequest::OPNUM, services, request)
             .await?;
-        match resp.out_params.flatten() {
-            None => Ok(None),
-            Some(p) => match decode_class_object(&p, st)?.kind {
-                ObjectKind::Instance(i) => Ok(Some(i)),
-                ObjectKind::Class { .. } => Err(ClientError::new(
-                    st,
-                    Cause::Protocol("out-parameters are a class, not an instance".into()),
-                )),
-            },
+        method_out(resp, st)
+    }
+
+    /// [`Self::exec_method_in`] of `path` once per `(method, in-parameters)`, the calls
+    /// made at once over the session's connections ([`crate::lanes`]): one result per
+    /// call, in order, each what [`Self::exec_method_in`] would have returned.
+    pub async fn exec_methods_in(
+        &mut self,
+        namespace: &str,
+        path: &str,
+        calls: Vec<(&str, Instance)>,
+    ) -> Vec<Result<Option<Instance>, ClientError>> {
+        let st = Stage::ExecMethod;
+        let n = calls.len();
+        let services = match self.services(namespace).await {
+            Ok(s) => s,
+            Err(e) => {
+                let mut out = vec![Err(e)];
+                out.extend((1..n).map(|_| Err(ClientError::new(st, Cause::Protocol(
+                    "not made: an earlier call of the batch failed".into(),
+                )))));
+                return out;
+            }
+        };
+        let mut stubs = Vec::with_capacity(n);
+        let mut encoded = Vec::with_capacity(n);
+        for (method, inp) in calls {
+            let r = winv_wmio::encode_encoding_unit(&Object::from_instance(inp))
+                .map_err(|e| ClientError::decode_at(st, e))
+                .and_then(|unit| {
+                    winv_wmi::marshal::class_object_to_pointer(&unit)
+                        .map_err(|e| ClientError::decode_at(st, e))
+                })
+                .and_then(|ptr| {
+                    ExecMethodRequest::new(orpc_this(), path, method, Some(ptr))
+                        .encode()
+                        .map_err(|e| ClientError::decode_at(st, e))
+                });
+            match r {
+                Ok(stub) => {
+                    stubs.push(stub);
+                    encoded.push(Ok(stubs.len() - 1));
+                }
+                Err(e) => encoded.push(Err(e)),
+            }
         }
+        let mut answers = self
+            .services_calls(st, ExecMethodRequest::OPNUM, services, &stubs)
+            .await
+            .into_iter();
+        encoded
+            .into_iter()
+            .map(|e| {
+                let resp = e.and_then(|_| {
+                    answers
+                        .next()
+                        .unwrap_or_else(|| Err(ClientError::new(st, Cause::Protocol("no answer".into()))))
+                })?;
+                let answer = ExecMethodResponse::decode(&resp)
+                    .map_err(|e| ClientError::decode_at(st, e))?;
+                check_hresult(st, answer.hresult)?;
+                method_out(answer, st)
+            })
+            .collect()
     }
 
     /// Gives back the finished enumerators' references (quietly: a failure only means the
@@ -876,6 +955,20 @@ impl WmiClient {
             debug!(set_id = p.set_id, sequence = p.sequence, "ping set dropped");
         }
         r
+    }
+}
+
+/// The out-parameters instance of an `ExecMethod` answer ([MS-WMI] 3.1.4.3.20).
+fn method_out(resp: ExecMethodResponse, st: Stage) -> Result<Option<Instance>, ClientError> {
+    match resp.out_params.flatten() {
+        None => Ok(None),
+        Some(p) => match decode_class_object(&p, st)?.kind {
+            ObjectKind::Instance(i) => Ok(Some(i)),
+            ObjectKind::Class { .. } => Err(ClientError::new(
+                st,
+                Cause::Protocol("out-parameters are a class, not an instance".into()),
+            )),
+        },
     }
 }
 

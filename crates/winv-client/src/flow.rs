@@ -1129,6 +1129,7 @@ pub async fn connect(
                                 conn,
                                 config.mechanism.clone(),
                                 opts.clone(),
+                                config.rate.clone(),
                             ));
                             Ok(())
                         }

@@ -41,6 +41,7 @@ mod client;
 pub mod error;
 pub mod flow;
 pub mod kerberos;
+pub mod lanes;
 pub mod rate;
 pub mod registry;
 pub mod security;

@@ -136,6 +136,93 @@ fn missing(method: &str, what: &str) -> ClientError {
     )
 }
 
+/// One `StdRegProv` call of a batch: the method, the key, and the other string
+/// parameters.
+struct Call<'a> {
+    method: &'a str,
+    hive: Hive,
+    path: String,
+    args: Vec<(&'a str, &'a str)>,
+}
+
+/// The input parameters of `method` of `class`: `hDefKey`, `sSubKeyName` and `args`.
+fn input(
+    class: &ClassDef,
+    method: &str,
+    hive: Hive,
+    path: &str,
+    args: &[(&str, &str)],
+) -> Result<Instance, ClientError> {
+    let m = class.method_named(method).ok_or_else(|| {
+        ClientError::new(
+            Stage::Registry,
+            Cause::Protocol(format!("StdRegProv has no method {method}")),
+        )
+    })?;
+    let input = m
+        .input
+        .as_deref()
+        .and_then(Object::class_def)
+        .cloned()
+        .ok_or_else(|| missing(method, "input signature"))?;
+    let mut inp = Instance::new(input);
+    let bad = |e: winv_wmio::WmioError| ClientError::decode_at(Stage::Registry, e);
+    inp.set("hDefKey", Value::Uint32(hive.code()))
+        .map_err(bad)?;
+    inp.set("sSubKeyName", Value::String(path.to_string()))
+        .map_err(bad)?;
+    for (k, v) in args {
+        inp.set(k, Value::String((*v).to_string())).map_err(bad)?;
+    }
+    Ok(inp)
+}
+
+/// `method`'s output parameters after checking `ReturnValue` (non-zero: the Win32 error).
+fn output(method: &str, out: Option<Instance>) -> Result<Instance, ClientError> {
+    let out = out.ok_or_else(|| missing(method, "out-parameters"))?;
+    let rv = out
+        .get("ReturnValue")
+        .and_then(Value::as_i128)
+        .ok_or_else(|| missing(method, "ReturnValue"))?;
+    let code = u32::try_from(rv).unwrap_or(u32::MAX);
+    if code != 0 {
+        return Err(ClientError::new(
+            Stage::Registry,
+            Cause::Win32 {
+                method: method.to_string(),
+                code,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// `e` for the first of `n` calls, and "not made" for the others.
+fn first_error(e: ClientError, n: usize) -> Vec<Result<Instance, ClientError>> {
+    let mut out = vec![Err(e)];
+    out.extend((1..n).map(|_| {
+        Err(ClientError::new(
+            Stage::Registry,
+            Cause::Protocol("not made: an earlier call of the batch failed".into()),
+        ))
+    }));
+    out
+}
+
+/// A `GetStringValue` result as a value that may be absent: `None` when the value or the
+/// key does not exist.
+fn optional(r: Result<Instance, ClientError>) -> Result<Option<String>, ClientError> {
+    match r {
+        Ok(out) => out
+            .get("sValue")
+            .and_then(Value::as_str)
+            .map(|s| Some(s.to_string()))
+            .ok_or_else(|| missing("GetStringValue", "string")),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `StdRegProv` calls on a [`WmiClient`]; see [`WmiClient::registry`].
 pub struct Registry<'a> {
     client: &'a mut WmiClient,
@@ -175,47 +262,38 @@ impl Registry<'_> {
         args: &[(&str, &str)],
     ) -> Result<Instance, ClientError> {
         let class = self.class().await?;
-        let m = class.method_named(method).ok_or_else(|| {
-            ClientError::new(
-                Stage::Registry,
-                Cause::Protocol(format!("StdRegProv has no method {method}")),
-            )
-        })?;
-        let input = m
-            .input
-            .as_deref()
-            .and_then(Object::class_def)
-            .cloned()
-            .ok_or_else(|| missing(method, "input signature"))?;
-        let mut inp = Instance::new(input);
-        let bad = |e: winv_wmio::WmioError| ClientError::decode_at(Stage::Registry, e);
-        inp.set("hDefKey", Value::Uint32(hive.code()))
-            .map_err(bad)?;
-        inp.set("sSubKeyName", Value::String(path.to_string()))
-            .map_err(bad)?;
-        for (k, v) in args {
-            inp.set(k, Value::String((*v).to_string())).map_err(bad)?;
-        }
+        let inp = input(&class, method, hive, path, args)?;
         let out = self
             .client
             .exec_method_in(STDREGPROV_NAMESPACE, "StdRegProv", method, Some(inp))
-            .await?
-            .ok_or_else(|| missing(method, "out-parameters"))?;
-        let rv = out
-            .get("ReturnValue")
-            .and_then(Value::as_i128)
-            .ok_or_else(|| missing(method, "ReturnValue"))?;
-        let code = u32::try_from(rv).unwrap_or(u32::MAX);
-        if code != 0 {
-            return Err(ClientError::new(
-                Stage::Registry,
-                Cause::Win32 {
-                    method: method.to_string(),
-                    code,
-                },
-            ));
-        }
-        Ok(out)
+            .await?;
+        output(method, out)
+    }
+
+    /// [`Self::call`] for several calls that do not depend on each other, made at once
+    /// over the session's connections ([`crate::lanes`]): one result per call, in order,
+    /// each what [`Self::call`] would have returned.
+    async fn calls(&mut self, calls: &[Call<'_>]) -> Vec<Result<Instance, ClientError>> {
+        let class = match self.class().await {
+            Ok(c) => c,
+            Err(e) => return first_error(e, calls.len()),
+        };
+        let inputs: Vec<(&str, Instance)> = match calls
+            .iter()
+            .map(|c| Ok((c.method, input(&class, c.method, c.hive, &c.path, &c.args)?)))
+            .collect::<Result<_, ClientError>>()
+        {
+            Ok(v) => v,
+            Err(e) => return first_error(e, calls.len()),
+        };
+        let outs = self
+            .client
+            .exec_methods_in(STDREGPROV_NAMESPACE, "StdRegProv", inputs)
+            .await;
+        outs.into_iter()
+            .zip(calls)
+            .map(|(r, c)| r.and_then(|out| output(c.method, out)))
+            .collect()
     }
 
     /// `EnumKey`: the subkey names of `path`.
@@ -362,49 +440,81 @@ impl Registry<'_> {
         }
     }
 
-    /// A string value that may be absent: `None` when the value does not exist.
-    async fn optional_string(
-        &mut self,
-        path: &str,
-        name: &str,
-    ) -> Result<Option<String>, ClientError> {
-        match self.get_string_value(Hive::LocalMachine, path, name).await {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Installed software from the Uninstall keys of both views (never `Win32_Product`,
     /// whose enumeration triggers MSI consistency checks and repairs on the target).
     /// Entries without `DisplayName` are skipped; a view whose key is absent is skipped.
+    ///
+    /// The reads go in three batches, each made at once over the session's connections
+    /// ([`crate::lanes`]): both views' `EnumKey`, then every subkey's `DisplayName`, then
+    /// the other three values of the subkeys that have one: the same calls as one after
+    /// another, and the same result, the first error in that order included.
     pub async fn installed_software(&mut self) -> Result<Vec<Software>, ClientError> {
-        let mut out = Vec::new();
-        for (base, wow64) in UNINSTALL_KEYS {
-            let keys = match self.enum_key(Hive::LocalMachine, base).await {
-                Ok(k) => k,
-                Err(e) if is_not_found(&e) => continue,
+        let get = |path: &str, name: &'static str| Call {
+            method: "GetStringValue",
+            hive: Hive::LocalMachine,
+            path: path.to_string(),
+            args: vec![("sValueName", name)],
+        };
+        let views: Vec<Call<'_>> = UNINSTALL_KEYS
+            .iter()
+            .map(|(base, _)| Call {
+                method: "EnumKey",
+                hive: Hive::LocalMachine,
+                path: (*base).to_string(),
+                args: Vec::new(),
+            })
+            .collect();
+        // (view, subkey) in the order one after another would read them.
+        let mut keys: Vec<(usize, String)> = Vec::new();
+        for (v, r) in self.calls(&views).await.into_iter().enumerate() {
+            match r {
+                Ok(out) => keys.extend(strings(out.get("sNames")).into_iter().map(|k| (v, k))),
+                Err(e) if is_not_found(&e) => {}
+                // Later views' keys would only have been read after this one's.
                 Err(e) => return Err(e),
-            };
-            for key in keys {
-                let path = format!("{base}\\{key}");
-                let Some(name) = self.optional_string(&path, "DisplayName").await? else {
-                    continue;
-                };
-                if name.trim().is_empty() {
-                    continue;
-                }
-                out.push(Software {
-                    name,
-                    version: self.optional_string(&path, "DisplayVersion").await?,
-                    publisher: self.optional_string(&path, "Publisher").await?,
-                    install_date: self.optional_string(&path, "InstallDate").await?,
-                    key,
-                    wow64,
-                });
             }
         }
-        Ok(out)
+        let path = |&(v, ref key): &(usize, String)| format!("{}\\{key}", UNINSTALL_KEYS[v].0);
+        let names: Vec<Call<'_>> = keys.iter().map(|k| get(&path(k), "DisplayName")).collect();
+        let mut named: Vec<(usize, String)> = Vec::new();
+        let mut first_error: Option<(usize, ClientError)> = None;
+        for (i, r) in self.calls(&names).await.into_iter().enumerate() {
+            match optional(r) {
+                Ok(Some(name)) if !name.trim().is_empty() => named.push((i, name)),
+                Ok(_) => {}
+                Err(e) => {
+                    first_error = Some((i, e));
+                    break;
+                }
+            }
+        }
+        const OTHERS: [&str; 3] = ["DisplayVersion", "Publisher", "InstallDate"];
+        let rest: Vec<Call<'_>> = named
+            .iter()
+            .flat_map(|(i, _)| OTHERS.map(|n| get(&path(&keys[*i]), n)))
+            .collect();
+        let mut values = self.calls(&rest).await.into_iter().map(optional);
+        let mut out = Vec::new();
+        for (i, name) in named {
+            let mut next = || values.next().unwrap_or(Ok(None));
+            // One after another, a subkey's three values come before the next subkey's
+            // name (every named subkey is before the first name that failed): an error
+            // among them is the first.
+            let (version, publisher, install_date) = (next()?, next()?, next()?);
+            let (v, key) = &keys[i];
+            out.push(Software {
+                name,
+                version,
+                publisher,
+                install_date,
+                key: key.clone(),
+                wow64: UNINSTALL_KEYS[*v].1,
+            });
+        }
+        match first_error {
+            Some((_, e)) => Err(e),
+            None => Ok(out),
+        }
     }
 }
 

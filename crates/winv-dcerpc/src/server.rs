@@ -78,6 +78,14 @@ pub trait ServerPolicy: Send {
     /// A fresh acceptor for `auth_type`, or `None` when the type is not
     /// supported (the bind is then refused).
     fn security(&mut self, auth_type: AuthType) -> Option<Box<dyn SecurityContext>>;
+    /// Whether a bind may join the association group `assoc_group_id` (non-zero).
+    /// [MS-RPCE] 3.3.1.5.2 (on [C706] 12.6.4.3): a server MUST let a connection from the
+    /// machine that created the group join it, and SHOULD NOT let another; a group that
+    /// does not exist cannot be joined. Refused, the bind gets a bind_nak. Default: any.
+    fn joins(&self, assoc_group_id: u32) -> bool {
+        let _ = assoc_group_id;
+        true
+    }
 }
 
 /// The authentication of one call: which security context and at which level.
@@ -294,6 +302,9 @@ impl ServerAssociation {
             self.max_xmit_frag = self.config.max_frag.min(bind.max_recv_frag);
             self.max_recv_frag = self.config.max_frag.min(bind.max_xmit_frag);
             if bind.assoc_group_id != 0 {
+                if !self.policy.joins(bind.assoc_group_id) {
+                    return self.nak(call_id, reject::REASON_NOT_SPECIFIED);
+                }
                 self.assoc_group_id = bind.assoc_group_id;
             }
             self.header_signing = self.config.header_signing

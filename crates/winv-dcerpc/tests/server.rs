@@ -278,6 +278,51 @@ fn unsupported_auth_type_is_a_bind_nak() {
     }
 }
 
+/// A bind that joins an association group: the one the policy admits is joined (the
+/// bind_ack names it), any other gets a bind_nak ([MS-RPCE] 3.3.1.5.2); a bind for a new
+/// group (0) gets the server's.
+#[test]
+fn a_bind_joins_only_a_group_the_policy_admits() {
+    struct Group(u32);
+    impl ServerPolicy for Group {
+        fn accepts(&self, _: &SyntaxId) -> bool {
+            true
+        }
+        fn security(&mut self, _: AuthType) -> Option<Box<dyn SecurityContext>> {
+            None
+        }
+        fn joins(&self, id: u32) -> bool {
+            id == self.0
+        }
+    }
+    let config = ServerConfig {
+        assoc_group_id: 0x0001_2345,
+        ..ServerConfig::default()
+    };
+    for (asked, joined) in [
+        (0, Some(0x0001_2345)),
+        (0x0001_2345, Some(0x0001_2345)),
+        (0x0dea_dbee, None),
+    ] {
+        let mut s = ServerAssociation::new(config.clone(), Box::new(Group(0x0001_2345)));
+        let mut c = ClientAssociation::new(
+            ClientConfig {
+                assoc_group_id: asked,
+                ..ClientConfig::default()
+            },
+            None,
+        )
+        .expect("association");
+        let (_, bind) = c.bind(EPM).expect("bind");
+        let reply = sent(s.receive(&bind).expect("bind"));
+        match (c.receive(&reply[0]).expect("answer"), joined) {
+            (Event::Bound { .. }, Some(id)) => assert_eq!(c.assoc_group_id(), id, "{asked:#x}"),
+            (Event::BindNak { reason, .. }, None) => assert_eq!(reason, 0, "{asked:#x}"),
+            (e, _) => panic!("{asked:#x}: unexpected {e:?}"),
+        }
+    }
+}
+
 struct NoAuth;
 impl ServerPolicy for NoAuth {
     fn accepts(&self, _: &SyntaxId) -> bool {

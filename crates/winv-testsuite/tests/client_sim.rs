@@ -631,3 +631,134 @@ async fn intermittent_fault_clears_after_its_attempts() {
     let _ = c.close().await;
     sim.stop().await;
 }
+
+/// Installed software read with `connections`, and how many connections the simulator
+/// accepted meanwhile.
+async fn software_over(
+    addr: &str,
+    sim: &SimServer,
+    connections: usize,
+) -> (Vec<winv_client::registry::Software>, usize) {
+    let o = WmiOptions {
+        connections,
+        ..opts(sim, AuthLevel::PktPrivacy)
+    };
+    let accepts = sim.accepts();
+    let before = accepts.times().len();
+    let mut c = connect(addr, sim, o).await.unwrap();
+    let sw = c.registry().installed_software().await.unwrap();
+    c.close().await.unwrap();
+    (sw, accepts.times().len() - before)
+}
+
+/// Installed software read over four connections in one association group (the registry
+/// reads made at once, `winv_client::lanes`) is what one connection reads, in the same
+/// order, and what the simulated registry holds; the simulator saw the three more
+/// connections. A host whose `ExecMethod` calls all fail gives the same first error either
+/// way. (127.0.31.40-41)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installed_software_over_several_connections_is_what_one_connection_reads() {
+    use winv_sim::registry::RegValue;
+    let addr = "127.0.31.40";
+    let (sim, fleet) = serve(addr, "").await;
+    let data = fleet.host(addr.parse().unwrap()).unwrap().data();
+    let hklm = Hive::LocalMachine.code();
+    let (one, conns_one) = software_over(addr, &sim, 1).await;
+    let (four, conns_four) = software_over(addr, &sim, 4).await;
+    assert_eq!(conns_one, 2, "port 135 and the dynamic endpoint");
+    assert_eq!(conns_four, 2 + 3, "three lanes");
+    assert_eq!(four, one);
+    // Every subkey with a DisplayName, both views, with its values.
+    let mut want = 0;
+    for (base, wow64) in winv_client::registry::UNINSTALL_KEYS {
+        for k in data
+            .registry
+            .key(hklm, base)
+            .map_or(&[][..], |k| &k.subkeys[..])
+        {
+            let path = format!("{base}\\{}", k.name);
+            let value = |n: &str| match data.registry.value(hklm, &path, n) {
+                Some(RegValue::Sz(s)) => Some(s.clone()),
+                _ => None,
+            };
+            let Some(name) = value("DisplayName").filter(|n| !n.trim().is_empty()) else {
+                continue;
+            };
+            want += 1;
+            let got = four
+                .iter()
+                .find(|s| s.key == k.name && s.wow64 == wow64)
+                .unwrap_or_else(|| panic!("{path} missing"));
+            assert_eq!(got.name, name);
+            assert_eq!(got.version, value("DisplayVersion"), "{path}");
+            assert_eq!(got.publisher, value("Publisher"), "{path}");
+            assert_eq!(got.install_date, value("InstallDate"), "{path}");
+        }
+    }
+    assert!(want > 4, "the simulated host has programs");
+    assert_eq!(four.len(), want);
+    sim.stop().await;
+
+    let addr = "127.0.31.41";
+    let (sim, _) = serve(
+        addr,
+        r#"{ kind = "rpc_call_failed", call = "ExecMethod:StdRegProv" }"#,
+    )
+    .await;
+    let mut errors = Vec::new();
+    for connections in [1, 4] {
+        let o = WmiOptions {
+            connections,
+            ..opts(&sim, AuthLevel::PktPrivacy)
+        };
+        let mut c = connect(addr, &sim, o).await.unwrap();
+        let e = c.registry().installed_software().await.unwrap_err();
+        errors.push((e.stage(), e.to_string()));
+        c.close().await.unwrap();
+    }
+    assert_eq!(errors[0], errors[1]);
+    assert!(
+        errors[0].1.contains("1726") || errors[0].1.contains("RPC_S_CALL_FAILED"),
+        "{errors:?}"
+    );
+    sim.stop().await;
+}
+
+/// The simulator's latency option (`winventory sim --latency-ms`, the benchmarks' WAN)
+/// delays every answer: a connection and a one-row query, at least six answers (two
+/// binds, the activation, the login, the query, its batch), take at least six latencies.
+/// (127.0.31.42)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_latency_delays_every_answer() {
+    let addr = "127.0.31.42";
+    std::env::set_var(PW_ENV, PASSWORD);
+    let text = winv_testsuite::sim::one_host_fleet(addr, "", PW_ENV, 31);
+    let latency = Duration::from_millis(150);
+    let sim = SimServer::start(
+        Fleet::parse(&text).unwrap(),
+        winv_sim::server::ListenOptions {
+            epm_port: 0,
+            dynamic_port: 0,
+            limits: winv_sim::server::ConnLimits {
+                latency,
+                ..winv_sim::server::ConnLimits::default()
+            },
+            ..winv_sim::server::ListenOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut c = connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+        .await
+        .unwrap();
+    let rows = c
+        .query("SELECT Caption FROM Win32_OperatingSystem")
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(rows.len(), 1);
+    assert!(took >= latency * 6, "{took:?}");
+    c.close().await.unwrap();
+    sim.stop().await;
+}

@@ -76,6 +76,11 @@ pub struct ScanArgs {
     /// run it is the site's cap, shared by the site's live scanners (give them the same).
     #[arg(long, default_value_t = 20.0, value_name = "N")]
     pub rate: f64,
+    /// Connections to each host's WMI endpoint, in one association group, for calls that
+    /// do not depend on each other (the registry reads of installed software: each
+    /// connection spares their round trips); 1: one connection. Each counts toward --rate.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=winv_client::lanes::MAX_CONNECTIONS as u64))]
+    pub connections_per_host: u64,
     /// Seconds without progress before the watchdog ends a step (MAP: 300).
     #[arg(long, default_value_t = WATCHDOG.as_secs(), value_name = "SECS")]
     pub watchdog: u64,
@@ -216,6 +221,8 @@ fn engine_options(args: &ScanArgs) -> EngineOptions {
         auth_level: args.conn.auth_level.auth(),
         epm_port: args.conn.port,
         deadlines,
+        // INVARIANT: clap bounds it to 1..=MAX_CONNECTIONS.
+        connections: args.connections_per_host as usize,
         ..defaults.client.clone()
     };
     EngineOptions {
@@ -241,6 +248,7 @@ pub fn options_json(
         "profile": profile.name,
         "concurrency": o.concurrency,
         "connections_per_second": o.connections_per_second,
+        "connections_per_host": o.client.connections,
         "max_attempts": o.max_attempts,
         "watchdog_s": o.watchdog.as_secs(),
         "attempt_budget_s": o.attempt_budget.as_secs(),

@@ -35,6 +35,10 @@ pub struct SimArgs {
     /// socket per host address; needed for fleets of thousands of hosts.
     #[arg(long, value_name = "ADDR")]
     wildcard: Option<IpAddr>,
+    /// Send each answer this many milliseconds after its request came in: a network's
+    /// round trip, for benchmarks (the TCP handshake is not delayed).
+    #[arg(long, default_value_t = 0, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    latency_ms: u64,
 }
 
 /// Says why the command line is refused; the usage exit code.
@@ -91,6 +95,10 @@ pub fn run(args: SimArgs) -> Result<ExitCode> {
         listen: match args.wildcard {
             Some(a) => Listen::Wildcard(a),
             None => Listen::PerAddress,
+        },
+        limits: winv_sim::server::ConnLimits {
+            latency: std::time::Duration::from_millis(args.latency_ms),
+            ..winv_sim::server::ConnLimits::default()
         },
         ..ListenOptions::default()
     };

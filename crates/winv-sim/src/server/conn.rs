@@ -59,6 +59,10 @@ pub struct ConnLimits {
     pub idle: Duration,
     /// A write that does not finish in this time closes the connection.
     pub write: Duration,
+    /// Each answer (bind_ack, response, fault) goes out this long after its request came
+    /// in: a network's round trip on loopback, for benchmarks where the kernel has no
+    /// netem (the TCP handshake itself is not delayed). Default none.
+    pub latency: Duration,
 }
 
 impl Default for ConnLimits {
@@ -66,6 +70,7 @@ impl Default for ConnLimits {
         ConnLimits {
             idle: Duration::from_secs(300),
             write: Duration::from_secs(30),
+            latency: Duration::ZERO,
         }
     }
 }
@@ -154,6 +159,9 @@ pub async fn serve_connection(
                 return;
             }
         };
+        if !limits.latency.is_zero() {
+            tokio::time::sleep(limits.latency).await;
+        }
         for p in out {
             match tokio::time::timeout(limits.write, stream.write_all(&p)).await {
                 Ok(Ok(())) => {}

@@ -303,6 +303,12 @@ impl SimHost {
         None
     }
 
+    /// The association group every connection to this host is in (one client machine
+    /// per simulated host is all the tests make).
+    fn assoc_group_id(&self) -> u32 {
+        0x0001_0000 | (self.oxid >> 16) as u32
+    }
+
     fn new_oid(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -1190,9 +1196,16 @@ struct HostPolicy {
     users: Vec<(String, String, NtlmSecret)>,
     ntlm: bool,
     kerberos: Option<HostKerberos>,
+    /// The host's one association group ([`SimHost::config`]): the only one a bind can
+    /// join.
+    assoc_group_id: u32,
 }
 
 impl ServerPolicy for HostPolicy {
+    fn joins(&self, assoc_group_id: u32) -> bool {
+        assoc_group_id == self.assoc_group_id
+    }
+
     fn accepts(&self, interface: &SyntaxId) -> bool {
         match self.port {
             Port::Epm => {
@@ -1306,6 +1319,7 @@ impl Dispatch for SimHost {
             },
             ntlm: self.spec.ntlm,
             kerberos: self.kerberos.clone(),
+            assoc_group_id: self.assoc_group_id(),
         })
     }
 
@@ -1320,7 +1334,7 @@ impl Dispatch for SimHost {
         };
         ServerConfig {
             secondary_address: p.to_string(),
-            assoc_group_id: 0x0001_0000 | (self.oxid >> 16) as u32,
+            assoc_group_id: self.assoc_group_id(),
             ..ServerConfig::default()
         }
     }
@@ -1339,12 +1353,6 @@ impl Dispatch for SimHost {
             }
             (Port::Epm, i) if i == ifs::IOBJECTEXPORTER => self.exporter(call),
             (Port::Dynamic, i) if i == ifs::IREMUNKNOWN2 || i == ifs::IREMUNKNOWN => {
-                self.rem_unknown(call)
-            }
-            // Windows dispatches an ORPC call by the IPID in the header's object
-            // UUID, whatever interface the presentation context names: aiowmi
-            // calls IRemUnknown on the context it bound for IWbemLevel1Login.
-            (Port::Dynamic, _) if call.object == Some(self.ipid_rem_unknown) => {
                 self.rem_unknown(call)
             }
             // Windows dispatches an ORPC call by the IPID in the header's object

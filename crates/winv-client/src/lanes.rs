@@ -1,0 +1,185 @@
+//! Calls made at once: more connections to the OXID's endpoint, in the first connection's
+//! association group, for calls that do not depend on each other.
+//!
+//! Windows does not negotiate concurrent multiplexing (`PFC_CONC_MPX` is clear in the binds
+//! and bind_acks of real captures), so the calls on one connection go one after another and
+//! each costs a round trip. What Windows' own RPC runtime does for concurrent calls on one
+//! binding is open another connection in the same association group ("Managing Network
+//! Connection Sets" in the RPC programming guide): the bind names the group's
+//! `assoc_group_id` ([C706] 12.6.4.3), and a server MUST let a connection from the machine
+//! that created the group join it ([MS-RPCE] 3.3.1.5.2). An IPID belongs to the object
+//! exporter, not to a connection ([MS-DCOM] 1.3.5), so an `IWbemServices` obtained on the
+//! first connection is called on any of them.
+//!
+//! A lane is one such connection, bound to `IWbemServices` alone, with a security context of
+//! its own from the session's mechanism (a lane's logon is the account's, already proven by
+//! the first connection). Lanes open when a batch first needs them, each under the rate cap
+//! (a scan's `--rate` counts TCP connections) and the connect deadline; a lane that does not
+//! open is left out (the batch runs on the ones that did, the first connection always), and
+//! a lane whose call fails at the transport is dropped. Every call keeps its own call
+//! deadline and its own result: a batch returns one result per call, in order, so a caller
+//! sees exactly the errors it would see making them one after another.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::future::join_all;
+use tracing::debug;
+use uuid::Uuid;
+use winv_dcerpc::interfaces::IWBEMSERVICES;
+use winv_dcerpc::ClientConfig;
+use winv_rpc::transport::connect_tcp;
+use winv_rpc::RpcConnection;
+
+use crate::client::WmiClient;
+use crate::error::{Cause, ClientError, Stage};
+use crate::flow::{rpc_config, security};
+use crate::security::BindTarget;
+
+/// Most connections to one host's endpoint ([`crate::client::WmiOptions::connections`]):
+/// Windows' RPC runtime opens one per concurrent call; eight keep a host's share of a
+/// scan's sockets small.
+pub const MAX_CONNECTIONS: usize = 8;
+
+impl WmiClient {
+    /// Opens lanes until there are `want` (capped by the options' `connections` less the
+    /// first connection), all at once; those that fail are left out, quietly.
+    async fn open_lanes(&mut self, want: usize) {
+        let cap = self.opts.connections.clamp(1, MAX_CONNECTIONS) - 1;
+        let want = want.min(cap);
+        if self.lanes.len() >= want || self.lanes_failed {
+            return;
+        }
+        let group = self.conn.association().assoc_group_id();
+        let addr = self.binding_used;
+        let config = ClientConfig {
+            assoc_group_id: group,
+            ..rpc_config(&self.opts)
+        };
+        let opening = (self.lanes.len()..want).map(|_| {
+            let (host, principal) = (self.host.as_str(), self.principal.as_deref());
+            let (mechanism, opts, rate) = (self.mechanism.as_ref(), &self.opts, &self.rate);
+            let config = config.clone();
+            async move {
+                if let Some(r) = rate {
+                    r.wait().await;
+                }
+                let stream = connect_tcp(addr, opts.deadlines.connect)
+                    .await
+                    .map_err(|c| ClientError::new(Stage::ConnectDynamic, Cause::Connect(c)))?;
+                let target = BindTarget {
+                    host,
+                    addr,
+                    stage: Stage::BindDynamic,
+                    principal,
+                    level: opts.auth_level,
+                };
+                let sec = security(mechanism, opts, target).await?;
+                RpcConnection::bind_stream(stream, addr, IWBEMSERVICES, config, sec, opts.deadlines)
+                    .await
+                    .map_err(|e| ClientError::rpc_at(Stage::BindDynamic, e))
+            }
+        });
+        for r in join_all(opening).await {
+            match r {
+                Ok(conn) if conn.association().assoc_group_id() == group => self.lanes.push(conn),
+                Ok(_) => {
+                    debug!("the server put a lane in another association group; not used");
+                    self.lanes_failed = true;
+                }
+                Err(e) => {
+                    debug!(error = %e, "a lane did not open; the calls go on the others");
+                    self.lanes_failed = true;
+                }
+            }
+        }
+    }
+
+    /// Calls `opnum` of `IWbemServices` on `ipid` once per stub, spread over the first
+    /// connection and the lanes, every connection taking the next call when its last one is
+    /// answered. Returns each call's response stub (or error at `stage`), in the stubs'
+    /// order.
+    pub(crate) async fn services_calls(
+        &mut self,
+        stage: Stage,
+        opnum: u16,
+        ipid: Uuid,
+        stubs: &[Vec<u8>],
+    ) -> Vec<Result<Vec<u8>, ClientError>> {
+        if stubs.is_empty() {
+            return Vec::new();
+        }
+        let first_ctx = match self.context(IWBEMSERVICES, stage).await {
+            Ok(c) => c,
+            Err(e) => {
+                let mut out = vec![Err(e)];
+                out.extend(stubs[1..].iter().map(|_| Err(unmade(stage))));
+                return out;
+            }
+        };
+        self.open_lanes(stubs.len() - 1).await;
+        let next = AtomicUsize::new(0);
+        let mut conns: Vec<(&mut RpcConnection, u16)> = vec![(&mut self.conn, first_ctx)];
+        for lane in &mut self.lanes {
+            let ctx = lane.context_id();
+            conns.push((lane, ctx));
+        }
+        let workers = conns.into_iter().enumerate().map(|(n, (conn, ctx))| {
+            let next = &next;
+            async move {
+                let mut done = Vec::new();
+                let mut broken = false;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(stub) = stubs.get(i) else {
+                        break;
+                    };
+                    let r = conn
+                        .call_on(ctx, opnum, Some(ipid), stub)
+                        .await
+                        .map_err(|e| ClientError::rpc_at(stage, e));
+                    // A connection whose call failed below the answer (a transport
+                    // error, a deadline, a protocol error; a fault is an answer) takes no
+                    // more calls: its call keeps its error, and the calls after it go to
+                    // the others, or stay unmade as they would one after another.
+                    broken = matches!(&r, Err(e) if !matches!(e.cause(), Cause::Fault { .. }));
+                    done.push((i, r));
+                    if broken {
+                        break;
+                    }
+                }
+                (n, done, broken)
+            }
+        });
+        let mut results: Vec<Option<Result<Vec<u8>, ClientError>>> =
+            stubs.iter().map(|_| None).collect();
+        let mut dead = Vec::new();
+        for (n, done, broken) in join_all(workers).await {
+            for (i, r) in done {
+                results[i] = Some(r);
+            }
+            if broken {
+                dead.push(n);
+            }
+        }
+        // The first connection's failure is the session's (its next call fails as it
+        // would have); a broken lane is dropped.
+        dead.retain(|n| *n > 0);
+        for n in dead.into_iter().rev() {
+            self.lanes.swap_remove(n - 1);
+        }
+        // A call left unmade: every connection broke before it (calls are taken in order,
+        // so an earlier call holds the error that stopped them).
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(unmade(stage))))
+            .collect()
+    }
+}
+
+/// The error of a call a batch did not make, because an earlier one failed.
+fn unmade(stage: Stage) -> ClientError {
+    ClientError::new(
+        stage,
+        Cause::Protocol("not made: an earlier call of the batch failed".into()),
+    )
+}
