@@ -2,9 +2,10 @@
 
 Usage: impacket_wmi.py HOST DOMAIN USER NAMESPACE QUERY [QUERY...]
 The password comes from the environment variable WINV_TEST_PASSWORD (never argv).
-With WINV_TEST_KERBEROS=1 it logs on with Kerberos instead, from the ticket cache named by
-KRB5CCNAME (a service ticket for host/HOST: impacket asks no KDC), and connects to the
-address in WINV_TEST_REMOTE_HOST (HOST is the name the ticket's service principal names).
+With WINV_TEST_KERBEROS=1 it logs on with Kerberos instead and connects to the address in
+WINV_TEST_REMOTE_HOST (HOST is the name the service principal host/HOST names), taking a
+service ticket for host/HOST from the ticket cache named by KRB5CCNAME (impacket then asks
+no KDC).
 Each query prints {"query": ..., "rows": [{prop: value, ...}], "error": null|"0x..."};
 a query of the form "REG:GetStringValue:HKLM_SUBKEY:VALUE" calls StdRegProv in
 root\\default through ExecMethod instead. Exit status 0 unless the connection
@@ -76,17 +77,15 @@ def main():
         level = RPC_C_AUTHN_LEVEL_PKT_INTEGRITY
     elif os.environ.get("WINV_TEST_LEVEL") == "connect":
         level = RPC_C_AUTHN_LEVEL_CONNECT
-    kerberos = os.environ.get("WINV_TEST_KERBEROS") == "1"
-    password = "" if kerberos else os.environ["WINV_TEST_PASSWORD"]
     dcom = None
     try:
-        if kerberos:
+        if os.environ.get("WINV_TEST_KERBEROS") == "1":
             dcom = DCOMConnection(host, user, "", domain, "", "", None, oxidResolver=True,
                                   doKerberos=True, authLevel=level,
                                   remoteHost=os.environ["WINV_TEST_REMOTE_HOST"])
         else:
-            dcom = DCOMConnection(host, user, password, domain, "", "", None, oxidResolver=True,
-                                  authLevel=level)
+            dcom = DCOMConnection(host, user, os.environ["WINV_TEST_PASSWORD"], domain, "", "",
+                                  None, oxidResolver=True, authLevel=level)
         iface = dcom.CoCreateInstanceEx(wmi.CLSID_WbemLevel1Login, wmi.IID_IWbemLevel1Login)
         # impacket takes the level for the object exporter from the activation
         # reply's authnHint (Windows sends 4, so impacket picks integrity);

@@ -3,7 +3,9 @@
 //! `samba-tool domain exportkeytab`, the name `simweb1.winv.test` in Samba's DNS; the
 //! simulator serves that host with the keytab (and a second host without one, and a third
 //! that refuses NTLM). Samba is provisioned per test in a private network namespace; all
-//! traffic stays inside it. Skips with a message when Samba or namespaces are missing
+//! traffic stays inside it. impacket, with Kerberos from the same KDC, judges the simulated
+//! acceptor (the simulator listens on port 135 in the namespace: what impacket dials). Skips
+//! with a message when Samba or namespaces are missing
 //! (fails under `CI=true`).
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
@@ -104,6 +106,21 @@ fn fleet_text(dc: &SambaDc, kt_both: &Path, kt_krb: &Path, kt_rc4: &Path) -> Str
     )
 }
 
+/// The sorted service names the simulated host at `addr` serves.
+fn service_names(fleet: &Fleet, addr: &str) -> Vec<String> {
+    let mut v: Vec<String> = fleet
+        .host(addr.parse().unwrap())
+        .unwrap()
+        .data()
+        .instances(r"root\cimv2", "Win32_Service")
+        .unwrap()
+        .iter()
+        .filter_map(|i| i.get("Name").and_then(|v| v.as_str()).map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
 async fn run(args: Vec<String>, conf: &Path) -> Output {
     let conf = conf.to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -161,6 +178,7 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
         .instances(r"root\cimv2", "Win32_Service")
         .unwrap()
         .len();
+    let krb_only_services = service_names(&fleet, KRB_ONLY);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -170,10 +188,11 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
     let both = format!("simweb1.{}", dc.realm().to_lowercase());
     let rc4 = format!("simrc4.{}", dc.realm().to_lowercase());
     rt.block_on(async {
+        // Port 135 inside the test's own namespace: what impacket dials.
         let sim = SimServer::start(
             fleet,
             ListenOptions {
-                epm_port: 0,
+                epm_port: 135,
                 dynamic_port: 0,
                 ..ListenOptions::default()
             },
@@ -272,6 +291,70 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
         .await;
         assert!(text(&out).contains("KDC_ERR_PREAUTH_FAILED"), "{}", text(&out));
         assert!(!text(&out).contains("Not-The-Passw0rd!"));
+
+        // A third party's Kerberos against the simulated acceptor, with the real KDC's
+        // ticket: MIT kinit and kvno put a TGT and a ticket for host/simkrb.winv.test in a
+        // cache, as an administrator would (Samba's KDC answers impacket's own TGS-REQ with
+        // KRB_AP_ERR_INAPP_CKSUM, seen with impacket 0.13.1), and impacket takes the service
+        // ticket from it to activate WMI, log in and query the host that refuses NTLM, at
+        // packet privacy.
+        if let Some(py) = winv_testsuite::python::python_with("impacket") {
+            let krb_only = format!("simkrb.{}", dc.realm().to_lowercase());
+            let cache = format!("FILE:{}", dc.data_dir().join("krb5cc_impacket").display());
+            let principal = format!("{}@{}", dc.admin_user(), dc.realm());
+            let password = format!("{}\n", dc.admin_password());
+            let args = strings(&[
+                &winv_testsuite::python::script("impacket_wmi.py").display().to_string(),
+                &krb_only,
+                dc.realm(),
+                dc.admin_user(),
+                "//./root/cimv2",
+                "SELECT Name FROM Win32_Service",
+            ]);
+            let conf2 = conf.clone();
+            let out = tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                let mut kinit = Command::new("kinit")
+                    .arg(&principal)
+                    .env("KRB5_CONFIG", &conf2)
+                    .env("KRB5CCNAME", &cache)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .expect("kinit (krb5-user) runs");
+                kinit.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+                assert!(kinit.wait().unwrap().success(), "kinit");
+                let kvno = Command::new("kvno")
+                    .arg(format!("host/{krb_only}"))
+                    .env("KRB5_CONFIG", &conf2)
+                    .env("KRB5CCNAME", &cache)
+                    .output()
+                    .unwrap();
+                assert!(kvno.status.success(), "kvno: {}", text(&kvno));
+                Command::new(py)
+                    .args(&args)
+                    .env("WINV_TEST_KERBEROS", "1")
+                    .env("WINV_TEST_REMOTE_HOST", KRB_ONLY)
+                    .env("KRB5CCNAME", cache.trim_start_matches("FILE:"))
+                    .env_remove("WINV_TEST_PASSWORD")
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("impacket printed no JSON ({e}): {}", text(&out)));
+            assert!(json["connect_error"].is_null(), "{json}");
+            assert!(json["results"][0]["error"].is_null(), "{json}");
+            let mut got: Vec<String> = json["results"][0]["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|r| r["Name"].as_str().map(str::to_string))
+                .collect();
+            got.sort();
+            assert_eq!(got, krb_only_services, "impacket's rows");
+        }
 
         // diagnose with kerberos: the host is inventoriable.
         let mut a = strings(&["diagnose", &both, "--json"]);
