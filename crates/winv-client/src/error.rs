@@ -166,6 +166,18 @@ pub enum Cause {
     /// principal, pre-authentication, skew, enctype), a ticket file, or the SPN.
     #[error("kerberos: {0}")]
     Kerberos(winv_krb::KrbClientError),
+    /// The host's Kerberos acceptor answered the AP-REQ with a KRB-ERROR ([MS-KILE]
+    /// 3.4.5.1): a clock too far from ours, a ticket for another key or principal, a
+    /// replay, an expired ticket. The ticket was the KDC's: not the account's password.
+    #[error("{ACCEPTOR_REFUSED}{name} ({code}){}", skew_note(*.skew))]
+    KerberosRefused {
+        /// The KRB-ERROR's error-code.
+        code: i32,
+        /// Its name.
+        name: &'static str,
+        /// The host's clock minus ours, when its KRB-ERROR said (seconds).
+        skew: Option<i64>,
+    },
 }
 
 /// A failure of the WMI client: the [`Stage`] and the [`Cause`].
@@ -253,9 +265,12 @@ impl ClientError {
         }
     }
 
-    /// Whether the server refused the credentials.
+    /// Whether the server refused the credentials (its security layer, NTLM or Kerberos).
     pub fn is_auth_failure(&self) -> bool {
-        matches!(self.cause, Cause::AuthenticationFailed(_))
+        matches!(
+            self.cause,
+            Cause::AuthenticationFailed(_) | Cause::KerberosRefused { .. }
+        )
     }
 
     /// Whether the logon itself was refused (a wrong password, an unknown account), not
@@ -306,6 +321,18 @@ impl ClientError {
 /// signature or seal, a missing trailer) begins: the server's answer, not the logon, failed.
 pub const UNVERIFIED: &str = "the reply failed verification: ";
 
+/// ", the host's clock is N s ahead of ours" when a KRB-ERROR gave its time.
+fn skew_note(skew: Option<i64>) -> String {
+    match skew {
+        Some(s) if s > 0 => format!(", the host's clock is {s} s ahead of ours"),
+        Some(s) if s < 0 => format!(", the host's clock is {} s behind ours", -s),
+        _ => String::new(),
+    }
+}
+
+/// How a [`Cause::KerberosRefused`] reads: the host's acceptor, not the KDC, said no.
+pub const ACCEPTOR_REFUSED: &str = "the host's kerberos acceptor refused the ticket: ";
+
 /// Classifies an [`RpcError`] into a [`Cause`].
 pub fn classify_rpc(e: RpcError) -> Cause {
     match e {
@@ -321,9 +348,18 @@ pub fn classify_rpc(e: RpcError) -> Cause {
                 let reason = text.strip_prefix("bind rejected: ").unwrap_or(&text);
                 Cause::BindRejected(reason.to_string())
             }
-            winv_dcerpc::ErrorKind::Security => {
-                Cause::AuthenticationFailed(format!("{UNVERIFIED}{inner}"))
-            }
+            winv_dcerpc::ErrorKind::Security => match inner {
+                // A KRB-ERROR in the bind_ack or alter_context_resp: the acceptor's
+                // answer, not a reply that failed verification.
+                winv_dcerpc::Error::Security(winv_auth::AuthError::Kerberos(
+                    winv_auth::kerberos::KrbError::Protocol { code, name, skew },
+                )) => Cause::KerberosRefused {
+                    code: *code,
+                    name,
+                    skew: *skew,
+                },
+                _ => Cause::AuthenticationFailed(format!("{UNVERIFIED}{inner}")),
+            },
             _ => Cause::Rpc(e),
         },
         other => Cause::Rpc(other),

@@ -236,6 +236,19 @@ pub fn classify(err: &ClientError, role: NamespaceRole) -> Failure {
         Cause::Rpc(_) => with(f, Status::RpcCallFailed, Some(RPC_CALL_FAILED_HR)),
         Cause::Decode(_) | Cause::Protocol(_) => with(f, Status::OtherReasons, None),
         Cause::Kerberos(k) => kerberos(f, k),
+        // The host's acceptor refused the KDC's ticket: the security layer's refusal by
+        // its Kerberos code (KRB_AP_ERR_SKEW: the clocks; KRB_AP_ERR_MODIFIED: the host's
+        // keys), at the bind; not the password's.
+        Cause::KerberosRefused { code, .. } => {
+            let mut f = with(f, Status::AccessDenied, None);
+            f.code = u32::try_from(*code).ok();
+            f.code_name = f
+                .code
+                .and_then(|c| winv_kb::name_in(Kind::Kerberos, c))
+                .map(str::to_string);
+            f.denied_by = Some(DeniedBy::Authentication);
+            f
+        }
         Cause::Fault { status } => from_code(f, *status, true, stage, role),
         Cause::Hresult(hr) => from_code(f, *hr, false, stage, role),
         Cause::Win32 { code, .. } => {
@@ -546,6 +559,44 @@ mod tests {
             &ClientError::new(stage, Cause::Fault { status }),
             NamespaceRole::Cimv2,
         )
+    }
+
+    /// The host's acceptor refusing the KDC's ticket (a KRB-ERROR in the bind_ack): at the
+    /// bind, by its Kerberos code and name, access denied by the authentication layer, not
+    /// retried; a reply that failed verification stays SEC_E_MESSAGE_ALTERED.
+    #[test]
+    fn an_acceptors_krb_error_is_named_at_the_bind() {
+        use winv_client::krb::codes;
+        for (code, name) in [
+            (codes::KRB_AP_ERR_SKEW, "KRB_AP_ERR_SKEW"),
+            (codes::KRB_AP_ERR_MODIFIED, "KRB_AP_ERR_MODIFIED"),
+        ] {
+            let cause = Cause::KerberosRefused {
+                code,
+                name,
+                skew: Some(600),
+            };
+            let f = classify(
+                &ClientError::new(Stage::BindDynamic, cause),
+                NamespaceRole::Cimv2,
+            );
+            assert_eq!(f.stage, FailureStage::Client(Stage::BindDynamic), "{name}");
+            assert_eq!(f.status, Status::AccessDenied, "{name}");
+            assert_eq!(f.code, Some(code as u32), "{name}");
+            assert_eq!(f.code_name.as_deref(), Some(name));
+            assert_eq!(f.denied_by, Some(DeniedBy::Authentication));
+            assert!(!f.retry, "{name}");
+            assert!(f.message.contains(winv_client::error::ACCEPTOR_REFUSED), "{}", f.message);
+            assert!(f.message.contains("600 s ahead"), "{}", f.message);
+        }
+        let f = classify(
+            &ClientError::new(
+                Stage::Bind135,
+                Cause::AuthenticationFailed(format!("{}bad signature", winv_client::error::UNVERIFIED)),
+            ),
+            NamespaceRole::Cimv2,
+        );
+        assert_eq!(f.code_name.as_deref(), Some("SEC_E_MESSAGE_ALTERED"));
     }
 
     #[test]

@@ -72,6 +72,9 @@ impl Verdict {
                 // A reply that failed verification (tampered, unsigned): the server's
                 // answer, not the account, is in question.
                 _ if f.message.contains(winv_client::error::UNVERIFIED) => Verdict::Unknown,
+                // The host's Kerberos acceptor refused a ticket the KDC issued: the
+                // password was proven to the KDC.
+                _ if f.message.contains(winv_client::error::ACCEPTOR_REFUSED) => Verdict::Unknown,
                 _ => Verdict::Refused,
             },
             // DCOM or WMI refused an authenticated user: the password is right.

@@ -162,6 +162,14 @@ pub enum Fault {
     /// every presentation context added with alter_context (IWbemServices, IRemUnknown2,
     /// the enumerators).
     RejectAlterContext,
+    /// The host's clock is `seconds` off (negative: behind). Its Kerberos acceptor judges
+    /// tickets and authenticators by it: more than 5 minutes from the client's clock is
+    /// KRB_AP_ERR_SKEW ([MS-KILE] 3.4.5.1, RFC 4120 5.5.2).
+    ClockSkew { seconds: i64 },
+    /// A hostile host: the AP-REP its Kerberos acceptor answers a bind with has a byte of
+    /// its encrypted part flipped; a client must refuse it ([MS-KILE] 3.4.5.1: the AP-REP
+    /// is what proves the server has the service key).
+    TamperedApRep,
 }
 
 impl Fault {
@@ -192,6 +200,8 @@ impl Fault {
             Fault::EmptyEnumeration { .. } => "empty_enumeration",
             Fault::FaultThenSilence { .. } => "fault_then_silence",
             Fault::RejectAlterContext => "reject_alter_context",
+            Fault::ClockSkew { .. } => "clock_skew",
+            Fault::TamperedApRep => "tampered_ap_rep",
         }
     }
 

@@ -106,8 +106,9 @@ pub fn exit_code(e: &ClientError) -> u8 {
         | Cause::Protocol(_)
         | Cause::Rpc(_)
         | Cause::BindRejected(_) => exit::WMI,
-        // A Kerberos failure (the KDC refused, no ticket for the SPN): the account's.
-        Cause::Kerberos(_) => exit::ACCESS,
+        // A Kerberos failure (the KDC refused, no ticket for the SPN): the account's;
+        // the host's acceptor refusing the ticket: its security layer's.
+        Cause::Kerberos(_) | Cause::KerberosRefused { .. } => exit::ACCESS,
         Cause::Resolve { .. }
         | Cause::Connect(_)
         | Cause::Timeout { .. }

@@ -26,6 +26,10 @@ const NTLM_ONLY: &str = "127.0.0.73";
 const KRB_ONLY: &str = "127.0.0.74";
 /// A computer account with RC4 only (`msDS-SupportedEncryptionTypes = 4`).
 const RC4_ONLY: &str = "127.0.0.75";
+/// Kerberos with the host's clock ten minutes ahead (`clock_skew`).
+const SKEWED: &str = "127.0.0.76";
+/// Kerberos with a tampered AP-REP (`tampered_ap_rep`).
+const TAMPERED: &str = "127.0.0.77";
 
 fn krb5_conf(dc: &SambaDc) -> PathBuf {
     let p = dc.data_dir().join("winv-e2e-krb5.conf");
@@ -90,17 +94,32 @@ db.modify(m)
 print("ok")
 "#;
 
-fn fleet_text(dc: &SambaDc, kt_both: &Path, kt_krb: &Path, kt_rc4: &Path) -> String {
+/// The simulated hosts: each with its name, and its keytab where it has a computer account.
+struct Keytabs<'a> {
+    both: &'a Path,
+    krb: &'a Path,
+    rc4: &'a Path,
+    skew: &'a Path,
+    tampered: &'a Path,
+}
+
+fn fleet_text(dc: &SambaDc, kt: &Keytabs<'_>) -> String {
     let domain = dc.realm().to_lowercase();
     format!(
         "[defaults]\nuser = \"{u}@{r}\"\npassword_env = \"{PW_ENV}\"\nseed = 7\n\n\
          [[host]]\naddress = \"{BOTH}\"\nname = \"simweb1\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\n\n\
          [[host]]\naddress = \"{NTLM_ONLY}\"\nname = \"simntlm\"\ndomain = \"{domain}\"\n\n\
          [[host]]\naddress = \"{KRB_ONLY}\"\nname = \"simkrb\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\nntlm = false\n\n\
-         [[host]]\naddress = \"{RC4_ONLY}\"\nname = \"simrc4\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\n",
-        kt_both.display(),
-        kt_krb.display(),
-        kt_rc4.display(),
+         [[host]]\naddress = \"{RC4_ONLY}\"\nname = \"simrc4\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\n\n\
+         [[host]]\naddress = \"{SKEWED}\"\nname = \"simskew\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\nntlm = false\n\
+         faults = [{{ kind = \"clock_skew\", seconds = 600 }}]\n\n\
+         [[host]]\naddress = \"{TAMPERED}\"\nname = \"simtamp\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\nntlm = false\n\
+         faults = [{{ kind = \"tampered_ap_rep\" }}]\n",
+        kt.both.display(),
+        kt.krb.display(),
+        kt.rc4.display(),
+        kt.skew.display(),
+        kt.tampered.display(),
         u = dc.admin_user(),
         r = dc.realm(),
     )
@@ -157,6 +176,8 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
     let kt_both = computer(&dc, "SIMWEB1", BOTH);
     let kt_krb = computer(&dc, "SIMKRB", KRB_ONLY);
     let kt_rc4 = computer(&dc, "SIMRC4", RC4_ONLY);
+    let kt_skew = computer(&dc, "SIMSKEW", SKEWED);
+    let kt_tamp = computer(&dc, "SIMTAMP", TAMPERED);
     dc.run_python(SET_ENCTYPES, &["SIMRC4$", "4"]).unwrap();
     // The NTLM-only host has a name in DNS but no computer account (no SPN).
     dc.samba_tool(&[
@@ -170,7 +191,14 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
     ])
     .unwrap();
     std::env::set_var(PW_ENV, dc.admin_password());
-    let fleet = Fleet::parse(&fleet_text(&dc, &kt_both, &kt_krb, &kt_rc4)).unwrap();
+    let keytabs = Keytabs {
+        both: &kt_both,
+        krb: &kt_krb,
+        rc4: &kt_rc4,
+        skew: &kt_skew,
+        tampered: &kt_tamp,
+    };
+    let fleet = Fleet::parse(&fleet_text(&dc, &keytabs)).unwrap();
     let want = fleet
         .host(BOTH.parse().unwrap())
         .unwrap()
@@ -354,6 +382,30 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
                 .collect();
             got.sort();
             assert_eq!(got, krb_only_services, "impacket's rows");
+        }
+
+        // The host's clock ten minutes ahead: its acceptor refuses the authenticator with
+        // the code Windows gives, at the bind, and says by how much; a tampered AP-REP:
+        // the client refuses the server's proof (a reply that failed verification).
+        // `diagnose --json` names each by its code.
+        for (name, says, code) in [
+            ("simskew", "KRB_AP_ERR_SKEW (37), the host's clock is 600 s ahead", "KRB_AP_ERR_SKEW"),
+            ("simtamp", "the reply failed verification: security: kerberos integrity check failed", "SEC_E_MESSAGE_ALTERED"),
+        ] {
+            let host = format!("{name}.{}", dc.realm().to_lowercase());
+            let mut a = strings(&["query", &host, "SELECT Name FROM Win32_Service"]);
+            a.extend(common(&["--auth", "kerberos"]));
+            let out = run(a, &conf).await;
+            assert_eq!(out.status.code(), Some(4), "{name}: {}", text(&out));
+            assert!(text(&out).contains("failed at bind-135"), "{name}: {}", text(&out));
+            assert!(text(&out).contains(says), "{name}: {}", text(&out));
+            let mut a = strings(&["diagnose", &host, "--json"]);
+            a.extend(common(&["--auth", "kerberos"]));
+            let out = run(a, &conf).await;
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{name}: diagnose printed no JSON ({e}): {}", text(&out)));
+            assert_eq!(v["failure"]["code_name"], code, "{name}: {}", v["failure"]);
+            assert_eq!(v["failure"]["stage"], "bind-135", "{name}: {}", v["failure"]);
         }
 
         // diagnose with kerberos: the host is inventoriable.

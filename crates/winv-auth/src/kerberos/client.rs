@@ -201,7 +201,7 @@ impl KerberosClient {
                     state, mech, token, ..
                 } => {
                     if state == Some(neg_state::REJECT) {
-                        return match token.as_deref().map(krb_error_in) {
+                        return match token.as_deref().map(|t| krb_error_in(t, self.now)) {
                             Some(Some(e)) => Err(e),
                             _ => Err(KrbError::Mismatch("spnego: the server rejected kerberos")),
                         };
@@ -216,7 +216,7 @@ impl KerberosClient {
                 NegToken::Init { .. } => return Err(KrbError::Malformed("spnego init from the server")),
             },
         };
-        if let Some(e) = krb_error_in(&inner) {
+        if let Some(e) = krb_error_in(&inner, self.now) {
             return Err(e);
         }
         let (_, bare) = gss::strip_gss_framing(&inner)?;
@@ -292,7 +292,7 @@ impl KerberosClient {
         self.state = State::Failed;
         match NegToken::decode(input)? {
             NegToken::Resp { state, mic, token, .. } => {
-                if let Some(e) = token.as_deref().and_then(krb_error_in) {
+                if let Some(e) = token.as_deref().and_then(|t| krb_error_in(t, self.now)) {
                     return Err(e);
                 }
                 match state {
@@ -345,8 +345,9 @@ impl KerberosClient {
     }
 }
 
-/// A KRB-ERROR inside a token (framed or bare), as an error.
-fn krb_error_in(token: &[u8]) -> Option<KrbError> {
+/// A KRB-ERROR inside a token (framed or bare), as an error, with the server's clock
+/// against `now` (the time of our AP-REQ).
+fn krb_error_in(token: &[u8], now: i64) -> Option<KrbError> {
     let bare = match gss::strip_gss_framing(token) {
         Ok((_, b)) => b,
         Err(_) => token,
@@ -355,7 +356,7 @@ fn krb_error_in(token: &[u8]) -> Option<KrbError> {
         return None;
     }
     Some(match messages::KrbErrorMsg::decode(bare) {
-        Ok(e) => KrbError::protocol(e.code, None),
+        Ok(e) => KrbError::protocol(e.code, Some(e.stime - now)),
         Err(e) => e,
     })
 }

@@ -166,6 +166,8 @@ fn verdicts_from_failures() {
     let mut f = denied(Some(Authentication), bind, None);
     f.message = format!("bind-135: authentication failed: {}bad signature", winv_client::error::UNVERIFIED);
     assert_eq!(Verdict::of(&f), Verdict::Unknown, "a tampered reply is not a refusal");
+    f.message = format!("bind-135: {}KRB_AP_ERR_SKEW (37)", winv_client::error::ACCEPTOR_REFUSED);
+    assert_eq!(Verdict::of(&f), Verdict::Unknown, "the host refusing a kdc ticket is not a refusal");
     let f = engine_failure(
         Status::RpcServerUnavailable,
         FailureStage::Client(Stage::Connect135),

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use winv_auth::kerberos::files::Keytab;
 use winv_auth::kerberos::{KerberosMech, KerberosServer, ReplayCache};
 use winv_auth::ntlm::{NtlmSecret, NtlmServer, NtlmTarget};
-use winv_auth::{AuthLevel, AuthType, SecurityContext};
+use winv_auth::{AuthError, AuthLevel, AuthType, SecurityContext, Step};
 use winv_dcerpc::interfaces as ifs;
 use winv_dcerpc::server::Call;
 use winv_dcerpc::{ServerConfig, ServerPolicy, SyntaxId};
@@ -1199,6 +1199,55 @@ struct HostPolicy {
     /// The host's one association group ([`SimHost::config`]): the only one a bind can
     /// join.
     assoc_group_id: u32,
+    /// `clock_skew`: how far the host's clock is off, seconds.
+    clock_skew: i64,
+    /// `tampered_ap_rep`: the acceptor's AP-REP gets a byte flipped.
+    tamper_ap_rep: bool,
+}
+
+/// An acceptor whose first answer token (the AP-REP, [MS-KILE] 3.4.5.1) has its last
+/// byte flipped: the end of the AP-REP's encrypted part, raw or inside SPNEGO's
+/// responseToken (the simulator sends no mechListMIC after it).
+struct TamperedApRep {
+    inner: Box<dyn SecurityContext>,
+    done: bool,
+}
+
+impl SecurityContext for TamperedApRep {
+    fn auth_type(&self) -> AuthType {
+        self.inner.auth_type()
+    }
+    fn step(&mut self, input: Option<&[u8]>) -> Result<Step, AuthError> {
+        let mut step = self.inner.step(input)?;
+        if !self.done {
+            let token = match &mut step {
+                Step::Continue(t) | Step::Done(Some(t)) => Some(t),
+                Step::Done(None) => None,
+            };
+            if let Some(last) = token.and_then(|t| t.last_mut()) {
+                *last ^= 0x01;
+                self.done = true;
+            }
+        }
+        Ok(step)
+    }
+    fn is_established(&self) -> bool {
+        self.inner.is_established()
+    }
+    fn signature_len(&self) -> usize {
+        self.inner.signature_len()
+    }
+    fn protect(&mut self, m: &mut [u8], seal: Option<std::ops::Range<usize>>) -> Result<Vec<u8>, AuthError> {
+        self.inner.protect(m, seal)
+    }
+    fn unprotect(
+        &mut self,
+        m: &mut [u8],
+        seal: Option<std::ops::Range<usize>>,
+        sig: &[u8],
+    ) -> Result<(), AuthError> {
+        self.inner.unprotect(m, seal, sig)
+    }
 }
 
 impl ServerPolicy for HostPolicy {
@@ -1251,14 +1300,21 @@ impl ServerPolicy for HostPolicy {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        Some(Box::new(KerberosServer::new(
+        let acceptor = Box::new(KerberosServer::new(
             mech,
             k.keytab.clone(),
             &k.realm,
             k.replay.clone(),
             winv_auth::AuthLevel::PktPrivacy,
-            now,
-        )))
+            now.saturating_add(self.clock_skew),
+        ));
+        if self.tamper_ap_rep {
+            return Some(Box::new(TamperedApRep {
+                inner: acceptor,
+                done: false,
+            }));
+        }
+        Some(acceptor)
     }
 }
 
@@ -1320,6 +1376,14 @@ impl Dispatch for SimHost {
             ntlm: self.spec.ntlm,
             kerberos: self.kerberos.clone(),
             assoc_group_id: self.assoc_group_id(),
+            clock_skew: self
+                .faults()
+                .find_map(|f| match f {
+                    Fault::ClockSkew { seconds } => Some(*seconds),
+                    _ => None,
+                })
+                .unwrap_or(0),
+            tamper_ap_rep: self.faults().any(|f| matches!(f, Fault::TamperedApRep)),
         })
     }
 
