@@ -101,6 +101,20 @@ pub struct ProxyCounts {
     pub octets_to_clients: AtomicU64,
     /// Server PDUs that could not be unsealed (forwarded as they were).
     pub unreadable: AtomicU64,
+    /// Requests the clients made, by interface and opnum (what a test counts: one
+    /// `RemRelease` for a whole session, say).
+    requests: std::sync::Mutex<HashMap<(uuid::Uuid, u16), u64>>,
+}
+
+impl ProxyCounts {
+    /// Requests made on `interface`'s presentation contexts with `opnum`, on every route.
+    pub fn requests(&self, interface: &winv_dcerpc::SyntaxId, opnum: u16) -> u64 {
+        let map = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&(interface.uuid, opnum)).copied().unwrap_or(0)
+    }
 }
 
 /// A running proxy; dropping it stops its listeners (connections in flight end when their
@@ -288,6 +302,18 @@ impl Conn {
             }
             Body::Request(r) => {
                 self.calls.insert(pdu.call_id, (r.context_id, r.opnum));
+                // A call's first fragment counts it.
+                if let (Some(u), true) = (
+                    self.contexts.get(&r.context_id),
+                    pdu.flags & PFC_FIRST_FRAG != 0,
+                ) {
+                    let mut map = self
+                        .counts
+                        .requests
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    *map.entry((*u, r.opnum)).or_insert(0) += 1;
+                }
             }
             _ => {}
         }

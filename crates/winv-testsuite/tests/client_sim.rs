@@ -762,3 +762,46 @@ async fn the_simulators_latency_delays_every_answer() {
     c.close().await.unwrap();
     sim.stop().await;
 }
+
+/// References of finished enumerators go back together: five queries and a close make one
+/// `IRemUnknown2::RemRelease` ([MS-DCOM] 3.1.1.5.6.1.3), counted on the wire by the
+/// re-sealing proxy in pass-through (`winv_client::client::RELEASE_BATCH`). (127.0.31.43 in
+/// front of 127.0.31.44)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_enumerators_are_released_in_one_call() {
+    use winv_dcerpc::interfaces::{IREMUNKNOWN2, IWBEMSERVICES};
+    use winv_testsuite::reseal::{Behaviour, ResealProxy, Route};
+    let (listen, upstream) = ("127.0.31.43", "127.0.31.44");
+    let (sim, _) = serve(upstream, "").await;
+    let route = Route {
+        listen: listen.parse().unwrap(),
+        upstream: upstream.parse().unwrap(),
+        behaviour: Behaviour::Passthrough,
+    };
+    let proxy = ResealProxy::start(&[route], sim.epm_port, sim.dynamic_port, PASSWORD)
+        .await
+        .unwrap();
+    let o = WmiOptions {
+        epm_port: proxy.epm_port,
+        ..opts(&sim, AuthLevel::PktPrivacy)
+    };
+    let mut c = WmiClient::connect(listen, creds(PASSWORD), o)
+        .await
+        .unwrap();
+    for class in [
+        "Win32_OperatingSystem",
+        "Win32_BIOS",
+        "Win32_Processor",
+        "Win32_LogicalDisk",
+        "Win32_Service",
+    ] {
+        let rows = c.query(&format!("SELECT * FROM {class}")).await.unwrap();
+        assert!(!rows.is_empty(), "{class}");
+    }
+    c.close().await.unwrap();
+    // IWbemServices::ExecQuery is opnum 20; IRemUnknown::RemRelease opnum 5.
+    assert_eq!(proxy.counts.requests(&IWBEMSERVICES, 20), 5);
+    assert_eq!(proxy.counts.requests(&IREMUNKNOWN2, 5), 1);
+    drop(proxy);
+    sim.stop().await;
+}
