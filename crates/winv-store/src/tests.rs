@@ -848,21 +848,17 @@ async fn computer_list_filters_agree_with_the_results(db: &TestDb) {
         saved.push(r);
     }
     let has = |r: &ComputerResult, name: &str| r.inventory.software.iter().any(|s| s.name == name);
-    let caption = |r: &ComputerResult| {
+    // A property of the first instance of a class, as saved.
+    let prop = |r: &ComputerResult, class: &str, name: &str| {
         r.inventory
             .classes
             .iter()
-            .find(|c| c.class == "Win32_OperatingSystem")
-            .and_then(|c| c.instances[0]["Caption"].as_str().map(str::to_string))
+            .find(|c| c.class == class)
+            .and_then(|c| c.instances[0][name].as_str().map(str::to_string))
     };
-    let host_name = |r: &ComputerResult| {
-        r.inventory
-            .classes
-            .iter()
-            .find(|c| c.class == "Win32_ComputerSystem")
-            .and_then(|c| c.instances[0]["Name"].as_str().map(str::to_string))
-            .unwrap_or_default()
-    };
+    let caption = |r: &ComputerResult| prop(r, "Win32_OperatingSystem", "Caption");
+    let host_name =
+        |r: &ComputerResult| prop(r, "Win32_ComputerSystem", "Name").unwrap_or_default();
     let win11 = "Microsoft Windows 11 Pro";
     let cases: Vec<(ComputerFilter, Vec<&str>)> = vec![
         (
