@@ -10,8 +10,8 @@
 # file: the sqlite3 CLI exporting the same detail tables (scan results, operating systems,
 # hardware, installed software, hotfixes, services) to CSV, with the ratio. Then the
 # dashboard: `serve` on 127.0.0.1, REQS requests each of the overview, a filtered
-# computer list, a computer page and the software page (curl, one at a time), median and
-# p95 in ms.
+# computer list, a computer page, the software page, the failures page and the computer
+# list filtered by the most installed program (curl, one at a time), median and p95 in ms.
 #
 # Usage: benches/report_bench.sh [DB] [REQS=50]
 # Env:   WINVENTORY (binary; default: $CARGO_TARGET_DIR/release/winventory, built unless
@@ -95,7 +95,11 @@ for _ in $(seq 100); do
 done
 BASE=$(sed -n 's|listening on \(http://[^/]*\)/|\1|p' "$WORK/serve.out")
 ONE=$(sqlite3 "$DB" "select target from computers where run_id = (select max(id) from runs) and status = 'inventoried' order by target limit 1")
-for page in "/" "/computers?status=inventoried&sort=name&page=2" "/computer?target=$ONE" "/software"; do
+# The most installed program, for the list filtered by software (percent-encoded).
+TOP=$(sqlite3 "$DB" "select name from installed_software where run_id = (select max(id) from runs) group by name order by count(distinct computer_id) desc, name limit 1")
+TOP=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TOP")
+for page in "/" "/computers?status=inventoried&sort=name&page=2" "/computer?target=$ONE" "/software" \
+    "/failures" "/computers?software=$TOP"; do
     : >"$WORK/lat.txt"
     for _ in $(seq "$REQS"); do
         curl -s -o /dev/null -w '%{time_total}\n' "$BASE$page" >>"$WORK/lat.txt"

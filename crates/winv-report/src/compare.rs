@@ -15,6 +15,13 @@
 //!   listed twice with two versions, 32- and 64-bit, is one program with two versions).
 //!   Absent before: installed; absent after: removed; another set of versions: upgraded
 //!   when the highest version rose, downgraded when it fell, changed otherwise.
+//! - A program whose version is in its name (`7-Zip 23.01 (x64)` → `7-Zip 24.08 (x64)`)
+//!   is one program across the runs: on a machine, the programs present on one side only
+//!   whose names are the same but for their version words ([`versionless_name`]: words
+//!   of digits and dots, `v1.2`; not `x64` or `64-bit`) and whose publisher is the same
+//!   are one change, by their versions (or, when those are missing or the same, by the
+//!   versions in their names) and named as run B names them. A name that is nothing but
+//!   versions names no product, and is never matched so.
 //! - An OS change is a matched machine with an OS in both runs whose caption, version or
 //!   build differs: upgraded or downgraded by build (then version), else changed.
 
@@ -127,7 +134,7 @@ impl Snapshot {
     }
 
     /// A machine's programs: (name, publisher) → its versions.
-    fn programs_of(&self, i: usize) -> BTreeMap<(&str, &str), BTreeSet<&str>> {
+    fn programs_of(&self, i: usize) -> Programs<'_> {
         let mut out: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
         for id in self.software.get(i).into_iter().flatten() {
             if let Some((n, p, v)) = self.programs.get(*id as usize) {
@@ -336,12 +343,175 @@ fn joined(vs: &BTreeSet<&str>) -> String {
         .join("; ")
 }
 
+/// Whether a word of a program's name is a version: digits and dots (`23.01`, `2019`,
+/// `14.40.33810`), optionally after a `v` (`v1.2`).
+fn is_version_word(w: &str) -> bool {
+    let w = w.strip_prefix(['v', 'V']).unwrap_or(w);
+    !w.is_empty()
+        && w.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The words of a program's name (runs of letters, digits and dots) with whether each is
+/// a version, and the text between them. `64-bit` and `32 bit` are an architecture, not a
+/// version: one word.
+fn name_words(name: &str) -> Vec<(&str, bool)> {
+    let mut out = Vec::new();
+    let word_char = |c: char| c.is_alphanumeric() || c == '.';
+    let mut rest = name;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| word_char(c) != rest.starts_with(word_char))
+            .unwrap_or(rest.len());
+        let (part, tail) = rest.split_at(split);
+        let is_word = part.starts_with(word_char);
+        let mut version = is_word && is_version_word(part);
+        if version {
+            let t = tail.as_bytes();
+            if t.len() >= 4
+                && matches!(t[0], b'-' | b' ')
+                && t[1..4].eq_ignore_ascii_case(b"bit")
+                && t.get(4).is_none_or(|b| !b.is_ascii_alphanumeric())
+            {
+                version = false;
+            }
+        }
+        out.push((part, version));
+        rest = tail;
+    }
+    out
+}
+
+/// A program's name without its versions, for matching one program across runs: the
+/// name lowercased with every version word ([`is_version_word`]) replaced by one mark;
+/// `None` when it has no version word, or no letter outside them (a name that is only
+/// a version).
+pub fn versionless_name(name: &str) -> Option<String> {
+    let words = name_words(name.trim());
+    let has_version = words.iter().any(|(_, v)| *v);
+    let has_letter = words
+        .iter()
+        .any(|(w, v)| !v && w.chars().any(char::is_alphabetic));
+    if !has_version || !has_letter {
+        return None;
+    }
+    Some(
+        words
+            .iter()
+            .map(|(w, v)| {
+                if *v {
+                    "\u{1}".to_string()
+                } else {
+                    w.to_lowercase()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The version words of a program's name, space-separated (`Java 8 Update 431` →
+/// `8 431`).
+fn name_version(name: &str) -> String {
+    name_words(name)
+        .into_iter()
+        .filter(|(_, v)| *v)
+        .map(|(w, _)| w)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How one program changed given its versions on each side (present on both).
+fn version_change(x: &BTreeSet<&str>, y: &BTreeSet<&str>) -> Change {
+    match (highest(x), highest(y)) {
+        (Some(hx), Some(hy)) => direction(cmp_versions(hy, hx)),
+        _ => Change::Changed,
+    }
+}
+
 fn name_key(m: &Machine) -> Option<String> {
     m.name
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_uppercase)
+}
+
+/// A machine's programs: (name, publisher) → its versions.
+type Programs<'a> = BTreeMap<(&'a str, &'a str), BTreeSet<&'a str>>;
+
+/// One program's change on a machine: (change, program as run B names it, publisher,
+/// versions in run A, versions in run B).
+type ProgramChange<'a> = (Change, String, &'a str, Option<String>, Option<String>);
+
+/// How a machine's programs changed from `pa` (run A) to `pb` (run B), by program and
+/// publisher: the software rules of this module.
+fn program_changes<'a>(pa: &Programs<'a>, pb: &Programs<'a>) -> Vec<ProgramChange<'a>> {
+    let keys: BTreeSet<(&str, &str)> = pa.keys().chain(pb.keys()).copied().collect();
+    // Programs on one side only whose names carry a version, by (name without its
+    // versions, publisher): side A's names and side B's.
+    type OneSided<'k> = (Vec<&'k str>, Vec<&'k str>);
+    let mut renamed: BTreeMap<(String, &str), OneSided> = BTreeMap::new();
+    let mut plain: Vec<(&str, &str)> = Vec::new();
+    for key in keys {
+        let (in_a, in_b) = (pa.contains_key(&key), pb.contains_key(&key));
+        match versionless_name(key.0).filter(|_| in_a != in_b) {
+            Some(n) => {
+                let e = renamed.entry((n, key.1)).or_default();
+                if in_a { &mut e.0 } else { &mut e.1 }.push(key.0);
+            }
+            None => plain.push(key),
+        }
+    }
+    let mut changes: Vec<ProgramChange<'a>> = Vec::new();
+    for ((_, publisher), (names_a, names_b)) in renamed {
+        if names_a.is_empty() || names_b.is_empty() {
+            plain.extend(names_a.iter().chain(&names_b).map(|n| (*n, publisher)));
+            continue;
+        }
+        // One program renamed with its version: by the versions when both sides have
+        // some and they differ, else by the versions in the names.
+        let versions = |names: &[&'a str], p: &Programs<'a>| {
+            names
+                .iter()
+                .filter_map(|n| p.get(&(*n, publisher)))
+                .flatten()
+                .copied()
+                .filter(|v| !v.is_empty())
+                .collect::<BTreeSet<&str>>()
+        };
+        let (mut va, mut vb) = (versions(&names_a, pa), versions(&names_b, pb));
+        let in_names: [Vec<String>; 2] =
+            [&names_a, &names_b].map(|ns| ns.iter().map(|n| name_version(n)).collect());
+        if va.is_empty() || vb.is_empty() || va == vb {
+            va = in_names[0].iter().map(String::as_str).collect();
+            vb = in_names[1].iter().map(String::as_str).collect();
+        }
+        changes.push((
+            version_change(&va, &vb),
+            names_b.join("; "),
+            publisher,
+            Some(joined(&va)),
+            Some(joined(&vb)),
+        ));
+    }
+    for key in plain {
+        let (va, vb) = (pa.get(&key), pb.get(&key));
+        let change = match (va, vb) {
+            (None, Some(_)) => Change::Installed,
+            (Some(_), None) => Change::Removed,
+            (Some(x), Some(y)) if x != y => version_change(x, y),
+            _ => continue,
+        };
+        changes.push((
+            change,
+            key.0.to_string(),
+            key.1,
+            va.map(joined),
+            vb.map(joined),
+        ));
+    }
+    changes.sort_by(|x, y| (&x.1, x.2).cmp(&(&y.1, y.2)));
+    changes
 }
 
 /// Compares run A (`a`, before) with run B (`b`, after) by the rules of this module.
@@ -450,18 +620,7 @@ pub fn compare(a: &Snapshot, b: &Snapshot) -> Comparison {
         }
         out.counts.software_compared += 1;
         let (pa, pb) = (a.programs_of(i), b.programs_of(j));
-        let keys: BTreeSet<&(&str, &str)> = pa.keys().chain(pb.keys()).collect();
-        for key in keys {
-            let (va, vb) = (pa.get(key), pb.get(key));
-            let change = match (va, vb) {
-                (None, Some(_)) => Change::Installed,
-                (Some(_), None) => Change::Removed,
-                (Some(x), Some(y)) if x != y => match (highest(x), highest(y)) {
-                    (Some(hx), Some(hy)) => direction(cmp_versions(hy, hx)),
-                    _ => Change::Changed,
-                },
-                _ => continue,
-            };
+        for (change, program, publisher, from, to) in program_changes(&pa, &pb) {
             let counter = match change {
                 Change::Installed => &mut out.counts.software_installed,
                 Change::Removed => &mut out.counts.software_removed,
@@ -474,10 +633,10 @@ pub fn compare(a: &Snapshot, b: &Snapshot) -> Comparison {
                 target: mb.target.clone(),
                 name: name.clone(),
                 change,
-                program: key.0.to_string(),
-                publisher: key.1.to_string(),
-                from: va.map(joined),
-                to: vb.map(joined),
+                program,
+                publisher: publisher.to_string(),
+                from,
+                to,
             });
         }
     }
@@ -789,7 +948,14 @@ mod tests {
     fn software_rows(c: &Comparison) -> Vec<(&str, Change, Option<&str>, Option<&str>)> {
         c.software_changes
             .iter()
-            .map(|x| (x.program.as_str(), x.change, x.from.as_deref(), x.to.as_deref()))
+            .map(|x| {
+                (
+                    x.program.as_str(),
+                    x.change,
+                    x.from.as_deref(),
+                    x.to.as_deref(),
+                )
+            })
             .collect()
     }
 
@@ -930,6 +1096,160 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn version_words_are_taken_out_of_names() {
+        let same = |x: &str, y: &str| {
+            let (a, b) = (versionless_name(x), versionless_name(y));
+            a.is_some() && a == b
+        };
+        assert!(same("7-Zip 23.01 (x64)", "7-Zip 24.08 (x64)"));
+        assert!(same("Java 8 Update 431", "Java 11 Update 2"));
+        assert!(same("Tool v1.2", "tool V2"), "a leading v; case aside");
+        assert!(same(
+            "Microsoft Visual C++ 2015-2019 Redistributable (x64) - 14.29.30133",
+            "Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.40.33810"
+        ));
+        // Architectures and words with letters are not versions.
+        assert!(!same("WinRAR 7.01 (32-bit)", "WinRAR 7.01 (64-bit)"));
+        assert!(!same("Zabbix 7 (32 bit)", "Zabbix 7 (64 bit)"));
+        assert!(!same("Redist (x86) - 14.40", "Redist (x64) - 14.40"));
+        assert!(!same("Update 1 for KB5034127", "Update 1 for KB5034441"));
+        // Products that share a prefix.
+        assert!(!same("Acrobat 2017", "Acrobat Reader 2020"));
+        assert!(!same("Agent 2", "Agent"));
+        // No version, or nothing but versions.
+        assert_eq!(versionless_name("Google Chrome"), None);
+        assert_eq!(versionless_name("2019"), None);
+        assert_eq!(versionless_name("v1.2 - 3.0 (4)"), None);
+        assert_eq!(versionless_name(""), None);
+        assert_eq!(name_version("Java 8 Update 431 (64-bit)"), "8 431");
+    }
+
+    #[test]
+    fn a_version_in_the_name_is_one_program_across_runs() {
+        let sw_a = [
+            ("7-Zip 23.01 (x64)", "Igor Pavlov", "23.01"),
+            (
+                "Python 3.11.4 (64-bit)",
+                "Python Software Foundation",
+                "3.11.4150.0",
+            ),
+            (
+                "Python 3.12.1 (64-bit)",
+                "Python Software Foundation",
+                "3.12.1150.0",
+            ),
+            ("Tool 2.0", "Acme", "2.0"),
+            ("Game 2019", "Studio", ""),
+            ("Office 2016", "Microsoft Corporation", "16.0"),
+            ("Agent 5.1", "Vendor A", "5.1"),
+            ("1.0", "Acme", "1.0"),
+            ("Acrobat 2017", "Adobe", "17.0"),
+            (
+                "Microsoft Visual C++ 2022 X64 Minimum Runtime - 14.38.33130",
+                "Microsoft Corporation",
+                "14.38.33130",
+            ),
+            ("Suite 3", "Acme", "3"),
+        ];
+        let sw_b = [
+            ("7-Zip 24.08 (x64)", "Igor Pavlov", "24.08"),
+            (
+                "Python 3.12.1 (64-bit)",
+                "Python Software Foundation",
+                "3.12.1150.0",
+            ),
+            (
+                "Python 3.13.0 (64-bit)",
+                "Python Software Foundation",
+                "3.13.150.0",
+            ),
+            ("Tool 1.5", "Acme", "1.5"),
+            ("Game 2021", "Studio", ""),
+            ("Office 2019", "Microsoft Corporation", "16.0"),
+            ("Agent 5.2", "Vendor B", "5.2"),
+            ("2.0", "Acme", "2.0"),
+            ("Acrobat Reader 2020", "Adobe", "20.0"),
+            (
+                "Microsoft Visual C++ 2022 X64 Additional Runtime - 14.40.33810",
+                "Microsoft Corporation",
+                "14.40.33810",
+            ),
+            ("Suite 4", "Acme", "4"),
+            ("Suite 5", "Acme", "5"),
+        ];
+        let on_pc1 = |sw: &[(&'static str, &'static str, &'static str)]| {
+            sw.iter()
+                .map(|(n, p, v)| ("pc1", *n, *p, *v))
+                .collect::<Vec<_>>()
+        };
+        let a = fleet(
+            vec![machine("pc1", "inventoried", None, None)],
+            &on_pc1(&sw_a),
+        );
+        let b = fleet(
+            vec![machine("pc1", "inventoried", None, None)],
+            &on_pc1(&sw_b),
+        );
+        let c = compare(&a, &b);
+        use Change::*;
+        assert_eq!(
+            software_rows(&c),
+            [
+                // A name that is only a version names no product.
+                ("1.0", Removed, Some("1.0"), None),
+                ("2.0", Installed, None, Some("2.0")),
+                ("7-Zip 24.08 (x64)", Upgraded, Some("23.01"), Some("24.08")),
+                // Two products that share a prefix.
+                ("Acrobat 2017", Removed, Some("17.0"), None),
+                ("Acrobat Reader 2020", Installed, None, Some("20.0")),
+                // Another publisher: another program.
+                ("Agent 5.1", Removed, Some("5.1"), None),
+                ("Agent 5.2", Installed, None, Some("5.2")),
+                // No version of its own: the versions in the names.
+                ("Game 2021", Upgraded, Some("2019"), Some("2021")),
+                (
+                    "Microsoft Visual C++ 2022 X64 Additional Runtime - 14.40.33810",
+                    Installed,
+                    None,
+                    Some("14.40.33810")
+                ),
+                (
+                    "Microsoft Visual C++ 2022 X64 Minimum Runtime - 14.38.33130",
+                    Removed,
+                    Some("14.38.33130"),
+                    None
+                ),
+                // The same version of its own: the versions in the names.
+                ("Office 2019", Upgraded, Some("2016"), Some("2019")),
+                // Several versions: 3.12.1 is on both sides, 3.11.4 went, 3.13.0 came.
+                (
+                    "Python 3.13.0 (64-bit)",
+                    Upgraded,
+                    Some("3.11.4150.0"),
+                    Some("3.13.150.0")
+                ),
+                ("Suite 4; Suite 5", Upgraded, Some("3"), Some("4; 5")),
+                ("Tool 1.5", Downgraded, Some("2.0"), Some("1.5")),
+            ]
+        );
+        let n = &c.counts;
+        assert_eq!(
+            (
+                n.software_installed,
+                n.software_removed,
+                n.software_upgraded,
+                n.software_downgraded,
+                n.software_changed
+            ),
+            (4, 4, 5, 1, 0)
+        );
+        // And back: the same pairs, the other way.
+        let back = compare(&b, &a);
+        assert_eq!(back.counts.software_upgraded, 1, "Tool 2.0 came back");
+        assert_eq!(back.counts.software_downgraded, 5);
     }
 
     #[test]

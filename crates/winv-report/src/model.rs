@@ -476,7 +476,7 @@ fn ms_text(ms: i64) -> String {
 /// Reads the run's summary.
 pub async fn summary(store: &Store, info: &RunInfo, today: Date) -> Result<Summary, ReportError> {
     let run = info.id;
-    let s = store.summary(run).await?;
+    let s = store.status_counts(run).await?;
     let statuses: Vec<StatusCount> = s
         .by_status
         .iter()

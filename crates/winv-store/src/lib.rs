@@ -51,7 +51,9 @@
 //!     (instance count), `processor_name` (the first one's, trimmed), `cores` and
 //!     `logical_processors` summed; `Win32_SystemEnclosure`: `chassis` (the DMTF name of
 //!     the first chassis type) and `chassis_types` (all of them, comma-separated).
-//!   - `installed_software` (from `Inventory::software`), `hotfixes`
+//!   - `installed_software` (from `Inventory::software`; indexed by `(run_id, name,
+//!     publisher, version, computer_id)` since `0008_software_titles.sql`, so the
+//!     software summary reads the index only), `hotfixes`
 //!     (`Win32_QuickFixEngineering`: HotFixID, Description, InstalledOn as reported),
 //!     `services` (`Win32_Service`: Name, DisplayName, State, StartMode, StartName).
 //!
@@ -137,7 +139,7 @@ pub use error::StoreError;
 pub use location::{DbAuth, DbLocation};
 pub use model::{
     ClassCount, ComputerRow, InFlightChange, InFlightRow, MissingItem, RunId, RunInfo, RunState,
-    RunSummary, UnknownRunState,
+    RunSummary, StatusCounts, UnknownRunState,
 };
 pub use perf::{
     PerfRunId, PerfRunInfo, PerfSampleRow, PerfTargetRow, PerfTargetState, StoredMetrics,

@@ -76,6 +76,15 @@ pub struct RunInfo {
     pub targets: usize,
 }
 
+/// How many computers of a run have each status: the cheap part of [`RunSummary`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    /// Computers with a final result other than `inventory-not-completed`.
+    pub finished: usize,
+    /// Every status with at least one computer, in `Status::ALL` order.
+    pub by_status: Vec<(Status, u64)>,
+}
+
 /// How many computers of a run fared how.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RunSummary {

@@ -29,7 +29,7 @@ use crate::coord::{
 use crate::error::StoreError;
 use crate::model::{
     ClassCount, ComputerRow, InFlightChange, InFlightRow, MissingItem, RunId, RunInfo, RunState,
-    RunSummary,
+    RunSummary, StatusCounts,
 };
 use crate::report;
 
@@ -317,14 +317,11 @@ pub(crate) async fn set_run_state(
     Ok(())
 }
 
-pub(crate) async fn summary(
-    w: &Pool<Db>,
+pub(crate) async fn status_counts(
+    _w: &Pool<Db>,
     r: &Pool<Db>,
     run: RunId,
-) -> Result<RunSummary, StoreError> {
-    let info = self::run(w, r, run)
-        .await?
-        .ok_or(StoreError::NoSuchRun(run))?;
+) -> Result<StatusCounts, StoreError> {
     let counts: Vec<(String, i64)> =
         sqlx::query_as("SELECT status, COUNT(*) FROM computers WHERE run_id = $1 GROUP BY status")
             .bind(run)
@@ -349,6 +346,21 @@ pub(crate) async fn summary(
         .filter(|(s, _)| *s != Status::InventoryNotCompleted)
         .map(|(_, n)| *n)
         .sum::<u64>();
+    Ok(StatusCounts {
+        finished: usize::try_from(finished).unwrap_or(usize::MAX),
+        by_status,
+    })
+}
+
+pub(crate) async fn summary(
+    w: &Pool<Db>,
+    r: &Pool<Db>,
+    run: RunId,
+) -> Result<RunSummary, StoreError> {
+    let info = self::run(w, r, run)
+        .await?
+        .ok_or(StoreError::NoSuchRun(run))?;
+    let counts = status_counts(w, r, run).await?;
     let class_rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
         "SELECT class, \
                 SUM(CASE WHEN outcome IN ('collected', 'not-present') THEN 1 ELSE 0 END), \
@@ -364,8 +376,8 @@ pub(crate) async fn summary(
     Ok(RunSummary {
         run,
         targets: info.targets,
-        finished: usize::try_from(finished).unwrap_or(usize::MAX),
-        by_status,
+        finished: counts.finished,
+        by_status: counts.by_status,
         classes: class_rows
             .into_iter()
             .map(|(class, c, f, t)| ClassCount {

@@ -390,6 +390,7 @@ pub(crate) fn computer_list_sql(f: &ComputerFilter) -> (String, String, Vec<Stri
     let mut cond = String::from("c.run_id = $1");
     let mut binds: Vec<String> = Vec::new();
     let next = |binds: &Vec<String>| format!("${}", binds.len() + 2);
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
     if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
         let p = like_escape(s);
         for col in [
@@ -416,9 +417,11 @@ pub(crate) fn computer_list_sql(f: &ComputerFilter) -> (String, String, Vec<Stri
         }
     }
     if let Some(v) = f.software.as_deref().filter(|v| !v.is_empty()) {
+        // The run's computers with that program, from the (run_id, name, ...) index in
+        // one range, rather than a probe of every computer's programs.
         cond.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM installed_software s \
-             WHERE s.computer_id = c.id AND s.name = {})",
+            " AND c.id IN (SELECT s.computer_id FROM installed_software s \
+             WHERE s.run_id = $1 AND s.name = {})",
             next(&binds)
         ));
         binds.push(v.to_string());
@@ -429,7 +432,16 @@ pub(crate) fn computer_list_sql(f: &ComputerFilter) -> (String, String, Vec<Stri
     let from = "FROM computers c \
                 LEFT JOIN operating_systems o ON o.computer_id = c.id \
                 LEFT JOIN hosts h ON h.computer_id = c.id";
-    let count_sql = format!("SELECT COUNT(*) {from} WHERE {cond}");
+    // The count joins only the tables its filter reads: each join is on the joined
+    // table's key (at most one row per computer), so it never changes the count.
+    let mut count_from = String::from("FROM computers c");
+    if given(&f.os) {
+        count_from.push_str(" LEFT JOIN operating_systems o ON o.computer_id = c.id");
+    }
+    if given(&f.search) {
+        count_from.push_str(" LEFT JOIN hosts h ON h.computer_id = c.id");
+    }
+    let count_sql = format!("SELECT COUNT(*) {count_from} WHERE {cond}");
     // NULLs first ascending and last descending on both backends (SQLite's order).
     let (dir, nulls) = if f.desc {
         ("DESC", "NULLS LAST")

@@ -23,7 +23,7 @@ use crate::coord::{
 use crate::error::{is_not_a_database, StoreError};
 use crate::location::{read_password_file, DbAuth, DbLocation};
 use crate::model::{
-    ComputerRow, InFlightChange, InFlightRow, RunId, RunInfo, RunState, RunSummary,
+    ComputerRow, InFlightChange, InFlightRow, RunId, RunInfo, RunState, RunSummary, StatusCounts,
 };
 
 /// The embedded SQLite migrations (`migrations/` of this crate).
@@ -403,6 +403,12 @@ impl Store {
     /// Counts per status and per profile item.
     pub async fn summary(&self, run: RunId) -> Result<RunSummary, StoreError> {
         on_db!(self, "read summary", summary(run))
+    }
+
+    /// Counts per status only (the dashboard and the reports): one indexed count over
+    /// the run's computers, without [`Store::summary`]'s pass over every class result.
+    pub async fn status_counts(&self, run: RunId) -> Result<StatusCounts, StoreError> {
+        on_db!(self, "read summary", status_counts(run))
     }
 
     /// Every computer of a run with a result, in input order.

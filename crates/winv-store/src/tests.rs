@@ -394,6 +394,7 @@ on_both!(
     pending_targets_keep_input_order_after_partial_saves,
     runs_are_created_found_and_finished,
     summary_counts_statuses_and_classes,
+    computer_list_filters_agree_with_the_results,
     report_tables_are_filled_from_realistic_instances,
     two_hundred_concurrent_saves_all_land,
     two_stores_on_one_file_write_at_once,
@@ -799,6 +800,140 @@ async fn summary_counts_statuses_and_classes(db: &TestDb) {
         store.summary(run + 1).await,
         Err(StoreError::NoSuchRun(_))
     ));
+    let counts = store.status_counts(run).await.unwrap();
+    assert_eq!(
+        (counts.finished, &counts.by_status),
+        (s.finished, &s.by_status)
+    );
+    store.close().await;
+}
+
+/// The computer list's count and page agree with the filter applied to the saved
+/// results by hand, for each filter that joins another table (software, OS, search by
+/// host name) and combined; a program of another run matches nothing in this one.
+async fn computer_list_filters_agree_with_the_results(db: &TestDb) {
+    use crate::ComputerFilter;
+    let store = db.open().await;
+    let t = targets(12);
+    let other = store.create_run(&t, &json!({}), 1).await.unwrap();
+    let mut only_there = inventoried(&t[0], 0);
+    only_there.inventory.software[0].name = "Only In The Other Run".into();
+    store.save_computer(other, &only_there).await.unwrap();
+
+    let run = store.create_run(&t, &json!({}), 2).await.unwrap();
+    let mut saved = Vec::new();
+    for (i, target) in t.iter().enumerate() {
+        let r = if i % 4 == 3 {
+            failed(target, Status::AccessDenied)
+        } else {
+            let mut r = inventoried(target, 0);
+            if i % 2 == 0 {
+                // Two rows of the same program (both registry views): one computer.
+                let mut dup = r.inventory.software[0].clone();
+                dup.name = "Visio".into();
+                dup.wow64 = true;
+                r.inventory.software.push(dup.clone());
+                r.inventory.software.push(dup);
+            }
+            if i % 3 == 0 {
+                r.inventory.classes[1].instances[0]["Caption"] = json!("Microsoft Windows 11 Pro");
+            }
+            if i % 5 == 0 {
+                // A host name that is not the target's: found by the name only.
+                r.inventory.classes[0].instances[0]["Name"] = json!(format!("FINANCE-{i}"));
+            }
+            r
+        };
+        store.save_computer(run, &r).await.unwrap();
+        saved.push(r);
+    }
+    let has = |r: &ComputerResult, name: &str| r.inventory.software.iter().any(|s| s.name == name);
+    // A property of the first instance of a class, as saved.
+    let prop = |r: &ComputerResult, class: &str, name: &str| {
+        r.inventory
+            .classes
+            .iter()
+            .find(|c| c.class == class)
+            .and_then(|c| c.instances[0][name].as_str().map(str::to_string))
+    };
+    let caption = |r: &ComputerResult| prop(r, "Win32_OperatingSystem", "Caption");
+    let host_name =
+        |r: &ComputerResult| prop(r, "Win32_ComputerSystem", "Name").unwrap_or_default();
+    let win11 = "Microsoft Windows 11 Pro";
+    let cases: Vec<(ComputerFilter, Vec<&str>)> = vec![
+        (
+            ComputerFilter {
+                software: Some("Visio".into()),
+                ..ComputerFilter::default()
+            },
+            saved
+                .iter()
+                .filter(|r| has(r, "Visio"))
+                .map(|r| r.target.as_str())
+                .collect(),
+        ),
+        (
+            ComputerFilter {
+                software: Some("Only In The Other Run".into()),
+                ..ComputerFilter::default()
+            },
+            Vec::new(),
+        ),
+        (
+            ComputerFilter {
+                os: Some(win11.into()),
+                ..ComputerFilter::default()
+            },
+            saved
+                .iter()
+                .filter(|r| caption(r).as_deref() == Some(win11))
+                .map(|r| r.target.as_str())
+                .collect(),
+        ),
+        (
+            ComputerFilter {
+                search: Some("finance".into()),
+                ..ComputerFilter::default()
+            },
+            saved
+                .iter()
+                .filter(|r| host_name(r).starts_with("FINANCE"))
+                .map(|r| r.target.as_str())
+                .collect(),
+        ),
+        (
+            ComputerFilter {
+                search: Some("finance".into()),
+                software: Some("Visio".into()),
+                os: Some(win11.into()),
+                ..ComputerFilter::default()
+            },
+            saved
+                .iter()
+                .filter(|r| host_name(r).starts_with("FINANCE") && has(r, "Visio"))
+                .filter(|r| caption(r).as_deref() == Some(win11))
+                .map(|r| r.target.as_str())
+                .collect(),
+        ),
+    ];
+    for (mut f, want) in cases {
+        assert!(want.len() < t.len(), "{f:?}: a filter that filters");
+        if f.software.as_deref() != Some("Only In The Other Run") {
+            assert!(!want.is_empty(), "{f:?}: a filter that matches");
+        }
+        f.limit = 100;
+        let (rows, total) = store.computer_list(run, &f).await.unwrap();
+        let got: Vec<&str> = rows.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!((got, total), (want.clone(), want.len() as u64), "{f:?}");
+        // A page of one row still counts every match.
+        f.limit = 1;
+        let (rows, total) = store.computer_list(run, &f).await.unwrap();
+        assert_eq!(
+            (rows.len(), total),
+            (want.len().min(1), want.len() as u64),
+            "{f:?}"
+        );
+    }
     store.close().await;
 }
 
