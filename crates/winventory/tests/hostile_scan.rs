@@ -16,7 +16,8 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::fs::File;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use winv_engine::{ClassOutcome, ComputerResult, Status, MAX_ATTEMPTS};
@@ -262,6 +263,69 @@ fn check_hostile(kind: &str, r: &ComputerResult) {
     }
 }
 
+/// `winventory scan` of the targets in `targets` into `db` with the scan's budgets, port
+/// `port`, `concurrency` slots, JSON lines to `dir/stdout` and its log to `dir/stderr`.
+fn scan(dir: &Path, targets: &Path, db: &Path, port: u16, concurrency: u64) -> Child {
+    Command::new(BIN)
+        .args(["scan", "--targets"])
+        .arg(targets)
+        .arg("--db")
+        .arg(db)
+        .args(["--user", "LAB\\admin", "--password-env", PW_ENV])
+        .args(["--port", &port.to_string(), "--json", "--rate", "0"])
+        .args(["--concurrency", &concurrency.to_string()])
+        .args(["--attempt-budget", &ATTEMPT_BUDGET_S.to_string()])
+        .args(["--connect-timeout", &CONNECT_TIMEOUT_S.to_string()])
+        .args(["--call-timeout", &CALL_TIMEOUT_S.to_string()])
+        .args(["--retry-delay", &RETRY_DELAY_S.to_string()])
+        .env(PW_ENV, PASSWORD)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(File::create(dir.join("stdout")).unwrap())
+        .stderr(File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// The stored result of each target of `list`, in order, from the newest run of `db`.
+async fn results_of(db: &Path, list: &[String]) -> Vec<ComputerResult> {
+    let store = Store::open_existing(db).await.unwrap();
+    let run = store.latest_run().await.unwrap().unwrap().id;
+    let mut v = Vec::new();
+    for t in list {
+        v.push(store.computer(run, t).await.unwrap().unwrap());
+    }
+    store.close().await;
+    v
+}
+
+/// Asserts that no attempt held its slot past `per_attempt`; returns the attempts and the
+/// bound on the scan they give: the attempts on `concurrency` slots, each within its
+/// budget, and the retry delays.
+fn within_budgets(
+    results: &[ComputerResult],
+    per_attempt: Duration,
+    concurrency: u64,
+) -> (u64, Duration) {
+    let mut attempts = 0u64;
+    for r in results {
+        for a in &r.attempts {
+            attempts += 1;
+            assert!(
+                Duration::from_millis(a.duration_ms) <= per_attempt,
+                "{} attempt {}: {} ms",
+                r.target,
+                a.number,
+                a.duration_ms
+            );
+        }
+    }
+    let bound = per_attempt * attempts.div_ceil(concurrency) as u32
+        + Duration::from_secs(RETRY_DELAY_S * u64::from(MAX_ATTEMPTS - 1))
+        + Duration::from_secs(2);
+    (attempts, bound)
+}
+
 #[test]
 fn a_scan_of_200_hostile_hosts_beside_200_healthy_ones() {
     let dir = temp_dir("hostile-scan");
@@ -281,25 +345,7 @@ fn a_scan_of_200_hostile_hosts_beside_200_healthy_ones() {
     // A priori: every host making every attempt, each its whole budget, on the slots.
     let a_priori = per_attempt * (hosts * u64::from(MAX_ATTEMPTS)).div_ceil(CONCURRENCY) as u32
         + Duration::from_secs(RETRY_DELAY_S * u64::from(MAX_ATTEMPTS));
-    let mut child = Command::new(BIN)
-        .args(["scan", "--targets"])
-        .arg(&targets)
-        .arg("--db")
-        .arg(&db)
-        .args(["--user", "LAB\\admin", "--password-env", PW_ENV])
-        .args(["--port", &port.to_string(), "--json", "--rate", "0"])
-        .args(["--concurrency", &CONCURRENCY.to_string()])
-        .args(["--attempt-budget", &ATTEMPT_BUDGET_S.to_string()])
-        .args(["--connect-timeout", &CONNECT_TIMEOUT_S.to_string()])
-        .args(["--call-timeout", &CALL_TIMEOUT_S.to_string()])
-        .args(["--retry-delay", &RETRY_DELAY_S.to_string()])
-        .env(PW_ENV, PASSWORD)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(File::create(dir.join("stdout")).unwrap())
-        .stderr(File::create(dir.join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = scan(&dir, &targets, &db, port, CONCURRENCY);
     let w = watch(&mut child, a_priori);
     let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
     eprintln!(
@@ -321,35 +367,9 @@ fn a_scan_of_200_hostile_hosts_beside_200_healthy_ones() {
         .enable_all()
         .build()
         .unwrap();
-    let results: Vec<ComputerResult> = rt.block_on(async {
-        let store = Store::open_existing(&db).await.unwrap();
-        let run = store.latest_run().await.unwrap().unwrap().id;
-        let mut v = Vec::new();
-        for t in &list {
-            v.push(store.computer(run, t).await.unwrap().unwrap());
-        }
-        store.close().await;
-        v
-    });
+    let results = rt.block_on(results_of(&db, &list));
 
-    // No attempt held its slot past the budget.
-    let mut attempts = 0u64;
-    for r in &results {
-        for a in &r.attempts {
-            attempts += 1;
-            assert!(
-                Duration::from_millis(a.duration_ms) <= per_attempt,
-                "{} attempt {}: {} ms",
-                r.target,
-                a.number,
-                a.duration_ms
-            );
-        }
-    }
-    // The scan: its attempts on the slots, each within its budget, and the retry delays.
-    let bound = per_attempt * attempts.div_ceil(CONCURRENCY) as u32
-        + Duration::from_secs(RETRY_DELAY_S * u64::from(MAX_ATTEMPTS - 1))
-        + Duration::from_secs(2);
+    let (attempts, bound) = within_budgets(&results, per_attempt, CONCURRENCY);
     eprintln!("{attempts} attempts; bound from the budgets {bound:?}");
     assert!(w.elapsed <= bound, "took {:?}, bound {bound:?}", w.elapsed);
 
@@ -444,31 +464,7 @@ fn a_scan_through_the_re_sealing_proxy() {
     let a_priori = per_attempt
         * (list.len() as u64 * u64::from(MAX_ATTEMPTS)).div_ceil(concurrency) as u32
         + Duration::from_secs(RETRY_DELAY_S * u64::from(MAX_ATTEMPTS));
-    let mut child = Command::new(BIN)
-        .args(["scan", "--targets"])
-        .arg(&targets)
-        .arg("--db")
-        .arg(&db)
-        .args(["--user", "LAB\\admin", "--password-env", PW_ENV])
-        .args([
-            "--port",
-            &proxy.epm_port.to_string(),
-            "--json",
-            "--rate",
-            "0",
-        ])
-        .args(["--concurrency", &concurrency.to_string()])
-        .args(["--attempt-budget", &ATTEMPT_BUDGET_S.to_string()])
-        .args(["--connect-timeout", &CONNECT_TIMEOUT_S.to_string()])
-        .args(["--call-timeout", &CALL_TIMEOUT_S.to_string()])
-        .args(["--retry-delay", &RETRY_DELAY_S.to_string()])
-        .env(PW_ENV, PASSWORD)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(File::create(dir.join("stdout")).unwrap())
-        .stderr(File::create(dir.join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = scan(&dir, &targets, &db, proxy.epm_port, concurrency);
     let w = watch(&mut child, a_priori);
     let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
     eprintln!(
@@ -484,32 +480,8 @@ fn a_scan_through_the_re_sealing_proxy() {
     );
     let lines = std::fs::read_to_string(dir.join("stdout")).unwrap();
     assert_eq!(lines.lines().count(), list.len(), "one JSON line per host");
-    let results: Vec<ComputerResult> = rt.block_on(async {
-        let store = Store::open_existing(&db).await.unwrap();
-        let run = store.latest_run().await.unwrap().unwrap().id;
-        let mut v = Vec::new();
-        for t in &list {
-            v.push(store.computer(run, t).await.unwrap().unwrap());
-        }
-        store.close().await;
-        v
-    });
-    let mut attempts = 0u64;
-    for r in &results {
-        for a in &r.attempts {
-            attempts += 1;
-            assert!(
-                Duration::from_millis(a.duration_ms) <= per_attempt,
-                "{} attempt {}: {} ms",
-                r.target,
-                a.number,
-                a.duration_ms
-            );
-        }
-    }
-    let bound = per_attempt * attempts.div_ceil(concurrency) as u32
-        + Duration::from_secs(RETRY_DELAY_S * u64::from(MAX_ATTEMPTS - 1))
-        + Duration::from_secs(2);
+    let results = rt.block_on(results_of(&db, &list));
+    let (_, bound) = within_budgets(&results, per_attempt, concurrency);
     assert!(w.elapsed <= bound, "took {:?}, bound {bound:?}", w.elapsed);
     let mut mutated = std::collections::BTreeMap::new();
     for (r, b) in results.iter().zip(&routes) {
