@@ -114,6 +114,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     if args.hosts == 0 || args.hosts > 20_000 {
         bail!("--hosts must be between 1 and 20000");
     }
+    if let Some(limit) = crate::limits::raise_open_files() {
+        crate::limits::check_demo(args.hosts, args.concurrency, limit)?;
+    }
     let password = demo_password();
     // Set before any thread starts: the simulator reads it when the fleet is parsed.
     std::env::set_var(PW_ENV, &password);

@@ -21,6 +21,7 @@ mod diagnose;
 mod discover;
 mod exitcode;
 mod explain;
+mod limits;
 mod password;
 mod perf;
 mod query;
@@ -112,6 +113,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    limits::raise_open_files();
 
     let result = match cli.command {
         Command::Scan(args) => scan::run(*args),

@@ -435,6 +435,28 @@ fn demo_summary_goes_to_stdout() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A demo larger than the open-files limit allows is refused before it starts, with the
+/// most hosts that fit (under `prlimit --nofile=1024`: 2 listeners per host, 6 sockets per
+/// computer in flight at the default 64, 128 for the rest), instead of "too many open
+/// files" half-way; nothing is written.
+#[test]
+fn a_demo_that_does_not_fit_the_open_files_limit_says_how_many_hosts_do() {
+    let dir = temp_dir("out-demo-limit");
+    let out = Command::new("prlimit")
+        .arg("--nofile=1024:1024")
+        .arg(BIN)
+        .args(["demo", "--hosts", "600", "--db"])
+        .arg(dir.join("demo.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("--hosts 600 needs about 1712 open files"), "{err}");
+    assert!(err.contains("may open 1024 (ulimit -n): give --hosts 256 or fewer"), "{err}");
+    assert!(!dir.join("demo.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The exit-code table ends every command's help, the same text everywhere.
 #[test]
 fn every_help_ends_with_the_exit_code_table() {
