@@ -2,7 +2,9 @@
 process start, activation, NTLM, NTLMLogin, the query, release, exit).
 
 Usage: cli_bench.py WINVENTORY HOST QUERIES_FILE; user from BENCH_USER, password in the
-environment variable BENCH_PASSWORD, handed to winventory with --password-env.
+environment variable BENCH_PASSWORD, handed to winventory with --password-env (left out
+when BENCH_PASSWORD is unset: Kerberos from KRB5CCNAME); more options from BENCH_ARGS
+(words, e.g. "--auth kerberos --spn host/web1.lab.test").
 wall_s covers all the processes; cpu_s is their user+system CPU (RUSAGE_CHILDREN).
 Rows are counted from --format json. Prints one JSON line like the other helpers
 (connect_s is 0: every process connects on its own, inside wall_s).
@@ -27,9 +29,11 @@ def main():
     c0, t0 = child_cpu(), time.perf_counter()
     counts, errors = [], 0
     for q in queries:
-        p = subprocess.run([exe, "query", host, q, "--user", user, "--password-env",
-                            "BENCH_PASSWORD", "--format", "json"],
-                           capture_output=True, text=True)
+        argv = [exe, "query", host, q, "--user", user, "--format", "json"]
+        if "BENCH_PASSWORD" in os.environ:
+            argv += ["--password-env", "BENCH_PASSWORD"]
+        argv += os.environ.get("BENCH_ARGS", "").split()
+        p = subprocess.run(argv, capture_output=True, text=True)
         if p.returncode != 0:
             print("cli_bench: %s: exit %d: %s" % (q, p.returncode, p.stderr.strip()),
                   file=sys.stderr)
