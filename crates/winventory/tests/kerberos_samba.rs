@@ -4,7 +4,9 @@
 //! simulator serves that host with the keytab (and a second host without one, and a third
 //! that refuses NTLM). Samba is provisioned per test in a private network namespace; all
 //! traffic stays inside it. impacket, with Kerberos from the same KDC, judges the simulated
-//! acceptor (the simulator listens on port 135 in the namespace: what impacket dials). Skips
+//! acceptor (the simulator listens on port 135 in the namespace: what impacket dials). A
+//! scan of 1,000 names (`*.sim.winv.test`, one account with all their SPNs) counts the
+//! tickets the client asks for: one TGT, one service ticket per computer. Skips
 //! with a message when Samba or namespaces are missing
 //! (fails under `CI=true`).
 
@@ -30,6 +32,10 @@ const RC4_ONLY: &str = "127.0.0.75";
 const SKEWED: &str = "127.0.0.76";
 /// Kerberos with a tampered AP-REP (`tampered_ap_rep`).
 const TAMPERED: &str = "127.0.0.77";
+/// One simulated host behind FLEET names (`*.sim.winv.test` in DNS), the account `SIMFLEET$`
+/// holding every name's SPN: a scan of FLEET computers that each need their own ticket.
+const FLEET_ADDR: &str = "127.0.0.80";
+const FLEET: usize = 1000;
 
 fn krb5_conf(dc: &SambaDc) -> PathBuf {
     let p = dc.data_dir().join("winv-e2e-krb5.conf");
@@ -78,6 +84,23 @@ fn computer(dc: &SambaDc, name: &str, addr: &str) -> PathBuf {
     kt
 }
 
+/// Adds the SPNs in argv[2:] to the account argv[1], in one modify.
+const ADD_SPNS: &str = r#"
+import os, sys, ldb
+from samba.samdb import SamDB
+from samba.auth import system_session
+from samba.param import LoadParm
+lp = LoadParm()
+lp.load(os.environ["WINV_SMB_CONF"])
+db = SamDB(url=os.environ["WINV_SAM_LDB"], session_info=system_session(), lp=lp)
+res = db.search(base=db.domain_dn(), expression="(sAMAccountName=%s)" % sys.argv[1], attrs=["dn"])
+m = ldb.Message()
+m.dn = res[0].dn
+m["s"] = ldb.MessageElement(sys.argv[2:], ldb.FLAG_MOD_ADD, "servicePrincipalName")
+db.modify(m)
+print("ok")
+"#;
+
 const SET_ENCTYPES: &str = r#"
 import os, sys, ldb
 from samba.samdb import SamDB
@@ -94,6 +117,35 @@ db.modify(m)
 print("ok")
 "#;
 
+/// The names of the fleet's computers (`f0001.sim.winv.test`...).
+fn fleet_names(dc: &SambaDc) -> Vec<String> {
+    (1..=FLEET)
+        .map(|i| format!("f{i:04}.sim.{}", dc.realm().to_lowercase()))
+        .collect()
+}
+
+/// `SIMFLEET$` with the SPN of every fleet name, its keytab, and `*.sim` in DNS.
+fn fleet_account(dc: &SambaDc) -> PathBuf {
+    dc.samba_tool(&["computer", "create", "SIMFLEET", "--prepare-oldjoin"]).unwrap();
+    dc.run_python(SET_ENCTYPES, &["SIMFLEET$", "24"]).unwrap();
+    let spns: Vec<String> = fleet_names(dc).iter().map(|n| format!("host/{n}")).collect();
+    let mut args = vec!["SIMFLEET$"];
+    args.extend(spns.iter().map(String::as_str));
+    dc.run_python(ADD_SPNS, &args).unwrap();
+    let kt = dc.data_dir().join("simfleet.keytab");
+    dc.samba_tool(&[
+        "domain",
+        "exportkeytab",
+        &kt.display().to_string(),
+        "--principal=SIMFLEET$",
+    ])
+    .unwrap();
+    let dns = dc.addr().to_string();
+    dc.samba_tool(&["dns", "add", &dns, &dc.realm().to_lowercase(), "*.sim", "A", FLEET_ADDR])
+        .unwrap();
+    kt
+}
+
 /// The simulated hosts: each with its name, and its keytab where it has a computer account.
 struct Keytabs<'a> {
     both: &'a Path,
@@ -101,6 +153,7 @@ struct Keytabs<'a> {
     rc4: &'a Path,
     skew: &'a Path,
     tampered: &'a Path,
+    fleet: &'a Path,
 }
 
 fn fleet_text(dc: &SambaDc, kt: &Keytabs<'_>) -> String {
@@ -114,12 +167,14 @@ fn fleet_text(dc: &SambaDc, kt: &Keytabs<'_>) -> String {
          [[host]]\naddress = \"{SKEWED}\"\nname = \"simskew\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\nntlm = false\n\
          faults = [{{ kind = \"clock_skew\", seconds = 600 }}]\n\n\
          [[host]]\naddress = \"{TAMPERED}\"\nname = \"simtamp\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\nntlm = false\n\
-         faults = [{{ kind = \"tampered_ap_rep\" }}]\n",
+         faults = [{{ kind = \"tampered_ap_rep\" }}]\n\n\
+         [[host]]\naddress = \"{FLEET_ADDR}\"\nname = \"simfleet\"\ndomain = \"{domain}\"\nkeytab = \"{}\"\nrealm = \"{r}\"\nntlm = false\n",
         kt.both.display(),
         kt.krb.display(),
         kt.rc4.display(),
         kt.skew.display(),
         kt.tampered.display(),
+        kt.fleet.display(),
         u = dc.admin_user(),
         r = dc.realm(),
     )
@@ -178,6 +233,7 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
     let kt_rc4 = computer(&dc, "SIMRC4", RC4_ONLY);
     let kt_skew = computer(&dc, "SIMSKEW", SKEWED);
     let kt_tamp = computer(&dc, "SIMTAMP", TAMPERED);
+    let kt_fleet = fleet_account(&dc);
     dc.run_python(SET_ENCTYPES, &["SIMRC4$", "4"]).unwrap();
     // The NTLM-only host has a name in DNS but no computer account (no SPN).
     dc.samba_tool(&[
@@ -197,6 +253,7 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
         rc4: &kt_rc4,
         skew: &kt_skew,
         tampered: &kt_tamp,
+        fleet: &kt_fleet,
     };
     let fleet = Fleet::parse(&fleet_text(&dc, &keytabs)).unwrap();
     let want = fleet
@@ -454,6 +511,33 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
         let bytes = std::fs::read(&db).unwrap();
         let pw = dc.admin_password().as_bytes();
         assert!(!bytes.windows(pw.len()).any(|w| w == pw), "password in the database");
+
+        // The ticket caches over a scan of FLEET computers that refuse NTLM: one TGT for
+        // the whole scan, one service ticket per computer (its own SPN), every computer
+        // inventoried with Kerberos; counted from the client's own log of what it asked the
+        // KDC for.
+        let targets_file = dc.data_dir().join("fleet-targets.txt");
+        std::fs::write(&targets_file, fleet_names(&dc).join("\n")).unwrap();
+        let db3 = dc.data_dir().join("e2e-fleet.sqlite");
+        let mut a = strings(&[
+            "--log", "winv_krb=debug", "scan", "--db", &db3.display().to_string(), "--targets",
+            &targets_file.display().to_string(), "--quiet", "--rate", "0", "--concurrency", "64",
+            "--connections-per-host", "1",
+        ]);
+        a.extend(common(&["--auth", "kerberos"]));
+        let out = run(a, &conf).await;
+        assert_eq!(out.status.code(), Some(0), "{}", &text(&out)[..text(&out).len().min(4000)]);
+        let log = String::from_utf8_lossy(&out.stderr);
+        let tgts = log.matches("tgt obtained").count();
+        let tickets = log.matches("service ticket obtained").count();
+        eprintln!("fleet of {FLEET}: {tgts} TGT requests, {tickets} service tickets");
+        assert_eq!(tgts, 1, "one TGT for the whole scan");
+        assert_eq!(tickets, FLEET, "one service ticket per computer");
+        let store = winv_store::Store::open_existing(&db3).await.unwrap();
+        let run_id = store.latest_run().await.unwrap().unwrap().id;
+        let summary = store.summary(run_id).await.unwrap();
+        assert_eq!(summary.finished, FLEET);
+        store.close().await;
 
         // The Kerberos-only host scanned with --auth ntlm: refused.
         let db2 = dc.data_dir().join("e2e-ntlm.sqlite");
