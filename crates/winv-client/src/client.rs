@@ -773,13 +773,7 @@ impl WmiClient {
         let n = calls.len();
         let services = match self.services(namespace).await {
             Ok(s) => s,
-            Err(e) => {
-                let mut out = vec![Err(e)];
-                out.extend((1..n).map(|_| Err(ClientError::new(st, Cause::Protocol(
-                    "not made: an earlier call of the batch failed".into(),
-                )))));
-                return out;
-            }
+            Err(e) => return crate::lanes::first_error(e, n, st),
         };
         let mut stubs = Vec::with_capacity(n);
         let mut encoded = Vec::with_capacity(n);

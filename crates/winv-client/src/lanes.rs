@@ -110,11 +110,7 @@ impl WmiClient {
         }
         let first_ctx = match self.context(IWBEMSERVICES, stage).await {
             Ok(c) => c,
-            Err(e) => {
-                let mut out = vec![Err(e)];
-                out.extend(stubs[1..].iter().map(|_| Err(unmade(stage))));
-                return out;
-            }
+            Err(e) => return first_error(e, stubs.len(), stage),
         };
         self.open_lanes(stubs.len() - 1).await;
         let next = AtomicUsize::new(0);
@@ -182,4 +178,16 @@ fn unmade(stage: Stage) -> ClientError {
         stage,
         Cause::Protocol("not made: an earlier call of the batch failed".into()),
     )
+}
+
+/// The results of a batch of `n` calls that stopped before its first: `e`, then "not made"
+/// at `stage` for the others.
+pub(crate) fn first_error<T>(
+    e: ClientError,
+    n: usize,
+    stage: Stage,
+) -> Vec<Result<T, ClientError>> {
+    let mut out = vec![Err(e)];
+    out.extend((1..n).map(|_| Err(unmade(stage))));
+    out
 }

@@ -197,18 +197,6 @@ fn output(method: &str, out: Option<Instance>) -> Result<Instance, ClientError> 
     Ok(out)
 }
 
-/// `e` for the first of `n` calls, and "not made" for the others.
-fn first_error(e: ClientError, n: usize) -> Vec<Result<Instance, ClientError>> {
-    let mut out = vec![Err(e)];
-    out.extend((1..n).map(|_| {
-        Err(ClientError::new(
-            Stage::Registry,
-            Cause::Protocol("not made: an earlier call of the batch failed".into()),
-        ))
-    }));
-    out
-}
-
 /// A `GetStringValue` result as a value that may be absent: `None` when the value or the
 /// key does not exist.
 fn optional(r: Result<Instance, ClientError>) -> Result<Option<String>, ClientError> {
@@ -276,7 +264,7 @@ impl Registry<'_> {
     async fn calls(&mut self, calls: &[Call<'_>]) -> Vec<Result<Instance, ClientError>> {
         let class = match self.class().await {
             Ok(c) => c,
-            Err(e) => return first_error(e, calls.len()),
+            Err(e) => return crate::lanes::first_error(e, calls.len(), Stage::Registry),
         };
         let inputs: Vec<(&str, Instance)> = match calls
             .iter()
@@ -284,7 +272,7 @@ impl Registry<'_> {
             .collect::<Result<_, ClientError>>()
         {
             Ok(v) => v,
-            Err(e) => return first_error(e, calls.len()),
+            Err(e) => return crate::lanes::first_error(e, calls.len(), Stage::Registry),
         };
         let outs = self
             .client
@@ -477,13 +465,13 @@ impl Registry<'_> {
         let path = |&(v, ref key): &(usize, String)| format!("{}\\{key}", UNINSTALL_KEYS[v].0);
         let names: Vec<Call<'_>> = keys.iter().map(|k| get(&path(k), "DisplayName")).collect();
         let mut named: Vec<(usize, String)> = Vec::new();
-        let mut first_error: Option<(usize, ClientError)> = None;
+        let mut failed_name: Option<(usize, ClientError)> = None;
         for (i, r) in self.calls(&names).await.into_iter().enumerate() {
             match optional(r) {
                 Ok(Some(name)) if !name.trim().is_empty() => named.push((i, name)),
                 Ok(_) => {}
                 Err(e) => {
-                    first_error = Some((i, e));
+                    failed_name = Some((i, e));
                     break;
                 }
             }
@@ -511,7 +499,7 @@ impl Registry<'_> {
                 wow64: UNINSTALL_KEYS[*v].1,
             });
         }
-        match first_error {
+        match failed_name {
             Some((_, e)) => Err(e),
             None => Ok(out),
         }
