@@ -203,6 +203,15 @@ impl SecurityContext for Side {
     fn signature_len(&self) -> usize {
         self.ctx.signature_len()
     }
+    fn accepts_signature_len(&self, len: usize) -> bool {
+        self.ctx.accepts_signature_len(len)
+    }
+    fn set_header_signing(&mut self, on: bool) {
+        self.ctx.set_header_signing(on);
+    }
+    fn set_auth_level(&mut self, level: AuthLevel) {
+        self.ctx.set_auth_level(level);
+    }
     fn protect(&mut self, m: &mut [u8], seal: Option<Range<usize>>) -> Result<Vec<u8>, AuthError> {
         self.ctx.protect(m, seal)
     }

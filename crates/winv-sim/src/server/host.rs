@@ -1237,6 +1237,15 @@ impl SecurityContext for TamperedApRep {
     fn signature_len(&self) -> usize {
         self.inner.signature_len()
     }
+    fn accepts_signature_len(&self, len: usize) -> bool {
+        self.inner.accepts_signature_len(len)
+    }
+    fn set_header_signing(&mut self, on: bool) {
+        self.inner.set_header_signing(on);
+    }
+    fn set_auth_level(&mut self, level: AuthLevel) {
+        self.inner.set_auth_level(level);
+    }
     fn protect(&mut self, m: &mut [u8], seal: Option<std::ops::Range<usize>>) -> Result<Vec<u8>, AuthError> {
         self.inner.protect(m, seal)
     }
