@@ -7,17 +7,28 @@
 # missed when the machine's previous sample was still running at its end: "an interval
 # was missed"), per slot the spread between its first and last sample.
 #
-# Usage: benches/perf_fleet.sh [COUNT] [INTERVAL] [DURATION]   (as root: port 135)
+# Everything runs in a private network namespace the script creates (it re-executes itself
+# under `unshare --net`): only its loopback exists, so the simulator's wildcard listener
+# is reachable from nowhere else.
+#
+# Usage: benches/perf_fleet.sh [COUNT] [INTERVAL] [DURATION]   (as root: a namespace, port 135)
 # Env: WINVENTORY (binary), CARGO_TARGET_DIR (default target), BENCH_SKIP_BUILD=1.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+SELF=$(realpath "$0")
+cd "$(dirname "$SELF")/.."
 COUNT=${1:-1000}
 INTERVAL=${2:-60s}
 DURATION=${3:-10m}
 TARGET=${CARGO_TARGET_DIR:-target}
-[[ -n "${BENCH_SKIP_BUILD:-}" ]] || CARGO_TARGET_DIR=$TARGET cargo build --release -q -p winventory
+[[ $(id -u) == 0 ]] || { echo "perf_fleet.sh: run as root (network namespace, port 135)" >&2; exit 2; }
+if [[ -z ${PERF_FLEET_NETNS:-} ]]; then
+    [[ -n "${BENCH_SKIP_BUILD:-}" ]] || CARGO_TARGET_DIR=$TARGET cargo build --release -q -p winventory
+    exec env PERF_FLEET_NETNS=1 unshare --net -- "$SELF" "$@"
+fi
+# Refuse to touch a namespace with more than a loopback (not the one unshare created).
+[[ $(ip -o link show | wc -l) == 1 ]] || { echo "perf_fleet.sh: not in a private network namespace" >&2; exit 2; }
+ip link set lo up
 WINVENTORY=${WINVENTORY:-$TARGET/release/winventory}
-[[ $(id -u) == 0 ]] || { echo "perf_fleet.sh: run as root (port 135)" >&2; exit 2; }
 command -v sqlite3 >/dev/null || { echo "perf_fleet.sh: needs sqlite3" >&2; exit 2; }
 ulimit -n 20000
 
