@@ -647,6 +647,35 @@ impl Drop for PacketCapture {
     }
 }
 
+/// How [`SambaDc::modify_account`] changes an attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountChange {
+    /// The values replace the attribute's.
+    Replace,
+    /// The values are added to the attribute's.
+    Add,
+}
+
+/// `modify_account`'s script: argv is the account, the attribute, `replace` or `add`, and
+/// the values.
+const MODIFY_ACCOUNT: &str = r#"
+import os, sys, ldb
+from samba.samdb import SamDB
+from samba.auth import system_session
+from samba.param import LoadParm
+lp = LoadParm()
+lp.load(os.environ["WINV_SMB_CONF"])
+db = SamDB(url=os.environ["WINV_SAM_LDB"], session_info=system_session(), lp=lp)
+account, attribute, mode, values = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+res = db.search(base=db.domain_dn(), expression="(sAMAccountName=%s)" % account, attrs=["dn"])
+m = ldb.Message()
+m.dn = res[0].dn
+flag = ldb.FLAG_MOD_REPLACE if mode == "replace" else ldb.FLAG_MOD_ADD
+m["v"] = ldb.MessageElement(values, flag, attribute)
+db.modify(m)
+print("ok")
+"#;
+
 /// Additions for discovery tests: a DC that also serves DNS, `samba-tool` and
 /// Python (samba bindings) run against the DC's own configuration, and the
 /// TLS CA certificate Samba generates at first start.
@@ -814,6 +843,25 @@ impl SambaDc {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Sets (`replace`) or adds to (`add`) the values of `attribute` of the account whose
+    /// sAMAccountName is `account` (`WEB1$` for a computer), in one LDB modify of the DC's
+    /// own database: `msDS-SupportedEncryptionTypes`, a thousand `servicePrincipalName`s.
+    pub fn modify_account(
+        &self,
+        account: &str,
+        attribute: &str,
+        change: AccountChange,
+        values: &[&str],
+    ) -> Result<()> {
+        let mode = match change {
+            AccountChange::Replace => "replace",
+            AccountChange::Add => "add",
+        };
+        let mut args = vec![account, attribute, mode];
+        args.extend_from_slice(values);
+        self.run_python(MODIFY_ACCOUNT, &args).map(drop)
     }
 
     /// Runs a Python 3 script (with Samba's bindings) from the calling

@@ -429,7 +429,13 @@ fn kerberos_failures_have_their_codes() {
         // session key for it, and we never accept RC4.
         dc.samba_tool(&["user", "create", "rc4svc", "Rc4-Svc-Passw0rd!"]).expect("create rc4svc");
         dc.samba_tool(&["spn", "add", "host/rc4.winv.test", "rc4svc"]).expect("add spn");
-        dc.run_python(RC4_ONLY, &["rc4svc"]).expect("set msDS-SupportedEncryptionTypes");
+        dc.modify_account(
+            "rc4svc",
+            "msDS-SupportedEncryptionTypes",
+            winv_testsuite::samba::AccountChange::Replace,
+            &["4"],
+        )
+        .expect("set msDS-SupportedEncryptionTypes");
         match k.service_ticket("host/rc4.winv.test").await {
             Err(KrbClientError::Kerberos(KrbError::Rc4Refused)) => {}
             Err(e) if e.code() == Some(codes::KDC_ERR_ETYPE_NOSUPP) => {}
@@ -445,21 +451,6 @@ fn kerberos_failures_have_their_codes() {
     });
 }
 
-const RC4_ONLY: &str = r#"
-import os, sys, ldb
-from samba.samdb import SamDB
-from samba.auth import system_session
-from samba.param import LoadParm
-lp = LoadParm()
-lp.load(os.environ["WINV_SMB_CONF"])
-db = SamDB(url=os.environ["WINV_SAM_LDB"], session_info=system_session(), lp=lp)
-res = db.search(base=db.domain_dn(), expression="(sAMAccountName=%s)" % sys.argv[1], attrs=["dn"])
-m = ldb.Message()
-m.dn = res[0].dn
-m["e"] = ldb.MessageElement("4", ldb.FLAG_MOD_REPLACE, "msDS-SupportedEncryptionTypes")
-db.modify(m)
-print("ok")
-"#;
 
 #[allow(dead_code)]
 fn _unused(_: KdcAddr) {}

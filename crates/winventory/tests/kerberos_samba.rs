@@ -17,6 +17,7 @@ use std::process::{Command, Output};
 
 use winv_sim::fleet::Fleet;
 use winv_sim::server::{ListenOptions, SimServer};
+use winv_testsuite::samba::AccountChange::{self, Replace};
 use winv_testsuite::samba::SambaDc;
 
 const PW_ENV: &str = "WINV_KRB_E2E_PASSWORD";
@@ -61,7 +62,7 @@ fn computer(dc: &SambaDc, name: &str, addr: &str) -> PathBuf {
     }
     // AES for the account (a new computer account has no msDS-SupportedEncryptionTypes,
     // which the KDC reads as RC4 only).
-    dc.run_python(SET_ENCTYPES, &[&account, "24"]).unwrap();
+    dc.modify_account(&account, "msDS-SupportedEncryptionTypes", Replace, &["24"]).unwrap();
     let kt = dc.data_dir().join(format!("{name}.keytab"));
     dc.samba_tool(&[
         "domain",
@@ -84,38 +85,6 @@ fn computer(dc: &SambaDc, name: &str, addr: &str) -> PathBuf {
     kt
 }
 
-/// Adds the SPNs in argv[2:] to the account argv[1], in one modify.
-const ADD_SPNS: &str = r#"
-import os, sys, ldb
-from samba.samdb import SamDB
-from samba.auth import system_session
-from samba.param import LoadParm
-lp = LoadParm()
-lp.load(os.environ["WINV_SMB_CONF"])
-db = SamDB(url=os.environ["WINV_SAM_LDB"], session_info=system_session(), lp=lp)
-res = db.search(base=db.domain_dn(), expression="(sAMAccountName=%s)" % sys.argv[1], attrs=["dn"])
-m = ldb.Message()
-m.dn = res[0].dn
-m["s"] = ldb.MessageElement(sys.argv[2:], ldb.FLAG_MOD_ADD, "servicePrincipalName")
-db.modify(m)
-print("ok")
-"#;
-
-const SET_ENCTYPES: &str = r#"
-import os, sys, ldb
-from samba.samdb import SamDB
-from samba.auth import system_session
-from samba.param import LoadParm
-lp = LoadParm()
-lp.load(os.environ["WINV_SMB_CONF"])
-db = SamDB(url=os.environ["WINV_SAM_LDB"], session_info=system_session(), lp=lp)
-res = db.search(base=db.domain_dn(), expression="(sAMAccountName=%s)" % sys.argv[1], attrs=["dn"])
-m = ldb.Message()
-m.dn = res[0].dn
-m["e"] = ldb.MessageElement(sys.argv[2], ldb.FLAG_MOD_REPLACE, "msDS-SupportedEncryptionTypes")
-db.modify(m)
-print("ok")
-"#;
 
 /// The names of the fleet's computers (`f0001.sim.winv.test`...).
 fn fleet_names(dc: &SambaDc) -> Vec<String> {
@@ -127,11 +96,10 @@ fn fleet_names(dc: &SambaDc) -> Vec<String> {
 /// `SIMFLEET$` with the SPN of every fleet name, its keytab, and `*.sim` in DNS.
 fn fleet_account(dc: &SambaDc) -> PathBuf {
     dc.samba_tool(&["computer", "create", "SIMFLEET", "--prepare-oldjoin"]).unwrap();
-    dc.run_python(SET_ENCTYPES, &["SIMFLEET$", "24"]).unwrap();
+    dc.modify_account("SIMFLEET$", "msDS-SupportedEncryptionTypes", Replace, &["24"]).unwrap();
     let spns: Vec<String> = fleet_names(dc).iter().map(|n| format!("host/{n}")).collect();
-    let mut args = vec!["SIMFLEET$"];
-    args.extend(spns.iter().map(String::as_str));
-    dc.run_python(ADD_SPNS, &args).unwrap();
+    let spns: Vec<&str> = spns.iter().map(String::as_str).collect();
+    dc.modify_account("SIMFLEET$", "servicePrincipalName", AccountChange::Add, &spns).unwrap();
     let kt = dc.data_dir().join("simfleet.keytab");
     dc.samba_tool(&[
         "domain",
@@ -234,7 +202,7 @@ fn kerberos_query_scan_and_diagnose_against_a_simulated_host_in_a_samba_realm() 
     let kt_skew = computer(&dc, "SIMSKEW", SKEWED);
     let kt_tamp = computer(&dc, "SIMTAMP", TAMPERED);
     let kt_fleet = fleet_account(&dc);
-    dc.run_python(SET_ENCTYPES, &["SIMRC4$", "4"]).unwrap();
+    dc.modify_account("SIMRC4$", "msDS-SupportedEncryptionTypes", Replace, &["4"]).unwrap();
     // The NTLM-only host has a name in DNS but no computer account (no SPN).
     dc.samba_tool(&[
         "dns",
