@@ -440,12 +440,15 @@ async fn a_postgres_restart_mid_run_is_waited_for_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_ends_every_scanner_and_join_continues_the_run() {
     let dir = temp_dir("shared-stop");
-    // A slow class keeps the run going long enough to stop it in the middle.
+    // A slow class keeps the run going long enough to stop it in the middle: each host
+    // takes at least 2 s, so the hosts in flight when the stop is seen (within a second
+    // of it) have not finished. (At 400 ms, with the registry reads made at once, both
+    // scanners once finished all 120 before they saw the stop.)
     let sim = sim(
         Fleet::parse(&format!(
             "[defaults]\nuser = \"LAB\\\\inventory\"\npassword_env = \"{PW_VAR}\"\n\n\
              [[host]]\naddress = \"127.24.0.1-127.24.0.120\"\n\
-             faults = [{{ kind = \"provider_slow\", class = \"Win32_Service\", delay_ms = 400 }}]\n"
+             faults = [{{ kind = \"provider_slow\", class = \"Win32_Service\", delay_ms = 2000 }}]\n"
         ))
         .unwrap(),
     );
