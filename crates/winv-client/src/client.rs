@@ -789,13 +789,8 @@ impl WmiClient {
                         .encode()
                         .map_err(|e| ClientError::decode_at(st, e))
                 });
-            match r {
-                Ok(stub) => {
-                    stubs.push(stub);
-                    encoded.push(Ok(stubs.len() - 1));
-                }
-                Err(e) => encoded.push(Err(e)),
-            }
+            // The answers come back in the order of the stubs that were encoded.
+            encoded.push(r.map(|stub| stubs.push(stub)));
         }
         let mut answers = self
             .services_calls(st, ExecMethodRequest::OPNUM, services, &stubs)
