@@ -1,6 +1,7 @@
 //! The assessment scenarios' rules, pure: when a scenario item is "not present" rather
 //! than a failure, the Windows Server core licence count, whether a machine is virtual
-//! and on what, and the activation channel of a licence.
+//! and on what, the activation channel of a licence, and the names of SQL Server
+//! versions, service states and Hyper-V guest states.
 
 use serde::Serialize;
 
@@ -165,6 +166,11 @@ pub struct MachineFacts {
     pub bios_version: String,
 }
 
+/// Manufacturer or model words of virtual machines of hypervisors without a
+/// [`Platform`] of their own: Amazon EC2, Google Compute Engine, Parallels, OpenStack.
+const CLOUD_AND_OTHER_HYPERVISORS: [&str; 4] =
+    ["amazon ec2", "google compute engine", "parallels", "openstack"];
+
 /// Whether the machine is virtual and on what, from the computer system's manufacturer
 /// and model and the BIOS (what MAP's virtual-machine discovery reads): Hyper-V guests
 /// report "Microsoft Corporation" / "Virtual Machine", VMware "VMware, Inc." /
@@ -190,7 +196,13 @@ pub fn platform(f: &MachineFacts) -> Platform {
         Platform::Kvm
     } else if m.contains("xen") || model.contains("hvm domu") {
         Platform::Xen
-    } else if model.contains("virtual") || bios.contains("virtual") || bios.contains("hyper-v") {
+    } else if model.contains("virtual")
+        || bios.contains("virtual")
+        || bios.contains("hyper-v")
+        || CLOUD_AND_OTHER_HYPERVISORS
+            .iter()
+            .any(|h| m.contains(h) || model.contains(h))
+    {
         Platform::OtherVirtual
     } else {
         Platform::Physical
@@ -272,6 +284,109 @@ pub fn license_status_name(status: u32) -> &'static str {
         5 => "notification",
         6 => "extended-grace",
         _ => "unknown",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SQL Server.
+
+/// The product name of a SQL Server version (`15.0.2000.5` is SQL Server 2019), from its
+/// major and minor numbers as Microsoft publishes them (KB 321185, "Determine the version,
+/// edition, and update level of SQL Server"); `None` for a version it does not list.
+pub fn sql_product_name(version: &str) -> Option<&'static str> {
+    let mut parts = version.trim().split('.');
+    let major: u32 = parts.next()?.trim().parse().ok()?;
+    let minor: u32 = parts.next().and_then(|m| m.trim().parse().ok()).unwrap_or(0);
+    Some(match (major, minor) {
+        (8, _) => "SQL Server 2000",
+        (9, _) => "SQL Server 2005",
+        (10, 50..) => "SQL Server 2008 R2",
+        (10, _) => "SQL Server 2008",
+        (11, _) => "SQL Server 2012",
+        (12, _) => "SQL Server 2014",
+        (13, _) => "SQL Server 2016",
+        (14, _) => "SQL Server 2017",
+        (15, _) => "SQL Server 2019",
+        (16, _) => "SQL Server 2022",
+        (17, _) => "SQL Server 2025",
+        _ => return None,
+    })
+}
+
+/// `SqlService.State` by name (the class documentation's values, as `Win32_Service`
+/// words them).
+pub fn sql_service_state_name(state: i64) -> Option<&'static str> {
+    Some(match state {
+        1 => "Stopped",
+        2 => "Start Pending",
+        3 => "Stop Pending",
+        4 => "Running",
+        5 => "Continue Pending",
+        6 => "Pause Pending",
+        7 => "Paused",
+        _ => return None,
+    })
+}
+
+/// `SqlService.StartMode` by name (as `Win32_Service` words them).
+pub fn sql_start_mode_name(mode: i64) -> Option<&'static str> {
+    Some(match mode {
+        0 => "Boot",
+        1 => "System",
+        2 => "Auto",
+        3 => "Manual",
+        4 => "Disabled",
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Hyper-V.
+
+/// `Msvm_ComputerSystem.EnabledState` by name (CIM_EnabledLogicalElement's values and
+/// the Hyper-V WMI provider's own: 32768 paused, 32769 saved, 32770 starting...).
+pub fn vm_state_name(state: i64) -> Option<&'static str> {
+    Some(match state {
+        0 => "Unknown",
+        1 => "Other",
+        2 => "Running",
+        3 => "Off",
+        4 => "Shutting Down",
+        5 => "Not Applicable",
+        6 => "Saved",
+        7 => "In Test",
+        8 => "Deferred",
+        9 => "Paused",
+        10 => "Starting",
+        11 => "Reset",
+        32768 => "Paused",
+        32769 => "Saved",
+        32770 => "Starting",
+        32771 => "Snapshotting",
+        32773 => "Saving",
+        32774 => "Stopping",
+        32776 => "Pausing",
+        32777 => "Resuming",
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Licensing, continued.
+
+/// The product family of a `SoftwareLicensingProduct.ApplicationID`: Windows and Office
+/// have fixed application IDs (the Software Protection Platform's); anything else is
+/// `None`.
+pub fn licence_application(application_id: &str) -> Option<&'static str> {
+    let id = application_id.trim().trim_matches(|c| c == '{' || c == '}');
+    if id.eq_ignore_ascii_case("55c92734-d682-4d71-983e-d6ec3f16059f") {
+        Some("Windows")
+    } else if id.eq_ignore_ascii_case("0ff1ce15-a989-479d-af46-f275c6370663")
+        || id.eq_ignore_ascii_case("59a52881-a989-479d-af46-f275c6370663")
+    {
+        Some("Office")
+    } else {
+        None
     }
 }
 
@@ -379,7 +494,24 @@ mod tests {
             platform(&f("Microsoft Corporation", "Surface Pro 9", "0F3")),
             Platform::Physical
         );
+        assert_eq!(
+            platform(&f("Amazon EC2", "m5.large", "ec2a1b2c")),
+            Platform::OtherVirtual
+        );
+        assert_eq!(
+            platform(&f("Google", "Google Compute Engine", "GoogleCloud-1")),
+            Platform::OtherVirtual
+        );
+        assert_eq!(
+            platform(&f("OpenStack Foundation", "OpenStack Nova", "")),
+            Platform::OtherVirtual
+        );
+        assert_eq!(
+            platform(&f("Parallels Software International Inc.", "Parallels Virtual Platform", "")),
+            Platform::OtherVirtual
+        );
         assert!(!Platform::Physical.is_virtual());
+        assert!(Platform::OtherVirtual.is_virtual());
     }
 
     #[test]
@@ -400,5 +532,46 @@ mod tests {
         assert_eq!(channel("", "something"), Channel::Unknown);
         assert_eq!(license_status_name(1), "licensed");
         assert_eq!(license_status_name(99), "unknown");
+    }
+
+    #[test]
+    fn sql_versions_services_and_vm_states_are_named() {
+        let table = [
+            ("8.00.2039", Some("SQL Server 2000")),
+            ("9.00.5000.00", Some("SQL Server 2005")),
+            ("10.0.6000.29", Some("SQL Server 2008")),
+            ("10.50.6000.34", Some("SQL Server 2008 R2")),
+            ("11.0.7001.0", Some("SQL Server 2012")),
+            ("12.0.6024.0", Some("SQL Server 2014")),
+            ("13.0.5026.0", Some("SQL Server 2016")),
+            ("14.0.1000.169", Some("SQL Server 2017")),
+            ("15.0.2000.5", Some("SQL Server 2019")),
+            ("16.0.1000.6", Some("SQL Server 2022")),
+            ("17.0.1000.7", Some("SQL Server 2025")),
+            ("7.00.623", None),
+            ("", None),
+            ("fifteen", None),
+        ];
+        for (v, want) in table {
+            assert_eq!(sql_product_name(v), want, "{v}");
+        }
+        assert_eq!(sql_service_state_name(4), Some("Running"));
+        assert_eq!(sql_service_state_name(1), Some("Stopped"));
+        assert_eq!(sql_service_state_name(0), None);
+        assert_eq!(sql_start_mode_name(2), Some("Auto"));
+        assert_eq!(sql_start_mode_name(9), None);
+        assert_eq!(vm_state_name(2), Some("Running"));
+        assert_eq!(vm_state_name(3), Some("Off"));
+        assert_eq!(vm_state_name(32769), Some("Saved"));
+        assert_eq!(vm_state_name(12345), None);
+        assert_eq!(
+            licence_application("{55C92734-D682-4D71-983E-D6EC3F16059F}"),
+            Some("Windows")
+        );
+        assert_eq!(
+            licence_application("0ff1ce15-a989-479d-af46-f275c6370663"),
+            Some("Office")
+        );
+        assert_eq!(licence_application("x"), None);
     }
 }

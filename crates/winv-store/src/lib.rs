@@ -126,6 +126,7 @@ mod store;
 mod perf;
 mod read;
 mod report;
+mod report_scenarios;
 mod shared;
 
 #[cfg(test)]

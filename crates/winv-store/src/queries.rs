@@ -32,6 +32,7 @@ use crate::model::{
     RunSummary, StatusCounts,
 };
 use crate::report;
+use crate::report_scenarios;
 
 type Tx = Transaction<'static, Db>;
 /// id, name, site, started, heartbeat, left, claimed, finished, attempts, requeued.
@@ -1373,7 +1374,7 @@ fn has_collected(inv: &Inventory) -> bool {
 }
 
 /// Every table that hangs off `computers`, children first.
-const CHILD_TABLES: [&str; 15] = [
+const CHILD_TABLES: [&str; 21] = [
     "attempts",
     "class_results",
     "instances",
@@ -1389,6 +1390,12 @@ const CHILD_TABLES: [&str; 15] = [
     "network_adapters",
     "logical_disks",
     "memory_modules",
+    "sql_instances",
+    "server_features",
+    "platforms",
+    "vm_guests",
+    "licences",
+    "core_licences",
 ];
 
 async fn delete_computer(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
@@ -1660,6 +1667,7 @@ async fn insert_reports(
         .await?;
     }
     insert_hardware_lists(tx, ids, inv).await?;
+    insert_scenarios(tx, ids, inv).await?;
     if let Some(m) = report::machine(inv, ids.target) {
         sqlx::query(
             "INSERT INTO machines (run_id, computer_id, target, machine_key, key_kind, uuid, \
@@ -1677,6 +1685,121 @@ async fn insert_reports(
         .bind(m.addresses)
         .bind(m.mac_addresses)
         .bind(seen_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The scenario tables (`0009_scenarios.sql`): `sql_instances`, `server_features`,
+/// `platforms`, `vm_guests`, `licences`, `core_licences`.
+async fn insert_scenarios(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result<(), StoreError> {
+    for (i, r) in report_scenarios::sql_instances(inv).into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO sql_instances (run_id, computer_id, target, position, instance, \
+             instance_id, edition, version, product, patch_level, service_pack, clustered, \
+             state, start_mode, service_account, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(r.instance)
+        .bind(r.instance_id)
+        .bind(r.edition)
+        .bind(r.version)
+        .bind(r.product)
+        .bind(r.patch_level)
+        .bind(r.service_pack)
+        .bind(r.clustered)
+        .bind(r.state)
+        .bind(r.start_mode)
+        .bind(r.service_account)
+        .bind(r.source)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (i, f) in report_scenarios::server_features(inv).into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO server_features (run_id, computer_id, target, position, feature_id, \
+             parent_id, name) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(f.feature_id)
+        .bind(f.parent_id)
+        .bind(f.name)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let Some(p) = report_scenarios::platform(inv) {
+        sqlx::query(
+            "INSERT INTO platforms (run_id, computer_id, target, platform, is_virtual, \
+             hypervisor_present, physical_host, guests) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(p.platform)
+        .bind(p.is_virtual)
+        .bind(p.hypervisor_present)
+        .bind(p.physical_host)
+        .bind(p.guests)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (i, g) in report_scenarios::vm_guests(inv).into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO vm_guests (run_id, computer_id, target, position, vm_id, name, state, \
+             uptime_s) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(g.vm_id)
+        .bind(g.name)
+        .bind(g.state)
+        .bind(g.uptime_s)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (i, l) in report_scenarios::licences(inv).into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO licences (run_id, computer_id, target, position, product, application, \
+             licence_status, channel, partial_key, kms_host, grace_minutes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(to_i64(i))
+        .bind(l.product)
+        .bind(l.application)
+        .bind(l.licence_status)
+        .bind(l.channel)
+        .bind(l.partial_key)
+        .bind(l.kms_host)
+        .bind(l.grace_minutes)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let Some(c) = report_scenarios::core_licence(inv) {
+        sqlx::query(
+            "INSERT INTO core_licences (run_id, computer_id, target, processors, \
+             physical_cores, core_licences, packs, rule) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(ids.run)
+        .bind(ids.computer)
+        .bind(ids.target)
+        .bind(c.processors)
+        .bind(c.physical_cores)
+        .bind(c.core_licences)
+        .bind(c.packs)
+        .bind(c.rule)
         .execute(&mut **tx)
         .await?;
     }

@@ -98,6 +98,33 @@ pub enum RowSet {
     /// code_name, name, caption, version, build_number, software_collected` (how many
     /// times the installed-software item was collected: 0 when it was not), by target.
     CompareMachines,
+    /// Every profile item's outcomes over the run's computers: `class, collected,
+    /// not_present, failed` (failed includes timed out), in profile order.
+    ItemOutcomes,
+    /// SQL Server instances: `target, name, instance, instance_id, edition, product,
+    /// version, patch_level, service_pack, clustered, state, start_mode,
+    /// service_account, source`, by target.
+    SqlInstances,
+    /// SQL Server instances grouped: `product, edition, instances, computers`, most
+    /// instances first.
+    SqlEditions,
+    /// Server roles and features: `target, feature_id, parent_id, name`, by target.
+    ServerFeatures,
+    /// Features grouped: `name, feature_id, parent_id, servers`, most servers first.
+    FeatureCounts,
+    /// What each machine runs on: `target, name, manufacturer, model, platform,
+    /// is_virtual, hypervisor_present, physical_host, guests`, by target.
+    Platforms,
+    /// Hyper-V guests: `target (the host), name, vm_id, state, uptime_s`.
+    VmGuests,
+    /// Licences: `target, product, application, licence_status, channel, partial_key,
+    /// kms_host, grace_minutes`, by target.
+    Licences,
+    /// Licences grouped: `application, channel, licence_status, licences, computers`.
+    LicenceCounts,
+    /// Windows Server core licences: `target, name, caption, platform, is_virtual,
+    /// processors, physical_cores, core_licences, packs, rule`, by target.
+    CoreLicences,
 }
 
 impl RowSet {
@@ -273,6 +300,153 @@ impl RowSet {
                     ("version", Text),
                     ("build_number", Text),
                     ("software_collected", Int),
+                ],
+            ),
+            RowSet::ItemOutcomes => (
+                "SELECT class, \
+                 SUM(CASE WHEN outcome = 'collected' THEN 1 ELSE 0 END) AS collected, \
+                 SUM(CASE WHEN outcome = 'not-present' THEN 1 ELSE 0 END) AS not_present, \
+                 SUM(CASE WHEN outcome IN ('failed', 'timed-out') THEN 1 ELSE 0 END) AS failed \
+                 FROM class_results WHERE run_id = $1 GROUP BY class ORDER BY MIN(position), class",
+                &[
+                    ("class", Text),
+                    ("collected", Int),
+                    ("not_present", Int),
+                    ("failed", Int),
+                ],
+            ),
+            RowSet::SqlInstances => (
+                "SELECT s.target, h.name, s.instance, s.instance_id, s.edition, s.product, \
+                 s.version, s.patch_level, s.service_pack, s.clustered, s.state, s.start_mode, \
+                 s.service_account, s.source FROM sql_instances s \
+                 LEFT JOIN hosts h ON h.computer_id = s.computer_id \
+                 WHERE s.run_id = $1 ORDER BY s.target, s.position",
+                &[
+                    ("target", Text),
+                    ("name", Text),
+                    ("instance", Text),
+                    ("instance_id", Text),
+                    ("edition", Text),
+                    ("product", Text),
+                    ("version", Text),
+                    ("patch_level", Text),
+                    ("service_pack", Int),
+                    ("clustered", Bool),
+                    ("state", Text),
+                    ("start_mode", Text),
+                    ("service_account", Text),
+                    ("source", Text),
+                ],
+            ),
+            RowSet::SqlEditions => (
+                "SELECT product, edition, COUNT(*) AS instances, \
+                 COUNT(DISTINCT computer_id) AS computers FROM sql_instances \
+                 WHERE run_id = $1 GROUP BY product, edition \
+                 ORDER BY COUNT(*) DESC, product NULLS FIRST, edition NULLS FIRST",
+                &[
+                    ("product", Text),
+                    ("edition", Text),
+                    ("instances", Int),
+                    ("computers", Int),
+                ],
+            ),
+            RowSet::ServerFeatures => (
+                "SELECT target, feature_id, parent_id, name FROM server_features \
+                 WHERE run_id = $1 ORDER BY target, position",
+                &[
+                    ("target", Text),
+                    ("feature_id", Int),
+                    ("parent_id", Int),
+                    ("name", Text),
+                ],
+            ),
+            RowSet::FeatureCounts => (
+                "SELECT name, feature_id, parent_id, COUNT(DISTINCT computer_id) AS servers \
+                 FROM server_features WHERE run_id = $1 GROUP BY name, feature_id, parent_id \
+                 ORDER BY COUNT(DISTINCT computer_id) DESC, name NULLS FIRST, \
+                 feature_id NULLS FIRST, parent_id NULLS FIRST",
+                &[
+                    ("name", Text),
+                    ("feature_id", Int),
+                    ("parent_id", Int),
+                    ("servers", Int),
+                ],
+            ),
+            RowSet::Platforms => (
+                "SELECT p.target, h.name, h.manufacturer, h.model, p.platform, p.is_virtual, \
+                 p.hypervisor_present, p.physical_host, p.guests FROM platforms p \
+                 LEFT JOIN hosts h ON h.computer_id = p.computer_id \
+                 WHERE p.run_id = $1 ORDER BY p.target",
+                &[
+                    ("target", Text),
+                    ("name", Text),
+                    ("manufacturer", Text),
+                    ("model", Text),
+                    ("platform", Text),
+                    ("is_virtual", Bool),
+                    ("hypervisor_present", Bool),
+                    ("physical_host", Text),
+                    ("guests", Int),
+                ],
+            ),
+            RowSet::VmGuests => (
+                "SELECT target, name, vm_id, state, uptime_s FROM vm_guests \
+                 WHERE run_id = $1 ORDER BY target, position",
+                &[
+                    ("target", Text),
+                    ("name", Text),
+                    ("vm_id", Text),
+                    ("state", Text),
+                    ("uptime_s", Int),
+                ],
+            ),
+            RowSet::Licences => (
+                "SELECT target, product, application, licence_status, channel, partial_key, \
+                 kms_host, grace_minutes FROM licences WHERE run_id = $1 \
+                 ORDER BY target, position",
+                &[
+                    ("target", Text),
+                    ("product", Text),
+                    ("application", Text),
+                    ("licence_status", Text),
+                    ("channel", Text),
+                    ("partial_key", Text),
+                    ("kms_host", Text),
+                    ("grace_minutes", Int),
+                ],
+            ),
+            RowSet::LicenceCounts => (
+                "SELECT application, channel, licence_status, COUNT(*) AS licences, \
+                 COUNT(DISTINCT computer_id) AS computers FROM licences WHERE run_id = $1 \
+                 GROUP BY application, channel, licence_status \
+                 ORDER BY application NULLS FIRST, COUNT(*) DESC, channel, \
+                 licence_status NULLS FIRST",
+                &[
+                    ("application", Text),
+                    ("channel", Text),
+                    ("licence_status", Text),
+                    ("licences", Int),
+                    ("computers", Int),
+                ],
+            ),
+            RowSet::CoreLicences => (
+                "SELECT c.target, h.name, o.caption, p.platform, p.is_virtual, c.processors, \
+                 c.physical_cores, c.core_licences, c.packs, c.rule FROM core_licences c \
+                 LEFT JOIN hosts h ON h.computer_id = c.computer_id \
+                 LEFT JOIN operating_systems o ON o.computer_id = c.computer_id \
+                 LEFT JOIN platforms p ON p.computer_id = c.computer_id \
+                 WHERE c.run_id = $1 ORDER BY c.target",
+                &[
+                    ("target", Text),
+                    ("name", Text),
+                    ("caption", Text),
+                    ("platform", Text),
+                    ("is_virtual", Bool),
+                    ("processors", Int),
+                    ("physical_cores", Int),
+                    ("core_licences", Int),
+                    ("packs", Int),
+                    ("rule", Text),
                 ],
             ),
         }

@@ -77,7 +77,7 @@ fn prop<'a>(obj: &'a Value, name: &str) -> Option<&'a Value> {
 
 /// A property as text: strings as they are, numbers and booleans printed, arrays and
 /// objects as JSON.
-fn text(obj: &Value, name: &str) -> Option<String> {
+pub(crate) fn text(obj: &Value, name: &str) -> Option<String> {
     Some(match prop(obj, name)? {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
@@ -88,7 +88,7 @@ fn text(obj: &Value, name: &str) -> Option<String> {
 
 /// A property as an integer: JSON integers in range, or decimal strings (WMI's uint64
 /// in scripting form). Anything else is `None`.
-fn int(obj: &Value, name: &str) -> Option<i64> {
+pub(crate) fn int(obj: &Value, name: &str) -> Option<i64> {
     match prop(obj, name)? {
         Value::Number(n) => n
             .as_i64()
@@ -130,7 +130,7 @@ pub(crate) fn cim_datetime(s: &str) -> String {
     )
 }
 
-fn first<'a>(inv: &'a Inventory, class: &str) -> Option<&'a Value> {
+pub(crate) fn first<'a>(inv: &'a Inventory, class: &str) -> Option<&'a Value> {
     inv.class(class).and_then(<[Value]>::first)
 }
 
@@ -344,7 +344,7 @@ pub(crate) struct MachineRow {
 }
 
 /// A property as a boolean (JSON booleans, `"true"`/`"false"` in any case).
-fn boolean(obj: &Value, name: &str) -> Option<bool> {
+pub(crate) fn boolean(obj: &Value, name: &str) -> Option<bool> {
     match prop(obj, name)? {
         Value::Bool(b) => Some(*b),
         Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
@@ -374,7 +374,7 @@ fn list(obj: &Value, name: &str) -> Option<String> {
 
 /// A text property without the padding firmware adds (`"M393A2K43DB3-CWE    "`); only
 /// spaces is `None`.
-fn trimmed(obj: &Value, name: &str) -> Option<String> {
+pub(crate) fn trimmed(obj: &Value, name: &str) -> Option<String> {
     text(obj, name)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
