@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::cell::{html_escape as esc, Cell};
 use crate::compare::CompareSummary;
 use crate::lifecycle::Support;
-use crate::model::{SheetDef, Sink, Summary, SHEETS};
+use crate::model::{SheetDef, Sink, Summary};
 use crate::{io_err, ReportError};
 
 /// The policy of the report file: nothing but inline styles and data: images.
@@ -72,6 +72,176 @@ pub fn bar_chart(title: &str, items: &[(String, u64, Option<String>)]) -> String
     }
     s.push_str("</svg>");
     s
+}
+
+/// A line chart as inline SVG: each series `(label, points)` over the same axes, x from
+/// 0 to the largest x, y from 0 to `y_max` (or the largest y when that is larger). Labels
+/// are escaped; points that are not finite are left out.
+pub fn line_chart(
+    title: &str,
+    series: &[(&str, &[(f64, f64)])],
+    y_max: f64,
+    x_unit: &str,
+) -> String {
+    let (w, h, left, bottom, top) = (560.0_f64, 150.0_f64, 44.0_f64, 20.0_f64, 18.0_f64);
+    let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    let x_max = series
+        .iter()
+        .flat_map(|s| s.1.iter().filter(finite))
+        .map(|p| p.0)
+        .fold(0.0_f64, f64::max)
+        .max(1e-9);
+    let y_top = series
+        .iter()
+        .flat_map(|s| s.1.iter().filter(finite))
+        .map(|p| p.1)
+        .fold(y_max, f64::max)
+        .max(1e-9);
+    let plot_w = w - left - 8.0;
+    let plot_h = h - bottom - top;
+    let mut out = format!(
+        "<svg role=\"img\" aria-label=\"{}\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <rect x=\"{left}\" y=\"{top}\" width=\"{plot_w}\" height=\"{plot_h}\" fill=\"none\" stroke=\"#d0d7de\"/>\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">0</text>\
+         <text x=\"{left}\" y=\"{}\">0</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.0} {}</text>",
+        esc(title),
+        left - 4.0,
+        top + 10.0,
+        y_top.round(),
+        left - 4.0,
+        top + plot_h,
+        h - 4.0,
+        w - 8.0,
+        h - 4.0,
+        x_max,
+        esc(x_unit),
+    );
+    for (i, (label, points)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let pts: Vec<String> = points
+            .iter()
+            .filter(finite)
+            .map(|(x, y)| {
+                format!(
+                    "{:.1},{:.1}",
+                    left + x / x_max * plot_w,
+                    top + plot_h - (y / y_top).clamp(0.0, 1.0) * plot_h
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"><title>{}</title></polyline>\
+             <text x=\"{}\" y=\"12\" fill=\"{color}\">{}</text>",
+            pts.join(" "),
+            esc(label),
+            left + 110.0 * i as f64,
+            esc(label),
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// The scenarios' and performance's part of a report's summary (cards, charts).
+pub fn scenarios_html(
+    scenarios: Option<&crate::scenarios::ScenarioSummary>,
+    perf: Option<&crate::perf::PerfSummary>,
+) -> String {
+    let mut h = String::new();
+    if let Some(sc) = scenarios {
+        use crate::scenarios::Scenario;
+        let has = |x: Scenario| sc.scenarios.contains(&x);
+        h.push_str("<h2>Assessment</h2><div class=\"cards\">");
+        let mut cards: Vec<(&str, String)> = vec![
+            ("Virtual machines", sc.virtual_machines.to_string()),
+            ("Physical machines", sc.physical_machines.to_string()),
+        ];
+        if has(Scenario::Sql) {
+            cards.push(("SQL Server instances", sc.sql_instances.to_string()));
+            cards.push(("Computers with SQL Server", sc.sql_computers.to_string()));
+        }
+        if has(Scenario::Roles) {
+            cards.push(("Servers with roles", sc.servers_with_features.to_string()));
+        }
+        if has(Scenario::Virtualization) {
+            cards.push(("Hyper-V hosts", sc.hyperv_hosts.to_string()));
+            cards.push(("Hyper-V guests", sc.hyperv_guests.to_string()));
+        }
+        if has(Scenario::Licensing) {
+            cards.push((
+                "Core licences, physical servers",
+                format!(
+                    "{} ({} servers)",
+                    sc.physical_core_licences, sc.physical_servers
+                ),
+            ));
+            cards.push((
+                "Core licences, virtual servers",
+                format!(
+                    "{} ({} servers)",
+                    sc.virtual_core_licences, sc.virtual_servers
+                ),
+            ));
+            cards.push((
+                "Licences not activated",
+                sc.licences_not_licensed.to_string(),
+            ));
+        }
+        for (label, value) in cards {
+            h.push_str(&format!(
+                "<div class=\"card\"><b data-k=\"{}\">{}</b>{}</div>",
+                esc(label),
+                esc(&value),
+                esc(label)
+            ));
+        }
+        h.push_str("</div>");
+        let bars = |v: &[(String, u64)]| -> Vec<(String, u64, Option<String>)> {
+            v.iter()
+                .take(12)
+                .map(|(k, n)| (k.clone(), *n, None))
+                .collect()
+        };
+        h.push_str("<h2>Platforms</h2>");
+        h.push_str(&bar_chart("Platforms", &bars(&sc.platforms)));
+        if has(Scenario::Sql) && !sc.sql_by_edition.is_empty() {
+            h.push_str("<h2>SQL Server by version and edition</h2>");
+            h.push_str(&bar_chart(
+                "SQL Server by version and edition",
+                &bars(&sc.sql_by_edition),
+            ));
+        }
+        if has(Scenario::Roles) && !sc.features.is_empty() {
+            h.push_str("<h2>Roles and features</h2>");
+            h.push_str(&bar_chart("Roles and features", &bars(&sc.features)));
+        }
+        if has(Scenario::Licensing) && !sc.licence_channels.is_empty() {
+            h.push_str("<h2>Licences by channel</h2>");
+            h.push_str(&bar_chart(
+                "Licences by channel",
+                &bars(&sc.licence_channels),
+            ));
+        }
+    }
+    if let Some(p) = perf {
+        h.push_str(&format!(
+            "<h2>Performance</h2><p>Perf run {} ({}), {} machines, {} not responding at the end, \
+             {} slots of {} s{}.</p>",
+            p.run,
+            esc(&p.state),
+            p.machines,
+            p.not_responding,
+            p.slots,
+            p.interval_ms / 1000,
+            p.cpu_of_averages
+                .map(|c| format!(
+                    "; CPU averaged {:.1} % over the machines, p95 of their averages {:.1} %",
+                    c.average, c.p95
+                ))
+                .unwrap_or_default(),
+        ));
+    }
+    h
 }
 
 /// The summary as HTML (cards, charts, tables); `link` maps a status identifier or an OS
@@ -223,6 +393,90 @@ pub fn td(c: &Cell) -> String {
     }
 }
 
+/// Sheets as HTML tables in memory (the dashboard's pages), each cut at `cap` rows with
+/// a line that says how many there were.
+pub struct TableSink {
+    /// The HTML written so far.
+    pub out: String,
+    rows: u64,
+    cap: u64,
+}
+
+impl TableSink {
+    /// An empty page part whose tables show at most `cap` rows each.
+    pub fn new(cap: u64) -> TableSink {
+        TableSink {
+            out: String::new(),
+            rows: 0,
+            cap,
+        }
+    }
+}
+
+impl Sink for TableSink {
+    fn summary(&mut self, _s: &Summary) -> Result<(), ReportError> {
+        Ok(())
+    }
+
+    fn comparison(&mut self, _s: &CompareSummary) -> Result<(), ReportError> {
+        Ok(())
+    }
+
+    fn begin(&mut self, sheet: &SheetDef) -> Result<(), ReportError> {
+        self.rows = 0;
+        self.out.push_str(&format!(
+            "<section id=\"{}\"><h2>{}</h2><table><thead><tr>",
+            sheet.slug,
+            esc(sheet.name)
+        ));
+        for c in sheet.columns {
+            self.out.push_str(&format!("<th>{}</th>", esc(c.title)));
+        }
+        self.out.push_str("</tr></thead><tbody>");
+        Ok(())
+    }
+
+    fn row(&mut self, cells: &[Cell]) -> Result<(), ReportError> {
+        self.rows += 1;
+        if self.rows > self.cap {
+            return Ok(());
+        }
+        self.out.push_str("<tr>");
+        for c in cells {
+            self.out.push_str(&td(c));
+        }
+        self.out.push_str("</tr>\n");
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), ReportError> {
+        let n = self.rows;
+        self.out.push_str("</tbody></table>");
+        if n > self.cap {
+            self.out.push_str(&format!(
+                "<p class=\"cut\">The first {} of {n} rows; the report (<code>winventory report</code>) has them all.</p>",
+                self.cap
+            ));
+        } else {
+            self.out.push_str(&format!("<p>{n} rows.</p>"));
+        }
+        self.out.push_str("</section>");
+        Ok(())
+    }
+
+    fn draws(&self) -> bool {
+        true
+    }
+
+    fn figure(&mut self, title: &str, svg: &str) -> Result<(), ReportError> {
+        self.out.push_str(&format!(
+            "<figure class=\"chart\"><figcaption>{}</figcaption>{svg}</figure>\n",
+            esc(title)
+        ));
+        Ok(())
+    }
+}
+
 /// Writes the HTML report to a file.
 pub struct HtmlSink {
     path: PathBuf,
@@ -270,7 +524,7 @@ impl Sink for HtmlSink {
              <h1>winventory inventory report</h1><nav>",
             s.run
         );
-        for sheet in SHEETS {
+        for sheet in &s.sheets {
             head.push_str(&format!(
                 "<a href=\"#{}\">{}</a>",
                 sheet.slug,
@@ -281,6 +535,7 @@ impl Sink for HtmlSink {
         self.put(&head)?;
         let body = summary_html(s, &|_, _| None);
         self.put(&body)?;
+        self.put(&scenarios_html(s.scenarios.as_ref(), s.perf.as_ref()))?;
         self.summary = Some(s.clone());
         Ok(())
     }
@@ -334,6 +589,17 @@ impl Sink for HtmlSink {
         let n = self.rows;
         self.put(&format!("</tbody></table><p>{n} rows.</p></section>"))
     }
+
+    fn draws(&self) -> bool {
+        true
+    }
+
+    fn figure(&mut self, title: &str, svg: &str) -> Result<(), ReportError> {
+        self.put(&format!(
+            "<figure class=\"chart\"><figcaption>{}</figcaption>{svg}</figure>\n",
+            esc(title)
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -345,6 +611,24 @@ mod tests {
         let svg = bar_chart("t", &[("<script>alert(1)</script>".into(), 3, None)]);
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn line_charts_scale_and_escape() {
+        let svg = line_chart(
+            "<b>pc</b>",
+            &[
+                ("CPU %", &[(0.0, 0.0), (10.0, 50.0), (f64::NAN, 1.0)]),
+                ("<i>", &[]),
+            ],
+            100.0,
+            "minutes",
+        );
+        assert!(!svg.contains("<b>") && !svg.contains("<i>"));
+        assert!(svg.contains("&lt;b&gt;pc&lt;/b&gt;"));
+        // x 0 is the left edge, x 10 (the largest) the right; y 50 of 100 half-way.
+        assert!(svg.contains("points=\"44.0,130.0 552.0,74.0\""), "{svg}");
+        assert!(svg.contains(">100<"), "the y axis shows y_max");
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! - [`model`]: the report model: a [`Summary`] first (the run, counts by status with
 //!   MAP's wording, inventoried share, OS families, end of support, failure reasons),
 //!   then flat sheets ([`model::SHEETS`]) streamed row by row to a [`Sink`].
+//! - [`scenarios`]: MAP's assessment scenarios (SQL Server, roles, virtualization,
+//!   licensing and core licences) as sheets, written for the scenarios a run collected,
+//!   and [`perf`]: a `winventory perf` run's per-machine averages and 95th percentiles.
 //! - [`lifecycle`]: end of support from `data/lifecycle.toml` (data, each row with its
 //!   source), by build, role and edition.
 //! - Writers, one per format: [`xlsx`] (rust_xlsxwriter in constant-memory mode),
@@ -21,7 +24,9 @@ pub mod html;
 pub mod json;
 pub mod lifecycle;
 pub mod model;
+pub mod perf;
 pub mod policy;
+pub mod scenarios;
 pub mod web;
 pub mod xlsx;
 
@@ -44,6 +49,9 @@ pub enum ReportError {
     /// The database has no run.
     #[error("the database has no run")]
     NoRuns,
+    /// No performance run with this id.
+    #[error("no perf run {0}")]
+    NoSuchPerfRun(winv_store::PerfRunId),
     /// Writing the workbook failed.
     #[error("cannot write the workbook: {0}")]
     Xlsx(#[from] rust_xlsxwriter::XlsxError),
@@ -74,36 +82,55 @@ pub enum Format {
     Html,
 }
 
+/// Which performance run a report carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PerfChoice {
+    /// The newest, when the database has one.
+    #[default]
+    Newest,
+    /// This one.
+    Run(winv_store::PerfRunId),
+    /// None.
+    Without,
+}
+
 /// Writes the report of `run` (the newest when `None`) in `format` to `out` (a
-/// directory for CSV, a file otherwise), judging end of support on `today`. Returns the
-/// summary.
+/// directory for CSV, a file otherwise), with the performance run `perf` picks, judging
+/// end of support on `today`. Returns the summary.
 pub async fn write_report(
     store: &winv_store::Store,
     run: Option<RunId>,
+    perf: PerfChoice,
     format: Format,
     out: &std::path::Path,
     today: Date,
 ) -> Result<Summary, ReportError> {
     let info = model::pick_run(store, run).await?;
+    let perf = match perf {
+        PerfChoice::Newest => crate::perf::pick_run(store, None).await?,
+        PerfChoice::Run(id) => crate::perf::pick_run(store, Some(id)).await?,
+        PerfChoice::Without => None,
+    };
+    let perf = perf.as_ref();
     let summary = match format {
         Format::Xlsx => {
             let mut sink = xlsx::XlsxSink::new(out)?;
-            model::write(store, &info, today, &mut sink).await?;
+            model::write(store, &info, perf, today, &mut sink).await?;
             sink.finish()?
         }
         Format::Csv => {
             let mut sink = csv::CsvSink::new(out)?;
-            model::write(store, &info, today, &mut sink).await?;
+            model::write(store, &info, perf, today, &mut sink).await?;
             sink.finish()?
         }
         Format::Json => {
             let mut sink = json::JsonSink::new(out)?;
-            model::write(store, &info, today, &mut sink).await?;
+            model::write(store, &info, perf, today, &mut sink).await?;
             sink.finish()?
         }
         Format::Html => {
             let mut sink = html::HtmlSink::new(out)?;
-            model::write(store, &info, today, &mut sink).await?;
+            model::write(store, &info, perf, today, &mut sink).await?;
             sink.finish()?
         }
     };

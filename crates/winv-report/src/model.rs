@@ -5,10 +5,12 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use winv_engine::{DeniedBy, Status};
-use winv_store::{DbValue, RowSet, RunId, RunInfo, Store};
+use winv_store::{DbValue, PerfRunInfo, RowSet, RunId, RunInfo, Store};
 
 use crate::cell::{Cell, Date, DateTime};
 use crate::lifecycle::{self, Role, Support};
+use crate::perf::PerfSummary;
+use crate::scenarios::{self, ScenarioSummary};
 use crate::ReportError;
 
 /// How a column's values are typed.
@@ -256,6 +258,15 @@ pub trait Sink {
     fn row(&mut self, cells: &[Cell]) -> Result<(), ReportError>;
     /// The current sheet ends.
     fn end(&mut self) -> Result<(), ReportError>;
+    /// Whether this format draws charts ([`Sink::figure`]); those that do not are not
+    /// handed any.
+    fn draws(&self) -> bool {
+        false
+    }
+    /// A chart (inline SVG, its labels escaped) after the sheet it belongs to.
+    fn figure(&mut self, _title: &str, _svg: &str) -> Result<(), ReportError> {
+        Ok(())
+    }
 }
 
 /// How many computers have one status.
@@ -352,6 +363,12 @@ pub struct Summary {
     pub failure_reasons: Vec<Reason>,
     /// The day end of support is judged on.
     pub as_of: String,
+    /// The assessment scenarios (in a report; the dashboard's overview leaves it out).
+    pub scenarios: Option<ScenarioSummary>,
+    /// The performance run reported with it, when there is one.
+    pub perf: Option<PerfSummary>,
+    /// The sheets that follow the summary, in order.
+    pub sheets: Vec<SheetDef>,
 }
 
 fn text(v: Option<&DbValue>) -> Option<&str> {
@@ -439,30 +456,27 @@ pub fn diagnose_command(target: &str, account: Option<&str>) -> String {
     )
 }
 
-/// Whether hardware is a virtual machine, from the manufacturer and model Windows
-/// reports (`None` when neither is known).
+/// "Virtual" or "Physical", by `winv_engine::scenario::platform` of the manufacturer,
+/// model and BIOS Windows reports (`None` when none of them is known).
 pub fn virtual_or_physical(
     manufacturer: Option<&str>,
     model: Option<&str>,
+    bios_serial: Option<&str>,
+    bios_version: Option<&str>,
 ) -> Option<&'static str> {
-    if manufacturer.is_none() && model.is_none() {
+    if [manufacturer, model, bios_serial, bios_version]
+        .iter()
+        .all(Option::is_none)
+    {
         return None;
     }
-    let all =
-        format!("{} {}", manufacturer.unwrap_or(""), model.unwrap_or("")).to_ascii_lowercase();
-    const MARKS: [&str; 10] = [
-        "vmware",
-        "virtual machine",
-        "virtualbox",
-        "kvm",
-        "qemu",
-        "xen",
-        "amazon ec2",
-        "google compute engine",
-        "parallels",
-        "openstack",
-    ];
-    Some(if MARKS.iter().any(|m| all.contains(m)) {
+    let facts = winv_engine::scenario::MachineFacts {
+        manufacturer: manufacturer.unwrap_or("").to_string(),
+        model: model.unwrap_or("").to_string(),
+        bios_serial: bios_serial.unwrap_or("").to_string(),
+        bios_version: bios_version.unwrap_or("").to_string(),
+    };
+    Some(if winv_engine::scenario::platform(&facts).is_virtual() {
         "Virtual"
     } else {
         "Physical"
@@ -575,6 +589,9 @@ pub async fn summary(store: &Store, info: &RunInfo, today: Date) -> Result<Summa
         support_unknown: unknown,
         failure_reasons,
         as_of: today.to_string(),
+        scenarios: None,
+        perf: None,
+        sheets: SHEETS.to_vec(),
     })
 }
 
@@ -590,17 +607,50 @@ fn is_success(status: &str) -> bool {
     status.parse::<Status>().is_ok_and(Status::is_success)
 }
 
-/// Writes the whole report of `info`'s run to `sink`: the summary, then every sheet of
-/// [`SHEETS`] in order. `today` decides end of support.
+/// Writes the whole report of `info`'s run to `sink`: the summary, every sheet of
+/// [`SHEETS`] in order, the collection sheet and the sheets of each scenario the run
+/// collected, then the Performance sheet of `perf` when given. `today` decides end of
+/// support.
 pub async fn write(
     store: &Store,
     info: &RunInfo,
+    perf: Option<&PerfRunInfo>,
     today: Date,
     sink: &mut dyn Sink,
 ) -> Result<(), ReportError> {
     let run = info.id;
-    let sum = summary(store, info, today).await?;
+    let mut sum = summary(store, info, today).await?;
+    let scen = scenarios::summary(store, run).await?;
+    sum.sheets.extend(scenarios::sheets(&scen));
+    sum.scenarios = Some(scen);
+    if let Some(p) = perf {
+        let machines = crate::perf::summaries(store, p.id).await?;
+        sum.perf = Some(crate::perf::fleet(p, &machines));
+        sum.sheets.push(crate::perf::PERFORMANCE);
+    }
     sink.summary(&sum)?;
+    write_base(store, info, today, &sum, sink).await?;
+    for sheet in sum.sheets.iter().skip(SHEETS.len()) {
+        if sheet.slug == crate::perf::PERFORMANCE.slug {
+            if let Some(p) = perf {
+                crate::perf::write(store, p, sink).await?;
+            }
+        } else {
+            scenarios::write_sheet(store, run, sheet, sink).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The sheets of [`SHEETS`].
+async fn write_base(
+    store: &Store,
+    info: &RunInfo,
+    today: Date,
+    sum: &Summary,
+    sink: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    let run = info.id;
 
     // Scan results.
     sink.begin(&SCAN_RESULTS)?;
@@ -772,7 +822,19 @@ pub async fn write(
                     Cell::Num((d.1 / 1e9 * 10.0).round() / 10.0)
                 }),
                 cell_text(r.get(11)),
-                Cell::text(virtual_or_physical(text(r.get(1)), text(r.get(2)))),
+                Cell::text(virtual_or_physical(
+                    text(r.get(1)),
+                    text(r.get(2)),
+                    text(r.get(3)),
+                    Some(
+                        [text(r.get(4)), text(r.get(5))]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    )
+                    .as_deref(),
+                )),
             ])
         })
         .await?;
@@ -917,19 +979,24 @@ mod tests {
 
     #[test]
     fn virtual_machines_are_told_from_physical_ones() {
+        let v = |m: &str, model: &str| virtual_or_physical(Some(m), Some(model), None, None);
+        assert_eq!(v("VMware, Inc.", "VMware7,1"), Some("Virtual"));
         assert_eq!(
-            virtual_or_physical(Some("VMware, Inc."), Some("VMware7,1")),
+            v("Microsoft Corporation", "Virtual Machine"),
             Some("Virtual")
         );
+        assert_eq!(v("Amazon EC2", "m5.large"), Some("Virtual"));
+        assert_eq!(v("Dell Inc.", "PowerEdge R650"), Some("Physical"));
         assert_eq!(
-            virtual_or_physical(Some("Microsoft Corporation"), Some("Virtual Machine")),
-            Some("Virtual")
-        );
-        assert_eq!(
-            virtual_or_physical(Some("Dell Inc."), Some("PowerEdge R650")),
+            v("Microsoft Corporation", "Surface Pro 9"),
             Some("Physical")
         );
-        assert_eq!(virtual_or_physical(None, None), None);
+        assert_eq!(
+            virtual_or_physical(None, None, Some("VMware-56 4d 1a"), None),
+            Some("Virtual"),
+            "the BIOS serial alone"
+        );
+        assert_eq!(virtual_or_physical(None, None, None, None), None);
     }
 
     #[test]

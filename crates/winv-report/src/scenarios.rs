@@ -193,7 +193,11 @@ impl Scenario {
     /// them (whatever the outcome) collected the scenario.
     pub fn items(self) -> &'static [&'static str] {
         match self {
-            Scenario::Sql => &["SqlService", "SqlServiceAdvancedProperty", "registry:sql-instances"],
+            Scenario::Sql => &[
+                "SqlService",
+                "SqlServiceAdvancedProperty",
+                "registry:sql-instances",
+            ],
             Scenario::Roles => &["Win32_ServerFeature"],
             Scenario::Virtualization => &["Msvm_ComputerSystem", "registry:hyperv-physical-host"],
             Scenario::Licensing => &["SoftwareLicensingProduct", "SoftwareLicensingService"],
@@ -359,8 +363,10 @@ pub async fn summary(store: &Store, run: RunId) -> Result<ScenarioSummary, Repor
             .await?;
         s.servers_with_features = u64::try_from(servers.len()).unwrap_or(0);
         for r in store.rows(run, RowSet::FeatureCounts).await? {
-            s.features
-                .push((text(r.first()).unwrap_or("(unnamed)").to_string(), count(r.get(3))));
+            s.features.push((
+                text(r.first()).unwrap_or("(unnamed)").to_string(),
+                count(r.get(3)),
+            ));
         }
     }
     // Platforms come from the standard classes: every run has them.
@@ -422,17 +428,25 @@ pub fn sheets(s: &ScenarioSummary) -> Vec<SheetDef> {
     v
 }
 
+/// How a row of a row set becomes a sheet's cells.
+type RowCells = fn(&[DbValue]) -> Vec<Cell>;
+
 /// Writes one scenario sheet of `run` to `sink` (begin, rows, end).
-pub async fn write_sheet(
+pub async fn write_sheet<S: Sink + ?Sized>(
     store: &Store,
     run: RunId,
     sheet: &SheetDef,
-    sink: &mut dyn Sink,
+    sink: &mut S,
 ) -> Result<(), ReportError> {
     sink.begin(sheet)?;
-    let (set, row): (RowSet, fn(&[DbValue]) -> Vec<Cell>) = match sheet.slug {
+    let (set, row): (RowSet, RowCells) = match sheet.slug {
         s if s == ITEMS.slug => (RowSet::ItemOutcomes, |r| {
-            vec![cell_text(r.first()), cell_int(r.get(1)), cell_int(r.get(2)), cell_int(r.get(3))]
+            vec![
+                cell_text(r.first()),
+                cell_int(r.get(1)),
+                cell_int(r.get(2)),
+                cell_int(r.get(3)),
+            ]
         }),
         s if s == SQL_SERVER.slug => (RowSet::SqlInstances, |r| {
             vec![
@@ -453,13 +467,28 @@ pub async fn write_sheet(
             ]
         }),
         s if s == SQL_EDITIONS.slug => (RowSet::SqlEditions, |r| {
-            vec![cell_text(r.first()), cell_text(r.get(1)), cell_int(r.get(2)), cell_int(r.get(3))]
+            vec![
+                cell_text(r.first()),
+                cell_text(r.get(1)),
+                cell_int(r.get(2)),
+                cell_int(r.get(3)),
+            ]
         }),
         s if s == ROLES.slug => (RowSet::ServerFeatures, |r| {
-            vec![cell_text(r.first()), cell_text(r.get(3)), cell_int(r.get(1)), cell_int(r.get(2))]
+            vec![
+                cell_text(r.first()),
+                cell_text(r.get(3)),
+                cell_int(r.get(1)),
+                cell_int(r.get(2)),
+            ]
         }),
         s if s == ROLE_COUNTS.slug => (RowSet::FeatureCounts, |r| {
-            vec![cell_text(r.first()), cell_int(r.get(1)), cell_int(r.get(2)), cell_int(r.get(3))]
+            vec![
+                cell_text(r.first()),
+                cell_int(r.get(1)),
+                cell_int(r.get(2)),
+                cell_int(r.get(3)),
+            ]
         }),
         s if s == VIRTUALIZATION.slug => (RowSet::Platforms, |r| {
             (0..9)
@@ -518,13 +547,12 @@ pub async fn write_sheet(
             return Ok(());
         }
     };
-    store
-        .each_row(run, set, |r| sink.row(&row(&r)))
-        .await?;
+    store.each_row(run, set, |r| sink.row(&row(&r))).await?;
     sink.end()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -555,10 +583,16 @@ mod tests {
     #[test]
     fn sheet_names_fit_excel_and_are_unique() {
         let mut seen = std::collections::HashSet::new();
-        for s in std::iter::once(ITEMS).chain(Scenario::ALL.iter().flat_map(|s| s.sheets().iter().copied())) {
+        for s in std::iter::once(ITEMS).chain(
+            Scenario::ALL
+                .iter()
+                .flat_map(|s| s.sheets().iter().copied()),
+        ) {
             assert!(s.name.len() <= 31, "{}", s.name);
             assert!(seen.insert(s.slug), "{}", s.slug);
-            assert!(crate::model::SHEETS.iter().all(|b| b.name != s.name && b.slug != s.slug));
+            assert!(crate::model::SHEETS
+                .iter()
+                .all(|b| b.name != s.name && b.slug != s.slug));
         }
     }
 }

@@ -35,9 +35,10 @@ use winv_store::{ComputerFilter, ComputerSort, DbValue, RowSet, RunId, RunInfo, 
 
 use crate::cell::{csv_quote, html_escape as esc, Cell, Date, DateTime};
 use crate::csv::field as csv_field;
-use crate::html::{bar_chart, reason_key, summary_html, STYLE};
-use crate::model::{self, code_hex, diagnose_command, explain, status_text};
+use crate::html::{bar_chart, reason_key, summary_html, TableSink, STYLE};
+use crate::model::{self, code_hex, diagnose_command, explain, status_text, SheetDef, Sink};
 use crate::policy::{self, Presented};
+use crate::scenarios;
 
 /// The dashboard's Content-Security-Policy: our own script and style only.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -93,6 +94,11 @@ pub fn router(state: AppState) -> Router {
         .route("/software", get(software))
         .route("/failures", get(failures))
         .route("/compare", get(compare_page))
+        .route("/sql", get(sql_page))
+        .route("/roles", get(roles_page))
+        .route("/virtualization", get(virtualization_page))
+        .route("/licensing", get(licensing_page))
+        .route("/performance", get(performance_page))
         .route("/app.js", get(app_js))
         .route("/style.css", get(style_css))
         .fallback(not_found)
@@ -229,7 +235,9 @@ fn page(title: &str, body: &str) -> String {
          <script src=\"/app.js\" defer></script></head><body>\
          <nav><a href=\"/\">Overview</a><a href=\"/computers\">Computers</a>\
          <a href=\"/software\">Software</a><a href=\"/failures\">Failures</a>\
-         <a href=\"/compare\">Compare runs</a></nav>\
+         <a href=\"/compare\">Compare runs</a><a href=\"/sql\">SQL Server</a>\
+         <a href=\"/roles\">Roles</a><a href=\"/virtualization\">Virtualization</a>\
+         <a href=\"/licensing\">Licensing</a><a href=\"/performance\">Performance</a></nav>\
          <h1>{}</h1>{body}</body></html>",
         esc(title),
         esc(title)
@@ -1014,6 +1022,153 @@ async fn failures(State(st): State<AppState>, Query(p): Params) -> Page {
     }
     b.push_str("</tbody></table>");
     Ok(Html(page("Failures by reason", &b)).into_response())
+}
+
+/// Rows a scenario page shows per table (the report has them all).
+const PAGE_ROWS: u64 = 1000;
+
+/// A scenario's page: the assessment cards and charts of the run, then its sheets (each
+/// cut at [`PAGE_ROWS`]); a run that did not collect the scenario says so and how.
+async fn scenario_page(
+    st: &AppState,
+    p: &HashMap<String, String>,
+    which: scenarios::Scenario,
+    title: &str,
+) -> Page {
+    let info = run_of(st, param(p, "run")).await?;
+    let sc = scenarios::summary(&st.store, info.id).await?;
+    let mut b = format!("<p>Run {}.</p>", info.id);
+    let virtualization = which == scenarios::Scenario::Virtualization;
+    if !sc.scenarios.contains(&which) && !virtualization {
+        let _ = write!(
+            b,
+            "<p id=\"absent\">Run {} did not collect this scenario: scan with \
+             <code>--profile standard,{}</code>.</p>",
+            info.id,
+            which.profile()
+        );
+        return Ok(Html(page(title, &b)).into_response());
+    }
+    // The assessment cards and charts, of this scenario only.
+    let only = scenarios::ScenarioSummary {
+        scenarios: sc
+            .scenarios
+            .iter()
+            .copied()
+            .filter(|s| *s == which)
+            .collect(),
+        ..sc.clone()
+    };
+    b.push_str(&crate::html::scenarios_html(Some(&only), None));
+    let mut t = TableSink::new(PAGE_ROWS);
+    let sheets: &[SheetDef] = if virtualization && !sc.scenarios.contains(&which) {
+        // The platform comes from the standard classes; guests need the scenario.
+        &[scenarios::VIRTUALIZATION]
+    } else {
+        which.sheets()
+    };
+    for sheet in sheets {
+        scenarios::write_sheet(&st.store, info.id, sheet, &mut t).await?;
+    }
+    b.push_str(&t.out);
+    Ok(Html(page(title, &b)).into_response())
+}
+
+async fn sql_page(State(st): State<AppState>, Query(p): Params) -> Page {
+    scenario_page(&st, &p, scenarios::Scenario::Sql, "SQL Server").await
+}
+
+async fn roles_page(State(st): State<AppState>, Query(p): Params) -> Page {
+    scenario_page(&st, &p, scenarios::Scenario::Roles, "Roles and features").await
+}
+
+async fn virtualization_page(State(st): State<AppState>, Query(p): Params) -> Page {
+    scenario_page(
+        &st,
+        &p,
+        scenarios::Scenario::Virtualization,
+        "Virtualization",
+    )
+    .await
+}
+
+async fn licensing_page(State(st): State<AppState>, Query(p): Params) -> Page {
+    scenario_page(&st, &p, scenarios::Scenario::Licensing, "Licensing").await
+}
+
+/// Charts a performance page draws at most (one per machine).
+const PAGE_CHARTS: usize = 200;
+
+/// `/performance?perf=ID`: a perf run (the newest by default): per machine average and
+/// p95, and a chart of CPU and memory per machine.
+async fn performance_page(State(st): State<AppState>, Query(p): Params) -> Page {
+    let asked = param(&p, "perf")
+        .map(|s| {
+            s.parse::<winv_store::PerfRunId>()
+                .map_err(|_| WebError(StatusCode::BAD_REQUEST, "perf must be a number".into()))
+        })
+        .transpose()?;
+    let info = match crate::perf::pick_run(&st.store, asked).await {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            return Ok(Html(page(
+                "Performance",
+                "<p id=\"absent\">The database has no performance run: sample machines with \
+                 <code>winventory perf</code>.</p>",
+            ))
+            .into_response())
+        }
+        Err(e @ crate::ReportError::NoSuchPerfRun(_)) => {
+            return Err(WebError(StatusCode::NOT_FOUND, e.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let machines = crate::perf::summaries(&st.store, info.id).await?;
+    let fleet = crate::perf::fleet(&info, &machines);
+    let mut b = format!(
+        "<p id=\"perf-run\">Perf run {} ({}), {} machines, {} not responding, {} slots of {} s{}.</p>",
+        fleet.run,
+        esc(&fleet.state),
+        fleet.machines,
+        fleet.not_responding,
+        fleet.slots,
+        fleet.interval_ms / 1000,
+        fleet
+            .cpu_of_averages
+            .map(|c| format!("; CPU averaged {:.1} %, p95 of the averages {:.1} %", c.average, c.p95))
+            .unwrap_or_default()
+    );
+    let mut t = TableSink::new(PAGE_ROWS);
+    t.begin(&crate::perf::PERFORMANCE)?;
+    for m in &machines {
+        t.row(&crate::perf::row(m))?;
+    }
+    t.end()?;
+    let mut drawn = 0usize;
+    crate::perf::each_machine(&st.store, info.id, |m, samples| {
+        if drawn >= PAGE_CHARTS {
+            return Ok(());
+        }
+        drawn += 1;
+        let [cpu, mem] = crate::perf::chart_series(&info, samples);
+        let svg = crate::html::line_chart(
+            &m.target,
+            &[("CPU %", &cpu), ("Memory %", &mem)],
+            100.0,
+            "minutes",
+        );
+        t.figure(&m.target, &svg)
+    })
+    .await?;
+    if machines.len() > PAGE_CHARTS {
+        let _ = write!(
+            t.out,
+            "<p class=\"cut\">Charts of the first {PAGE_CHARTS} of {} machines; the HTML report draws them all.</p>",
+            machines.len()
+        );
+    }
+    b.push_str(&t.out);
+    Ok(Html(page("Performance", &b)).into_response())
 }
 
 fn run_param(p: &HashMap<String, String>, k: &str) -> Result<Option<RunId>, WebError> {

@@ -69,6 +69,13 @@
 //!     its latest record (by `seen_ms`, the computer's finish time), with name,
 //!     addresses, OS and hardware.
 //!
+//!   - From `0009_scenarios.sql` (module `report_scenarios`): `sql_instances` (the
+//!     registry's `Instance Names\SQL` and the newest `ComputerManagementNN`, merged by
+//!     instance, WMI's values first), `server_features`, `platforms` (virtual or
+//!     physical and on what, a Hyper-V guest's host, a Hyper-V host's guest count),
+//!     `vm_guests`, `licences` (`SoftwareLicensingProduct` with a partial key: channel,
+//!     status, KMS host) and `core_licences` (Windows Server core licences per server).
+//!
 //!   A class that was not collected, a missing property or a JSON null is a NULL column,
 //!   never an error; property names match without regard to case.
 //!

@@ -317,9 +317,8 @@ pub(crate) fn licences(inv: &Inventory) -> Vec<LicenceRow> {
             };
             LicenceRow {
                 product: trimmed(l, "Name"),
-                application: trimmed(l, "ApplicationID").map(|id| {
-                    scenario::licence_application(&id).map_or(id, str::to_string)
-                }),
+                application: trimmed(l, "ApplicationID")
+                    .map(|id| scenario::licence_application(&id).map_or(id, str::to_string)),
                 licence_status: int(l, "LicenseStatus")
                     .and_then(|s| u32::try_from(s).ok())
                     .map(|s| scenario::license_status_name(s).to_string()),
@@ -441,7 +440,12 @@ mod tests {
             (
                 "SqlServiceAdvancedProperty",
                 vec![
-                    adv("MSSQLSERVER", "SKUNAME", Some("Enterprise Edition: Core-based Licensing (64-bit)"), None),
+                    adv(
+                        "MSSQLSERVER",
+                        "SKUNAME",
+                        Some("Enterprise Edition: Core-based Licensing (64-bit)"),
+                        None,
+                    ),
                     adv("MSSQLSERVER", "VERSION", Some("15.0.2000.5"), None),
                     adv("MSSQLSERVER", "CLUSTERED", None, Some(1)),
                     adv("MSSQLSERVER", "SPLEVEL", None, Some(0)),
@@ -462,7 +466,11 @@ mod tests {
             "WMI's SKU name wins"
         );
         assert_eq!(d.product.as_deref(), Some("SQL Server 2019"));
-        assert_eq!(d.patch_level.as_deref(), Some("15.0.4261.1"), "from the registry");
+        assert_eq!(
+            d.patch_level.as_deref(),
+            Some("15.0.4261.1"),
+            "from the registry"
+        );
         assert_eq!(d.clustered, Some(true));
         assert_eq!(d.state.as_deref(), Some("Running"));
         assert_eq!(d.start_mode.as_deref(), Some("Auto"));
@@ -485,13 +493,20 @@ mod tests {
         let mut i = inv(vec![
             (
                 "Win32_ComputerSystem",
-                vec![json!({"Manufacturer": "Microsoft Corporation", "Model": "Virtual Machine",
-                    "HypervisorPresent": true})],
+                vec![
+                    json!({"Manufacturer": "Microsoft Corporation", "Model": "Virtual Machine",
+                    "HypervisorPresent": true}),
+                ],
             ),
-            ("Win32_BIOS", vec![json!({"SerialNumber": "0000-0017-1234"})]),
+            (
+                "Win32_BIOS",
+                vec![json!({"SerialNumber": "0000-0017-1234"})],
+            ),
         ]);
-        i.registry_values
-            .push(("hyperv-physical-host".into(), Some(" HV03.lab.example ".into())));
+        i.registry_values.push((
+            "hyperv-physical-host".into(),
+            Some(" HV03.lab.example ".into()),
+        ));
         let p = platform(&i).unwrap();
         assert_eq!(p.platform, "hyper-v");
         assert!(p.is_virtual);
@@ -502,8 +517,10 @@ mod tests {
         let host = inv(vec![
             (
                 "Win32_ComputerSystem",
-                vec![json!({"Manufacturer": "Dell Inc.", "Model": "PowerEdge R740",
-                    "HypervisorPresent": true})],
+                vec![
+                    json!({"Manufacturer": "Dell Inc.", "Model": "PowerEdge R740",
+                    "HypervisorPresent": true}),
+                ],
             ),
             (
                 "Msvm_ComputerSystem",
@@ -517,7 +534,10 @@ mod tests {
             ),
         ]);
         let p = platform(&host).unwrap();
-        assert_eq!((p.platform, p.is_virtual, p.guests), ("physical", false, Some(2)));
+        assert_eq!(
+            (p.platform, p.is_virtual, p.guests),
+            ("physical", false, Some(2))
+        );
         let g = vm_guests(&host);
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].name.as_deref(), Some("HV01-VM01"));
@@ -550,10 +570,18 @@ mod tests {
         assert_eq!(l.len(), 3, "the product without a key is no licence");
         assert_eq!(l[0].channel, "volume-kms");
         assert_eq!(l[0].application.as_deref(), Some("Windows"));
-        assert_eq!(l[0].kms_host.as_deref(), Some("kms01.lab.example:1688"), "found in DNS");
+        assert_eq!(
+            l[0].kms_host.as_deref(),
+            Some("kms01.lab.example:1688"),
+            "found in DNS"
+        );
         assert_eq!(l[0].licence_status.as_deref(), Some("licensed"));
         assert_eq!(l[0].grace_minutes, Some(250_000));
-        assert_eq!(l[1].kms_host.as_deref(), Some("kms02:1688"), "set on the client");
+        assert_eq!(
+            l[1].kms_host.as_deref(),
+            Some("kms02:1688"),
+            "set on the client"
+        );
         assert_eq!(l[1].application.as_deref(), Some("Office"));
         assert_eq!(l[2].channel, "volume-mak");
         assert_eq!(l[2].kms_host, None);
@@ -576,17 +604,35 @@ mod tests {
                 ),
             ])
         };
-        let r = core_licence(&server(Some(3), "Microsoft Windows Server 2022 Standard", &[12, 12]))
-            .unwrap();
-        assert_eq!((r.processors, r.physical_cores, r.core_licences, r.packs), (2, 24, 24, 12));
-        let r = core_licence(&server(Some(2), "Microsoft Windows Server 2019 Datacenter", &[4]))
-            .unwrap();
+        let r = core_licence(&server(
+            Some(3),
+            "Microsoft Windows Server 2022 Standard",
+            &[12, 12],
+        ))
+        .unwrap();
+        assert_eq!(
+            (r.processors, r.physical_cores, r.core_licences, r.packs),
+            (2, 24, 24, 12)
+        );
+        let r = core_licence(&server(
+            Some(2),
+            "Microsoft Windows Server 2019 Datacenter",
+            &[4],
+        ))
+        .unwrap();
         assert_eq!((r.physical_cores, r.core_licences, r.packs), (4, 16, 8));
         assert!(r.rule.contains("16 core licenses per server"));
-        let r = core_licence(&server(None, "Microsoft Windows Server 2016 Standard", &[10, 4]))
-            .unwrap();
+        let r = core_licence(&server(
+            None,
+            "Microsoft Windows Server 2016 Standard",
+            &[10, 4],
+        ))
+        .unwrap();
         assert_eq!(r.core_licences, 18);
-        assert_eq!(core_licence(&server(Some(1), "Microsoft Windows 11 Pro", &[8])), None);
+        assert_eq!(
+            core_licence(&server(Some(1), "Microsoft Windows 11 Pro", &[8])),
+            None
+        );
         let no_procs = inv(vec![(
             "Win32_OperatingSystem",
             vec![json!({"ProductType": 3})],

@@ -267,6 +267,12 @@ impl Store {
 
     /// The SQLite pools (writer, reader) for the modules whose queries exist only for
     /// SQLite so far (`perf`); on PostgreSQL a clear error.
+    /// Whether this database holds performance runs (`winventory perf`): SQLite does;
+    /// on PostgreSQL the perf tables exist but the sampler does not write them yet.
+    pub fn has_perf(&self) -> bool {
+        matches!(self.db, Backend::Sqlite { .. })
+    }
+
     pub(crate) fn sqlite_pools(
         &self,
         what: &str,

@@ -26,6 +26,7 @@ use winv_discovery::targets::ParseOptions;
 use winv_engine::classify::{classify, NamespaceRole};
 use winv_engine::perf::{metrics, summarize, MachineSample, RawSample};
 use winv_engine::{now_ms, Credential};
+use winv_report::perf::{summaries, MachineSummary};
 use winv_store::{
     PerfRunId, PerfRunInfo, PerfSampleRow, PerfTargetState, RunState, Store, StoredMetrics,
 };
@@ -590,46 +591,6 @@ pub fn safe(s: &str) -> String {
     s.chars().flat_map(char::escape_default).collect()
 }
 
-/// The per-machine summary of a run.
-#[derive(Clone, Debug)]
-pub struct MachineSummary {
-    pub target: String,
-    pub state: String,
-    pub status: Option<String>,
-    pub samples: usize,
-    pub cpu: Option<winv_engine::perf::Summary>,
-    pub memory: Option<winv_engine::perf::Summary>,
-    pub disk_transfers: Option<winv_engine::perf::Summary>,
-    pub network_bytes: Option<winv_engine::perf::Summary>,
-}
-
-/// Per machine average and 95th percentile of each metric over the run.
-pub async fn summaries(store: &Store, run: PerfRunId) -> Result<Vec<MachineSummary>> {
-    let targets = store.perf_targets(run).await?;
-    let samples = store.perf_samples(run, None).await?;
-    let mut out = Vec::new();
-    for t in targets {
-        let mine: Vec<&PerfSampleRow> = samples
-            .iter()
-            .filter(|s| s.target == t.target && s.ok)
-            .collect();
-        let series = |f: fn(&StoredMetrics) -> Option<f64>| -> Vec<f64> {
-            mine.iter().filter_map(|s| f(&s.metrics)).collect()
-        };
-        out.push(MachineSummary {
-            target: t.target.clone(),
-            state: t.state.as_str().to_string(),
-            status: t.status.clone(),
-            samples: mine.len(),
-            cpu: summarize(&series(|m| m.cpu_percent)),
-            memory: summarize(&series(|m| m.memory_percent)),
-            disk_transfers: summarize(&series(|m| m.disk_transfers_per_sec)),
-            network_bytes: summarize(&series(|m| m.network_bytes_per_sec)),
-        });
-    }
-    Ok(out)
-}
-
 fn print_summary(rows: &[MachineSummary], json: bool) -> Result<()> {
     if json {
         let v: Vec<serde_json::Value> = rows
@@ -1081,6 +1042,27 @@ mod tests {
         let sums = summaries(&store, run_id).await.unwrap();
         let one = sums.iter().find(|s| s.target == "127.0.77.1").unwrap();
         assert!(one.cpu.unwrap().p95 >= one.cpu.unwrap().average - 1e-9 || one.samples < 3);
+
+        // The report's Performance sheet and charts carry the same summaries.
+        let mut sink = winv_report::html::TableSink::new(1000);
+        let info = store.perf_run(run_id).await.unwrap().unwrap();
+        winv_report::perf::write(&store, &info, &mut sink)
+            .await
+            .unwrap();
+        let html = sink.out;
+        assert!(
+            html.contains(&format!("<p>{} rows.</p>", sums.len())),
+            "one row per machine"
+        );
+        assert_eq!(html.matches("<figure class=\"chart\">").count(), sums.len());
+        let cpu = one.cpu.unwrap();
+        assert!(
+            html.contains(&format!(
+                "<td class=\"n\">{:.2}</td>",
+                (cpu.average * 100.0).round() / 100.0
+            )),
+            "the CPU average of 127.0.77.1"
+        );
         store.close().await;
         sim.stop().await;
         for suffix in ["", "-wal", "-shm"] {

@@ -1,7 +1,9 @@
 //! `winventory report`: a run of the database as the assessment a consultant hands
 //! over: an xlsx workbook (Summary first, then flat sheets with filters), CSV files (one
 //! per sheet), JSON, or one self-contained HTML file. The model and writers live in
-//! `winv-report`. `--compare RUN_A RUN_B` writes the comparison of two runs instead
+//! `winv-report`. The scenario sheets follow for the scenarios the run collected, and
+//! the newest `winventory perf` run's Performance sheet (`--perf-run`, `--no-perf`).
+//! `--compare RUN_A RUN_B` writes the comparison of two runs instead
 //! (`winv_report::compare`). An unknown run is a usage error (exit 2).
 
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use winv_report::{Date, Format, ReportError};
+use winv_report::{Date, Format, PerfChoice, ReportError};
 
 use crate::dbargs::DbArgs;
 use crate::exitcode;
@@ -49,6 +51,15 @@ pub struct ReportArgs {
     /// The output file (a directory for csv).
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: PathBuf,
+
+    /// The `winventory perf` run whose Performance sheet the report carries (default:
+    /// the newest, when the database has one).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["compare", "no_perf"])]
+    pub perf_run: Option<i64>,
+
+    /// Leave performance out of the report.
+    #[arg(long, conflicts_with = "compare")]
+    pub no_perf: bool,
 
     /// Judge end of support on this day (YYYY-MM-DD) instead of today.
     #[arg(long, value_name = "DATE")]
@@ -102,11 +113,20 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
+        let perf = match (args.perf_run, args.no_perf) {
+            (Some(id), _) => PerfChoice::Run(id),
+            (None, true) => PerfChoice::Without,
+            (None, false) => PerfChoice::Newest,
+        };
         let result =
-            winv_report::write_report(&store, args.run, format, &args.output, today).await;
+            winv_report::write_report(&store, args.run, perf, format, &args.output, today).await;
         store.close().await;
         let summary = match result {
             Err(ReportError::NoSuchRun(id)) => return Ok(no_such_run(id, &args.db)),
+            Err(ReportError::NoSuchPerfRun(id)) => {
+                eprintln!("winventory: no perf run {id} in {}", args.db.shown());
+                return Ok(ExitCode::from(exitcode::USAGE));
+            }
             other => other?,
         };
         eprintln!(

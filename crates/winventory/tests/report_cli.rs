@@ -251,8 +251,10 @@ fn workbook_agrees_with_the_database() {
             "Installed software",
             "Software",
             "Hotfixes",
-            "Services"
-        ]
+            "Services",
+            "Collection"
+        ],
+        "a standard run has no scenario sheet, and no perf run no Performance sheet"
     );
 
     // Scan results: one row per computer, each status counted as the database has it.
@@ -406,7 +408,8 @@ fn html_and_csv_reports_escape_host_strings() {
     report(db, "json", &json);
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let sheets = v["sheets"].as_array().unwrap();
-    assert_eq!(sheets.len(), 11);
+    assert_eq!(sheets.len(), 12);
+    assert_eq!(sheets[11]["name"], "Collection", "{}", sheets[11]);
     let e = expected(db);
     assert_eq!(sheets[0]["rows"].as_array().unwrap().len(), e.computers);
 }

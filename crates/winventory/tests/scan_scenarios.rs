@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use calamine::{open_workbook, Reader, Xlsx};
 use serde_json::Value as Json;
 use sqlx::Row;
 use winv_engine::{ClassOutcome, ComputerResult, Item, Profile, Status};
@@ -217,5 +218,106 @@ fn scan_with_the_scenario_profiles_stores_exactly_the_simulated_data() {
         }
         pool.close().await;
     });
+
+    // The report's scenario sheets hold what the simulator serves.
+    let xlsx = dir.join("report.xlsx");
+    let out = Command::new(BIN)
+        .args(["report", "--format", "xlsx", "--db"])
+        .arg(&db)
+        .arg("-o")
+        .arg(&xlsx)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut wb: Xlsx<_> = open_workbook(&xlsx).unwrap();
+    let names = wb.sheet_names();
+    for s in ["Collection", "SQL Server", "SQL Server editions", "Roles and features",
+              "Virtualization", "Hyper-V guests", "Licensing", "Licensing summary", "Core licences"] {
+        assert!(names.iter().any(|n| n == s), "{s} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n == "Performance"), "no perf run, no sheet");
+    let sheet = |wb: &mut Xlsx<_>, name: &str| -> Vec<Vec<String>> {
+        let r = wb.worksheet_range(name).unwrap();
+        r.rows()
+            .map(|row| row.iter().map(|c| c.to_string()).collect())
+            .collect()
+    };
+    let col = |rows: &[Vec<String>], t: &str| rows[0].iter().position(|h| h == t).unwrap();
+
+    let sqlrows = sheet(&mut wb, "SQL Server");
+    let d = data_of(&text, sql);
+    let mine: Vec<&Vec<String>> = sqlrows[1..].iter().filter(|r| r[0] == sql.to_string()).collect();
+    assert_eq!(mine.len(), d.scenario.sql.len(), "{sqlrows:?}");
+    assert_eq!(sqlrows.len() - 1, d.scenario.sql.len(), "only the SQL Server host has instances");
+    for inst in &d.scenario.sql {
+        let r = mine
+            .iter()
+            .find(|r| r[col(&sqlrows, "Instance")] == inst.name)
+            .unwrap_or_else(|| panic!("{} not in {mine:?}", inst.name));
+        assert_eq!(r[col(&sqlrows, "Instance ID")], inst.id);
+        assert_eq!(r[col(&sqlrows, "Edition")], inst.edition.0, "WMI's SKU name");
+        assert_eq!(r[col(&sqlrows, "Version")], inst.version.2);
+        assert_eq!(r[col(&sqlrows, "Patch level")], inst.version.4);
+        assert_eq!(r[col(&sqlrows, "Service pack")], inst.version.3.to_string());
+        assert_eq!(r[col(&sqlrows, "Clustered")], inst.clustered.to_string());
+        assert_eq!(r[col(&sqlrows, "State")], if inst.running { "Running" } else { "Stopped" });
+        assert_eq!(r[col(&sqlrows, "Service account")], inst.account);
+        assert_eq!(r[col(&sqlrows, "Source")], "wmi+registry");
+        assert!(r[col(&sqlrows, "Product")].starts_with("SQL Server 20"), "{r:?}");
+    }
+
+    let guests = sheet(&mut wb, "Hyper-V guests");
+    let d = data_of(&text, hyperv);
+    let mut got: Vec<String> = guests[1..]
+        .iter()
+        .filter(|r| r[0] == hyperv.to_string())
+        .map(|r| r[col(&guests, "Guest")].clone())
+        .collect();
+    let mut want = d.scenario.guests.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let virt = sheet(&mut wb, "Virtualization");
+    let row = virt[1..].iter().find(|r| r[0] == hyperv.to_string()).unwrap();
+    assert_eq!(row[col(&virt, "Hyper-V guests")], want.len().to_string());
+    assert_eq!(row[col(&virt, "Virtual")], "false", "a Hyper-V host is physical");
+
+    let lic = sheet(&mut wb, "Licensing");
+    for (a, _) in &hosts {
+        let d = data_of(&text, *a);
+        let want = match d.scenario.channel.unwrap() {
+            winv_sim::data::scenario::Channel::Retail => "retail",
+            winv_sim::data::scenario::Channel::Oem => "oem",
+            winv_sim::data::scenario::Channel::VolumeMak => "volume-mak",
+            winv_sim::data::scenario::Channel::VolumeKms => "volume-kms",
+        };
+        let windows: Vec<&Vec<String>> = lic[1..]
+            .iter()
+            .filter(|r| r[0] == a.to_string() && r[col(&lic, "Application")] == "Windows")
+            .collect();
+        assert_eq!(windows.len(), 1, "{a}: {lic:?}");
+        assert_eq!(windows[0][col(&lic, "Channel")], want, "{a}");
+    }
+
+    // Core licences: every server, none for the client, by the rule.
+    let cores = sheet(&mut wb, "Core licences");
+    assert_eq!(cores.len() - 1, hosts.iter().filter(|h| h.1 != "windows-11").count());
+    assert!(cores[1..].iter().all(|r| r[0] != client.to_string()));
+    for r in &cores[1..] {
+        let physical: u32 = r[col(&cores, "Physical cores")].parse().unwrap();
+        let procs: u32 = r[col(&cores, "Processors")].parse().unwrap();
+        let per = physical / procs.max(1);
+        let want = winv_engine::scenario::core_licences(
+            &winv_engine::scenario::WINDOWS_SERVER_CORE_RULE,
+            &vec![per; procs as usize],
+        );
+        assert_eq!(r[col(&cores, "Core licences")], want.core_licences.to_string(), "{r:?}");
+    }
+
+    // What was not present is counted as such, not as failed.
+    let items = sheet(&mut wb, "Collection");
+    let row = items[1..].iter().find(|r| r[0] == "Win32_ServerFeature").unwrap();
+    assert_eq!(row[col(&items, "Not present")], "1", "the client: {row:?}");
+    assert_eq!(row[col(&items, "Failed")], "0");
     let _ = std::fs::remove_dir_all(&dir);
 }
