@@ -20,7 +20,7 @@ use winv_sim::data::host::HostData;
 use winv_sim::fleet::Fleet;
 use winv_sim::registry::{RegValue, HKEY_LOCAL_MACHINE};
 use winv_store::Store;
-use winv_testsuite::cli::{Killed};
+use winv_testsuite::cli::{http_get, start_serve, Killed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winventory");
 const PW_ENV: &str = "WINV_SCAN_SCEN_PW";
@@ -313,6 +313,30 @@ fn scan_with_the_scenario_profiles_stores_exactly_the_simulated_data() {
         );
         assert_eq!(r[col(&cores, "Core licences")], want.core_licences.to_string(), "{r:?}");
     }
+
+    // The dashboard's scenario pages show the same rows.
+    let (_srv, addr) = start_serve(BIN, db.to_str().unwrap(), &["--listen", "127.0.0.1:0"], &[]);
+    let page = |path: &str| {
+        let (code, head, body) = http_get(&addr, path, &[]);
+        assert_eq!(code, 200, "{path}: {head}");
+        body
+    };
+    let body = page("/sql");
+    for inst in &data_of(&text, sql).scenario.sql {
+        assert!(body.contains(&format!("<td>{}</td>", inst.id)), "/sql lists {}", inst.id);
+    }
+    assert!(body.contains("SQL Server instances"));
+    let body = page("/virtualization");
+    for g in &data_of(&text, hyperv).scenario.guests {
+        assert!(body.contains(&format!("<td>{g}</td>")), "/virtualization lists {g}");
+    }
+    let body = page("/licensing");
+    assert!(body.contains("id=\"core-licences\""), "{body}");
+    assert!(body.contains("Core licences, physical servers"));
+    let body = page("/roles");
+    assert!(body.contains("id=\"role-counts\""));
+    let body = page("/performance");
+    assert!(body.contains("id=\"absent\""), "no perf run: {body}");
 
     // What was not present is counted as such, not as failed.
     let items = sheet(&mut wb, "Collection");
