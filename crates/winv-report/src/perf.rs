@@ -73,16 +73,11 @@ fn series(samples: &[PerfSampleRow], f: fn(&StoredMetrics) -> Option<f64>) -> Ve
         .collect()
 }
 
-/// The perf run to report: `run`, or the newest; `None` when the database has none (a
-/// database without perf runs at all, [`Store::has_perf`], has none; asking it for one
-/// by id is the store's error).
+/// The perf run to report: `run`, or the newest; `None` when the database has none.
 pub async fn pick_run(
     store: &Store,
     run: Option<PerfRunId>,
 ) -> Result<Option<PerfRunInfo>, ReportError> {
-    if run.is_none() && !store.has_perf() {
-        return Ok(None);
-    }
     Ok(match run {
         Some(id) => Some(
             store

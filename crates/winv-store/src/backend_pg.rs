@@ -1,5 +1,5 @@
-//! The PostgreSQL instance of `q` (`queries.rs`): the store's queries with
-//! PostgreSQL's types.
+//! The PostgreSQL instance of `q` (`queries.rs`), `rq` (`read_queries.rs`) and `pq`
+//! (`perf_queries.rs`): the store's queries with PostgreSQL's types.
 
 /// The driver.
 pub(crate) type Db = sqlx::Postgres;
@@ -27,3 +27,9 @@ pub(crate) mod q;
 #[allow(clippy::duplicate_mod)]
 #[path = "read_queries.rs"]
 pub(crate) mod rq;
+
+// INVARIANT: as `q`: the performance time series' one source of SQL, compiled with each
+// driver.
+#[allow(clippy::duplicate_mod)]
+#[path = "perf_queries.rs"]
+pub(crate) mod pq;

@@ -1,4 +1,5 @@
-//! The SQLite instance of `q` (`queries.rs`): the store's queries with SQLite's types.
+//! The SQLite instance of `q` (`queries.rs`), `rq` (`read_queries.rs`) and `pq`
+//! (`perf_queries.rs`): the store's queries with SQLite's types.
 
 /// The driver.
 pub(crate) type Db = sqlx::Sqlite;
@@ -28,3 +29,9 @@ pub(crate) mod q;
 #[allow(clippy::duplicate_mod)]
 #[path = "read_queries.rs"]
 pub(crate) mod rq;
+
+// INVARIANT: as `q`: the performance time series' one source of SQL, compiled with each
+// driver.
+#[allow(clippy::duplicate_mod)]
+#[path = "perf_queries.rs"]
+pub(crate) mod pq;

@@ -94,7 +94,8 @@
 //!   machine's state: pending, sampling, not-responding with the failure's status and
 //!   message), `perf_samples` (one per machine and slot, primary key `(perf_run_id,
 //!   target, slot)`: the raw counters as JSON and the four metrics against the previous
-//!   sample).
+//!   sample). Its SQL is in `perf_queries.rs`, compiled for each driver like
+//!   `queries.rs`, so `winventory perf` samples into either backend.
 //!
 //! # Concurrency
 //!

@@ -265,26 +265,6 @@ impl Store {
         })
     }
 
-    /// The SQLite pools (writer, reader) for the modules whose queries exist only for
-    /// SQLite so far (`perf`); on PostgreSQL a clear error.
-    /// Whether this database holds performance runs (`winventory perf`): SQLite does;
-    /// on PostgreSQL the perf tables exist but the sampler does not write them yet.
-    pub fn has_perf(&self) -> bool {
-        matches!(self.db, Backend::Sqlite { .. })
-    }
-
-    pub(crate) fn sqlite_pools(
-        &self,
-        what: &str,
-    ) -> Result<(&SqlitePool, &SqlitePool), StoreError> {
-        match &self.db {
-            Backend::Sqlite { writer, reader } => Ok((writer, reader)),
-            Backend::Postgres(_) => Err(StoreError::Location(format!(
-                "{what} needs a SQLite database for now (not yet on PostgreSQL)"
-            ))),
-        }
-    }
-
     /// The same store with another retry policy for PostgreSQL calls.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Store {
         self.retry = retry;

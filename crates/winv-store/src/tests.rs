@@ -16,6 +16,7 @@ use winv_testsuite::pg::PgServer;
 use crate::{DbAuth, RunState, Store, StoreError};
 
 mod coord;
+mod perf;
 mod schema;
 mod tables;
 
