@@ -371,19 +371,19 @@ pub struct Summary {
     pub sheets: Vec<SheetDef>,
 }
 
-fn text(v: Option<&DbValue>) -> Option<&str> {
+pub(crate) fn text(v: Option<&DbValue>) -> Option<&str> {
     v.and_then(DbValue::as_str)
 }
 
-fn int(v: Option<&DbValue>) -> Option<i64> {
+pub(crate) fn int(v: Option<&DbValue>) -> Option<i64> {
     v.and_then(DbValue::as_i64)
 }
 
-fn cell_text(v: Option<&DbValue>) -> Cell {
+pub(crate) fn cell_text(v: Option<&DbValue>) -> Cell {
     Cell::text(text(v))
 }
 
-fn cell_int(v: Option<&DbValue>) -> Cell {
+pub(crate) fn cell_int(v: Option<&DbValue>) -> Cell {
     int(v).map_or(Cell::Empty, Cell::Int)
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use winv_store::{DbValue, RowSet, RunId, Store};
 
 use crate::cell::Cell;
-use crate::model::{c, Kind::*, SheetDef, Sink};
+use crate::model::{c, cell_int, cell_text, int, text, Kind::*, SheetDef, Sink};
 use crate::ReportError;
 
 /// `Collection`: every profile item and how it went over the run's computers.
@@ -269,13 +269,7 @@ pub struct ScenarioSummary {
     pub virtual_core_licences: u64,
 }
 
-fn text(v: Option<&DbValue>) -> Option<&str> {
-    v.and_then(DbValue::as_str)
-}
 
-fn int(v: Option<&DbValue>) -> Option<i64> {
-    v.and_then(DbValue::as_i64)
-}
 
 fn count(v: Option<&DbValue>) -> u64 {
     u64::try_from(int(v).unwrap_or(0)).unwrap_or(0)
@@ -289,13 +283,7 @@ fn boolean(v: Option<&DbValue>) -> Option<bool> {
     }
 }
 
-fn cell_text(v: Option<&DbValue>) -> Cell {
-    Cell::text(text(v))
-}
 
-fn cell_int(v: Option<&DbValue>) -> Cell {
-    int(v).map_or(Cell::Empty, Cell::Int)
-}
 
 fn cell_bool(v: Option<&DbValue>) -> Cell {
     boolean(v).map_or(Cell::Empty, Cell::Bool)
