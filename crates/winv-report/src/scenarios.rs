@@ -269,8 +269,6 @@ pub struct ScenarioSummary {
     pub virtual_core_licences: u64,
 }
 
-
-
 fn count(v: Option<&DbValue>) -> u64 {
     u64::try_from(int(v).unwrap_or(0)).unwrap_or(0)
 }
@@ -282,8 +280,6 @@ fn boolean(v: Option<&DbValue>) -> Option<bool> {
         _ => None,
     }
 }
-
-
 
 fn cell_bool(v: Option<&DbValue>) -> Cell {
     boolean(v).map_or(Cell::Empty, Cell::Bool)
