@@ -33,6 +33,7 @@ use winv_store::{
 
 use crate::connopts::{ConnectionArgs, UserArgs};
 use crate::credentials;
+use crate::dbargs::DbArgs;
 
 /// The call deadline of `perf` when `--call-timeout` is not given.
 const PERF_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,9 +71,8 @@ pub struct PerfArgs {
     /// How long to sample: `1h`, `2d`.
     #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "TIME")]
     pub duration: Duration,
-    /// The SQLite database file.
-    #[arg(long, default_value = "winventory.db", value_name = "PATH")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
     /// Resume the newest unfinished sampling run (or --run ID) at the current slot.
     #[arg(long)]
     pub resume: bool,
@@ -682,7 +682,7 @@ pub fn run(args: PerfArgs) -> Result<ExitCode> {
 
 async fn run_async(args: PerfArgs) -> Result<ExitCode> {
     if args.summary {
-        let store = Store::open_existing(&args.db).await?;
+        let store = args.db.open_existing().await?;
         let run = match args.run {
             Some(id) => store.perf_run(id).await?,
             None => store.latest_perf_run().await?,
@@ -705,7 +705,7 @@ async fn run_async(args: PerfArgs) -> Result<ExitCode> {
         deadlines: args.conn.deadlines(PERF_CALL_TIMEOUT),
         ..WmiOptions::default()
     };
-    let store = Store::open(&args.db).await?;
+    let store = args.db.open().await?;
     let run = if args.resume {
         let run = match args.run {
             Some(id) => store.perf_run(id).await?,
