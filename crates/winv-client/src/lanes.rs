@@ -21,6 +21,7 @@
 //! sees exactly the errors it would see making them one after another.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use futures_util::future::join_all;
 use tracing::debug;
@@ -30,10 +31,27 @@ use winv_dcerpc::ClientConfig;
 use winv_rpc::transport::connect_tcp;
 use winv_rpc::RpcConnection;
 
-use crate::client::WmiClient;
+use winv_wmio::Object;
+
+use crate::client::{answered, Held, WmiClient, RELEASE_BATCH};
 use crate::error::{Cause, ClientError, Stage};
 use crate::flow::{rpc_config, security};
+use crate::line::Line;
 use crate::security::BindTarget;
+
+/// One more connection of a session, with the presentation contexts negotiated on it
+/// (its bind's `IWbemServices` first; the enumerators' interfaces on first use).
+pub(crate) struct Lane {
+    conn: RpcConnection,
+    contexts: Vec<(Uuid, u16)>,
+}
+
+impl Lane {
+    fn new(conn: RpcConnection) -> Lane {
+        let contexts = vec![(IWBEMSERVICES.uuid, conn.context_id())];
+        Lane { conn, contexts }
+    }
+}
 
 /// Most connections to one host's endpoint ([`crate::client::WmiOptions::connections`]):
 /// Windows' RPC runtime opens one per concurrent call; eight keep a host's share of a
@@ -81,7 +99,9 @@ impl WmiClient {
         });
         for r in join_all(opening).await {
             match r {
-                Ok(conn) if conn.association().assoc_group_id() == group => self.lanes.push(conn),
+                Ok(conn) if conn.association().assoc_group_id() == group => {
+                    self.lanes.push(Lane::new(conn));
+                }
                 Ok(_) => {
                     debug!("the server put a lane in another association group; not used");
                     self.lanes_failed = true;
@@ -116,8 +136,8 @@ impl WmiClient {
         let next = AtomicUsize::new(0);
         let mut conns: Vec<(&mut RpcConnection, u16)> = vec![(&mut self.conn, first_ctx)];
         for lane in &mut self.lanes {
-            let ctx = lane.context_id();
-            conns.push((lane, ctx));
+            let ctx = lane.conn.context_id();
+            conns.push((&mut lane.conn, ctx));
         }
         let workers = conns.into_iter().enumerate().map(|(n, (conn, ctx))| {
             let next = &next;
@@ -169,6 +189,120 @@ impl WmiClient {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(unmade(stage))))
             .collect()
+    }
+
+    /// Runs each of `queries` in `namespace` as [`WmiClient::query_each_in`] does, handing
+    /// the objects of query `i` to `keeps[i]` and its result to `finished(i, result)` as
+    /// soon as it ends (a caller that stops waiting keeps what ended before), the queries
+    /// made at once over the session's connections: every connection takes the next query
+    /// when its last one has ended and runs it whole (`ExecQuery`, the smart enumerator,
+    /// every `Next`) with its own call deadlines, so a query's result and error are what
+    /// it would have had alone. The octet budget counts the objects of all of them
+    /// together, as it would one after another. A connection whose query failed below an
+    /// answer (a transport error, a deadline) takes no more: the queries after it go to
+    /// the others, or end "not made" when every connection broke before them.
+    pub async fn query_each_many_in<K>(
+        &mut self,
+        namespace: &str,
+        queries: &[&str],
+        keeps: &mut [K],
+        finished: &(dyn Fn(usize, Result<(), ClientError>) + Sync),
+    ) where
+        K: FnMut(Object) -> usize + Send,
+    {
+        let st = Stage::Query;
+        let n = queries.len().min(keeps.len());
+        if n == 0 {
+            return;
+        }
+        let services = match self.services(namespace).await {
+            Ok(s) => s,
+            Err(e) => {
+                for (i, r) in first_error(e, n, st).into_iter().enumerate() {
+                    finished(i, r);
+                }
+                return;
+            }
+        };
+        self.open_lanes(n - 1).await;
+        let shared = AtomicUsize::new(0);
+        let next = AtomicUsize::new(0);
+        // Each query's `keep`, taken by the connection that runs it.
+        let slots: Mutex<Vec<Option<&mut K>>> =
+            Mutex::new(keeps.iter_mut().take(n).map(Some).collect());
+        let (opts, rem_unknown) = (&self.opts, self.ipid_rem_unknown);
+        let mut lines = vec![Line {
+            conn: &mut self.conn,
+            contexts: &mut self.contexts,
+            opts,
+            rem_unknown,
+            shared_octets: Some(&shared),
+        }];
+        for lane in &mut self.lanes {
+            lines.push(Line {
+                conn: &mut lane.conn,
+                contexts: &mut lane.contexts,
+                opts,
+                rem_unknown,
+                shared_octets: Some(&shared),
+            });
+        }
+        let workers = lines.into_iter().enumerate().map(|(at, mut line)| {
+            let (next, slots) = (&next, &slots);
+            async move {
+                let mut made = Vec::new();
+                let mut spent: Vec<Held> = Vec::new();
+                let mut broken = false;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(wql) = queries.get(i).filter(|_| i < n) else {
+                        break;
+                    };
+                    let keep = slots
+                        .lock()
+                        .ok()
+                        .and_then(|mut s| s.get_mut(i).and_then(Option::take));
+                    let Some(keep) = keep else {
+                        break;
+                    };
+                    let mut granted = Vec::new();
+                    let r = line.query(services, wql, &mut granted, keep).await;
+                    broken = matches!(&r, Err(e) if !answered(e));
+                    if !broken {
+                        spent.extend(granted);
+                    }
+                    made.push(i);
+                    finished(i, r);
+                    if broken {
+                        break;
+                    }
+                }
+                (at, made, spent, broken)
+            }
+        });
+        let mut made = vec![false; n];
+        let mut dead = Vec::new();
+        for (at, done, spent, broken) in join_all(workers).await {
+            for i in done {
+                made[i] = true;
+            }
+            self.spent.extend(spent);
+            if broken {
+                dead.push(at);
+            }
+        }
+        // As for the calls of a batch: the first connection's failure is the session's,
+        // a broken lane is dropped.
+        dead.retain(|at| *at > 0);
+        for at in dead.into_iter().rev() {
+            self.lanes.swap_remove(at - 1);
+        }
+        for (i, _) in made.iter().enumerate().filter(|(_, m)| !**m) {
+            finished(i, Err(unmade(st)));
+        }
+        if self.spent.len() >= RELEASE_BATCH {
+            self.release_spent().await;
+        }
     }
 }
 

@@ -42,6 +42,7 @@ pub mod error;
 pub mod flow;
 pub mod kerberos;
 pub mod lanes;
+mod line;
 pub mod rate;
 pub mod registry;
 pub mod security;

@@ -34,6 +34,7 @@ use winv_client::{ClientError, ConnectRate, Credentials, Mechanism, Ntlm, WmiCli
 use winv_discovery::resolve::{NotFoundReason, Resolution, Resolver};
 use winv_wmio::ObjectKind;
 
+use crate::ahead::{batch_of, collect_batch, Ahead, Cut, Ended, Slots, QUERIES_PER_CONNECTION};
 use crate::classify::{classify, NamespaceRole};
 use crate::guard::{AccountGuard, AccountStats, Admit, Pass, Retirement, Verdict, LOCKOUT_GUARD};
 use crate::policy::{
@@ -308,11 +309,17 @@ struct AdmissionClock {
 
 impl Admitting {
     fn state(&self) -> Gate {
-        *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn set(&self, g: Gate) {
-        *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = g;
+        *self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = g;
     }
 
     fn clock(&self) -> std::sync::MutexGuard<'_, AdmissionClock> {
@@ -353,11 +360,17 @@ impl Admitting {
             Admitted::Stopped => return Gate::Stopped,
         };
         let Some(ledger) = self.ledger.as_ref().filter(|_| pass.counted()) else {
-            return Gate::Admitted { pass, ledger: false };
+            return Gate::Admitted {
+                pass,
+                ledger: false,
+            };
         };
         let (account, limit) = {
             let g = self.guard.lock();
-            (g.name(self.index).unwrap_or_default().to_string(), g.limit())
+            (
+                g.name(self.index).unwrap_or_default().to_string(),
+                g.limit(),
+            )
         };
         // Gives the place back without a verdict, with what to do to the guard.
         let release = |then: &dyn Fn(&mut AccountGuard)| {
@@ -374,7 +387,10 @@ impl Admitting {
                 Ok(LedgerAnswer::Go) => return Gate::Admitted { pass, ledger: true },
                 Ok(LedgerAnswer::Proven) => {
                     let pass = release(&|g| g.prove(self.index));
-                    return Gate::Admitted { pass, ledger: false };
+                    return Gate::Admitted {
+                        pass,
+                        ledger: false,
+                    };
                 }
                 Ok(LedgerAnswer::Retired { refusals, now }) => {
                     let known = self.guard.lock().is_retired(self.index);
@@ -751,8 +767,8 @@ impl Engine {
                                     // What is left is someone else's or waits for its
                                     // retry time: ask again then, or after a poll.
                                     let poll = claimed.next_ready_ms.map_or(SHARED_POLL, |t| {
-                                        let ms = u64::try_from(t.saturating_sub(now_ms()))
-                                            .unwrap_or(0);
+                                        let ms =
+                                            u64::try_from(t.saturating_sub(now_ms())).unwrap_or(0);
                                         Duration::from_millis(ms).min(SHARED_POLL)
                                     });
                                     *next_claim = now + poll;
@@ -905,10 +921,9 @@ impl Queue<'_> {
     fn next_start(&self, concurrency: usize, running: usize) -> Option<Instant> {
         match self {
             Queue::Local(q) => q.iter().map(Computer::not_before).min(),
-            Queue::Shared { next_claim, .. } if !self.is_done() => {
-                (concurrency - running >= claim_threshold(concurrency, running))
-                    .then_some(*next_claim)
-            }
+            Queue::Shared { next_claim, .. } if !self.is_done() => (concurrency - running
+                >= claim_threshold(concurrency, running))
+            .then_some(*next_claim),
             Queue::Shared { .. } => None,
         }
     }
@@ -966,7 +981,7 @@ impl Queue<'_> {
 }
 
 /// The current instant, both clocks.
-fn now() -> Now {
+pub(crate) fn now() -> Now {
     Now {
         mono: Instant::now(),
         wall_ms: now_ms(),
@@ -1071,6 +1086,10 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
     // The rows this attempt holds for the computer, against its share.
     let share = eng.result_share();
     let mut held = 0usize;
+    // Class queries collected at once with an earlier one, waiting for the policy.
+    let mut ahead = Ahead::default();
+    // Whether the connection has answered a query whole ([`crate::ahead`]).
+    let mut proven = false;
     // The policy forgets it when the attempt ends; the release on the way out keeps to it.
     let attempt_deadline = c.deadline();
     loop {
@@ -1105,6 +1124,10 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
             }
             Action::Connect { credential } | Action::Reconnect { credential } => {
                 step(&ctx, &c, "connecting").await;
+                // Outcomes collected ahead on the connection being replaced are asked
+                // for again on the new one.
+                ahead.discard();
+                proven = false;
                 // A broken connection is only dropped: the server frees its objects when
                 // their pings stop.
                 client = None;
@@ -1176,10 +1199,20 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 };
                 let retired = match gate.state() {
                     Gate::Admitted { pass, ledger } => {
-                        let mut r = eng.guard.lock().report(credential, c.target(), pass, verdict);
+                        let mut r = eng
+                            .guard
+                            .lock()
+                            .report(credential, c.target(), pass, verdict);
                         eng.guard.changed.notify_waiters();
                         if let Some(l) = eng.ledger.as_ref().filter(|_| ledger) {
-                            r = r.or(report_to_ledger(&eng, l.as_ref(), credential, c.target(), verdict).await);
+                            r = r.or(report_to_ledger(
+                                &eng,
+                                l.as_ref(),
+                                credential,
+                                c.target(),
+                                verdict,
+                            )
+                            .await);
                         }
                         r
                     }
@@ -1213,22 +1246,112 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 };
                 let role = NamespaceRole::of(item.namespace());
                 let deadline = c.deadline();
-                // What is left of the computer's share of the result memory.
-                cl.set_max_result_bytes(share.saturating_sub(held));
-                let work = Box::pin(collect(cl, &item, &mut held));
-                let r = guarded(work, opts.watchdog, deadline, &mut ctx.stop).await;
+                let early = match ahead.take(&item.name()) {
+                    Some(e) => Some(e),
+                    None => {
+                        // What is left of the computer's share of the result memory.
+                        cl.set_max_result_bytes(share.saturating_sub(held));
+                        let max = opts.client.connections.max(1) * QUERIES_PER_CONNECTION;
+                        // More connections only once this one has answered a query
+                        // whole: a host that breaks every query breaks one at a time.
+                        let max = if proven { max } else { 1 };
+                        let batch = batch_of(&item, c.upcoming(), max);
+                        if batch.len() > 1 {
+                            let slots = Slots::new(batch.len());
+                            let start = Instant::now();
+                            let events = ctx.events.clone();
+                            let target = c.target().to_string();
+                            let work = Box::pin(async {
+                                let run = collect_batch(cl, &batch, &slots);
+                                // The step shown is the query the policy waits for.
+                                let show = async {
+                                    let mut shown = 0;
+                                    loop {
+                                        slots.changed().await;
+                                        let at = slots.waiting().at;
+                                        if let Some(i) = batch.get(at).filter(|_| at != shown) {
+                                            shown = at;
+                                            let step = i.name();
+                                            let target = target.clone();
+                                            let _ = events.send(Event::Step { target, step }).await;
+                                        }
+                                    }
+                                };
+                                tokio::select! {
+                                    () = run => {}
+                                    () = show => {}
+                                }
+                            });
+                            // The watchdog times the query waited for from when the
+                            // ones before it ended, as one after another.
+                            let progress = || {
+                                let since = slots.waiting().since;
+                                (
+                                    since.map_or(Duration::ZERO, |t| {
+                                        t.saturating_duration_since(start)
+                                    }),
+                                    false,
+                                )
+                            };
+                            let g = guarded_waiting(
+                                work,
+                                opts.watchdog,
+                                deadline,
+                                &progress,
+                                &mut ctx.stop,
+                            )
+                            .await;
+                            let cut = match g {
+                                Guarded::Done(()) => None,
+                                Guarded::Stopped => Some(Cut::Stopped),
+                                Guarded::Watchdog => Some(Cut::Watchdog),
+                                Guarded::OutOfTime => Some(Cut::OutOfTime),
+                            };
+                            let mut ended =
+                                slots.ended(&batch, cut.map(|k| (k, now()))).into_iter();
+                            let first = ended.next();
+                            // Their octets count when the policy takes them: nothing else
+                            // is collected before.
+                            for e in ended {
+                                ahead.push(e);
+                            }
+                            first
+                        } else {
+                            None
+                        }
+                    }
+                };
+                // The policy is fed what ended at the instant it ended.
+                let (r, at) = match early {
+                    Some(e) => {
+                        held += e.octets;
+                        let r = match e.ended {
+                            Ended::Returned(r) => Guarded::Done(r.map(instances)),
+                            Ended::Cut(Cut::Stopped) => Guarded::Stopped,
+                            Ended::Cut(Cut::Watchdog) => Guarded::Watchdog,
+                            Ended::Cut(Cut::OutOfTime) => Guarded::OutOfTime,
+                        };
+                        (r, e.at)
+                    }
+                    None => {
+                        let work = Box::pin(collect(cl, &item, &mut held));
+                        let r = guarded(work, opts.watchdog, deadline, &mut ctx.stop).await;
+                        (r, now())
+                    }
+                };
+                proven |= matches!(r, Guarded::Done(Ok(ItemOutcome::Collected(_))));
                 let next = match r {
-                    Guarded::Stopped => c.on_stop(now()),
-                    Guarded::Watchdog => c.on_item(StepOutcome::Watchdog, now()),
-                    Guarded::OutOfTime => c.on_item(StepOutcome::OutOfTime, now()),
-                    Guarded::Done(Ok(outcome)) => c.on_item(StepOutcome::Done(outcome), now()),
+                    Guarded::Stopped => c.on_stop(at),
+                    Guarded::Watchdog => c.on_item(StepOutcome::Watchdog, at),
+                    Guarded::OutOfTime => c.on_item(StepOutcome::OutOfTime, at),
+                    Guarded::Done(Ok(outcome)) => c.on_item(StepOutcome::Done(outcome), at),
                     Guarded::Done(Err(e)) => {
                         let outcome = ItemOutcome::Failed {
                             failure: classify(&e, role),
                             timeout: e.is_timeout(),
                             answered: server_answered(&e),
                         };
-                        c.on_item(StepOutcome::Done(outcome), now())
+                        c.on_item(StepOutcome::Done(outcome), at)
                     }
                 };
                 if let Some((item, outcome)) = c.take_item_event() {
@@ -1265,6 +1388,11 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
     }
 }
 
+/// A class query's rows as the item's outcome.
+fn instances(rows: Vec<serde_json::Value>) -> ItemOutcome {
+    ItemOutcome::Collected(Collected::Instances(rows))
+}
+
 /// Reports the step `c`'s attempt is at ([`Event::Step`]).
 async fn step(ctx: &Ctx, c: &Computer, step: &str) {
     let _ = ctx
@@ -1295,7 +1423,7 @@ pub const MAX_TABLE_ROWS: usize = 1024;
 
 /// Octets a JSON value holds in memory, estimated generously (each map entry's key,
 /// node and value; each string's octets).
-fn json_octets(v: &serde_json::Value) -> usize {
+pub(crate) fn json_octets(v: &serde_json::Value) -> usize {
     use std::mem::size_of;
     /// Allocator and map-node overhead per entry, about.
     const ENTRY: usize = 48;

@@ -15,6 +15,7 @@
 //! - [`perf`]: performance counter arithmetic (rates from two raw samples, average and
 //!   95th percentile).
 
+pub mod ahead;
 pub mod classify;
 pub mod diagnose;
 pub mod engine;

@@ -475,6 +475,13 @@ impl Computer {
         &self.order
     }
 
+    /// The items the current attempt asks for after the one being collected, in order,
+    /// while each goes on (the engine may run some of them at once with it,
+    /// [`crate::ahead`]); none outside an attempt.
+    pub fn upcoming(&self) -> impl Iterator<Item = &Item> {
+        self.attempt.iter().flat_map(|a| a.todo.iter())
+    }
+
     /// The item just finished by [`Computer::on_item`] and how it went (for the live
     /// display), once.
     pub fn take_item_event(&mut self) -> Option<(String, ClassOutcome)> {

@@ -805,3 +805,159 @@ async fn finished_enumerators_are_released_in_one_call() {
     drop(proxy);
     sim.stop().await;
 }
+
+/// The classes the query batches below run, one of them absent (`invalid_class`).
+const BATCH: [&str; 8] = [
+    "Win32_ComputerSystem",
+    "Win32_OperatingSystem",
+    "Win32_BIOS",
+    "Win32_Processor",
+    "Win32_LogicalDisk",
+    "Win32_Service",
+    "Win32_QuickFixEngineering",
+    "Win32_NetworkAdapterConfiguration",
+];
+
+/// Each query's objects (as JSON) and result, from `query_each_many_in` over the
+/// session's connections, and the octets the keeps counted.
+async fn batch_over(
+    c: &mut WmiClient,
+) -> (
+    Vec<(Vec<serde_json::Value>, Result<(), (Option<u32>, String)>)>,
+    usize,
+) {
+    let wqls: Vec<String> = BATCH.iter().map(|c| format!("SELECT * FROM {c}")).collect();
+    let wqls: Vec<&str> = wqls.iter().map(String::as_str).collect();
+    let rows: Vec<std::sync::Mutex<Vec<serde_json::Value>>> = BATCH
+        .iter()
+        .map(|_| std::sync::Mutex::new(Vec::new()))
+        .collect();
+    let ends: std::sync::Mutex<Vec<Option<Result<(), (Option<u32>, String)>>>> =
+        std::sync::Mutex::new(vec![None; BATCH.len()]);
+    let octets = std::sync::atomic::AtomicUsize::new(0);
+    let mut keeps: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let octets = &octets;
+            move |o: winv_wmio::Object| {
+                let v = winv_wmio::to_json(&o);
+                let n = v.to_string().len();
+                octets.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                r.lock().unwrap().push(v);
+                n
+            }
+        })
+        .collect();
+    let finished = |i: usize, r: Result<(), ClientError>| {
+        ends.lock().unwrap()[i] = Some(r.map_err(|e| (e.hresult(), e.to_string())));
+    };
+    c.query_each_many_in(r"root\cimv2", &wqls, &mut keeps, &finished)
+        .await;
+    drop(keeps);
+    let out = rows
+        .into_iter()
+        .zip(ends.into_inner().unwrap())
+        .map(|(r, e)| (r.into_inner().unwrap(), e.expect("every query ends")))
+        .collect();
+    (out, octets.into_inner())
+}
+
+/// Class queries made at once over four connections in one association group
+/// (`query_each_many_in`, `winv_client::lanes`) return, query by query, what the same
+/// queries return one after another on one connection, with the same error for the
+/// class the host lacks; a connection reset in the middle of one query fails that query
+/// alone, the others going on over the other connections; and the octet budget counts
+/// the queries together. (127.0.31.45-46)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn class_queries_over_several_connections_are_what_one_connection_reads() {
+    let addr = "127.0.31.45";
+    let (sim, _) = serve(
+        addr,
+        r#"{ kind = "invalid_class", class = "Win32_Service" }"#,
+    )
+    .await;
+    let one_by_one = {
+        let o = WmiOptions {
+            connections: 1,
+            ..opts(&sim, AuthLevel::PktPrivacy)
+        };
+        let mut c = connect(addr, &sim, o).await.unwrap();
+        let mut out = Vec::new();
+        for class in BATCH {
+            let r = c
+                .query_objects_in(r"root\cimv2", &format!("SELECT * FROM {class}"))
+                .await;
+            out.push(match r {
+                Ok(objs) => (
+                    objs.iter().map(winv_wmio::to_json).collect::<Vec<_>>(),
+                    Ok(()),
+                ),
+                Err(e) => (Vec::new(), Err((e.hresult(), e.to_string()))),
+            });
+        }
+        c.close().await.unwrap();
+        out
+    };
+    let accepts = sim.accepts();
+    let before = accepts.times().len();
+    let mut c = connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+        .await
+        .unwrap();
+    let (at_once, total) = batch_over(&mut c).await;
+    // The session goes on: a query afterwards, then the references released.
+    assert!(!c.query(BIOS).await.unwrap().is_empty());
+    c.close().await.unwrap();
+    assert_eq!(accepts.times().len() - before, 2 + 3, "three lanes");
+    assert_eq!(at_once, one_by_one);
+    assert_eq!(
+        at_once[5].1.as_ref().unwrap_err().0,
+        Some(0x8004_1010),
+        "{:?}",
+        at_once[5].1
+    );
+    assert!(at_once
+        .iter()
+        .filter(|q| q.1.is_ok())
+        .all(|q| !q.0.is_empty()));
+
+    // The budget: the queries' octets together, as one after another (checked between
+    // an enumeration's batches: one object per `Next`).
+    let o = WmiOptions {
+        max_result_bytes: total / 2,
+        batch_size: 1,
+        ..opts(&sim, AuthLevel::PktPrivacy)
+    };
+    let mut c = connect(addr, &sim, o).await.unwrap();
+    let (capped, _) = batch_over(&mut c).await;
+    let _ = c.close().await;
+    let limit = Some(winv_kb::WINV_E_LIMIT_EXCEEDED);
+    assert!(
+        capped
+            .iter()
+            .any(|q| q.1.as_ref().is_err_and(|e| e.0 == limit)),
+        "{capped:?}"
+    );
+    assert!(capped.iter().any(|q| q.1.is_ok()), "the first ones fit");
+    sim.stop().await;
+
+    let addr = "127.0.31.46";
+    let (sim, _) = serve(
+        addr,
+        r#"{ kind = "connection_reset", call = "ExecQuery:Win32_Processor" }"#,
+    )
+    .await;
+    let mut c = connect(addr, &sim, opts(&sim, AuthLevel::PktPrivacy))
+        .await
+        .unwrap();
+    let (reset, _) = batch_over(&mut c).await;
+    let _ = c.close().await;
+    for (class, (rows, r)) in BATCH.iter().zip(&reset) {
+        if *class == "Win32_Processor" {
+            let e = r.as_ref().unwrap_err();
+            assert_eq!(e.0, None, "a transport failure, not an answer: {e:?}");
+        } else {
+            assert!(r.is_ok() && !rows.is_empty(), "{class}: {r:?}");
+        }
+    }
+    sim.stop().await;
+}
