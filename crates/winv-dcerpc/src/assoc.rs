@@ -364,28 +364,55 @@ impl ClientAssociation {
     /// Builds an alter_context PDU adding a presentation context for
     /// `interface` on the bound association. Returns its id and the PDU.
     pub fn alter_context(&mut self, interface: SyntaxId) -> Result<(u16, Vec<u8>)> {
+        let (ids, bytes) = self.alter_contexts(&[interface])?;
+        let id = ids
+            .first()
+            .copied()
+            .ok_or(Error::State("no context offered"))?;
+        Ok((id, bytes))
+    }
+
+    /// Builds one alter_context PDU offering a presentation context for each of
+    /// `interfaces` (a `p_cont_list` of several elements, [C706] 12.6.3.1: the server
+    /// answers each in its `p_result_list`, in order). Returns their ids, in order, and
+    /// the PDU. The answer is [`Event::ContextAdded`] with the first id when the first is
+    /// accepted, whatever became of the others ([`ClientAssociation::is_accepted`] tells),
+    /// and [`Error::ContextRejected`] when the first is not.
+    pub fn alter_contexts(&mut self, interfaces: &[SyntaxId]) -> Result<(Vec<u16>, Vec<u8>)> {
         if self.state != State::Bound {
             return Err(Error::State(
                 "alter_context before the association is bound",
             ));
         }
-        let ctx_id = self.new_context_id()?;
-        self.contexts.push(PresContext {
-            id: ctx_id,
-            accepted: false,
-        });
-        let bytes =
-            self.send_alter_context(ctx_id, interface, PFC_FIRST_FRAG | PFC_LAST_FRAG, None)?;
-        Ok((ctx_id, bytes))
+        if interfaces.is_empty() || interfaces.len() > usize::from(u8::MAX) {
+            return Err(Error::State("an alter_context offers 1 to 255 contexts"));
+        }
+        let mut offered = Vec::with_capacity(interfaces.len());
+        for interface in interfaces {
+            let id = self.new_context_id()?;
+            self.contexts.push(PresContext {
+                id,
+                accepted: false,
+            });
+            offered.push((id, *interface));
+        }
+        let bytes = self.send_alter_context(&offered, PFC_FIRST_FRAG | PFC_LAST_FRAG, None)?;
+        Ok((offered.into_iter().map(|(id, _)| id).collect(), bytes))
     }
 
-    /// Encodes an alter_context offering `interface` as `context_id` over NDR
-    /// and moves to [`State::AlterSent`]; with `auth`, it is an
+    /// Whether the server accepted presentation context `context_id`.
+    pub fn is_accepted(&self, context_id: u16) -> bool {
+        self.contexts
+            .iter()
+            .any(|c| c.id == context_id && c.accepted)
+    }
+
+    /// Encodes an alter_context offering each `(context_id, interface)` of `offered`
+    /// over NDR and moves to [`State::AlterSent`]; with `auth`, it is an
     /// authentication leg ([MS-RPCE] 3.3.1.5.6).
     fn send_alter_context(
         &mut self,
-        context_id: u16,
-        interface: SyntaxId,
+        offered: &[(u16, SyntaxId)],
         flags: u8,
         auth: Option<AuthVerifier>,
     ) -> Result<Vec<u8>> {
@@ -398,16 +425,22 @@ impl ClientAssociation {
                 max_xmit_frag: self.max_xmit_frag,
                 max_recv_frag: self.max_recv_frag,
                 assoc_group_id: self.assoc_group_id,
-                contexts: vec![ContextElement {
-                    context_id,
-                    abstract_syntax: interface,
-                    transfer_syntaxes: vec![NDR],
-                }],
+                contexts: offered
+                    .iter()
+                    .map(|(context_id, interface)| ContextElement {
+                        context_id: *context_id,
+                        abstract_syntax: *interface,
+                        transfer_syntaxes: vec![NDR],
+                    })
+                    .collect(),
             }),
             auth,
         };
         let bytes = pdu.encode()?;
-        self.pending = vec![Pending::Context(context_id)];
+        self.pending = offered
+            .iter()
+            .map(|(id, _)| Pending::Context(*id))
+            .collect();
         self.state = State::AlterSent { call_id, auth_leg };
         Ok(bytes)
     }
@@ -598,7 +631,8 @@ impl ClientAssociation {
         if ptype == PacketType::BindAck {
             // [MS-RPCE] 3.3.1.5.2.2: header signing is on when we offered it
             // and the server's bind_ack echoes the flag.
-            let header_signing = self.config.header_signing && pdu_flags & PFC_SUPPORT_HEADER_SIGN != 0;
+            let header_signing =
+                self.config.header_signing && pdu_flags & PFC_SUPPORT_HEADER_SIGN != 0;
             if let Some(sec) = &mut self.security {
                 sec.set_header_signing(header_signing);
             }
@@ -625,11 +659,15 @@ impl ClientAssociation {
                     }
                 }
                 Pending::Context(id) => {
-                    first_ctx.get_or_insert(id);
+                    let first = *first_ctx.get_or_insert(id) == id;
                     if r.result == result::ACCEPTANCE && r.transfer_syntax == NDR {
                         if let Some(c) = self.contexts.iter_mut().find(|c| c.id == id) {
                             c.accepted = true;
                         }
+                    } else if !first {
+                        // Another context of a several-context alter_context: it stays
+                        // not accepted ([`ClientAssociation::is_accepted`]), the caller
+                        // asks for it alone when it needs it.
                     } else if !auth_leg {
                         self.state = if ptype == PacketType::BindAck {
                             State::Failed
@@ -698,7 +736,7 @@ impl ClientAssociation {
                 let interface = self.interface.unwrap_or(NDR);
                 let flags = self.bind_flags();
                 let auth = self.auth_verifier(t);
-                let bytes = self.send_alter_context(context_id, interface, flags, auth)?;
+                let bytes = self.send_alter_context(&[(context_id, interface)], flags, auth)?;
                 Ok(Event::AuthContinue { send: bytes })
             }
         }

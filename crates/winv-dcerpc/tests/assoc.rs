@@ -558,3 +558,93 @@ fn bind_nak_and_rejected_context_and_unsigned_response() {
         Err(Error::NoSecurityContext(_))
     ));
 }
+
+/// One alter_context offering several interfaces ([C706] 12.6.3.1): one element each, the
+/// answer read element by element. A rejected later element stays unusable without
+/// failing the others; a rejected first one is the alter_context's error, as alone.
+#[test]
+fn one_alter_context_offers_several_interfaces() {
+    use winv_dcerpc::interfaces::{IREMUNKNOWN2, IWBEMFETCHSMARTENUM};
+    let (mut client, server, _) = bound(AuthLevel::PktPrivacy, 1);
+    let (ids, alter) = client
+        .alter_contexts(&[IWBEMSERVICES, IREMUNKNOWN2, IWBEMFETCHSMARTENUM])
+        .unwrap();
+    assert_eq!(ids.len(), 3);
+    let a = Pdu::decode(&alter).unwrap();
+    let Body::AlterContext(b) = &a.body else {
+        panic!("alter_context")
+    };
+    let offered: Vec<_> = b
+        .contexts
+        .iter()
+        .map(|c| (c.context_id, c.abstract_syntax))
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            (ids[0], IWBEMSERVICES),
+            (ids[1], IREMUNKNOWN2),
+            (ids[2], IWBEMFETCHSMARTENUM)
+        ]
+    );
+    let rejected = ContextResult {
+        result: result::PROVIDER_REJECTION,
+        reason: 1,
+        transfer_syntax: SyntaxId::new(uuid::Uuid::nil(), 0, 0),
+    };
+    // A short p_result_list is malformed.
+    let mut c2 = bound(AuthLevel::PktPrivacy, 1).0;
+    let (_, alter2) = c2.alter_contexts(&[IWBEMSERVICES, IREMUNKNOWN2]).unwrap();
+    let a2 = Pdu::decode(&alter2).unwrap();
+    let short = server.bind_ack(
+        a2.call_id,
+        PacketType::AlterContextResp,
+        vec![accept()],
+        b"",
+    );
+    assert_eq!(
+        c2.receive(&short).unwrap_err(),
+        Error::Malformed("p_result_list count")
+    );
+
+    let resp = server.bind_ack(
+        a.call_id,
+        PacketType::AlterContextResp,
+        vec![accept(), rejected, accept()],
+        b"",
+    );
+    assert_eq!(
+        client.receive(&resp).unwrap(),
+        Event::ContextAdded { context_id: ids[0] }
+    );
+    assert!(client.is_accepted(ids[0]) && client.is_accepted(ids[2]));
+    assert!(!client.is_accepted(ids[1]));
+    assert_eq!(
+        client.request(ids[1], 3, None, b"").unwrap_err(),
+        Error::UnknownContext(ids[1])
+    );
+    assert!(client.request(ids[2], 3, None, b"x").is_ok());
+
+    // The first rejected: the alter_context's error; the association stays bound.
+    let (mut client, server, _) = bound(AuthLevel::PktPrivacy, 1);
+    let (ids, alter) = client
+        .alter_contexts(&[IREMUNKNOWN2, IWBEMSERVICES])
+        .unwrap();
+    let a = Pdu::decode(&alter).unwrap();
+    let resp = server.bind_ack(
+        a.call_id,
+        PacketType::AlterContextResp,
+        vec![rejected, accept()],
+        b"",
+    );
+    assert_eq!(
+        client.receive(&resp).unwrap_err(),
+        Error::ContextRejected {
+            context_id: ids[0],
+            result: 2,
+            reason: 1
+        }
+    );
+    assert!(client.is_bound());
+    assert!(client.alter_contexts(&[]).is_err());
+}

@@ -218,15 +218,35 @@ impl RpcConnection {
 
     /// Adds a presentation context for another interface on this association.
     pub async fn alter_context(&mut self, interface: SyntaxId) -> Result<u16, RpcError> {
+        let ids = self.alter_contexts(&[interface]).await?;
+        ids.first()
+            .copied()
+            .flatten()
+            .ok_or(RpcError::Rpc(winv_dcerpc::Error::State(
+                "context not added",
+            )))
+    }
+
+    /// Adds a presentation context for each of `interfaces` with one alter_context (one
+    /// round trip, [C706] 12.6.3.1): the id of each the server accepted, in order, `None`
+    /// for one it did not. The first one's rejection is the error, as alone.
+    pub async fn alter_contexts(
+        &mut self,
+        interfaces: &[SyntaxId],
+    ) -> Result<Vec<Option<u16>>, RpcError> {
         self.usable()?;
         let call = self.deadlines.call;
         let result = with_deadline("alter_context", call, async {
-            let (_, pdu) = self.assoc.alter_context(interface)?;
+            let (ids, pdu) = self.assoc.alter_contexts(interfaces)?;
             self.send(&pdu).await?;
             loop {
                 match self.next_event().await? {
-                    Event::ContextAdded { context_id } | Event::Bound { context_id, .. } => {
-                        return Ok(context_id)
+                    Event::ContextAdded { .. } | Event::Bound { .. } => {
+                        let assoc = &self.assoc;
+                        return Ok(ids
+                            .iter()
+                            .map(|id| assoc.is_accepted(*id).then_some(*id))
+                            .collect());
                     }
                     other => trace!(?other, "ignored during alter_context"),
                 }

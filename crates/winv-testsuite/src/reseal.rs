@@ -101,6 +101,8 @@ pub struct ProxyCounts {
     pub octets_to_clients: AtomicU64,
     /// Server PDUs that could not be unsealed (forwarded as they were).
     pub unreadable: AtomicU64,
+    /// alter_context PDUs the clients sent.
+    pub alter_contexts: AtomicU64,
     /// Requests the clients made, by interface and opnum (what a test counts: one
     /// `RemRelease` for a whole session, say).
     requests: std::sync::Mutex<HashMap<(uuid::Uuid, u16), u64>>,
@@ -305,6 +307,9 @@ impl Conn {
         };
         match &pdu.body {
             Body::Bind(b) | Body::AlterContext(b) => {
+                if matches!(pdu.body, Body::AlterContext(_)) {
+                    self.counts.alter_contexts.fetch_add(1, Ordering::Relaxed);
+                }
                 for c in &b.contexts {
                     self.contexts.insert(c.context_id, c.abstract_syntax.uuid);
                 }

@@ -764,7 +764,8 @@ async fn the_simulators_latency_delays_every_answer() {
 }
 
 /// References of finished enumerators go back together: five queries and a close make one
-/// `IRemUnknown2::RemRelease` ([MS-DCOM] 3.1.1.5.6.1.3), counted on the wire by the
+/// `IRemUnknown2::RemRelease` ([MS-DCOM] 3.1.1.5.6.1.3), and the interfaces the queries
+/// use are negotiated in one alter_context, counted on the wire by the
 /// re-sealing proxy in pass-through (`winv_client::client::RELEASE_BATCH`). (127.0.31.43 in
 /// front of 127.0.31.44)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -802,6 +803,13 @@ async fn finished_enumerators_are_released_in_one_call() {
     // IWbemServices::ExecQuery is opnum 20; IRemUnknown::RemRelease opnum 5.
     assert_eq!(proxy.counts.requests(&IWBEMSERVICES, 20), 5);
     assert_eq!(proxy.counts.requests(&IREMUNKNOWN2, 5), 1);
+    // The four interfaces a query uses (IWbemServices, IRemUnknown2, IWbemFetchSmartEnum,
+    // IWbemWCOSmartEnum) negotiated in one alter_context on the first query.
+    let alters = proxy
+        .counts
+        .alter_contexts
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(alters, 1);
     drop(proxy);
     sim.stop().await;
 }
@@ -818,21 +826,19 @@ const BATCH: [&str; 8] = [
     "Win32_NetworkAdapterConfiguration",
 ];
 
+/// How a query of a batch ended: its HRESULT and message when it failed.
+type QueryEnd = Result<(), (Option<u32>, String)>;
+
 /// Each query's objects (as JSON) and result, from `query_each_many_in` over the
 /// session's connections, and the octets the keeps counted.
-async fn batch_over(
-    c: &mut WmiClient,
-) -> (
-    Vec<(Vec<serde_json::Value>, Result<(), (Option<u32>, String)>)>,
-    usize,
-) {
+async fn batch_over(c: &mut WmiClient) -> (Vec<(Vec<serde_json::Value>, QueryEnd)>, usize) {
     let wqls: Vec<String> = BATCH.iter().map(|c| format!("SELECT * FROM {c}")).collect();
     let wqls: Vec<&str> = wqls.iter().map(String::as_str).collect();
     let rows: Vec<std::sync::Mutex<Vec<serde_json::Value>>> = BATCH
         .iter()
         .map(|_| std::sync::Mutex::new(Vec::new()))
         .collect();
-    let ends: std::sync::Mutex<Vec<Option<Result<(), (Option<u32>, String)>>>> =
+    let ends: std::sync::Mutex<Vec<Option<QueryEnd>>> =
         std::sync::Mutex::new(vec![None; BATCH.len()]);
     let octets = std::sync::atomic::AtomicUsize::new(0);
     let mut keeps: Vec<_> = rows
