@@ -7,7 +7,10 @@ Reads a capture with tshark (JSON, DCE/RPC decoded on the given ports) and print
   presentation context its bind or alter_context proposed, [C706] 12.6.3.1);
 - the sequential round trips: the time intervals from each request (or bind, or TCP SYN)
   to its answer, merged where they overlap. Calls pipelined or made at once on several
-  connections count once: this is the number of network latencies the host costs.
+  connections count once: this is the number of network latencies the host costs;
+- the time waited for answers: the merged intervals' total length. Calls on several
+  connections that overlap only in part chain into one merged interval; with a latency on
+  every answer (BENCH_LATENCY_MS), this time over the latency counts them.
 
 Usage: round_trips.py CAPTURE PORT [PORT...] [--json] [--debug]   (benches/round_trips.sh makes the capture)
 """
@@ -128,13 +131,19 @@ def main():
                 if call in open_calls and last:
                     intervals.append((open_calls.pop(call), t))
     intervals.sort()
-    waves, end = 0, None
+    # waves: merged intervals; waited: their total length (a chain of calls that overlap
+    # only in part is one wave but several latencies: on a WAN, waited / latency counts them).
+    waves, start, end, waited = 0, None, None, 0.0
     for s, e in intervals:
         if end is None or s >= end:
+            if end is not None:
+                waited += end - start
             waves += 1
-            end = e
+            start, end = s, e
         else:
             end = max(end, e)
+    if end is not None:
+        waited += end - start
     requests = sum(n for (k, _), n in kinds.items() if k not in ("bind", "alter_context"))
     out = {
         "tcp_connections": connections,
@@ -144,6 +153,7 @@ def main():
         "requests": requests,
         "binds": sum(n for (k, _), n in kinds.items() if k in ("bind", "alter_context")),
         "sequential_round_trips": waves,
+        "waited_ms": round(waited * 1000, 1),
         "by_kind": {f"{i} {m}": n for (i, m), n in sorted(kinds.items(), key=lambda kv: -kv[1])},
     }
     if as_json:
@@ -153,6 +163,8 @@ def main():
           f"from host {octets['from host']} ({(octets['to host'] + octets['from host']) / 1024:.0f} KiB)")
     print(f"requests {requests}, binds and alter_contexts {out['binds']}, "
           f"sequential round trips {waves} (TCP handshakes, binds and calls; overlapping ones once)")
+    print(f"waited for answers {waited * 1000:.0f} ms (the merged intervals' length: over the simulator's "
+          f"BENCH_LATENCY_MS, the latencies the host costs)")
     for k, n in out["by_kind"].items():
         print(f"{n:6d}  {k}")
 

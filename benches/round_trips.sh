@@ -8,7 +8,9 @@
 # Usage: benches/round_trips.sh [PROFILE] [--json]     (root or CAP_NET_RAW, for the capture)
 # Env: WINVENTORY (binary; default target/release/winventory, built unless BENCH_SKIP_BUILD=1),
 #      BENCH_KEEP=DIR (keep the capture and the database there),
-#      BENCH_SCAN_ARGS (more `scan` options, e.g. "--connections-per-host 1").
+#      BENCH_SCAN_ARGS (more `scan` options, e.g. "--connections-per-host 1"),
+#      BENCH_LATENCY_MS (the simulator answers each call that long after it: a WAN, where
+#      the scan's wall time over the latency is the round trips it waited for; 0).
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 PROFILE=${1:-server-2022}
@@ -37,7 +39,8 @@ profile = "$PROFILE"
 address = "$ADDR"
 TOML
 PORT=$(( 20000 + RANDOM % 20000 ))
-"$WINVENTORY" sim --fleet "$WORK/fleet.toml" --port "$PORT" > "$WORK/sim.out" 2> "$WORK/sim.err" &
+"$WINVENTORY" sim --fleet "$WORK/fleet.toml" --port "$PORT" --latency-ms "${BENCH_LATENCY_MS:-0}" \
+    > "$WORK/sim.out" 2> "$WORK/sim.err" &
 SIM=$!
 for _ in $(seq 200); do grep -q ready "$WORK/sim.out" && break; sleep 0.05; done
 grep -q ready "$WORK/sim.out" || { cat "$WORK/sim.err" >&2; exit 1; }
@@ -46,10 +49,13 @@ tshark -i lo -f "host $ADDR" -w "$WORK/scan.pcapng" -q > "$WORK/cap.log" 2>&1 &
 CAP=$!
 for _ in $(seq 100); do grep -q "Capturing" "$WORK/cap.log" && break; sleep 0.05; done
 sleep 0.5
+START=$(date +%s.%N)
 "$WINVENTORY" scan "$ADDR" --user 'LAB\admin' --password-env RT_PASSWORD --port "$PORT" \
     --db "$WORK/scan.db" --profile standard --rate 0 --quiet ${BENCH_SCAN_ARGS:-} > "$WORK/scan.out" 2>&1 \
     || { cat "$WORK/scan.out" >&2; exit 1; }
+END=$(date +%s.%N)
 sleep 0.5
 kill -INT "$CAP"; wait "$CAP" 2>/dev/null || true; CAP=
 echo "# $(date -u +%FT%TZ) one $PROFILE host, standard profile, $("$WINVENTORY" --version 2>/dev/null || echo winventory)"
 python3 benches/round_trips.py "$WORK/scan.pcapng" "$PORT" "$DYN" ${2:-}
+[[ ${2:-} == --json ]] || echo "scan wall time $(awk "BEGIN { printf \"%.2f\", $END - $START }") s (process start to exit; simulator latency ${BENCH_LATENCY_MS:-0} ms per answer)"
