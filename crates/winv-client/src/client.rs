@@ -74,7 +74,8 @@ pub struct WmiOptions {
     /// call deadline.
     pub release_deadline: Duration,
     /// Connections to the OXID's endpoint for calls that do not depend on each other (the
-    /// registry reads of installed software), made at once in one association group
+    /// registry reads of installed software, class queries made at once), made at once in
+    /// one association group
     /// ([`crate::lanes`]); default 4, 1 for one connection, at most
     /// [`crate::lanes::MAX_CONNECTIONS`].
     pub connections: usize,

@@ -11,14 +11,17 @@
 //! exporter, not to a connection ([MS-DCOM] 1.3.5), so an `IWbemServices` obtained on the
 //! first connection is called on any of them.
 //!
-//! A lane is one such connection, bound to `IWbemServices` alone, with a security context of
+//! A lane is one such connection, bound to `IWbemServices` (the other interfaces a query
+//! calls are added on its first query, [`crate::line`]), with a security context of
 //! its own from the session's mechanism (a lane's logon is the account's, already proven by
 //! the first connection). Lanes open when a batch first needs them, each under the rate cap
 //! (a scan's `--rate` counts TCP connections) and the connect deadline; a lane that does not
 //! open is left out (the batch runs on the ones that did, the first connection always), and
 //! a lane whose call fails at the transport is dropped. Every call keeps its own call
 //! deadline and its own result: a batch returns one result per call, in order, so a caller
-//! sees exactly the errors it would see making them one after another.
+//! sees exactly the errors it would see making them one after another. Class queries
+//! ([`WmiClient::query_each_many_in`]) go the same way, a whole query per connection at a
+//! time, each result handed over as it ends.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -310,18 +310,36 @@ impl Line<'_> {
                 let held = arr.objects.into_iter().map(&mut *keep).sum();
                 self.count(&mut budget, got, held);
             }
-            if got > 0 {
-                progress = Instant::now();
-            }
-            match resp.hresult {
-                WBEM_S_FALSE | WBEM_S_NO_MORE_DATA => return Ok(()),
-                _ => self.check_cap(&budget)?,
+            if self.after_next(&budget, got, resp.hresult, &mut progress)? {
+                return Ok(());
             }
             if got == 0 {
-                self.stalled(progress)?;
                 budget.back_off().await;
             }
         }
+    }
+
+    /// After a `Next` answer of `got` objects with `hresult`: whether the enumeration is
+    /// over; if not, its budgets checked, and after an empty answer its stall deadline
+    /// (the caller then pauses, [`Budget::back_off`], before the next `Next`).
+    fn after_next(
+        &self,
+        budget: &Budget,
+        got: usize,
+        hresult: winv_wmi::Hresult,
+        progress: &mut Instant,
+    ) -> Result<bool, ClientError> {
+        if got > 0 {
+            *progress = Instant::now();
+        }
+        if matches!(hresult, WBEM_S_FALSE | WBEM_S_NO_MORE_DATA) {
+            return Ok(true);
+        }
+        self.check_cap(budget)?;
+        if got == 0 {
+            self.stalled(*progress)?;
+        }
+        Ok(false)
     }
 
     async fn next_plain(
@@ -351,15 +369,10 @@ impl Line<'_> {
                 got += 1;
             }
             self.count(&mut budget, got, held);
-            if got > 0 {
-                progress = Instant::now();
-            }
-            match resp.hresult {
-                WBEM_S_FALSE | WBEM_S_NO_MORE_DATA => return Ok(()),
-                _ => self.check_cap(&budget)?,
+            if self.after_next(&budget, got, resp.hresult, &mut progress)? {
+                return Ok(());
             }
             if got == 0 {
-                self.stalled(progress)?;
                 budget.back_off().await;
             }
         }

@@ -77,8 +77,9 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 20.0, value_name = "N")]
     pub rate: f64,
     /// Connections to each host's WMI endpoint, in one association group, for calls that
-    /// do not depend on each other (the registry reads of installed software: each
-    /// connection spares their round trips); 1: one connection. Each counts toward --rate.
+    /// do not depend on each other (class queries once the first connection has answered
+    /// one, the registry reads of installed software: each connection spares their round
+    /// trips); 1: one connection. Each counts toward --rate.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=winv_client::lanes::MAX_CONNECTIONS as u64))]
     pub connections_per_host: u64,
     /// Seconds without progress before the watchdog ends a step (MAP: 300).
