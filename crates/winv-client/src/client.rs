@@ -488,10 +488,16 @@ impl WmiClient {
     /// connection is still in step (else the server frees them when their pings stop).
     pub(crate) async fn spend<T>(&mut self, granted: Vec<Held>, result: &Result<T, ClientError>) {
         if result.as_ref().map_or_else(answered, |_| true) {
-            self.spent.extend(granted);
-            if self.spent.len() >= RELEASE_BATCH {
-                self.release_spent().await;
-            }
+            self.add_spent(granted).await;
+        }
+    }
+
+    /// Adds references of finished enumerators to those released together, releasing
+    /// them once there are [`RELEASE_BATCH`].
+    pub(crate) async fn add_spent(&mut self, granted: Vec<Held>) {
+        self.spent.extend(granted);
+        if self.spent.len() >= RELEASE_BATCH {
+            self.release_spent().await;
         }
     }
 

@@ -12,7 +12,7 @@
 //! first connection is called on any of them.
 //!
 //! A lane is one such connection, bound to `IWbemServices` (the other interfaces a query
-//! calls are added on its first query, [`crate::line`]), with a security context of
+//! calls are added on its first query, `line`), with a security context of
 //! its own from the session's mechanism (a lane's logon is the account's, already proven by
 //! the first connection). Lanes open when a batch first needs them, each under the rate cap
 //! (a scan's `--rate` counts TCP connections) and the connect deadline; a lane that does not
@@ -36,7 +36,7 @@ use winv_rpc::RpcConnection;
 
 use winv_wmio::Object;
 
-use crate::client::{answered, Held, WmiClient, RELEASE_BATCH};
+use crate::client::{answered, Held, WmiClient};
 use crate::error::{Cause, ClientError, Stage};
 use crate::flow::{rpc_config, security};
 use crate::line::Line;
@@ -117,10 +117,39 @@ impl WmiClient {
         }
     }
 
+    /// The session's connections as lines: the first, then each lane, their octets
+    /// counted together in `shared` when given.
+    fn lines<'a>(&'a mut self, shared: Option<&'a AtomicUsize>) -> Vec<Line<'a>> {
+        let (opts, rem_unknown) = (&self.opts, self.ipid_rem_unknown);
+        let first = Line {
+            conn: &mut self.conn,
+            contexts: &mut self.contexts,
+            opts,
+            rem_unknown,
+            shared_octets: shared,
+        };
+        let lanes = self.lanes.iter_mut().map(|lane| Line {
+            conn: &mut lane.conn,
+            contexts: &mut lane.contexts,
+            opts,
+            rem_unknown,
+            shared_octets: shared,
+        });
+        std::iter::once(first).chain(lanes).collect()
+    }
+
+    /// Drops the lanes at `broken` (indices of [`WmiClient::lines`], from
+    /// [`over_lines`]). The first connection's failure is the session's: its next call
+    /// fails as it would have.
+    fn drop_broken(&mut self, broken: Vec<usize>) {
+        for at in broken.into_iter().filter(|at| *at > 0).rev() {
+            self.lanes.swap_remove(at - 1);
+        }
+    }
+
     /// Calls `opnum` of `IWbemServices` on `ipid` once per stub, spread over the first
-    /// connection and the lanes, every connection taking the next call when its last one is
-    /// answered. Returns each call's response stub (or error at `stage`), in the stubs'
-    /// order.
+    /// connection and the lanes ([`over_lines`]). Returns each call's response
+    /// stub (or error at `stage`), in the stubs' order.
     pub(crate) async fn services_calls(
         &mut self,
         stage: Stage,
@@ -131,79 +160,37 @@ impl WmiClient {
         if stubs.is_empty() {
             return Vec::new();
         }
-        let first_ctx = match self.context(IWBEMSERVICES, stage).await {
-            Ok(c) => c,
-            Err(e) => return first_error(e, stubs.len(), stage),
+        if let Err(e) = self.context(IWBEMSERVICES, stage).await {
+            return first_error(e, stubs.len(), stage);
+        }
+        // Every call ends in `done`, made or "not made".
+        let results: Mutex<Vec<_>> = Mutex::new(stubs.iter().map(|_| Err(unmade(stage))).collect());
+        let done = |i: usize, r| {
+            if let Some(slot) = lock(&results).get_mut(i) {
+                *slot = r;
+            }
         };
         self.open_lanes(stubs.len() - 1).await;
-        let next = AtomicUsize::new(0);
-        let mut conns: Vec<(&mut RpcConnection, u16)> = vec![(&mut self.conn, first_ctx)];
-        for lane in &mut self.lanes {
-            let ctx = lane.conn.context_id();
-            conns.push((&mut lane.conn, ctx));
-        }
-        let workers = conns.into_iter().enumerate().map(|(n, (conn, ctx))| {
-            let next = &next;
-            async move {
-                let mut done = Vec::new();
-                let mut broken = false;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(stub) = stubs.get(i) else {
-                        break;
-                    };
-                    let r = conn
-                        .call_on(ctx, opnum, Some(ipid), stub)
-                        .await
-                        .map_err(|e| ClientError::rpc_at(stage, e));
-                    // A connection whose call failed below the answer (a transport
-                    // error, a deadline, a protocol error; a fault is an answer) takes no
-                    // more calls: its call keeps its error, and the calls after it go to
-                    // the others, or stay unmade as they would one after another.
-                    broken = matches!(&r, Err(e) if !matches!(e.cause(), Cause::Fault { .. }));
-                    done.push((i, r));
-                    if broken {
-                        break;
-                    }
-                }
-                (n, done, broken)
-            }
-        });
-        let mut results: Vec<Option<Result<Vec<u8>, ClientError>>> =
-            stubs.iter().map(|_| None).collect();
-        let mut dead = Vec::new();
-        for (n, done, broken) in join_all(workers).await {
-            for (i, r) in done {
-                results[i] = Some(r);
-            }
-            if broken {
-                dead.push(n);
-            }
-        }
-        // The first connection's failure is the session's (its next call fails as it
-        // would have); a broken lane is dropped.
-        dead.retain(|n| *n > 0);
-        for n in dead.into_iter().rev() {
-            self.lanes.swap_remove(n - 1);
-        }
-        // A call left unmade: every connection broke before it (calls are taken in order,
-        // so an earlier call holds the error that stopped them).
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(unmade(stage))))
-            .collect()
+        let lines = self.lines(None);
+        let broken = over_lines(lines, stubs.len(), stage, &done, |mut line, i| async move {
+            let r = line
+                .orpc(stage, IWBEMSERVICES, opnum, ipid, &stubs[i])
+                .await;
+            (line, r)
+        })
+        .await;
+        self.drop_broken(broken);
+        results.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs each of `queries` in `namespace` as [`WmiClient::query_each_in`] does, handing
     /// the objects of query `i` to `keeps[i]` and its result to `finished(i, result)` as
     /// soon as it ends (a caller that stops waiting keeps what ended before), the queries
-    /// made at once over the session's connections: every connection takes the next query
-    /// when its last one has ended and runs it whole (`ExecQuery`, the smart enumerator,
-    /// every `Next`) with its own call deadlines, so a query's result and error are what
-    /// it would have had alone. The octet budget counts the objects of all of them
-    /// together, as it would one after another. A connection whose query failed below an
-    /// answer (a transport error, a deadline) takes no more: the queries after it go to
-    /// the others, or end "not made" when every connection broke before them.
+    /// made at once over the session's connections (`over_lines`): each
+    /// connection runs a query whole (`ExecQuery`, the smart enumerator, every `Next`)
+    /// with its own call deadlines, so a query's result and error are what it would have
+    /// had alone. The octet budget counts the objects of all of them together, as it would
+    /// one after another.
     pub async fn query_each_many_in<K>(
         &mut self,
         namespace: &str,
@@ -227,86 +214,95 @@ impl WmiClient {
                 return;
             }
         };
-        self.open_lanes(n - 1).await;
         let shared = AtomicUsize::new(0);
-        let next = AtomicUsize::new(0);
-        // Each query's `keep`, taken by the connection that runs it.
+        // Each query's `keep`, taken by the connection that runs it, and the references
+        // granted on connections still in step, released with the session's others.
         let slots: Mutex<Vec<Option<&mut K>>> =
             Mutex::new(keeps.iter_mut().take(n).map(Some).collect());
-        let (opts, rem_unknown) = (&self.opts, self.ipid_rem_unknown);
-        let mut lines = vec![Line {
-            conn: &mut self.conn,
-            contexts: &mut self.contexts,
-            opts,
-            rem_unknown,
-            shared_octets: Some(&shared),
-        }];
-        for lane in &mut self.lanes {
-            lines.push(Line {
-                conn: &mut lane.conn,
-                contexts: &mut lane.contexts,
-                opts,
-                rem_unknown,
-                shared_octets: Some(&shared),
-            });
-        }
-        let workers = lines.into_iter().enumerate().map(|(at, mut line)| {
-            let (next, slots) = (&next, &slots);
-            async move {
-                let mut made = Vec::new();
-                let mut spent: Vec<Held> = Vec::new();
-                let mut broken = false;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(wql) = queries.get(i).filter(|_| i < n) else {
-                        break;
-                    };
-                    let keep = slots
-                        .lock()
-                        .ok()
-                        .and_then(|mut s| s.get_mut(i).and_then(Option::take));
-                    let Some(keep) = keep else {
-                        break;
-                    };
-                    let mut granted = Vec::new();
-                    let r = line.query(services, wql, &mut granted, keep).await;
-                    broken = matches!(&r, Err(e) if !answered(e));
-                    if !broken {
-                        spent.extend(granted);
-                    }
-                    made.push(i);
-                    finished(i, r);
-                    if broken {
-                        break;
-                    }
+        let spent: Mutex<Vec<Held>> = Mutex::new(Vec::new());
+        self.open_lanes(n - 1).await;
+        let lines = self.lines(Some(&shared));
+        let (slots, spent) = (&slots, &spent);
+        let broken = over_lines(lines, n, st, finished, |mut line, i| async move {
+            // INVARIANT: every `i < n` is taken once, so its query and `keep` are there.
+            let keep = lock(slots).get_mut(i).and_then(Option::take);
+            let (Some(wql), Some(keep)) = (queries.get(i), keep) else {
+                return (line, Err(unmade(st)));
+            };
+            let mut granted = Vec::new();
+            let r = line.query(services, wql, &mut granted, keep).await;
+            if r.as_ref().map_or_else(answered, |_| true) {
+                lock(spent).extend(granted);
+            }
+            (line, r)
+        })
+        .await;
+        self.drop_broken(broken);
+        let granted = std::mem::take(&mut *lock(spent));
+        self.add_spent(granted).await;
+    }
+}
+
+/// Runs jobs `0..n` at once over `lines` ([`WmiClient::lines`], lanes opened first), every
+/// connection taking the next job when its last one has ended, and hands each job's result
+/// to `done(i, result)` as it ends. A connection whose job failed below an answer (a
+/// transport error, a deadline, a protocol error; a fault, an HRESULT or a method's return
+/// value is an answer, [`answered`]) takes no more: its job keeps its error and the jobs
+/// after it go to the others. A job left unmade (every connection broke before it: jobs
+/// are taken in order, so an earlier one holds the error that stopped them) ends "not
+/// made" at `stage`. Returns the connections that broke, for [`WmiClient::drop_broken`].
+async fn over_lines<'a, T, F, Fut>(
+    lines: Vec<Line<'a>>,
+    n: usize,
+    stage: Stage,
+    done: &(dyn Fn(usize, Result<T, ClientError>) + Sync),
+    job: F,
+) -> Vec<usize>
+where
+    F: Fn(Line<'a>, usize) -> Fut,
+    Fut: std::future::Future<Output = (Line<'a>, Result<T, ClientError>)>,
+{
+    let next = AtomicUsize::new(0);
+    let (next, job) = (&next, &job);
+    let workers = lines
+        .into_iter()
+        .enumerate()
+        .map(|(at, mut line)| async move {
+            let mut made = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return (at, made, false);
                 }
-                (at, made, spent, broken)
+                let (back, r) = job(line, i).await;
+                line = back;
+                let broken = matches!(&r, Err(e) if !answered(e));
+                made.push(i);
+                done(i, r);
+                if broken {
+                    return (at, made, true);
+                }
             }
         });
-        let mut made = vec![false; n];
-        let mut dead = Vec::new();
-        for (at, done, spent, broken) in join_all(workers).await {
-            for i in done {
-                made[i] = true;
-            }
-            self.spent.extend(spent);
-            if broken {
-                dead.push(at);
-            }
+    let mut made = vec![false; n];
+    let mut broken = Vec::new();
+    for (at, done, b) in join_all(workers).await {
+        for i in done {
+            made[i] = true;
         }
-        // As for the calls of a batch: the first connection's failure is the session's,
-        // a broken lane is dropped.
-        dead.retain(|at| *at > 0);
-        for at in dead.into_iter().rev() {
-            self.lanes.swap_remove(at - 1);
-        }
-        for (i, _) in made.iter().enumerate().filter(|(_, m)| !**m) {
-            finished(i, Err(unmade(st)));
-        }
-        if self.spent.len() >= RELEASE_BATCH {
-            self.release_spent().await;
+        if b {
+            broken.push(at);
         }
     }
+    for (i, _) in made.iter().enumerate().filter(|(_, m)| !**m) {
+        done(i, Err(unmade(stage)));
+    }
+    broken
+}
+
+/// `m` locked, whatever a panicking holder left in it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The error of a call a batch did not make, because an earlier one failed.
