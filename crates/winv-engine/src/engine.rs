@@ -34,7 +34,9 @@ use winv_client::{ClientError, ConnectRate, Credentials, Mechanism, Ntlm, WmiCli
 use winv_discovery::resolve::{NotFoundReason, Resolution, Resolver};
 use winv_wmio::ObjectKind;
 
-use crate::ahead::{batch_of, collect_batch, Ahead, Cut, Ended, Slots, QUERIES_PER_CONNECTION};
+use crate::ahead::{
+    batch_of, collect_batch, Ahead, Cut, Early, Ended, Slots, QUERIES_PER_CONNECTION,
+};
 use crate::classify::{classify, NamespaceRole};
 use crate::guard::{AccountGuard, AccountStats, Admit, Pass, Retirement, Verdict, LOCKOUT_GUARD};
 use crate::policy::{
@@ -1095,7 +1097,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
     loop {
         action = match action {
             Action::Resolve => {
-                step(&ctx, &c, "resolving").await;
+                step(&ctx.events, c.target(), "resolving").await;
                 let Some(r) = eng.resolver.as_ref() else {
                     // The policy asks only when the engine has a resolver.
                     let f = StepOutcome::Done(Resolved::NotFound(ResolveFailure::TryAgain(
@@ -1123,7 +1125,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 }
             }
             Action::Connect { credential } | Action::Reconnect { credential } => {
-                step(&ctx, &c, "connecting").await;
+                step(&ctx.events, c.target(), "connecting").await;
                 // Outcomes collected ahead on the connection being replaced are asked
                 // for again on the new one.
                 ahead.discard();
@@ -1239,7 +1241,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                 next
             }
             Action::Collect { item } => {
-                step(&ctx, &c, &item.name()).await;
+                step(&ctx.events, c.target(), &item.name()).await;
                 let Some(cl) = client.as_mut() else {
                     action = c.on_stop(now());
                     continue;
@@ -1257,58 +1259,12 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                         let max = if proven { max } else { 1 };
                         let batch = batch_of(&item, c.upcoming(), max);
                         if batch.len() > 1 {
-                            let slots = Slots::new(batch.len());
-                            let start = Instant::now();
-                            let events = ctx.events.clone();
-                            let target = c.target().to_string();
-                            let work = Box::pin(async {
-                                let run = collect_batch(cl, &batch, &slots);
-                                // The step shown is the query the policy waits for.
-                                let show = async {
-                                    let mut shown = 0;
-                                    loop {
-                                        slots.changed().await;
-                                        let at = slots.waiting().at;
-                                        if let Some(i) = batch.get(at).filter(|_| at != shown) {
-                                            shown = at;
-                                            let step = i.name();
-                                            let target = target.clone();
-                                            let _ = events.send(Event::Step { target, step }).await;
-                                        }
-                                    }
-                                };
-                                tokio::select! {
-                                    () = run => {}
-                                    () = show => {}
-                                }
-                            });
-                            // The watchdog times the query waited for from when the
-                            // ones before it ended, as one after another.
-                            let progress = || {
-                                let since = slots.waiting().since;
-                                (
-                                    since.map_or(Duration::ZERO, |t| {
-                                        t.saturating_duration_since(start)
-                                    }),
-                                    false,
-                                )
-                            };
-                            let g = guarded_waiting(
-                                work,
-                                opts.watchdog,
-                                deadline,
-                                &progress,
-                                &mut ctx.stop,
-                            )
-                            .await;
-                            let cut = match g {
-                                Guarded::Done(()) => None,
-                                Guarded::Stopped => Some(Cut::Stopped),
-                                Guarded::Watchdog => Some(Cut::Watchdog),
-                                Guarded::OutOfTime => Some(Cut::OutOfTime),
-                            };
-                            let mut ended =
-                                slots.ended(&batch, cut.map(|k| (k, now()))).into_iter();
+                            let (events, target) = (&ctx.events, c.target());
+                            let (watchdog, stop) = (opts.watchdog, &mut ctx.stop);
+                            let ended =
+                                collect_ahead(cl, &batch, events, target, watchdog, deadline, stop)
+                                    .await;
+                            let mut ended = ended.into_iter();
                             let first = ended.next();
                             // Their octets count when the policy takes them: nothing else
                             // is collected before.
@@ -1327,9 +1283,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
                         held += e.octets;
                         let r = match e.ended {
                             Ended::Returned(r) => Guarded::Done(r.map(instances)),
-                            Ended::Cut(Cut::Stopped) => Guarded::Stopped,
-                            Ended::Cut(Cut::Watchdog) => Guarded::Watchdog,
-                            Ended::Cut(Cut::OutOfTime) => Guarded::OutOfTime,
+                            Ended::Cut(cut) => cut_as_guarded(cut),
                         };
                         (r, e.at)
                     }
@@ -1393,12 +1347,69 @@ fn instances(rows: Vec<serde_json::Value>) -> ItemOutcome {
     ItemOutcome::Collected(Collected::Instances(rows))
 }
 
-/// Reports the step `c`'s attempt is at ([`Event::Step`]).
-async fn step(ctx: &Ctx, c: &Computer, step: &str) {
-    let _ = ctx
-        .events
+/// Runs `batch` ([`crate::ahead::batch_of`]) at once on `cl` under the watchdog, the
+/// attempt's `deadline` and the stop, as [`guarded`] runs one item: the step shown for
+/// `target` and the watchdog follow the query the policy waits for (the watchdog times
+/// it from when the ones before it ended, as one after another). Returns the outcomes
+/// from the first query to the first still running, which gets the cut.
+async fn collect_ahead(
+    cl: &mut WmiClient,
+    batch: &[&Item],
+    events: &mpsc::Sender<Event>,
+    target: &str,
+    watchdog: Duration,
+    deadline: Option<Instant>,
+    stop: &mut watch::Receiver<bool>,
+) -> Vec<Early> {
+    let slots = Slots::new(batch.len());
+    let start = Instant::now();
+    let work = Box::pin(async {
+        let run = collect_batch(cl, batch, &slots);
+        let show = async {
+            let mut shown = 0;
+            loop {
+                slots.changed().await;
+                let at = slots.waiting().at;
+                if let Some(i) = batch.get(at).filter(|_| at != shown) {
+                    shown = at;
+                    step(events, target, &i.name()).await;
+                }
+            }
+        };
+        tokio::select! {
+            () = run => {}
+            () = show => {}
+        }
+    });
+    let progress = || {
+        let since = slots.waiting().since;
+        let since = since.map_or(Duration::ZERO, |t| t.saturating_duration_since(start));
+        (since, false)
+    };
+    let cut = match guarded_waiting(work, watchdog, deadline, &progress, stop).await {
+        Guarded::Done(()) => None,
+        Guarded::Stopped => Some(Cut::Stopped),
+        Guarded::Watchdog => Some(Cut::Watchdog),
+        Guarded::OutOfTime => Some(Cut::OutOfTime),
+    };
+    slots.ended(batch, cut.map(|k| (k, now())))
+}
+
+/// What the policy meets for a query of a batch that `cut` ended while it ran: what it
+/// would have met running it alone.
+fn cut_as_guarded<T>(cut: Cut) -> Guarded<T> {
+    match cut {
+        Cut::Stopped => Guarded::Stopped,
+        Cut::Watchdog => Guarded::Watchdog,
+        Cut::OutOfTime => Guarded::OutOfTime,
+    }
+}
+
+/// Reports the step the attempt at `target` is at ([`Event::Step`]).
+async fn step(events: &mpsc::Sender<Event>, target: &str, step: &str) {
+    let _ = events
         .send(Event::Step {
-            target: c.target().to_string(),
+            target: target.to_string(),
             step: step.to_string(),
         })
         .await;
