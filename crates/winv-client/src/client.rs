@@ -10,7 +10,6 @@ use tracing::debug;
 use uuid::Uuid;
 use winv_auth::AuthLevel;
 use winv_dcerpc::interfaces::{IOBJECTEXPORTER, IREMUNKNOWN2, IWBEMLEVEL1LOGIN, IWBEMSERVICES};
-use winv_dcerpc::SyntaxId;
 use winv_dcom::objref::SORF_NOPING;
 use winv_dcom::remunknown::{
     decode_rem_release_response, encode_rem_release_request, RemInterfaceRef, OPNUM_REM_RELEASE,
@@ -350,42 +349,6 @@ impl WmiClient {
         }
     }
 
-    /// The presentation context of `iface` on the first connection, negotiated on first
-    /// use.
-    pub(crate) async fn context(
-        &mut self,
-        iface: SyntaxId,
-        stage: Stage,
-    ) -> Result<u16, ClientError> {
-        self.line().context(iface, stage).await
-    }
-
-    /// One ORPC call on the first connection: `opnum` of `iface` on the object `ipid`.
-    async fn orpc(
-        &mut self,
-        stage: Stage,
-        iface: SyntaxId,
-        opnum: u16,
-        ipid: Uuid,
-        stub: &[u8],
-    ) -> Result<Vec<u8>, ClientError> {
-        self.line().orpc(stage, iface, opnum, ipid, stub).await
-    }
-
-    /// One `IWbem*` method call on the first connection ([`Line::wmi_call`]).
-    async fn wmi_call<A: WmiAnswer>(
-        &mut self,
-        stage: Stage,
-        iface: SyntaxId,
-        opnum: u16,
-        ipid: Uuid,
-        request: winv_wmi::Result<Vec<u8>>,
-    ) -> Result<A, ClientError> {
-        self.line()
-            .wmi_call(stage, iface, opnum, ipid, request)
-            .await
-    }
-
     /// `\\HOST\namespace` as Windows clients send it, unless `ns` already names a server.
     fn network_resource(&self, ns: &str) -> String {
         if ns.starts_with("\\\\") || ns.starts_with("//") {
@@ -406,6 +369,7 @@ impl WmiClient {
         let request = NtlmLoginRequest::new(orpc_this(), &resource).encode();
         let (iface, ipid) = (IWBEMLEVEL1LOGIN, self.login_ipid);
         let resp: NtlmLoginResponse = self
+            .line()
             .wmi_call(st, iface, NtlmLoginRequest::OPNUM, ipid, request)
             .await?;
         let p = required(resp.namespace, st, "NTLMLogin returned no IWbemServices")?;
@@ -518,6 +482,7 @@ impl WmiClient {
         let services = self.services(namespace).await?;
         let request = GetObjectRequest::new(orpc_this(), path).encode();
         let resp: GetObjectResponse = self
+            .line()
             .wmi_call(
                 st,
                 IWBEMSERVICES,
@@ -566,6 +531,7 @@ impl WmiClient {
         };
         let request = ExecMethodRequest::new(orpc_this(), path, method, in_ptr).encode();
         let resp: ExecMethodResponse = self
+            .line()
             .wmi_call(
                 st,
                 IWBEMSERVICES,
@@ -665,6 +631,7 @@ impl WmiClient {
             ..self.opts.deadlines
         });
         let resp = self
+            .line()
             .orpc(st, IREMUNKNOWN2, OPNUM_REM_RELEASE, rem, &stub)
             .await;
         self.conn.set_deadlines(session);

@@ -160,7 +160,7 @@ impl WmiClient {
         if stubs.is_empty() {
             return Vec::new();
         }
-        if let Err(e) = self.context(IWBEMSERVICES, stage).await {
+        if let Err(e) = self.line().context(IWBEMSERVICES, stage).await {
             return first_error(e, stubs.len(), stage);
         }
         // Every call ends in `done`, made or "not made".
