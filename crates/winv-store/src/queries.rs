@@ -15,7 +15,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use sqlx::{Database, Pool, Row, Transaction};
+use sqlx::query_builder::Separated;
+use sqlx::{Database, Pool, QueryBuilder, Row, Transaction};
 use winv_engine::{
     AttemptRecord, ClassInstances, ClassResult, ComputerResult, Inventory, SoftwareRow, Status,
 };
@@ -192,12 +193,28 @@ pub(crate) async fn pending_targets(
 
 pub(crate) async fn save_computer(
     w: &Pool<Db>,
-    _r: &Pool<Db>,
+    r: &Pool<Db>,
     run: RunId,
     result: &ComputerResult,
 ) -> Result<(), StoreError> {
-    let fixed = storable(result);
-    let result = fixed.as_ref().unwrap_or(result);
+    let mut each = save_computers(w, r, run, std::slice::from_ref(result)).await?;
+    each.pop().unwrap_or(Ok(()))
+}
+
+/// Several final results in one transaction (a group commit), each in a savepoint of its
+/// own: one that cannot be stored (its target has a final result already, a row the
+/// database refuses) is rolled back alone and reported in its place while the others
+/// land. A transient error (the connection, the file) fails the whole call, which then
+/// stored nothing and can be made again whole; so does a run that does not exist.
+pub(crate) async fn save_computers(
+    w: &Pool<Db>,
+    _r: &Pool<Db>,
+    run: RunId,
+    results: &[ComputerResult],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    if results.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut tx = w.begin_with(BEGIN_WRITE).await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE id = $1")
         .bind(run)
@@ -206,12 +223,36 @@ pub(crate) async fn save_computer(
     if exists.is_none() {
         return Err(StoreError::NoSuchRun(run));
     }
-    let attempts: Vec<(&AttemptRecord, Option<ScannerId>)> =
-        result.attempts.iter().map(|a| (a, None)).collect();
-    save_in(&mut tx, run, result, &attempts, None).await?;
-    mark_work(&mut tx, run, &result.target, result.status, None).await?;
+    let mut each = Vec::with_capacity(results.len());
+    for result in results {
+        let fixed = storable(result);
+        let result = fixed.as_ref().unwrap_or(result);
+        let attempts: Vec<(&AttemptRecord, Option<ScannerId>)> =
+            result.attempts.iter().map(|a| (a, None)).collect();
+        sqlx::query("SAVEPOINT one_computer")
+            .execute(&mut *tx)
+            .await?;
+        let saved = match save_in(&mut tx, run, result, &attempts, None).await {
+            Ok(()) => mark_work(&mut tx, run, &result.target, result.status, None).await,
+            Err(e) => Err(e),
+        };
+        let saved = match saved {
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT one_computer")
+                    .execute(&mut *tx)
+                    .await?;
+                Err(e)
+            }
+            Ok(()) => Ok(()),
+        };
+        sqlx::query("RELEASE SAVEPOINT one_computer")
+            .execute(&mut *tx)
+            .await?;
+        each.push(saved);
+    }
     tx.commit().await?;
-    Ok(())
+    Ok(each)
 }
 
 /// The result as this backend can store it: `None` when it can as it is, else a copy
@@ -257,12 +298,8 @@ async fn save_in(
         computer: computer_id,
         target: &r.target,
     };
-    for (a, by) in attempts {
-        insert_attempt(tx, &ids, a, *by).await?;
-    }
-    for (i, c) in r.classes.iter().enumerate() {
-        insert_class_result(tx, &ids, i, c).await?;
-    }
+    insert_attempts(tx, &ids, attempts).await?;
+    insert_class_results(tx, &ids, &r.classes).await?;
     insert_inventory(tx, &ids, &r.inventory).await?;
     // Whatever the status: every instance collected reaches the report tables (a host
     // whose registry failed after its WMI classes, a stopped or requeued attempt...).
@@ -1445,129 +1482,187 @@ async fn insert_computer(
     Ok(row.try_get(0)?)
 }
 
-async fn insert_attempt(
-    tx: &mut Tx,
-    ids: &Ids<'_>,
-    a: &AttemptRecord,
-    scanner: Option<ScannerId>,
-) -> Result<(), StoreError> {
-    let order = serde_json::to_string(&a.class_order)
-        .map_err(|e| StoreError::corrupt("attempts", "class_order", e))?;
-    let sql = format!(
-        "INSERT INTO attempts (run_id, computer_id, target, number, started_ms, duration_ms, \
-         credential, class_order, outcome, failing_class, scanner_id, {FAILURE_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                 $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-    );
-    let q = sqlx::query(&sql)
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(i64::from(a.number))
-        .bind(a.started_ms)
-        .bind(to_i64(a.duration_ms))
-        .bind(&a.credential)
-        .bind(order)
-        .bind(a.outcome.as_str())
-        .bind(&a.failing_class)
-        .bind(scanner);
-    bind_failure(q, FailureCols::new(a.failure.as_ref()))
-        .execute(&mut **tx)
-        .await?;
+/// Most bind parameters one statement carries: SQLite takes 32,766 and PostgreSQL 65,535
+/// (its protocol counts them in 16 bits); past a few thousand, longer statements save
+/// nothing more.
+const MAX_BINDS: usize = 4_096;
+
+/// One row's values in a multi-row `INSERT` (see [`insert_rows`]).
+type Values<'b, 'q> = Separated<'b, 'q, Db, &'static str>;
+
+/// The statements that write `rows` into a table that hangs off `computers`: multi-row
+/// `INSERT`s, as few as [`MAX_BINDS`] allows, instead of one statement per row (each
+/// statement is a round trip to SQLite's worker thread, two thread wake-ups, or to the
+/// PostgreSQL server, and a server's inventory is several hundred rows); [`execute`]
+/// runs them. `columns` are the table's columns after `run_id, computer_id, target`,
+/// which every row gets from `ids`; `bind` pushes the rest of one row's values in
+/// `columns` order.
+///
+/// Built apart from their execution on purpose: a closure or an iterator of borrowed
+/// rows held across an await makes the caller's future `Send` for one lifetime only,
+/// which a spawned task cannot use; the statements own what they bind.
+fn insert_rows<'q, T>(
+    ids: &Ids<'q>,
+    table: &str,
+    columns: &str,
+    rows: impl IntoIterator<Item = T>,
+    mut bind: impl FnMut(&mut Values<'_, 'q>, T),
+) -> Vec<QueryBuilder<'q, Db>> {
+    let width = 3 + columns.split(',').count();
+    let per_statement = (MAX_BINDS / width).max(1);
+    let head = format!("INSERT INTO {table} (run_id, computer_id, target, {columns}) ");
+    let mut rows = rows.into_iter().peekable();
+    let mut statements = Vec::new();
+    while rows.peek().is_some() {
+        let mut qb = QueryBuilder::<Db>::new(&head);
+        qb.push_values(rows.by_ref().take(per_statement), |mut v, row| {
+            v.push_bind(ids.run)
+                .push_bind(ids.computer)
+                .push_bind(ids.target);
+            bind(&mut v, row);
+        });
+        statements.push(qb);
+    }
+    statements
+}
+
+/// Runs the statements of [`insert_rows`], in order.
+async fn execute(tx: &mut Tx, statements: Vec<QueryBuilder<'_, Db>>) -> Result<(), StoreError> {
+    for mut qb in statements {
+        qb.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
-async fn insert_class_result(
+/// Pushes the nine failure columns, in [`FAILURE_COLUMNS`] order.
+fn push_failure(v: &mut Values<'_, '_>, f: FailureCols) {
+    v.push_bind(f.status)
+        .push_bind(f.stage)
+        .push_bind(f.phase)
+        .push_bind(f.category)
+        .push_bind(f.code)
+        .push_bind(f.code_name)
+        .push_bind(f.retry)
+        .push_bind(f.denied_by)
+        .push_bind(f.message);
+}
+
+async fn insert_attempts(
     tx: &mut Tx,
     ids: &Ids<'_>,
-    position: usize,
-    c: &ClassResult,
+    attempts: &[(&AttemptRecord, Option<ScannerId>)],
 ) -> Result<(), StoreError> {
-    let sql = format!(
-        "INSERT INTO class_results (run_id, computer_id, target, position, class, namespace, \
-         outcome, rows_collected, attempt, {FAILURE_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    let mut rows = Vec::with_capacity(attempts.len());
+    for (a, by) in attempts {
+        let order = serde_json::to_string(&a.class_order)
+            .map_err(|e| StoreError::corrupt("attempts", "class_order", e))?;
+        rows.push((*a, *by, order));
+    }
+    let statements = insert_rows(
+        ids,
+        "attempts",
+        &format!(
+            "number, started_ms, duration_ms, credential, class_order, outcome, \
+             failing_class, scanner_id, {FAILURE_COLUMNS}"
+        ),
+        rows,
+        |v, (a, by, order)| {
+            v.push_bind(i64::from(a.number))
+                .push_bind(a.started_ms)
+                .push_bind(to_i64(a.duration_ms))
+                .push_bind(&a.credential)
+                .push_bind(order)
+                .push_bind(a.outcome.as_str())
+                .push_bind(&a.failing_class)
+                .push_bind(by);
+            push_failure(v, FailureCols::new(a.failure.as_ref()));
+        },
     );
-    let q = sqlx::query(&sql)
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(position))
-        .bind(&c.class)
-        .bind(&c.namespace)
-        .bind(c.outcome.as_str())
-        .bind(to_i64(c.rows))
-        .bind(i64::from(c.attempt));
-    bind_failure(q, FailureCols::new(c.error.as_ref()))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    execute(tx, statements).await
+}
+
+async fn insert_class_results(
+    tx: &mut Tx,
+    ids: &Ids<'_>,
+    classes: &[ClassResult],
+) -> Result<(), StoreError> {
+    let statements = insert_rows(
+        ids,
+        "class_results",
+        &format!("position, class, namespace, outcome, rows_collected, attempt, {FAILURE_COLUMNS}"),
+        classes.iter().enumerate(),
+        |v, (i, c)| {
+            v.push_bind(to_i64(i))
+                .push_bind(&c.class)
+                .push_bind(&c.namespace)
+                .push_bind(c.outcome.as_str())
+                .push_bind(to_i64(c.rows))
+                .push_bind(i64::from(c.attempt));
+            push_failure(v, FailureCols::new(c.error.as_ref()));
+        },
+    );
+    execute(tx, statements).await
 }
 
 async fn insert_inventory(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result<(), StoreError> {
-    for (cpos, c) in inv.classes.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO inventory_classes (run_id, computer_id, target, position, class, \
-             namespace, instances) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(cpos))
-        .bind(&c.class)
-        .bind(&c.namespace)
-        .bind(to_i64(c.instances.len()))
-        .execute(&mut **tx)
-        .await?;
-        for (ipos, inst) in c.instances.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO instances (run_id, computer_id, target, class_position, position, \
-                 class, namespace, json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(ids.run)
-            .bind(ids.computer)
-            .bind(ids.target)
-            .bind(to_i64(cpos))
-            .bind(to_i64(ipos))
-            .bind(&c.class)
-            .bind(&c.namespace)
-            .bind(inst.to_string())
-            .execute(&mut **tx)
-            .await?;
-        }
-    }
-    for (i, s) in inv.software.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO installed_software (run_id, computer_id, target, position, name, \
-             version, publisher, install_date, wow64) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(&s.name)
-        .bind(&s.version)
-        .bind(&s.publisher)
-        .bind(&s.install_date)
-        .bind(s.wow64)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for (i, (item, value)) in inv.registry_values.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO registry_values (run_id, computer_id, target, position, item, value) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(item)
-        .bind(value)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+    let statements = insert_rows(
+        ids,
+        "inventory_classes",
+        "position, class, namespace, instances",
+        inv.classes.iter().enumerate(),
+        |v, (cpos, c)| {
+            v.push_bind(to_i64(cpos))
+                .push_bind(&c.class)
+                .push_bind(&c.namespace)
+                .push_bind(to_i64(c.instances.len()));
+        },
+    );
+    execute(tx, statements).await?;
+    let instances = inv.classes.iter().enumerate().flat_map(|(cpos, c)| {
+        c.instances
+            .iter()
+            .enumerate()
+            .map(move |(ipos, inst)| (cpos, c, ipos, inst))
+    });
+    let statements = insert_rows(
+        ids,
+        "instances",
+        "class_position, position, class, namespace, json",
+        instances,
+        |v, (cpos, c, ipos, inst)| {
+            v.push_bind(to_i64(cpos))
+                .push_bind(to_i64(ipos))
+                .push_bind(&c.class)
+                .push_bind(&c.namespace)
+                .push_bind(inst.to_string());
+        },
+    );
+    execute(tx, statements).await?;
+    let statements = insert_rows(
+        ids,
+        "installed_software",
+        "position, name, version, publisher, install_date, wow64",
+        inv.software.iter().enumerate(),
+        |v, (i, s)| {
+            v.push_bind(to_i64(i))
+                .push_bind(&s.name)
+                .push_bind(&s.version)
+                .push_bind(&s.publisher)
+                .push_bind(&s.install_date)
+                .push_bind(s.wow64);
+        },
+    );
+    execute(tx, statements).await?;
+    let statements = insert_rows(
+        ids,
+        "registry_values",
+        "position, item, value",
+        inv.registry_values.iter().enumerate(),
+        |v, (i, (item, value))| {
+            v.push_bind(to_i64(i)).push_bind(item).push_bind(value);
+        },
+    );
+    execute(tx, statements).await
 }
 
 async fn insert_reports(
@@ -1634,38 +1729,34 @@ async fn insert_reports(
     .execute(&mut **tx)
     .await?;
 
-    for (i, q) in report::hotfixes(inv).into_iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO hotfixes (run_id, computer_id, target, position, hotfix_id, \
-             description, installed_on) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(q.hotfix_id)
-        .bind(q.description)
-        .bind(q.installed_on)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for (i, s) in report::services(inv).into_iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO services (run_id, computer_id, target, position, name, display_name, \
-             state, start_mode, start_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(s.name)
-        .bind(s.display_name)
-        .bind(s.state)
-        .bind(s.start_mode)
-        .bind(s.start_name)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let statements = insert_rows(
+        ids,
+        "hotfixes",
+        "position, hotfix_id, description, installed_on",
+        report::hotfixes(inv).into_iter().enumerate(),
+        |v, (i, q)| {
+            v.push_bind(to_i64(i))
+                .push_bind(q.hotfix_id)
+                .push_bind(q.description)
+                .push_bind(q.installed_on);
+        },
+    );
+    execute(tx, statements).await?;
+    let statements = insert_rows(
+        ids,
+        "services",
+        "position, name, display_name, state, start_mode, start_name",
+        report::services(inv).into_iter().enumerate(),
+        |v, (i, s)| {
+            v.push_bind(to_i64(i))
+                .push_bind(s.name)
+                .push_bind(s.display_name)
+                .push_bind(s.state)
+                .push_bind(s.start_mode)
+                .push_bind(s.start_name);
+        },
+    );
+    execute(tx, statements).await?;
     insert_hardware_lists(tx, ids, inv).await?;
     insert_scenarios(tx, ids, inv).await?;
     if let Some(m) = report::machine(inv, ids.target) {
@@ -1694,47 +1785,44 @@ async fn insert_reports(
 /// The scenario tables (`0009_scenarios.sql`): `sql_instances`, `server_features`,
 /// `platforms`, `vm_guests`, `licences`, `core_licences`.
 async fn insert_scenarios(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result<(), StoreError> {
-    for (i, r) in report_scenarios::sql_instances(inv).into_iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO sql_instances (run_id, computer_id, target, position, instance, \
-             instance_id, edition, version, product, patch_level, service_pack, clustered, \
-             state, start_mode, service_account, source) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(r.instance)
-        .bind(r.instance_id)
-        .bind(r.edition)
-        .bind(r.version)
-        .bind(r.product)
-        .bind(r.patch_level)
-        .bind(r.service_pack)
-        .bind(r.clustered)
-        .bind(r.state)
-        .bind(r.start_mode)
-        .bind(r.service_account)
-        .bind(r.source)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for (i, f) in report_scenarios::server_features(inv).into_iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO server_features (run_id, computer_id, target, position, feature_id, \
-             parent_id, name) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(f.feature_id)
-        .bind(f.parent_id)
-        .bind(f.name)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let statements = insert_rows(
+        ids,
+        "sql_instances",
+        "position, instance, instance_id, edition, version, product, patch_level, \
+         service_pack, clustered, state, start_mode, service_account, source",
+        report_scenarios::sql_instances(inv).into_iter().enumerate(),
+        |v, (i, r)| {
+            v.push_bind(to_i64(i))
+                .push_bind(r.instance)
+                .push_bind(r.instance_id)
+                .push_bind(r.edition)
+                .push_bind(r.version)
+                .push_bind(r.product)
+                .push_bind(r.patch_level)
+                .push_bind(r.service_pack)
+                .push_bind(r.clustered)
+                .push_bind(r.state)
+                .push_bind(r.start_mode)
+                .push_bind(r.service_account)
+                .push_bind(r.source);
+        },
+    );
+    execute(tx, statements).await?;
+    let statements = insert_rows(
+        ids,
+        "server_features",
+        "position, feature_id, parent_id, name",
+        report_scenarios::server_features(inv)
+            .into_iter()
+            .enumerate(),
+        |v, (i, f)| {
+            v.push_bind(to_i64(i))
+                .push_bind(f.feature_id)
+                .push_bind(f.parent_id)
+                .push_bind(f.name);
+        },
+    );
+    execute(tx, statements).await?;
     if let Some(p) = report_scenarios::platform(inv) {
         sqlx::query(
             "INSERT INTO platforms (run_id, computer_id, target, platform, is_virtual, \
@@ -1751,42 +1839,38 @@ async fn insert_scenarios(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result
         .execute(&mut **tx)
         .await?;
     }
-    for (i, g) in report_scenarios::vm_guests(inv).into_iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO vm_guests (run_id, computer_id, target, position, vm_id, name, state, \
-             uptime_s) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(g.vm_id)
-        .bind(g.name)
-        .bind(g.state)
-        .bind(g.uptime_s)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for (i, l) in report_scenarios::licences(inv).into_iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO licences (run_id, computer_id, target, position, product, application, \
-             licence_status, channel, partial_key, kms_host, grace_minutes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(l.product)
-        .bind(l.application)
-        .bind(l.licence_status)
-        .bind(l.channel)
-        .bind(l.partial_key)
-        .bind(l.kms_host)
-        .bind(l.grace_minutes)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let statements = insert_rows(
+        ids,
+        "vm_guests",
+        "position, vm_id, name, state, uptime_s",
+        report_scenarios::vm_guests(inv).into_iter().enumerate(),
+        |v, (i, g)| {
+            v.push_bind(to_i64(i))
+                .push_bind(g.vm_id)
+                .push_bind(g.name)
+                .push_bind(g.state)
+                .push_bind(g.uptime_s);
+        },
+    );
+    execute(tx, statements).await?;
+    let statements = insert_rows(
+        ids,
+        "licences",
+        "position, product, application, licence_status, channel, partial_key, kms_host, \
+         grace_minutes",
+        report_scenarios::licences(inv).into_iter().enumerate(),
+        |v, (i, l)| {
+            v.push_bind(to_i64(i))
+                .push_bind(l.product)
+                .push_bind(l.application)
+                .push_bind(l.licence_status)
+                .push_bind(l.channel)
+                .push_bind(l.partial_key)
+                .push_bind(l.kms_host)
+                .push_bind(l.grace_minutes);
+        },
+    );
+    execute(tx, statements).await?;
     if let Some(c) = report_scenarios::core_licence(inv) {
         sqlx::query(
             "INSERT INTO core_licences (run_id, computer_id, target, processors, \
@@ -1812,73 +1896,64 @@ async fn insert_hardware_lists(
     ids: &Ids<'_>,
     inv: &Inventory,
 ) -> Result<(), StoreError> {
-    for (i, a) in report::network_adapters(inv).into_iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO network_adapters (run_id, computer_id, target, position, description, \
-             mac_address, ip_addresses, ip_subnets, dhcp_enabled, dhcp_server, \
-             default_gateways, dns_servers, dns_domain, interface_index) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(a.description)
-        .bind(a.mac_address)
-        .bind(a.ip_addresses)
-        .bind(a.ip_subnets)
-        .bind(a.dhcp_enabled)
-        .bind(a.dhcp_server)
-        .bind(a.default_gateways)
-        .bind(a.dns_servers)
-        .bind(a.dns_domain)
-        .bind(a.interface_index)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for (i, d) in report::logical_disks(inv).into_iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO logical_disks (run_id, computer_id, target, position, device_id, \
-             drive_type, drive_kind, size, free_space, file_system, volume_name) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(d.device_id)
-        .bind(d.drive_type)
-        .bind(d.drive_kind)
-        .bind(d.size)
-        .bind(d.free_space)
-        .bind(d.file_system)
-        .bind(d.volume_name)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for (i, m) in report::memory_modules(inv).into_iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO memory_modules (run_id, computer_id, target, position, bank_label, \
-             device_locator, capacity, speed, configured_clock_speed, manufacturer, \
-             part_number, serial_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(ids.run)
-        .bind(ids.computer)
-        .bind(ids.target)
-        .bind(to_i64(i))
-        .bind(m.bank_label)
-        .bind(m.device_locator)
-        .bind(m.capacity)
-        .bind(m.speed)
-        .bind(m.configured_clock_speed)
-        .bind(m.manufacturer)
-        .bind(m.part_number)
-        .bind(m.serial_number)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+    let statements = insert_rows(
+        ids,
+        "network_adapters",
+        "position, description, mac_address, ip_addresses, ip_subnets, dhcp_enabled, \
+         dhcp_server, default_gateways, dns_servers, dns_domain, interface_index",
+        report::network_adapters(inv).into_iter().enumerate(),
+        |v, (i, a)| {
+            v.push_bind(to_i64(i))
+                .push_bind(a.description)
+                .push_bind(a.mac_address)
+                .push_bind(a.ip_addresses)
+                .push_bind(a.ip_subnets)
+                .push_bind(a.dhcp_enabled)
+                .push_bind(a.dhcp_server)
+                .push_bind(a.default_gateways)
+                .push_bind(a.dns_servers)
+                .push_bind(a.dns_domain)
+                .push_bind(a.interface_index);
+        },
+    );
+    execute(tx, statements).await?;
+    let statements = insert_rows(
+        ids,
+        "logical_disks",
+        "position, device_id, drive_type, drive_kind, size, free_space, file_system, \
+         volume_name",
+        report::logical_disks(inv).into_iter().enumerate(),
+        |v, (i, d)| {
+            v.push_bind(to_i64(i))
+                .push_bind(d.device_id)
+                .push_bind(d.drive_type)
+                .push_bind(d.drive_kind)
+                .push_bind(d.size)
+                .push_bind(d.free_space)
+                .push_bind(d.file_system)
+                .push_bind(d.volume_name);
+        },
+    );
+    execute(tx, statements).await?;
+    let statements = insert_rows(
+        ids,
+        "memory_modules",
+        "position, bank_label, device_locator, capacity, speed, configured_clock_speed, \
+         manufacturer, part_number, serial_number",
+        report::memory_modules(inv).into_iter().enumerate(),
+        |v, (i, m)| {
+            v.push_bind(to_i64(i))
+                .push_bind(m.bank_label)
+                .push_bind(m.device_locator)
+                .push_bind(m.capacity)
+                .push_bind(m.speed)
+                .push_bind(m.configured_clock_speed)
+                .push_bind(m.manufacturer)
+                .push_bind(m.part_number)
+                .push_bind(m.serial_number);
+        },
+    );
+    execute(tx, statements).await
 }
 
 pub(crate) async fn save_accounts(
@@ -1943,7 +2018,11 @@ pub(crate) async fn accounts(
 
 /// The ledger row of an unproven account, made when first asked for: refusals, proven,
 /// retired after.
-async fn ledger_row(tx: &mut Tx, run: RunId, account: &str) -> Result<(i64, i64, Option<i64>), StoreError> {
+async fn ledger_row(
+    tx: &mut Tx,
+    run: RunId,
+    account: &str,
+) -> Result<(i64, i64, Option<i64>), StoreError> {
     sqlx::query(
         "INSERT INTO account_ledger (run_id, account, refusals, proven, retired_after) \
          VALUES ($1, $2, 0, 0, NULL) ON CONFLICT (run_id, account) DO NOTHING",
@@ -2019,12 +2098,14 @@ pub(crate) async fn ledger_admit(
         }
     } else {
         if stale > 0 {
-            sqlx::query("UPDATE account_ledger SET refusals = $1 WHERE run_id = $2 AND account = $3")
-                .bind(refusals)
-                .bind(run)
-                .bind(account)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE account_ledger SET refusals = $1 WHERE run_id = $2 AND account = $3",
+            )
+            .bind(refusals)
+            .bind(run)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
         }
         let (held,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM account_passes \

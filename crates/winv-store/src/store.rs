@@ -370,6 +370,27 @@ impl Store {
         Ok(())
     }
 
+    /// Records several computers' final results in one transaction, each as
+    /// [`Store::save_computer`] would, and says for each whether it was stored: one that
+    /// cannot be (already recorded, refused by the database) is left out alone, and the
+    /// others land. `Err` when the transaction itself failed or the run does not exist:
+    /// then none of them was stored. Nothing is held back: the call commits before it
+    /// returns, so a scan that batches only the results already waiting loses no
+    /// durability per computer, only the commits in between.
+    pub async fn save_computers(
+        &self,
+        run: RunId,
+        results: &[ComputerResult],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let each = on_db!(self, "save computers", save_computers(run, results))?;
+        for (r, saved) in results.iter().zip(&each) {
+            if saved.is_ok() {
+                tracing::debug!(run, target = %r.target, status = %r.status, "computer saved");
+            }
+        }
+        Ok(each)
+    }
+
     /// Sets a run's state and end time.
     pub async fn set_run_state(
         &self,

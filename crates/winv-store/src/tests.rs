@@ -402,7 +402,128 @@ on_both!(
     an_existing_file_reopens_with_its_data,
     a_newer_schema_is_refused,
     strings_with_nul_characters_are_saved,
+    lists_longer_than_one_statement_round_trip,
+    computers_saved_together_land_alone_when_one_cannot,
 );
+
+/// A list of more rows than one multi-row `INSERT` carries (services, raw instances) is
+/// written in several statements, every row once and in its order.
+async fn lists_longer_than_one_statement_round_trip(db: &TestDb) {
+    let store = db.open().await;
+    let t = "big.lab.example";
+    let run = store
+        .create_run(&[t.to_string()], &json!({}), 1)
+        .await
+        .unwrap();
+    // 1,500 services: four statements of `services` and three of `instances`.
+    let r = inventoried(t, 1_500);
+    store.save_computer(run, &r).await.unwrap();
+    assert_eq!(store.computer(run, t).await.unwrap().unwrap(), r);
+    let rows = store
+        .test_rows(
+            "SELECT position, name FROM services WHERE run_id = $1 AND target = $2 ORDER BY position",
+            run,
+            Some(t),
+        )
+        .await;
+    assert_eq!(rows.len(), 1_500);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.i("position"), i as i64);
+        assert_eq!(row.s("name"), format!("Svc{i}"));
+    }
+    store.close().await;
+}
+
+/// Several results saved in one transaction: each lands with all its rows, one that
+/// cannot be stored (its target already has a final result) is refused alone, and one
+/// whose rows the database refuses half-way (a trigger here) leaves none of its rows.
+async fn computers_saved_together_land_alone_when_one_cannot(db: &TestDb) {
+    let store = db.open().await;
+    let t = targets(5);
+    let run = store.create_run(&t, &json!({}), 1).await.unwrap();
+    store
+        .save_computer(run, &failed(&t[2], Status::AccessDenied))
+        .await
+        .unwrap();
+    if store.location().is_postgres() {
+        store
+            .test_execute(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.name = 'Poison' THEN RAISE EXCEPTION 'poisoned row'; END IF; \
+                 RETURN NEW; END $$",
+            )
+            .await;
+        store
+            .test_execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON services FOR EACH ROW \
+                 EXECUTE FUNCTION poison()",
+            )
+            .await;
+    } else {
+        store
+            .test_execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON services WHEN NEW.name = 'Poison' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned row'); END",
+            )
+            .await;
+    }
+    let mut poisoned = inventoried(&t[4], 3);
+    let svc = poisoned
+        .inventory
+        .classes
+        .iter_mut()
+        .find(|c| c.class == "Win32_Service")
+        .unwrap();
+    svc.instances[1]["Name"] = json!("Poison");
+    let batch = vec![
+        inventoried(&t[0], 3),
+        failed(&t[1], Status::RpcServerUnavailable),
+        inventoried(&t[2], 3),
+        inventoried(&t[3], 3),
+        poisoned,
+    ];
+    let each = store.save_computers(run, &batch).await.unwrap();
+    assert_eq!(each.len(), 5);
+    assert!(
+        each[0].is_ok() && each[1].is_ok() && each[3].is_ok(),
+        "{each:?}"
+    );
+    assert!(
+        matches!(&each[2], Err(StoreError::AlreadyRecorded { target }) if *target == t[2]),
+        "{each:?}"
+    );
+    assert!(each[4].is_err(), "{each:?}");
+    for i in [0, 1, 3] {
+        assert_eq!(store.computer(run, &t[i]).await.unwrap().unwrap(), batch[i]);
+    }
+    // The refused one kept its earlier result, and nothing of its own.
+    let kept = store.computer(run, &t[2]).await.unwrap().unwrap();
+    assert_eq!(kept.status, Status::AccessDenied);
+    for i in [2, 4] {
+        let rows = store
+            .test_rows(
+                "SELECT class FROM instances WHERE run_id = $1 AND target = $2",
+                run,
+                Some(&t[i]),
+            )
+            .await;
+        assert!(rows.is_empty(), "{}", t[i]);
+    }
+    // The poisoned one was not stored at all: it is still to do.
+    assert_eq!(store.computer(run, &t[4]).await.unwrap(), None);
+    assert_eq!(
+        store.pending_targets(run).await.unwrap(),
+        vec![t[4].clone()]
+    );
+    // An empty batch is nothing to do.
+    assert!(store.save_computers(run, &[]).await.unwrap().is_empty());
+    // A run that does not exist refuses the whole batch.
+    assert!(matches!(
+        store.save_computers(run + 1, &batch[..1]).await,
+        Err(StoreError::NoSuchRun(_))
+    ));
+    store.close().await;
+}
 
 /// A host may return strings with U+0000 in them: the result is saved on both backends
 /// (exactly on SQLite; PostgreSQL text cannot hold U+0000, so it becomes U+FFFD there).
