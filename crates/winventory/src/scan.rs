@@ -767,6 +767,41 @@ fn say(bar: &ProgressBar, line: &str) {
     }
 }
 
+/// Most results stored in one transaction: a scan that finishes computers faster than one
+/// commit each stores those that waited together (bounded, so one transaction stays short).
+const SAVE_TOGETHER: usize = 32;
+
+/// Most events taken from the channel at once before the loop looks at Ctrl-C and the
+/// progress line again.
+const DRAIN_AT_ONCE: usize = 256;
+
+/// Stores finished computers in one transaction ([`Store::save_computers`]). One that
+/// cannot be stored is logged and kept in `save_error` (the run stays resumable for it)
+/// while the others land; a failed transaction stored none of them, each logged.
+async fn store_together(
+    store: &Store,
+    run_id: RunId,
+    finished: &[ComputerResult],
+    save_error: &mut Option<anyhow::Error>,
+) {
+    match store.save_computers(run_id, finished).await {
+        Ok(each) => {
+            for (r, saved) in finished.iter().zip(each) {
+                if let Err(e) = saved {
+                    warn!(target = %r.target, error = %e, "cannot store a result");
+                    save_error.get_or_insert(anyhow::Error::new(e));
+                }
+            }
+        }
+        Err(e) => {
+            for r in finished {
+                warn!(target = %r.target, error = %e, "cannot store a result");
+            }
+            save_error.get_or_insert(anyhow::Error::new(e));
+        }
+    }
+}
+
 /// Runs the engine over `work` for run `run_id`: stores each computer as it finishes (a
 /// shared queue records it itself), shows progress on standard error (a live display on
 /// a terminal, else a plain line every `display.progress_every`; a scanner of a shared
@@ -869,59 +904,68 @@ pub async fn execute(
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                in_flight.observe(&ev);
-                match ev {
-                    Event::Finished(r) => {
-                        // A shared queue recorded it before the event.
-                        let saved = match shared {
-                            Some(_) => Ok(()),
-                            None => store.save_computer(run_id, &r).await,
-                        };
-                        if let Err(e) = saved {
-                            // Keep going: the other computers' results still land; the
-                            // run stays resumable for this one.
-                            warn!(target = %r.target, error = %e, "cannot store a result");
-                            save_error.get_or_insert(anyhow::Error::new(e));
+                // A group commit: the results already waiting in the channel are stored
+                // with this one, in one transaction; none is held back to wait for more.
+                let mut finished = Vec::new();
+                let mut next = Some(ev);
+                let mut taken = 0;
+                while let Some(ev) = next.take() {
+                    taken += 1;
+                    in_flight.observe(&ev);
+                    match ev {
+                        Event::Finished(r) => finished.push(*r),
+                        Event::Requeued { target, .. } => {
+                            counters.requeued += 1;
+                            counters.in_flight.remove(&target);
                         }
-                        counters.finish(&r);
+                        Event::Item { outcome, .. } => match outcome {
+                            // Not present on the host counts as collected (nothing missing).
+                            ClassOutcome::Collected | ClassOutcome::NotPresent => {
+                                counters.collected += 1
+                            }
+                            ClassOutcome::Failed => counters.class_failed += 1,
+                            ClassOutcome::TimedOut => counters.class_timed_out += 1,
+                        },
+                        Event::AttemptStarted { target, .. } => {
+                            counters.in_flight.insert(target);
+                        }
+                        Event::Step { .. } => {}
+                        Event::AccountRetired { account, refusals } => {
+                            let account = crate::status::printable(&account);
+                            say(&bar, &format!(
+                                "warning: account {account} retired by the lockout guard after \
+                                 {refusals} refusals; no computer will try it again in this run"
+                            ));
+                            // Recorded at once: a killed scan keeps the retirement on resume.
+                            let mark: Vec<AccountStats> = engine
+                                .account_stats()
+                                .into_iter()
+                                .map(|a| AccountStats { tried: 0, accepted: 0, refused: 0, ..a })
+                                .collect();
+                            if let Err(e) = store.save_accounts(run_id, &mark).await {
+                                warn!(error = %e, "cannot record the retired account");
+                            }
+                        }
+                    }
+                    if finished.len() < SAVE_TOGETHER && taken < DRAIN_AT_ONCE {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if !finished.is_empty() {
+                    // A shared queue recorded each before its event.
+                    if shared.is_none() {
+                        store_together(store, run_id, &finished, &mut save_error).await;
+                    }
+                    for r in &finished {
+                        counters.finish(r);
                         match counters.whole_done() {
                             Some(done) => bar.set_position(done),
                             None => bar.inc(1),
                         }
+                        // Printed once stored: a line read before a `kill -9` is a computer
+                        // that `--resume` does not scan again.
                         if display.json {
-                            let _ = writeln!(stdout, "{}", json_line(&r));
-                        }
-                    }
-                    Event::Requeued { target, .. } => {
-                        counters.requeued += 1;
-                        counters.in_flight.remove(&target);
-                    }
-                    Event::Item { outcome, .. } => match outcome {
-                        // Not present on the host counts as collected (nothing missing).
-                        ClassOutcome::Collected | ClassOutcome::NotPresent => {
-                            counters.collected += 1
-                        }
-                        ClassOutcome::Failed => counters.class_failed += 1,
-                        ClassOutcome::TimedOut => counters.class_timed_out += 1,
-                    },
-                    Event::AttemptStarted { target, .. } => {
-                        counters.in_flight.insert(target);
-                    }
-                    Event::Step { .. } => {}
-                    Event::AccountRetired { account, refusals } => {
-                        let account = crate::status::printable(&account);
-                        say(&bar, &format!(
-                            "warning: account {account} retired by the lockout guard after \
-                             {refusals} refusals; no computer will try it again in this run"
-                        ));
-                        // Recorded at once: a killed scan keeps the retirement on resume.
-                        let mark: Vec<AccountStats> = engine
-                            .account_stats()
-                            .into_iter()
-                            .map(|a| AccountStats { tried: 0, accepted: 0, refused: 0, ..a })
-                            .collect();
-                        if let Err(e) = store.save_accounts(run_id, &mark).await {
-                            warn!(error = %e, "cannot record the retired account");
+                            let _ = writeln!(stdout, "{}", json_line(r));
                         }
                     }
                 }
