@@ -23,7 +23,8 @@
 #      VENV (.venv-tests, for impacket; SAMPLE=0 skips the peer), BENCH_CALL_TIMEOUT (10),
 #      BENCH_RETRY_DELAY (10, the scanner's default), BENCH_SEED (1: the target order),
 #      BENCH_KEEP=DIR (keep the fleet, JSON lines and databases there), BENCH_PERF=FILE (profile
-#      the full scan with perf into FILE; benches/profile_groups.py groups it),
+#      the full scan with perf into FILE; benches/profile_groups.py groups it; BENCH_PERF_CALLS=1
+#      with the callers),
 #      BENCH_NETEM="delay 10ms loss 0.5%" (a WAN: netem on the namespace's loopback, which
 #      every packet of both directions crosses, so the round trip is twice the delay),
 #      BENCH_LATENCY_MS=20 (a WAN without netem: the simulator sends each answer that long
@@ -100,8 +101,12 @@ scan() {
     [[ -n ${BENCH_SCAN_ARGS:-} ]] && cmd+=($BENCH_SCAN_ARGS)
     # BENCH_PERF=FILE: the full scan runs under `perf record` (a flat profile at 499 Hz,
     # kernel included; build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for names).
+    # BENCH_PERF_CALLS=1 records the callers too (DWARF unwinding from the binary's unwind
+    # tables: heavier, so a smaller fleet), for `perf report --no-children -S SYMBOL -G`.
     if [[ -n ${BENCH_PERF:-} && $2 == scan ]]; then
-        cmd=(perf record -q -F 499 -o "$BENCH_PERF" -- "${cmd[@]}")
+        calls=()
+        [[ -n ${BENCH_PERF_CALLS:-} ]] && calls=(--call-graph dwarf,16384)
+        cmd=(perf record -q -F 499 "${calls[@]}" -o "$BENCH_PERF" -- "${cmd[@]}")
     fi
     echo "# ${cmd[*]}" | sed "s|$WORK/||g"
     python3 benches/scan_stats.py run "$WORK/$2.json" -- "${cmd[@]}"
