@@ -105,7 +105,7 @@ scan() {
     # tables: heavier, so a smaller fleet), for `perf report --no-children -S SYMBOL -G`.
     if [[ -n ${BENCH_PERF:-} && $2 == scan ]]; then
         calls=()
-        [[ -n ${BENCH_PERF_CALLS:-} ]] && calls=(--call-graph dwarf,16384)
+        [[ -n ${BENCH_PERF_CALLS:-} ]] && calls=(--call-graph "$BENCH_PERF_CALLS")
         cmd=(perf record -q -F 499 "${calls[@]}" -o "$BENCH_PERF" -- "${cmd[@]}")
     fi
     echo "# ${cmd[*]}" | sed "s|$WORK/||g"

@@ -33,10 +33,16 @@ pub fn next_pdu_len(buf: &[u8], max_pdu: usize) -> Result<Option<usize>> {
     Ok((buf.len() >= len).then_some(len))
 }
 
-/// A growable receive buffer that yields whole PDUs, [C706] 12.6.3.1.
+/// A growable receive buffer that yields whole PDUs, [C706] 12.6.3.1. A connection keeps
+/// one for its life: bytes are read straight into its spare capacity ([`PduBuffer::reader`]),
+/// each PDU is copied out once, and the consumed prefix is dropped only before the next read,
+/// so a read that brings several PDUs costs no copy of the ones behind them per PDU.
 #[derive(Debug, Default)]
 pub struct PduBuffer {
     buf: Vec<u8>,
+    /// Bytes of `buf` already handed out as PDUs.
+    // INVARIANT: start <= buf.len().
+    start: usize,
     max_pdu: Option<usize>,
 }
 
@@ -45,22 +51,48 @@ impl PduBuffer {
     pub fn new(max_pdu: usize) -> Self {
         PduBuffer {
             buf: Vec::new(),
+            start: 0,
             max_pdu: Some(max_pdu),
         }
     }
 
     /// Appends received bytes.
     pub fn extend(&mut self, data: &[u8]) {
+        self.compact();
         self.buf.extend_from_slice(data);
+    }
+
+    /// The buffer to read into (with tokio's `read_buf`, which appends to a `Vec`'s spare
+    /// capacity): its consumed prefix dropped and room for at least `room` more bytes
+    /// reserved. What a read appends is what [`PduBuffer::extend`] would have appended.
+    /// The capacity stays within twice a partial PDU (at most the PDU cap) plus `room`.
+    pub fn reader(&mut self, room: usize) -> &mut Vec<u8> {
+        self.compact();
+        self.buf.reserve(room);
+        &mut self.buf
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
     }
 
     /// Removes and returns the next complete PDU, if any.
     pub fn next_pdu(&mut self) -> Result<Option<Vec<u8>>> {
         let max = self.max_pdu.unwrap_or(DEFAULT_MAX_PDU);
-        match next_pdu_len(&self.buf, max)? {
+        let rest = &self.buf[self.start..];
+        match next_pdu_len(rest, max)? {
             Some(n) => {
-                let rest = self.buf.split_off(n);
-                Ok(Some(std::mem::replace(&mut self.buf, rest)))
+                // INVARIANT: next_pdu_len returned n <= rest.len().
+                let pdu = rest[..n].to_vec();
+                self.start += n;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                }
+                Ok(Some(pdu))
             }
             None => Ok(None),
         }
@@ -68,11 +100,89 @@ impl PduBuffer {
 
     /// Bytes buffered.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
     /// Whether nothing is buffered.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use crate::pdu::{Body, Pdu, PFC_FIRST_FRAG, PFC_LAST_FRAG};
+
+    fn pdu(call_id: u32, stub_len: usize) -> Vec<u8> {
+        Pdu {
+            flags: PFC_FIRST_FRAG | PFC_LAST_FRAG,
+            call_id,
+            body: Body::Response(crate::pdu::Response {
+                alloc_hint: 0,
+                context_id: 0,
+                cancel_count: 0,
+                stub: vec![call_id as u8; stub_len],
+            }),
+            auth: None,
+        }
+        .encode()
+        .unwrap()
+    }
+
+    /// PDUs come out whole and in order however the bytes arrive: several in one read,
+    /// one split over reads, a header split in two; read through `reader` or `extend`.
+    #[test]
+    fn pdus_come_out_whole_however_the_bytes_arrive() {
+        let pdus: Vec<Vec<u8>> = (1..=5).map(|i| pdu(i, 100 * i as usize)).collect();
+        let stream: Vec<u8> = pdus.concat();
+        for chunk in [1, 7, 16, 17, 250, 1000, stream.len()] {
+            let mut b = PduBuffer::new(DEFAULT_MAX_PDU);
+            let mut out = Vec::new();
+            for (k, piece) in stream.chunks(chunk).enumerate() {
+                if k % 2 == 0 {
+                    b.reader(64).extend_from_slice(piece);
+                } else {
+                    b.extend(piece);
+                }
+                while let Some(p) = b.next_pdu().unwrap() {
+                    out.push(p);
+                }
+            }
+            assert_eq!(out, pdus, "chunks of {chunk}");
+            assert!(b.is_empty());
+            assert_eq!(b.len(), 0);
+        }
+    }
+
+    /// A partial PDU stays buffered, counted, and its prefix survives the compaction of
+    /// what was handed out before it; the capacity stays bounded over many reads.
+    #[test]
+    fn a_partial_pdu_survives_and_the_capacity_stays_bounded() {
+        let a = pdu(1, 40);
+        let c = pdu(2, 3000);
+        let mut b = PduBuffer::new(DEFAULT_MAX_PDU);
+        for _ in 0..1000 {
+            let mut bytes = a.clone();
+            bytes.extend_from_slice(&c[..10]);
+            b.reader(16 * 1024).extend_from_slice(&bytes);
+            assert_eq!(b.next_pdu().unwrap(), Some(a.clone()));
+            assert_eq!(b.next_pdu().unwrap(), None);
+            assert_eq!(b.len(), 10);
+            b.reader(16 * 1024).extend_from_slice(&c[10..]);
+            assert_eq!(b.next_pdu().unwrap(), Some(c.clone()));
+            assert!(b.is_empty());
+        }
+        assert!(b.reader(0).capacity() <= 2 * (16 * 1024 + c.len()));
+    }
+
+    /// A header announcing more than the cap is refused before its bytes are awaited.
+    #[test]
+    fn an_oversized_pdu_is_refused() {
+        let big = pdu(1, 5000);
+        let mut b = PduBuffer::new(4096);
+        b.extend(&big[..16]);
+        assert!(matches!(b.next_pdu(), Err(Error::FragLength { .. })));
     }
 }
