@@ -23,8 +23,8 @@
 #      VENV (.venv-tests, for impacket; SAMPLE=0 skips the peer), BENCH_CALL_TIMEOUT (10),
 #      BENCH_RETRY_DELAY (10, the scanner's default), BENCH_SEED (1: the target order),
 #      BENCH_KEEP=DIR (keep the fleet, JSON lines and databases there), BENCH_PERF=FILE (profile
-#      the full scan with perf into FILE; benches/profile_groups.py groups it; BENCH_PERF_CALLS=1
-#      with the callers),
+#      the full scan with perf into FILE; benches/profile_groups.py groups it; BENCH_PERF_CALLS=fp
+#      with the callers, from a build with frame pointers),
 #      BENCH_NETEM="delay 10ms loss 0.5%" (a WAN: netem on the namespace's loopback, which
 #      every packet of both directions crosses, so the round trip is twice the delay),
 #      BENCH_LATENCY_MS=20 (a WAN without netem: the simulator sends each answer that long
@@ -101,8 +101,9 @@ scan() {
     [[ -n ${BENCH_SCAN_ARGS:-} ]] && cmd+=($BENCH_SCAN_ARGS)
     # BENCH_PERF=FILE: the full scan runs under `perf record` (a flat profile at 499 Hz,
     # kernel included; build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for names).
-    # BENCH_PERF_CALLS=1 records the callers too (DWARF unwinding from the binary's unwind
-    # tables: heavier, so a smaller fleet), for `perf report --no-children -S SYMBOL -G`.
+    # BENCH_PERF_CALLS=MODE records the callers too (`perf record --call-graph MODE`: `fp`
+    # with a binary built with RUSTFLAGS="-C force-frame-pointers=yes"; `dwarf` finds no
+    # callers on this machine's perf), for `perf report --no-children -S SYMBOL -G`.
     if [[ -n ${BENCH_PERF:-} && $2 == scan ]]; then
         calls=()
         [[ -n ${BENCH_PERF_CALLS:-} ]] && calls=(--call-graph "$BENCH_PERF_CALLS")
