@@ -1497,10 +1497,12 @@ type Values<'b, 'q> = Separated<'b, 'q, Db, &'static str>;
 /// runs them. `columns` are the table's columns after `run_id, computer_id, target`,
 /// which every row gets from `ids`; `bind` pushes the rest of one row's values in
 /// `columns` order.
+// INVARIANT: `bind` pushes exactly one value per column named in `columns` (the width
+// that sizes the statements is counted from it); every table's round trip is tested.
 ///
 /// Built apart from their execution on purpose: a closure or an iterator of borrowed
 /// rows held across an await makes the caller's future `Send` for one lifetime only,
-/// which a spawned task cannot use; the statements own what they bind.
+/// which a spawned task cannot use; the statements hold only the values they bind.
 fn insert_rows<'q, T>(
     ids: &Ids<'q>,
     table: &str,

@@ -962,8 +962,9 @@ pub async fn execute(
                             Some(done) => bar.set_position(done),
                             None => bar.inc(1),
                         }
-                        // Printed once stored: a line read before a `kill -9` is a computer
-                        // that `--resume` does not scan again.
+                        // Printed after the transaction that stores it: a line read before
+                        // a `kill -9` is a stored computer, which `--resume` does not scan
+                        // again (unless its save failed, which is logged above).
                         if display.json {
                             let _ = writeln!(stdout, "{}", json_line(r));
                         }
