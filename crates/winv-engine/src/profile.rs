@@ -265,8 +265,8 @@ class = "Win32_NetworkAdapterConfiguration"
 where = "IPEnabled = TRUE"
 [[wmi]]
 class = "Win32_QuickFixEngineering"
-# The largest class of a host (a few hundred rows of 27 properties, `Description` the
-# longest): the properties the reports and an assessment read, a third of the bytes.
+# The largest class of a host (a few hundred rows of 26 properties, `Description` the
+# longest): the 8 properties the reports and an assessment read.
 [[wmi]]
 class = "Win32_Service"
 properties = ["Name", "DisplayName", "State", "StartMode", "StartName", "PathName", "ServiceType", "ProcessId"]
