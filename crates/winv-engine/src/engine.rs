@@ -1386,13 +1386,19 @@ async fn collect_ahead(
         let since = since.map_or(Duration::ZERO, |t| t.saturating_duration_since(start));
         (since, false)
     };
-    let cut = match guarded_waiting(work, watchdog, deadline, &progress, stop).await {
+    let cut = guarded_as_cut(guarded_waiting(work, watchdog, deadline, &progress, stop).await);
+    slots.ended(batch, cut.map(|k| (k, now())))
+}
+
+/// How a guarded batch ended: whole (`None`), or cut by the stop, the watchdog or the
+/// attempt's deadline; [`cut_as_guarded`] is the way back.
+fn guarded_as_cut(g: Guarded<()>) -> Option<Cut> {
+    match g {
         Guarded::Done(()) => None,
         Guarded::Stopped => Some(Cut::Stopped),
         Guarded::Watchdog => Some(Cut::Watchdog),
         Guarded::OutOfTime => Some(Cut::OutOfTime),
-    };
-    slots.ended(batch, cut.map(|k| (k, now())))
+    }
 }
 
 /// What the policy meets for a query of a batch that `cut` ended while it ran: what it

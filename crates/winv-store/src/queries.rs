@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use sqlx::query_builder::Separated;
-use sqlx::{Database, Pool, QueryBuilder, Row, Transaction};
+use sqlx::{Pool, QueryBuilder, Row, Transaction};
 use winv_engine::{
     AttemptRecord, ClassInstances, ClassResult, ComputerResult, Inventory, SoftwareRow, Status,
 };
@@ -59,7 +59,6 @@ type QueueRow = (
     Option<i64>,
     Option<i64>,
 );
-type Query<'q> = sqlx::query::Query<'q, Db, <Db as Database>::Arguments<'q>>;
 
 const RUN_COLUMNS: &str = "id, started_ms, finished_ms, state, options, targets";
 
@@ -189,16 +188,6 @@ pub(crate) async fn pending_targets(
         .into_iter()
         .filter(|t| seen.insert(t.clone()))
         .collect())
-}
-
-pub(crate) async fn save_computer(
-    w: &Pool<Db>,
-    r: &Pool<Db>,
-    run: RunId,
-    result: &ComputerResult,
-) -> Result<(), StoreError> {
-    let mut each = save_computers(w, r, run, std::slice::from_ref(result)).await?;
-    each.pop().unwrap_or(Ok(()))
 }
 
 /// Several final results in one transaction (a group commit), each in a savepoint of its
@@ -1384,19 +1373,6 @@ fn failure_from_row(
     .map(Some)
 }
 
-/// Binds the nine failure columns, in [`FAILURE_COLUMNS`] order.
-fn bind_failure<'q>(q: Query<'q>, f: FailureCols) -> Query<'q> {
-    q.bind(f.status)
-        .bind(f.stage)
-        .bind(f.phase)
-        .bind(f.category)
-        .bind(f.code)
-        .bind(f.code_name)
-        .bind(f.retry)
-        .bind(f.denied_by)
-        .bind(f.message)
-}
-
 /// The keys every child row carries.
 struct Ids<'a> {
     run: RunId,
@@ -1455,22 +1431,24 @@ async fn insert_computer(
     r: &ComputerResult,
     scanner: Option<ScannerId>,
 ) -> Result<i64, StoreError> {
-    let sql = format!(
+    let mut qb = QueryBuilder::<Db>::new(format!(
         "INSERT INTO computers (run_id, target, address, status, credential, finished_ms, \
-         scanner_id, mechanism, {FAILURE_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-         RETURNING id"
-    );
-    let q = sqlx::query(&sql)
-        .bind(run)
-        .bind(&r.target)
-        .bind(r.address.map(|a| a.to_string()))
-        .bind(r.status.as_str())
-        .bind(&r.credential)
-        .bind(r.finished_ms)
-        .bind(scanner)
-        .bind(&r.mechanism);
-    let row = bind_failure(q, FailureCols::new(r.failure.as_ref()))
+         scanner_id, mechanism, {FAILURE_COLUMNS}) "
+    ));
+    qb.push_values(std::iter::once(r), |mut v, r| {
+        v.push_bind(run)
+            .push_bind(&r.target)
+            .push_bind(r.address.map(|a| a.to_string()))
+            .push_bind(r.status.as_str())
+            .push_bind(&r.credential)
+            .push_bind(r.finished_ms)
+            .push_bind(scanner)
+            .push_bind(&r.mechanism);
+        push_failure(&mut v, FailureCols::new(r.failure.as_ref()));
+    });
+    qb.push(" RETURNING id");
+    let row = qb
+        .build()
         .fetch_one(&mut **tx)
         .await
         .map_err(|e| match &e {

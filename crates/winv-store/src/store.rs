@@ -365,7 +365,12 @@ impl Store {
     /// [`StoreError::AlreadyRecorded`]. (A scanner of a shared run uses
     /// [`Store::finish`] instead.)
     pub async fn save_computer(&self, run: RunId, r: &ComputerResult) -> Result<(), StoreError> {
-        on_db!(self, "save computer", save_computer(run, r))?;
+        let mut each = on_db!(
+            self,
+            "save computer",
+            save_computers(run, std::slice::from_ref(r))
+        )?;
+        each.pop().unwrap_or(Ok(()))?;
         tracing::debug!(run, target = %r.target, status = %r.status, "computer saved");
         Ok(())
     }
