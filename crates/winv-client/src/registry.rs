@@ -232,10 +232,10 @@ impl Registry<'_> {
             .client
             .get_object_in(STDREGPROV_NAMESPACE, "StdRegProv")
             .await?;
-        let class = Arc::new(match obj.kind {
-            ObjectKind::Class { current, .. } => current,
+        let class = match obj.kind {
+            ObjectKind::Class { current, .. } => Arc::new(current),
             ObjectKind::Instance(i) => i.class,
-        });
+        };
         self.client.stdregprov = Some(Arc::clone(&class));
         Ok(class)
     }

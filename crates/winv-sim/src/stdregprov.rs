@@ -53,7 +53,7 @@ pub fn call(registry: &Registry, method: &str, in_params: &Instance) -> Result<I
     let value_name = string_param(in_params, "sValueName")?.unwrap_or_default();
 
     let mut out = Instance {
-        class: out_class.clone(),
+        class: std::sync::Arc::new(out_class.clone()),
         values: vec![Slot::Null; out_class.properties.len()],
         qualifiers: Vec::new(),
         property_qualifiers: Vec::new(),
@@ -202,7 +202,7 @@ fn run(
 pub fn in_params(method: &str, values: &[(&str, Value)]) -> Option<Instance> {
     let class = crate::data::classes::method_input(method)?;
     let mut inst = Instance {
-        class: class.clone(),
+        class: std::sync::Arc::new(class.clone()),
         values: vec![Slot::Default; class.properties.len()],
         qualifiers: Vec::new(),
         property_qualifiers: Vec::new(),

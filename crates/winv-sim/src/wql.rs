@@ -734,7 +734,7 @@ fn eval(b: &Bound, class: &ClassDef, row: &[Slot]) -> Option<bool> {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// The class of the result instances (trimmed to the selection and keys).
-    pub result_class: ClassDef,
+    pub result_class: std::sync::Arc<ClassDef>,
     /// For each result property, its index in the source class.
     columns: Vec<usize>,
     filter: Option<Bound>,
@@ -772,7 +772,7 @@ impl Prepared {
                 .collect();
         }
         Ok(Prepared {
-            result_class,
+            result_class: std::sync::Arc::new(result_class),
             columns,
             filter,
         })
@@ -801,7 +801,7 @@ impl Prepared {
             })
             .collect();
         Instance {
-            class: self.result_class.clone(),
+            class: std::sync::Arc::clone(&self.result_class),
             values,
             qualifiers: Vec::new(),
             property_qualifiers: Vec::new(),

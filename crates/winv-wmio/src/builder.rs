@@ -1,6 +1,8 @@
 //! Convenience for building and reading the object model ([MS-WMIO] 2.2): terse class
 //! definitions, type-checked instance values, key paths ([MS-WMI] 2.2.31 object paths).
 
+use std::sync::Arc;
+
 use crate::encode::value_fits;
 use crate::error::WmioError;
 use crate::object::{
@@ -172,7 +174,7 @@ impl Instance {
     pub fn new(class: ClassDef) -> Instance {
         let values = vec![Slot::Default; class.properties.len()];
         Instance {
-            class,
+            class: Arc::new(class),
             values,
             qualifiers: Vec::new(),
             property_qualifiers: Vec::new(),

@@ -5,6 +5,7 @@
 //! [`MAX_DEPTH`] deep.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use crate::error::WmioError;
 use crate::object::{
@@ -319,12 +320,15 @@ fn read_qualifiers(
     Ok(out)
 }
 
-/// A decoded `ClassPart` with the layout facts an instance of it needs.
+/// A decoded `ClassPart` with the layout facts an instance of it needs. Cloned for each
+/// instance an `ObjectArray` sends without its class ([MS-WMI] 2.2.14.4): the class is
+/// shared, not copied (a class of sixty properties with their qualifiers is kilobytes,
+/// and a batch holds up to 64 instances of it).
 #[derive(Clone)]
 pub(crate) struct ClassPartInfo {
-    pub(crate) class: ClassDef,
+    pub(crate) class: Arc<ClassDef>,
     /// `ValueTableOffset` per property, in declaration order.
-    offsets: Vec<u32>,
+    offsets: Arc<[u32]>,
     nd_vt_len: usize,
 }
 
@@ -433,14 +437,14 @@ fn read_class_part(cur: &mut Cur<'_>, depth: Ctx<'_>) -> Result<ClassPartInfo, W
         offsets.push(off);
     }
     Ok(ClassPartInfo {
-        class: ClassDef {
+        class: Arc::new(ClassDef {
             name,
             derivation,
             qualifiers,
             properties,
             methods: Vec::new(),
-        },
-        offsets,
+        }),
+        offsets: offsets.into(),
         nd_vt_len,
     })
 }
@@ -550,9 +554,11 @@ fn read_methods_part(cur: &mut Cur<'_>, depth: Ctx<'_>) -> Result<Vec<Method>, W
 }
 
 fn read_class_and_methods(cur: &mut Cur<'_>, depth: Ctx<'_>) -> Result<ClassDef, WmioError> {
-    let mut info = read_class_part(cur, depth)?;
-    info.class.methods = read_methods_part(cur, depth)?;
-    Ok(info.class)
+    let info = read_class_part(cur, depth)?;
+    // INVARIANT: the class was just made, so nothing else shares it: no copy here.
+    let mut class = Arc::unwrap_or_clone(info.class);
+    class.methods = read_methods_part(cur, depth)?;
+    Ok(class)
 }
 
 /// Reads the instance part of an `InstanceType` ([MS-WMIO] 2.2.53) given its class part.
@@ -605,7 +611,13 @@ pub(crate) fn read_instance(
         .ok_or(WmioError::Truncated("ndtable"))?;
     let vt = ndvt.get(nd_bytes..).unwrap_or(&[]);
     let mut values = Vec::with_capacity(count);
-    for (i, (p, off)) in info.class.properties.iter().zip(&info.offsets).enumerate() {
+    for (i, (p, off)) in info
+        .class
+        .properties
+        .iter()
+        .zip(info.offsets.iter())
+        .enumerate()
+    {
         values.push(read_slot(
             vt,
             *off,

@@ -4,6 +4,8 @@
 //! same object: the NULL / default distinction of the NdTable ([MS-WMIO] 2.2.26), qualifier
 //! flavors, declaration order and class of origin.
 
+use std::sync::Arc;
+
 use crate::value::{CimType, Value};
 
 /// `Decoration` ([MS-WMIO] 2.2.8): the server and namespace an object came from.
@@ -95,7 +97,8 @@ impl ClassDef {
 /// indexed like `class.properties`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
-    pub class: ClassDef,
+    /// The class, shared by the instances of one enumeration that came with it.
+    pub class: Arc<ClassDef>,
     pub values: Vec<Slot>,
     pub qualifiers: Vec<Qualifier>,
     /// Per-property instance qualifiers ([MS-WMIO] 2.2.57 InstancePropQualifierSet), by

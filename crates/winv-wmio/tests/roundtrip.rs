@@ -213,7 +213,7 @@ fn instance() -> impl Strategy<Value = Instance> {
             (Just(class), slots, qualifiers(), pq)
         })
         .prop_map(|(class, values, qualifiers, pq)| Instance {
-            class,
+            class: class.into(),
             values,
             qualifiers,
             property_qualifiers: pq.into_iter().flatten().collect(),

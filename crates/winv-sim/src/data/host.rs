@@ -57,10 +57,11 @@ impl Table {
     /// The rows as full instances (built once).
     pub fn instances(&self) -> &[Instance] {
         self.instances.get_or_init(|| {
+            let class = std::sync::Arc::new(self.class.clone());
             self.rows
                 .iter()
                 .map(|r| Instance {
-                    class: self.class.clone(),
+                    class: std::sync::Arc::clone(&class),
                     values: r.clone(),
                     qualifiers: Vec::new(),
                     property_qualifiers: Vec::new(),
