@@ -18,10 +18,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use winv_client::{ClientError, WmiClient};
-use winv_wmio::ObjectKind;
 
 use crate::policy::Now;
 use crate::profile::{namespace_pattern, Item};
+use crate::record::Instance;
 
 /// Queries run at once per connection of the session, at most: the batch is
 /// `connections × QUERIES_PER_CONNECTION` items. A few per connection keep every
@@ -64,7 +64,7 @@ pub fn batch_of<'a>(
 #[derive(Debug)]
 pub enum Ended {
     /// It returned: its rows as JSON, or its error.
-    Returned(Result<Vec<serde_json::Value>, ClientError>),
+    Returned(Result<Vec<Instance>, ClientError>),
     /// It was still running when the batch was cut: the policy meets the cut there, as it
     /// would have met it collecting the items one after another.
     Cut(Cut),
@@ -137,7 +137,7 @@ impl Ahead {
 /// and when.
 #[derive(Default)]
 struct Slot {
-    rows: Vec<serde_json::Value>,
+    rows: Vec<Instance>,
     octets: usize,
     end: Option<(Result<(), ClientError>, Now)>,
 }
@@ -226,7 +226,7 @@ impl Slots {
         out
     }
 
-    fn keep(&self, i: usize, row: serde_json::Value, octets: usize) {
+    fn keep(&self, i: usize, row: Instance, octets: usize) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = slots.get_mut(i) {
             s.rows.push(row);
@@ -271,14 +271,12 @@ pub async fn collect_batch(client: &mut WmiClient, batch: &[&Item], slots: &Slot
         .collect();
     let mut keeps: Vec<_> = (0..batch.len())
         .map(|i| {
-            move |o: winv_wmio::Object| match o.kind {
-                ObjectKind::Instance(_) => {
-                    let v = winv_wmio::to_json(&o);
-                    let n = crate::engine::json_octets(&v);
-                    slots.keep(i, v, n);
+            move |o: winv_wmio::Object| match crate::engine::kept(&o) {
+                Some((row, n)) => {
+                    slots.keep(i, row, n);
                     n
                 }
-                ObjectKind::Class { .. } => 0,
+                None => 0,
             }
         })
         .collect();
@@ -381,7 +379,7 @@ mod tests {
     fn early(name: &str, octets: usize) -> Early {
         Early {
             name: name.into(),
-            ended: Ended::Returned(Ok(vec![serde_json::json!({ "Name": name })])),
+            ended: Ended::Returned(Ok(vec![serde_json::json!({ "Name": name }).into()])),
             at: at(0),
             octets,
         }
@@ -406,7 +404,7 @@ mod tests {
         assert!(a.is_empty());
     }
 
-    fn returned(e: &Early) -> &Result<Vec<serde_json::Value>, ClientError> {
+    fn returned(e: &Early) -> &Result<Vec<Instance>, ClientError> {
         match &e.ended {
             Ended::Returned(r) => r,
             Ended::Cut(c) => panic!("{}: cut {c:?}", e.name),
@@ -428,8 +426,8 @@ mod tests {
         ];
         let batch: Vec<&Item> = items.iter().collect();
         let s = Slots::new(4);
-        s.keep(0, serde_json::json!(1), 3);
-        s.keep(0, serde_json::json!(2), 4);
+        s.keep(0, serde_json::json!(1).into(), 3);
+        s.keep(0, serde_json::json!(2).into(), 4);
         s.end(
             1,
             Err(ClientError::new(
@@ -440,9 +438,9 @@ mod tests {
         );
         s.end(0, Ok(()), at(30));
         // C was still running; D had ended but comes after it.
-        s.keep(2, serde_json::json!(3), 5);
+        s.keep(2, serde_json::json!(3).into(), 5);
         s.end(3, Ok(()), at(20));
-        s.keep(9, serde_json::json!(4), 1);
+        s.keep(9, serde_json::json!(4).into(), 1);
         let ended = s.ended(&batch, Some((Cut::OutOfTime, at(40))));
         assert_eq!(ended.len(), 3);
         assert_eq!(returned(&ended[0]).as_ref().unwrap().len(), 2);

@@ -44,7 +44,7 @@ use crate::policy::{
     StepOutcome, ATTEMPT_BUDGET, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG,
 };
 use crate::profile::{namespace_pattern, newest_namespace, Item, Profile, RegKind, RegistryTable};
-use crate::record::{ClassOutcome, ComputerResult, SoftwareRow};
+use crate::record::{ClassOutcome, ComputerResult, Instance, SoftwareRow};
 use crate::status::Status;
 use crate::work::{AccountLedger, LedgerAnswer, Requeued, WorkError, WorkSource};
 
@@ -1343,7 +1343,7 @@ async fn attempt(mut c: Computer, mut ctx: Ctx) -> (Computer, AttemptEnd) {
 }
 
 /// A class query's rows as the item's outcome.
-fn instances(rows: Vec<serde_json::Value>) -> ItemOutcome {
+fn instances(rows: Vec<Instance>) -> ItemOutcome {
     ItemOutcome::Collected(Collected::Instances(rows))
 }
 
@@ -1438,43 +1438,37 @@ const LIST_NAMESPACES: &str = "SELECT Name FROM __NAMESPACE";
 /// The most rows a registry table takes from one host: a server cannot make us hold more.
 pub const MAX_TABLE_ROWS: usize = 1024;
 
-/// Octets a JSON value holds in memory, estimated generously (each map entry's key,
-/// node and value; each string's octets).
-pub(crate) fn json_octets(v: &serde_json::Value) -> usize {
-    use std::mem::size_of;
-    /// Allocator and map-node overhead per entry, about.
-    const ENTRY: usize = 48;
-    size_of::<serde_json::Value>()
-        + match v {
-            serde_json::Value::String(s) => s.len(),
-            serde_json::Value::Array(a) => a.iter().map(json_octets).sum(),
-            serde_json::Value::Object(m) => m
-                .iter()
-                .map(|(k, v)| k.len() + size_of::<String>() + ENTRY + json_octets(v))
-                .sum(),
-            _ => 0,
+/// A decoded object as the engine keeps it: an instance as its JSON text
+/// ([`Instance`]) and the octets that holds; a class (which a query of instances does
+/// not keep) as nothing.
+pub(crate) fn kept(o: &winv_wmio::Object) -> Option<(Instance, usize)> {
+    match o.kind {
+        ObjectKind::Instance(_) => {
+            let i = Instance::new(&winv_wmio::to_json(o));
+            let n = i.octets();
+            Some((i, n))
         }
+        ObjectKind::Class { .. } => None,
+    }
 }
 
-/// Runs `wql` in `namespace`, keeping each instance as JSON as its batch arrives (a
+/// Runs `wql` in `namespace`, keeping each instance as JSON text as its batch arrives (a
 /// decoded instance carries its whole class definition, ten times its JSON): the query's
-/// octet budget counts the JSON held. Returns the instances and their octets.
+/// octet budget counts the text held. Returns the instances and their octets.
 async fn query_json(
     client: &mut WmiClient,
     namespace: &str,
     wql: &str,
-) -> Result<(Vec<serde_json::Value>, usize), ClientError> {
+) -> Result<(Vec<Instance>, usize), ClientError> {
     let mut rows = Vec::new();
     let mut held = 0;
-    let mut keep = |o: winv_wmio::Object| match o.kind {
-        ObjectKind::Instance(_) => {
-            let v = winv_wmio::to_json(&o);
-            let n = json_octets(&v);
-            rows.push(v);
+    let mut keep = |o: winv_wmio::Object| match kept(&o) {
+        Some((i, n)) => {
+            rows.push(i);
             held += n;
             n
         }
-        ObjectKind::Class { .. } => 0,
+        None => 0,
     };
     client.query_each_in(namespace, wql, &mut keep).await?;
     Ok((rows, held))
@@ -1561,7 +1555,7 @@ fn optional_value<T>(r: Result<T, ClientError>) -> Result<Option<T>, ClientError
 async fn registry_table(
     client: &mut WmiClient,
     t: &RegistryTable,
-) -> Result<Vec<serde_json::Value>, ClientError> {
+) -> Result<Vec<Instance>, ClientError> {
     let hklm = Hive::LocalMachine;
     let mut reg = client.registry();
     let listed = reg.enum_values(hklm, &t.list).await?;
@@ -1599,7 +1593,7 @@ async fn registry_table(
             };
             row.insert(value.clone(), v);
         }
-        rows.push(serde_json::Value::Object(row));
+        rows.push(Instance::new(&serde_json::Value::Object(row)));
     }
     Ok(rows)
 }

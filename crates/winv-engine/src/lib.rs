@@ -36,6 +36,6 @@ pub use policy::{ATTEMPT_BUDGET, MAX_ATTEMPTS, RETRY_DELAY, WATCHDOG};
 pub use profile::{Item, Profile};
 pub use record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
-    FailureStage, Inventory, SoftwareRow,
+    FailureStage, Instance, Inventory, SoftwareRow,
 };
 pub use status::Status;

@@ -49,7 +49,7 @@ use crate::classify::{
 use crate::profile::Item;
 use crate::record::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
-    FailureStage, Inventory, SoftwareRow,
+    FailureStage, Instance, Inventory, SoftwareRow,
 };
 use crate::scenario::{is_not_present, NotPresentRule};
 use crate::status::Status;
@@ -185,17 +185,17 @@ pub enum Connected {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Collected {
     /// Instances of a class, as JSON.
-    Instances(Vec<serde_json::Value>),
+    Instances(Vec<Instance>),
     /// Instances of a class from the namespace a pattern (`...\ComputerManagement*`)
     /// chose.
     InstancesIn {
         /// The namespace actually queried.
         namespace: String,
         /// The instances.
-        instances: Vec<serde_json::Value>,
+        instances: Vec<Instance>,
     },
     /// The rows of a registry table (one JSON object per value of its list key).
-    Table(Vec<serde_json::Value>),
+    Table(Vec<Instance>),
     /// A registry value (none when it does not exist).
     Value(Option<String>),
     /// Installed programs.

@@ -278,16 +278,82 @@ pub struct ClassInstances {
     /// The namespace.
     pub namespace: String,
     /// One JSON object per instance.
-    pub instances: Vec<serde_json::Value>,
+    pub instances: Vec<Instance>,
+}
+
+/// One collected instance (or registry table row): its JSON object as text, as the store
+/// writes it and `--json` prints it.
+///
+/// Held as text from the moment it is collected until the computer is stored: a
+/// `serde_json::Value` object is several times its text in memory (a B-tree node per
+/// object, a heap string per key and per string value), and a computer in flight holds
+/// every instance it has collected. Readers that look inside parse it
+/// ([`Instance::value`], [`Inventory::class`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Instance(Box<serde_json::value::RawValue>);
+
+impl Instance {
+    /// The instance of a JSON value (an object, as collected).
+    pub fn new(v: &serde_json::Value) -> Instance {
+        // INVARIANT: a `Value` always serializes (its map keys are strings), and its text
+        // is valid JSON, which is all `RawValue` asks.
+        Instance(serde_json::value::to_raw_value(v).expect("a json value serializes"))
+    }
+
+    /// The instance of JSON text read back (from the store); an error when it is not JSON.
+    pub fn from_json(text: String) -> Result<Instance, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(Instance)
+    }
+
+    /// The JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The instance parsed.
+    pub fn value(&self) -> serde_json::Value {
+        // INVARIANT: the text was validated as JSON when the `RawValue` was made.
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Octets the instance holds in memory: its text and its box, with the allocator's
+    /// rounding, about (what [`crate::engine`]'s result budget counts).
+    pub fn octets(&self) -> usize {
+        std::mem::size_of::<Instance>() + self.0.get().len().next_multiple_of(16)
+    }
+}
+
+impl From<serde_json::Value> for Instance {
+    fn from(v: serde_json::Value) -> Instance {
+        Instance::new(&v)
+    }
+}
+
+impl PartialEq for Instance {
+    fn eq(&self, other: &Instance) -> bool {
+        self.json() == other.json()
+    }
 }
 
 impl Inventory {
-    /// The instances of `class`, if collected.
-    pub fn class(&self, class: &str) -> Option<&[serde_json::Value]> {
+    /// The instances of `class`, if collected, as collected.
+    pub fn instances(&self, class: &str) -> Option<&[Instance]> {
         self.classes
             .iter()
             .find(|c| c.class.eq_ignore_ascii_case(class))
             .map(|c| c.instances.as_slice())
+    }
+
+    /// The instances of `class`, if collected, parsed (each one's JSON object).
+    pub fn class(&self, class: &str) -> Option<Vec<serde_json::Value>> {
+        self.instances(class)
+            .map(|i| i.iter().map(Instance::value).collect())
+    }
+
+    /// The first instance of `class`, if any, parsed.
+    pub fn first(&self, class: &str) -> Option<serde_json::Value> {
+        self.instances(class)?.first().map(Instance::value)
     }
 }
 
@@ -334,5 +400,59 @@ impl ComputerResult {
         .remediation
         .into_iter()
         .next()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An instance keeps the text the store writes (what `serde_json` makes of the
+    /// object), gives the object back, and is compared by that text.
+    #[test]
+    fn an_instance_is_its_json_text() {
+        let v = json!({"__CLASS": "Win32_Service", "Name": "Spooler", "ProcessId": 4242,
+            "Big": u64::MAX, "Quote": "a \"b\" \u{1}", "List": [1, null]});
+        let i = Instance::new(&v);
+        assert_eq!(i.json(), serde_json::to_string(&v).unwrap());
+        assert_eq!(i.value(), v);
+        assert_eq!(i, Instance::from(v.clone()));
+        assert_ne!(i, Instance::new(&json!({"Name": "Spooler"})));
+        assert!(i.octets() >= i.json().len());
+        assert!(i.octets() < i.json().len() + 48);
+    }
+
+    /// Text read back is checked: what is not JSON is an error, not an instance.
+    #[test]
+    fn text_read_back_must_be_json() {
+        let i = Instance::from_json(r#"{"Name":"x"}"#.to_string()).unwrap();
+        assert_eq!(i.value()["Name"], "x");
+        assert!(Instance::from_json("{\"Name\":".to_string()).is_err());
+        assert!(Instance::from_json(String::new()).is_err());
+    }
+
+    /// In `--json` output and anything else serialized, an instance is its object (not a
+    /// string holding it), and it reads back the same; `class` and `first` parse it.
+    #[test]
+    fn an_inventory_serializes_its_instances_as_objects() {
+        let inv = Inventory {
+            classes: vec![ClassInstances {
+                class: "Win32_BIOS".into(),
+                namespace: r"root\cimv2".into(),
+                instances: vec![json!({"SerialNumber": "ABC", "Version": 7}).into()],
+            }],
+            ..Inventory::default()
+        };
+        let text = serde_json::to_string(&inv).unwrap();
+        let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(tree["classes"][0]["instances"][0]["SerialNumber"], "ABC");
+        let back: Inventory = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, inv);
+        assert_eq!(back.class("win32_bios").unwrap()[0]["Version"], 7);
+        assert_eq!(back.first("Win32_BIOS").unwrap()["SerialNumber"], "ABC");
+        assert!(back.first("Win32_Service").is_none());
+        assert_eq!(back.instances("Win32_BIOS").map(<[_]>::len), Some(1));
     }
 }

@@ -41,7 +41,7 @@ fn computer(target: &str, services: usize) -> ComputerResult {
             .map(|(c, i)| ClassInstances {
                 class: c.into(),
                 namespace: "root\\cimv2".into(),
-                instances: i,
+                instances: i.into_iter().map(Into::into).collect(),
             })
             .collect(),
         software: (0..60)

@@ -18,7 +18,8 @@ use std::net::IpAddr;
 use sqlx::query_builder::Separated;
 use sqlx::{Pool, QueryBuilder, Row, Transaction};
 use winv_engine::{
-    AttemptRecord, ClassInstances, ClassResult, ComputerResult, Inventory, SoftwareRow, Status,
+    AttemptRecord, ClassInstances, ClassResult, ComputerResult, Instance, Inventory, SoftwareRow,
+    Status,
 };
 
 use super::{Db, DbRow, BEGIN_WRITE, LOCK_ROW, LOCK_SKIP_LOCKED, TEXT_REFUSES_NUL};
@@ -538,8 +539,8 @@ pub(crate) async fn computer(
         });
     }
     for (class_pos, json) in instances {
-        let v: serde_json::Value =
-            serde_json::from_str(&json).map_err(|e| StoreError::corrupt("instances", "json", e))?;
+        let v =
+            Instance::from_json(json).map_err(|e| StoreError::corrupt("instances", "json", e))?;
         let i = positions
             .iter()
             .position(|&p| p == class_pos)
@@ -1614,7 +1615,7 @@ async fn insert_inventory(tx: &mut Tx, ids: &Ids<'_>, inv: &Inventory) -> Result
                 .push_bind(to_i64(ipos))
                 .push_bind(&c.class)
                 .push_bind(&c.namespace)
-                .push_bind(inst.to_string());
+                .push_bind(inst.json());
         },
     );
     execute(tx, statements).await?;

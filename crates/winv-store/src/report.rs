@@ -130,8 +130,9 @@ pub(crate) fn cim_datetime(s: &str) -> String {
     )
 }
 
-pub(crate) fn first<'a>(inv: &'a Inventory, class: &str) -> Option<&'a Value> {
-    inv.class(class).and_then(<[Value]>::first)
+/// The first instance of `class`, parsed.
+pub(crate) fn first(inv: &Inventory, class: &str) -> Option<Value> {
+    inv.first(class)
 }
 
 /// The DMTF / SMBIOS name of a chassis type (`Win32_SystemEnclosure.ChassisTypes`).
@@ -179,7 +180,7 @@ pub(crate) fn chassis_name(t: i64) -> Option<&'static str> {
 }
 
 pub(crate) fn host(inv: &Inventory) -> HostRow {
-    let Some(cs) = first(inv, "Win32_ComputerSystem") else {
+    let Some(ref cs) = first(inv, "Win32_ComputerSystem") else {
         return HostRow::default();
     };
     HostRow {
@@ -197,7 +198,7 @@ pub(crate) fn operating_system(inv: &Inventory) -> OsRow {
         .iter()
         .find(|(item, _)| item.eq_ignore_ascii_case("os-edition"))
         .and_then(|(_, v)| v.clone());
-    let Some(os) = first(inv, "Win32_OperatingSystem") else {
+    let Some(ref os) = first(inv, "Win32_OperatingSystem") else {
         return OsRow {
             edition,
             ..OsRow::default()
@@ -218,7 +219,7 @@ pub(crate) fn operating_system(inv: &Inventory) -> OsRow {
 
 pub(crate) fn hardware(inv: &Inventory) -> HardwareRow {
     let mut row = HardwareRow::default();
-    if let Some(bios) = first(inv, "Win32_BIOS") {
+    if let Some(ref bios) = first(inv, "Win32_BIOS") {
         row.bios_manufacturer = text(bios, "Manufacturer");
         row.bios_version = text(bios, "SMBIOSBIOSVersion").or_else(|| text(bios, "Version"));
         row.bios_serial = text(bios, "SerialNumber");
@@ -240,7 +241,7 @@ pub(crate) fn hardware(inv: &Inventory) -> HardwareRow {
         row.cores = sum("NumberOfCores");
         row.logical_processors = sum("NumberOfLogicalProcessors");
     }
-    if let Some(enc) = first(inv, "Win32_SystemEnclosure") {
+    if let Some(ref enc) = first(inv, "Win32_SystemEnclosure") {
         let types: Vec<i64> = match prop(enc, "ChassisTypes") {
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_i64).collect(),
             Some(Value::Number(n)) => n.as_i64().into_iter().collect(),
@@ -537,13 +538,13 @@ pub(crate) fn machine(inv: &Inventory, target: &str) -> Option<MachineRow> {
         "Win32_BIOS",
         "Win32_ComputerSystemProduct",
     ];
-    if !identity.iter().any(|c| inv.class(c).is_some()) {
+    if !identity.iter().any(|c| inv.instances(c).is_some()) {
         return None;
     }
-    let uuid = first(inv, "Win32_ComputerSystemProduct").and_then(|p| text(p, "UUID"));
-    let serial = first(inv, "Win32_BIOS").and_then(|b| text(b, "SerialNumber"));
+    let uuid = first(inv, "Win32_ComputerSystemProduct").and_then(|p| text(&p, "UUID"));
+    let serial = first(inv, "Win32_BIOS").and_then(|b| text(&b, "SerialNumber"));
     let name = first(inv, "Win32_ComputerSystem")
-        .and_then(|c| text(c, "Name"))
+        .and_then(|c| text(&c, "Name"))
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty());
     let (key_kind, key) = if let Some(u) = uuid.as_deref().and_then(usable_uuid) {
@@ -585,7 +586,7 @@ mod tests {
                 .map(|(c, i)| ClassInstances {
                     class: c.to_string(),
                     namespace: "root\\cimv2".into(),
-                    instances: i,
+                    instances: i.into_iter().map(Into::into).collect(),
                 })
                 .collect(),
             ..Inventory::default()
@@ -809,7 +810,7 @@ mod tests {
         i.classes.push(ClassInstances {
             class: "Win32_ComputerSystem".into(),
             namespace: "root\\cimv2".into(),
-            instances: vec![json!({"__CLASS": "Win32_ComputerSystem", "Name": null})],
+            instances: vec![json!({"__CLASS": "Win32_ComputerSystem", "Name": null}).into()],
         });
         let id = machine(&i, "pc").unwrap();
         assert_eq!(id.addresses.as_deref(), Some("10.0.0.5,fe80::1"));

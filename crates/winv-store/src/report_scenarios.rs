@@ -67,7 +67,7 @@ fn find_row<'a>(rows: &'a mut [SqlInstanceRow], name: &str) -> Option<&'a mut Sq
 /// WMI gives wins over the registry's.
 pub(crate) fn sql_instances(inv: &Inventory) -> Vec<SqlInstanceRow> {
     let mut rows: Vec<SqlInstanceRow> = Vec::new();
-    for r in inv.class(SQL_REGISTRY_ITEM).unwrap_or_default() {
+    for r in &inv.class(SQL_REGISTRY_ITEM).unwrap_or_default() {
         let Some(name) = trimmed(r, "name") else {
             continue;
         };
@@ -86,7 +86,7 @@ pub(crate) fn sql_instances(inv: &Inventory) -> Vec<SqlInstanceRow> {
         });
     }
     let mut wmi_seen: Vec<String> = Vec::new();
-    for s in inv.class("SqlService").unwrap_or_default() {
+    for s in &inv.class("SqlService").unwrap_or_default() {
         if int(s, "SQLServiceType") != Some(SQL_ENGINE) {
             continue;
         }
@@ -118,7 +118,7 @@ pub(crate) fn sql_instances(inv: &Inventory) -> Vec<SqlInstanceRow> {
         row.service_account = trimmed(s, "StartName").or(row.service_account.take());
         wmi_seen.push(service);
     }
-    for p in inv.class("SqlServiceAdvancedProperty").unwrap_or_default() {
+    for p in &inv.class("SqlServiceAdvancedProperty").unwrap_or_default() {
         if int(p, "SqlServiceType") != Some(SQL_ENGINE) {
             continue;
         }
@@ -198,12 +198,13 @@ fn is_guest(vm: &Value) -> bool {
 /// The platform, from the computer system and the BIOS; `None` when neither
 /// `Win32_ComputerSystem` nor `Win32_BIOS` was collected.
 pub(crate) fn platform(inv: &Inventory) -> Option<PlatformRow> {
-    let cs = first(inv, "Win32_ComputerSystem");
-    let bios = first(inv, "Win32_BIOS");
+    let cs = &first(inv, "Win32_ComputerSystem");
+    let bios = &first(inv, "Win32_BIOS");
     if cs.is_none() && bios.is_none() {
         return None;
     }
-    let get = |v: Option<&Value>, name: &str| v.and_then(|o| text(o, name)).unwrap_or_default();
+    let get =
+        |v: &Option<Value>, name: &str| v.as_ref().and_then(|o| text(o, name)).unwrap_or_default();
     let facts = MachineFacts {
         manufacturer: get(cs, "Manufacturer"),
         model: get(cs, "Model"),
@@ -227,7 +228,7 @@ pub(crate) fn platform(inv: &Inventory) -> Option<PlatformRow> {
     Some(PlatformRow {
         platform: p.as_str(),
         is_virtual: p.is_virtual(),
-        hypervisor_present: cs.and_then(|c| boolean(c, "HypervisorPresent")),
+        hypervisor_present: cs.as_ref().and_then(|c| boolean(c, "HypervisorPresent")),
         physical_host,
         guests: inv
             .class("Msvm_ComputerSystem")
@@ -346,7 +347,7 @@ pub(crate) struct CoreLicenceRow {
 /// Whether the operating system is a Windows Server: `ProductType` 2 (domain
 /// controller) or 3 (server), else a caption that says so.
 fn is_server(inv: &Inventory) -> bool {
-    let Some(os) = first(inv, "Win32_OperatingSystem") else {
+    let Some(ref os) = first(inv, "Win32_OperatingSystem") else {
         return false;
     };
     match int(os, "ProductType") {
@@ -394,7 +395,7 @@ mod tests {
                 .map(|(c, i)| ClassInstances {
                     class: c.to_string(),
                     namespace: "root\\cimv2".into(),
-                    instances: i,
+                    instances: i.into_iter().map(Into::into).collect(),
                 })
                 .collect(),
             ..Inventory::default()

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::{json, Value};
 use winv_engine::{
     AttemptRecord, ClassInstances, ClassOutcome, ClassResult, ComputerResult, DeniedBy, Failure,
-    Inventory, SoftwareRow, Status,
+    Instance, Inventory, SoftwareRow, Status,
 };
 use winv_kb::{Category, Phase};
 use winv_testsuite::pg::PgServer;
@@ -120,7 +120,7 @@ fn realistic_inventory(host: &str, services: usize) -> Inventory {
     let class = |name: &str, instances: Vec<Value>| ClassInstances {
         class: name.into(),
         namespace: "root\\cimv2".into(),
-        instances,
+        instances: instances.into_iter().map(Instance::from).collect(),
     };
     Inventory {
         classes: vec![
@@ -154,6 +154,13 @@ fn realistic_inventory(host: &str, services: usize) -> Inventory {
             ("product-id".into(), None),
         ],
     }
+}
+
+/// Sets `key` of a collected instance to `v`.
+fn set(i: &mut Instance, key: &str, v: Value) {
+    let mut o = i.value();
+    o[key] = v;
+    *i = Instance::new(&o);
 }
 
 fn class_results(names: &[&str], attempt: u32) -> Vec<ClassResult> {
@@ -246,8 +253,11 @@ fn full_result() -> ComputerResult {
         message: "call failed \"quoted\" 'text' ünïcode".into(),
     };
     let mut inventory = realistic_inventory("full", 5);
-    inventory.classes[0].instances[0]["Weird"] =
-        json!({"nested": [1, 2.5, null, true, "x"], "big": u64::MAX, "neg": -5});
+    set(
+        &mut inventory.classes[0].instances[0],
+        "Weird",
+        json!({"nested": [1, 2.5, null, true, "x"], "big": u64::MAX, "neg": -5}),
+    );
     ComputerResult {
         target: "full.lab.example".into(),
         address: Some(IpAddr::V6("fe80::1".parse().unwrap())),
@@ -474,7 +484,7 @@ async fn computers_saved_together_land_alone_when_one_cannot(db: &TestDb) {
         .iter_mut()
         .find(|c| c.class == "Win32_Service")
         .unwrap();
-    svc.instances[1]["Name"] = json!("Poison");
+    set(&mut svc.instances[1], "Name", json!("Poison"));
     let batch = vec![
         inventoried(&t[0], 3),
         failed(&t[1], Status::RpcServerUnavailable),
@@ -536,14 +546,14 @@ async fn strings_with_nul_characters_are_saved(db: &TestDb) {
         .unwrap();
     let mut r = inventoried(t, 2);
     r.inventory.software[0].name = "Bad\0Name".into();
-    r.inventory.classes[0].instances[0]["Model"] = json!("R7\u{0}40");
+    set(&mut r.inventory.classes[0].instances[0], "Model", json!("R7\u{0}40"));
     r.classes[0].class = "Win32_ComputerSystem".into();
     store.save_computer(run, &r).await.unwrap();
     let back = store.computer(run, t).await.unwrap().unwrap();
     if store.location().is_postgres() {
         assert_eq!(back.inventory.software[0].name, "Bad\u{FFFD}Name");
         assert_eq!(
-            back.inventory.classes[0].instances[0]["Model"],
+            back.inventory.classes[0].instances[0].value()["Model"],
             "R7\u{FFFD}40"
         );
         assert_eq!(back.classes, r.classes);
@@ -958,11 +968,19 @@ async fn computer_list_filters_agree_with_the_results(db: &TestDb) {
                 r.inventory.software.push(dup);
             }
             if i % 3 == 0 {
-                r.inventory.classes[1].instances[0]["Caption"] = json!("Microsoft Windows 11 Pro");
+                set(
+                    &mut r.inventory.classes[1].instances[0],
+                    "Caption",
+                    json!("Microsoft Windows 11 Pro"),
+                );
             }
             if i % 5 == 0 {
                 // A host name that is not the target's: found by the name only.
-                r.inventory.classes[0].instances[0]["Name"] = json!(format!("FINANCE-{i}"));
+                set(
+                    &mut r.inventory.classes[0].instances[0],
+                    "Name",
+                    json!(format!("FINANCE-{i}")),
+                );
             }
             r
         };
@@ -976,7 +994,7 @@ async fn computer_list_filters_agree_with_the_results(db: &TestDb) {
             .classes
             .iter()
             .find(|c| c.class == class)
-            .and_then(|c| c.instances[0][name].as_str().map(str::to_string))
+            .and_then(|c| c.instances[0].value()[name].as_str().map(str::to_string))
     };
     let caption = |r: &ComputerResult| prop(r, "Win32_OperatingSystem", "Caption");
     let host_name =
@@ -1078,7 +1096,7 @@ async fn report_tables_are_filled_from_realistic_instances(db: &TestDb) {
     });
     for c in &mut inc.inventory.classes {
         if c.class == "Win32_Processor" {
-            c.instances = vec![json!({"__CLASS": "Win32_Processor", "Name": null})];
+            c.instances = vec![json!({"__CLASS": "Win32_Processor", "Name": null}).into()];
         }
     }
     inc.inventory.registry_values.clear();

@@ -753,7 +753,9 @@ fn every_status_from_network_faults_dns_and_simulated_hosts() {
         );
         assert_eq!(r.credential.as_deref(), Some("LAB\\admin"), "{t}");
         assert_eq!(
-            r.inventory.class("Win32_OperatingSystem").map(<[_]>::len),
+            r.inventory
+                .instances("Win32_OperatingSystem")
+                .map(<[_]>::len),
             Some(1),
             "{t}"
         );

@@ -1002,23 +1002,30 @@ fn proxied(
         .enable_all()
         .build()
         .unwrap();
-    let (sim, _) = rt
-        .block_on(serve_one_host(upstream, "", PW_ENV, PASSWORD, 61))
-        .unwrap();
     let route = Route {
         listen: listen.parse().unwrap(),
         upstream: upstream.parse().unwrap(),
         behaviour: b,
     };
-    let proxy = rt
-        .block_on(ResealProxy::start(
+    // The proxy listens on the upstream's dynamic port (the OXID bindings name it), which
+    // the system chose on another address: a socket of another test on the wildcard
+    // address can hold that number here. Then another upstream, with another port.
+    let mut tries = 0;
+    loop {
+        let (sim, _) = rt
+            .block_on(serve_one_host(upstream, "", PW_ENV, PASSWORD, 61))
+            .unwrap();
+        match rt.block_on(ResealProxy::start(
             &[route],
             sim.epm_port,
             sim.dynamic_port,
             PASSWORD,
-        ))
-        .unwrap();
-    (proxy.epm_port, rt, sim, proxy)
+        )) {
+            Ok(proxy) => return (proxy.epm_port, rt, sim, proxy),
+            Err(e) if tries < 5 && format!("{e:#}").contains("in use") => tries += 1,
+            Err(e) => panic!("proxy at {listen}: {e:#}"),
+        }
+    }
 }
 
 fn count(c: &std::sync::atomic::AtomicU64) -> u64 {

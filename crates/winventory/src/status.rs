@@ -1170,7 +1170,7 @@ mod tests {
             r.inventory.classes.push(winv_engine::ClassInstances {
                 class: "Win32_ComputerSystem".into(),
                 namespace: "root\\cimv2".into(),
-                instances: vec![json!({"__CLASS": "Win32_ComputerSystem", "Name": n})],
+                instances: vec![json!({"__CLASS": "Win32_ComputerSystem", "Name": n}).into()],
             });
         }
         for (class, code_name) in missing {

@@ -163,8 +163,8 @@ fn run_data(db: &Path, run: i64) -> RunData {
             let c = store.computer(run, &r.target).await.unwrap().unwrap();
             if let Some(b) = c
                 .inventory
-                .class("Win32_OperatingSystem")
-                .and_then(|os| os.first())
+                .first("Win32_OperatingSystem")
+                .as_ref()
                 .and_then(|os| os.get("BuildNumber"))
                 .and_then(Value::as_str)
             {

@@ -41,6 +41,11 @@ const ATTEMPT_BUDGET_S: u64 = 40;
 const CALL_TIMEOUT_S: u64 = 5;
 const CONNECT_TIMEOUT_S: u64 = 2;
 const RETRY_DELAY_S: u64 = 1;
+/// The scan's memory for query results, MiB: at 32 computers the least share there is
+/// (2 MiB each, `winv_engine::MIN_RESULT_SHARE`), so an endless enumeration of rows of
+/// about 300 octets of JSON text reaches it in about 110 batches, well within the
+/// attempt's budget.
+const RESULT_MEMORY_MIB: u64 = 64;
 /// What an attempt may take past its budget: the release of references on the way out
 /// (`WmiOptions::release_deadline`, 3 s, which it always gets) and a second of slack.
 const PAST_BUDGET: Duration = Duration::from_secs(3 + 1);
@@ -56,7 +61,7 @@ const KINDS: [(&str, &str); 8] = [
     ),
     // One full batch every 3 s: progress (the call deadline is 5 s), so neither the call
     // deadline nor the watchdog fires, and the query's own budgets are far away (13
-    // batches of 64 rows in the attempt's 40 s: about 1 MiB of the 4 MiB share).
+    // batches of 64 rows in the attempt's 40 s: about 250 KB of the 2 MiB share).
     (
         "slow-endless",
         r#"{ kind = "endless_enumeration", class = "Win32_Service" },
@@ -289,6 +294,7 @@ fn scan(dir: &Path, targets: &Path, db: &Path, port: u16, concurrency: u64) -> C
         .args(["--port", &port.to_string(), "--json", "--rate", "0"])
         .args(["--concurrency", &concurrency.to_string()])
         .args(["--attempt-budget", &ATTEMPT_BUDGET_S.to_string()])
+        .args(["--result-memory", &RESULT_MEMORY_MIB.to_string()])
         .args(["--connect-timeout", &CONNECT_TIMEOUT_S.to_string()])
         .args(["--call-timeout", &CALL_TIMEOUT_S.to_string()])
         .args(["--retry-delay", &RETRY_DELAY_S.to_string()])

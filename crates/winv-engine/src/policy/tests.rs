@@ -79,7 +79,7 @@ fn dcom_denied() -> Failure {
 
 fn collected() -> StepOutcome<ItemOutcome> {
     StepOutcome::Done(ItemOutcome::Collected(Collected::Instances(vec![
-        serde_json::json!({"__CLASS": "X"}),
+        serde_json::json!({"__CLASS": "X"}).into(),
     ])))
 }
 
@@ -750,7 +750,7 @@ fn the_namespace_a_pattern_chose_is_recorded() {
     let mut c = with_items(vec![scenario_item("SqlService", pattern)], &clock);
     let got = StepOutcome::Done(ItemOutcome::Collected(Collected::InstancesIn {
         namespace: used.into(),
-        instances: vec![serde_json::json!({"ServiceName": "MSSQLSERVER"})],
+        instances: vec![serde_json::json!({"ServiceName": "MSSQLSERVER"}).into()],
     }));
     let a = run_once(&mut c, &mut clock, vec![got]);
     let r = finished(c.settle(end_of(a), false, clock.tick(1)));
@@ -781,7 +781,9 @@ fn a_registry_table_is_stored_under_its_name_and_an_absent_list_key_is_not_prese
     let a = run_once(
         &mut c,
         &mut clock,
-        vec![StepOutcome::Done(ItemOutcome::Collected(Collected::Table(rows.clone())))],
+        vec![StepOutcome::Done(ItemOutcome::Collected(Collected::Table(
+            rows.iter().map(Instance::new).collect(),
+        )))],
     );
     let r = finished(c.settle(end_of(a), false, clock.tick(1)));
     assert_eq!(r.status, Status::Inventoried);

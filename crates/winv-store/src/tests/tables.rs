@@ -4,9 +4,11 @@
 //! test runs on SQLite and on a throwaway PostgreSQL.
 
 use serde_json::{json, Value};
-use winv_engine::{AttemptRecord, ClassInstances, ClassOutcome, ComputerResult, Inventory, Status};
+use winv_engine::{
+    AttemptRecord, ClassInstances, ClassOutcome, ComputerResult, Instance, Inventory, Status,
+};
 
-use super::{failed, failure, inventoried, on_both, one, CellsExt, TestDb};
+use super::{failed, failure, inventoried, on_both, one, set, CellsExt, TestDb};
 use crate::{InFlightChange, InFlightRow, Store};
 
 const GOOD_UUID: &str = "4C4C4544-0042-3510-8048-B4C04F4E3132";
@@ -15,7 +17,7 @@ fn class(name: &str, instances: Vec<Value>) -> ClassInstances {
     ClassInstances {
         class: name.into(),
         namespace: "root\\cimv2".into(),
-        instances,
+        instances: instances.into_iter().map(Instance::from).collect(),
     }
 }
 
@@ -33,8 +35,8 @@ fn identify(inv: &mut Inventory, uuid: Option<&str>, serial: &str, name: &str) {
     });
     for c in &mut inv.classes {
         match c.class.as_str() {
-            "Win32_ComputerSystem" => c.instances[0]["Name"] = json!(name),
-            "Win32_BIOS" => c.instances[0]["SerialNumber"] = json!(serial),
+            "Win32_ComputerSystem" => set(&mut c.instances[0], "Name", json!(name)),
+            "Win32_BIOS" => set(&mut c.instances[0], "SerialNumber", json!(serial)),
             _ => {}
         }
     }
