@@ -1453,8 +1453,8 @@ pub(crate) fn kept(o: &winv_wmio::Object) -> Option<(Instance, usize)> {
 }
 
 /// Runs `wql` in `namespace`, keeping each instance as JSON text as its batch arrives (a
-/// decoded instance carries its whole class definition, ten times its JSON): the query's
-/// octet budget counts the text held. Returns the instances and their octets.
+/// decoded batch, its values and the classes they share, is several times that text): the
+/// query's octet budget counts the text held. Returns the instances and their octets.
 async fn query_json(
     client: &mut WmiClient,
     namespace: &str,

@@ -130,11 +130,6 @@ pub(crate) fn cim_datetime(s: &str) -> String {
     )
 }
 
-/// The first instance of `class`, parsed.
-pub(crate) fn first(inv: &Inventory, class: &str) -> Option<Value> {
-    inv.first(class)
-}
-
 /// The DMTF / SMBIOS name of a chassis type (`Win32_SystemEnclosure.ChassisTypes`).
 pub(crate) fn chassis_name(t: i64) -> Option<&'static str> {
     const NAMES: [&str; 36] = [
@@ -180,7 +175,7 @@ pub(crate) fn chassis_name(t: i64) -> Option<&'static str> {
 }
 
 pub(crate) fn host(inv: &Inventory) -> HostRow {
-    let Some(ref cs) = first(inv, "Win32_ComputerSystem") else {
+    let Some(ref cs) = inv.first("Win32_ComputerSystem") else {
         return HostRow::default();
     };
     HostRow {
@@ -198,7 +193,7 @@ pub(crate) fn operating_system(inv: &Inventory) -> OsRow {
         .iter()
         .find(|(item, _)| item.eq_ignore_ascii_case("os-edition"))
         .and_then(|(_, v)| v.clone());
-    let Some(ref os) = first(inv, "Win32_OperatingSystem") else {
+    let Some(ref os) = inv.first("Win32_OperatingSystem") else {
         return OsRow {
             edition,
             ..OsRow::default()
@@ -219,7 +214,7 @@ pub(crate) fn operating_system(inv: &Inventory) -> OsRow {
 
 pub(crate) fn hardware(inv: &Inventory) -> HardwareRow {
     let mut row = HardwareRow::default();
-    if let Some(ref bios) = first(inv, "Win32_BIOS") {
+    if let Some(ref bios) = inv.first("Win32_BIOS") {
         row.bios_manufacturer = text(bios, "Manufacturer");
         row.bios_version = text(bios, "SMBIOSBIOSVersion").or_else(|| text(bios, "Version"));
         row.bios_serial = text(bios, "SerialNumber");
@@ -241,7 +236,7 @@ pub(crate) fn hardware(inv: &Inventory) -> HardwareRow {
         row.cores = sum("NumberOfCores");
         row.logical_processors = sum("NumberOfLogicalProcessors");
     }
-    if let Some(ref enc) = first(inv, "Win32_SystemEnclosure") {
+    if let Some(ref enc) = inv.first("Win32_SystemEnclosure") {
         let types: Vec<i64> = match prop(enc, "ChassisTypes") {
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_i64).collect(),
             Some(Value::Number(n)) => n.as_i64().into_iter().collect(),
@@ -541,9 +536,14 @@ pub(crate) fn machine(inv: &Inventory, target: &str) -> Option<MachineRow> {
     if !identity.iter().any(|c| inv.instances(c).is_some()) {
         return None;
     }
-    let uuid = first(inv, "Win32_ComputerSystemProduct").and_then(|p| text(&p, "UUID"));
-    let serial = first(inv, "Win32_BIOS").and_then(|b| text(&b, "SerialNumber"));
-    let name = first(inv, "Win32_ComputerSystem")
+    let uuid = inv
+        .first("Win32_ComputerSystemProduct")
+        .and_then(|p| text(&p, "UUID"));
+    let serial = inv
+        .first("Win32_BIOS")
+        .and_then(|b| text(&b, "SerialNumber"));
+    let name = inv
+        .first("Win32_ComputerSystem")
         .and_then(|c| text(&c, "Name"))
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty());

@@ -8,7 +8,7 @@ use serde_json::Value;
 use winv_engine::scenario::{self, MachineFacts, WINDOWS_SERVER_CORE_RULE};
 use winv_engine::Inventory;
 
-use crate::report::{boolean, first, int, text, trimmed};
+use crate::report::{boolean, int, text, trimmed};
 
 /// The registry table of the `sql` profile (`registry:sql-instances`).
 const SQL_REGISTRY_ITEM: &str = "registry:sql-instances";
@@ -198,8 +198,8 @@ fn is_guest(vm: &Value) -> bool {
 /// The platform, from the computer system and the BIOS; `None` when neither
 /// `Win32_ComputerSystem` nor `Win32_BIOS` was collected.
 pub(crate) fn platform(inv: &Inventory) -> Option<PlatformRow> {
-    let cs = &first(inv, "Win32_ComputerSystem");
-    let bios = &first(inv, "Win32_BIOS");
+    let cs = &inv.first("Win32_ComputerSystem");
+    let bios = &inv.first("Win32_BIOS");
     if cs.is_none() && bios.is_none() {
         return None;
     }
@@ -347,7 +347,7 @@ pub(crate) struct CoreLicenceRow {
 /// Whether the operating system is a Windows Server: `ProductType` 2 (domain
 /// controller) or 3 (server), else a caption that says so.
 fn is_server(inv: &Inventory) -> bool {
-    let Some(ref os) = first(inv, "Win32_OperatingSystem") else {
+    let Some(ref os) = inv.first("Win32_OperatingSystem") else {
         return false;
     };
     match int(os, "ProductType") {
