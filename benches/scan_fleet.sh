@@ -25,6 +25,8 @@
 #      BENCH_KEEP=DIR (keep the fleet, JSON lines and databases there), BENCH_PERF=FILE (profile
 #      the full scan with perf into FILE; benches/profile_groups.py groups it; BENCH_PERF_CALLS=fp
 #      with the callers, from a build with frame pointers),
+#      BENCH_HEAPTRACK=FILE (the full scan under heaptrack into FILE.zst, from a build with
+#      `--features system-allocator`: heaptrack sees glibc's malloc, not mimalloc),
 #      BENCH_NETEM="delay 10ms loss 0.5%" (a WAN: netem on the namespace's loopback, which
 #      every packet of both directions crosses, so the round trip is twice the delay),
 #      BENCH_LATENCY_MS=20 (a WAN without netem: the simulator sends each answer that long
@@ -108,6 +110,9 @@ scan() {
         calls=()
         [[ -n ${BENCH_PERF_CALLS:-} ]] && calls=(--call-graph "$BENCH_PERF_CALLS")
         cmd=(perf record -q -F 499 "${calls[@]}" -o "$BENCH_PERF" -- "${cmd[@]}")
+    fi
+    if [[ -n ${BENCH_HEAPTRACK:-} && $2 == scan ]]; then
+        cmd=(heaptrack -o "$BENCH_HEAPTRACK" "${cmd[@]}")
     fi
     echo "# ${cmd[*]}" | sed "s|$WORK/||g"
     python3 benches/scan_stats.py run "$WORK/$2.json" -- "${cmd[@]}"

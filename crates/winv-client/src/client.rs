@@ -56,11 +56,12 @@ pub struct WmiOptions {
     /// results are a few thousand rows (installed products, hotfixes, services).
     pub max_results: usize,
     /// Most octets the decoded objects of one query may hold in memory before it fails
-    /// (default 32 MiB), as estimated from each object (its class definition, which every
-    /// decoded instance carries, and its values). The bound on memory that counts,
-    /// whatever the rows' size: a Win32_Service row holds about 10 KiB decoded (for
-    /// 450 octets on the wire), so 32 MiB is about 3 000 such rows, or 4 000 of
-    /// Win32_Product (the largest inventory result on big servers is a few thousand rows).
+    /// (default 32 MiB), as estimated from each object (`held_estimate`: the object, its
+    /// values with their heap blocks, and its class, counted for each instance although
+    /// the instances of a batch share one: the margin for what the values take beyond
+    /// their bytes). The bound on memory that counts, whatever the rows' size; the largest
+    /// inventory results on big servers are a few thousand rows (installed products,
+    /// hotfixes, services).
     pub max_result_bytes: usize,
     /// Longest one enumeration may run, from its first `Next` (default 10 minutes:
     /// `Win32_Product`, the slowest class, takes minutes on a large server). Ends a server
@@ -543,56 +544,55 @@ impl WmiClient {
         method_out(resp, st)
     }
 
-    /// [`Self::exec_method_in`] of `path` once per `(method, in-parameters)`, the calls
-    /// made at once over the session's connections ([`crate::lanes`]): one result per
-    /// call, in order, each what [`Self::exec_method_in`] would have returned.
-    pub async fn exec_methods_in(
+    /// [`Self::exec_method_in`] of `path` for calls `0..n`, made at once over the session's
+    /// connections ([`crate::lanes`]): call `i`'s method and in-parameters come from
+    /// `input(i)` when a connection takes it, and its result (what [`Self::exec_method_in`]
+    /// would have returned) goes to `keep(i, result)` as soon as it is decoded; returns
+    /// what `keep` made of each, in order. A batch of registry reads holds neither every
+    /// request nor every decoded answer at once: only those on the wire, and what `keep`
+    /// takes of the rest.
+    pub async fn exec_methods_in<'m, T, I, K>(
         &mut self,
         namespace: &str,
         path: &str,
-        calls: Vec<(&str, Instance)>,
-    ) -> Vec<Result<Option<Instance>, ClientError>> {
+        n: usize,
+        input: I,
+        keep: K,
+    ) -> Vec<T>
+    where
+        T: Send,
+        I: Fn(usize) -> Result<(&'m str, Instance), ClientError> + Sync,
+        K: Fn(usize, Result<Option<Instance>, ClientError>) -> T + Sync,
+    {
         let st = Stage::ExecMethod;
-        let n = calls.len();
         let services = match self.services(namespace).await {
             Ok(s) => s,
-            Err(e) => return crate::lanes::first_error(e, n, st),
+            Err(e) => {
+                let first = crate::lanes::first_error(e, n, st).into_iter();
+                return first.enumerate().map(|(i, r)| keep(i, r)).collect();
+            }
         };
-        let mut stubs = Vec::with_capacity(n);
-        let mut encoded = Vec::with_capacity(n);
-        for (method, inp) in calls {
-            let r = winv_wmio::encode_encoding_unit(&Object::from_instance(inp))
+        let stub = |i: usize| {
+            let (method, inp) = input(i)?;
+            let unit = winv_wmio::encode_encoding_unit(&Object::from_instance(inp))
+                .map_err(|e| ClientError::decode_at(st, e))?;
+            let ptr = winv_wmi::marshal::class_object_to_pointer(&unit)
+                .map_err(|e| ClientError::decode_at(st, e))?;
+            ExecMethodRequest::new(orpc_this(), path, method, Some(ptr))
+                .encode()
                 .map_err(|e| ClientError::decode_at(st, e))
-                .and_then(|unit| {
-                    winv_wmi::marshal::class_object_to_pointer(&unit)
-                        .map_err(|e| ClientError::decode_at(st, e))
-                })
-                .and_then(|ptr| {
-                    ExecMethodRequest::new(orpc_this(), path, method, Some(ptr))
-                        .encode()
-                        .map_err(|e| ClientError::decode_at(st, e))
-                });
-            // The answers come back in the order of the stubs that were encoded.
-            encoded.push(r.map(|stub| stubs.push(stub)));
-        }
-        let mut answers = self
-            .services_calls(st, ExecMethodRequest::OPNUM, services, &stubs)
-            .await
-            .into_iter();
-        encoded
-            .into_iter()
-            .map(|e| {
-                let resp = e.and_then(|_| {
-                    answers.next().unwrap_or_else(|| {
-                        Err(ClientError::new(st, Cause::Protocol("no answer".into())))
-                    })
-                })?;
+        };
+        let answer = |i: usize, resp: Result<Vec<u8>, ClientError>| {
+            let out = resp.and_then(|resp| {
                 let answer =
                     ExecMethodResponse::decode(&resp).map_err(|e| ClientError::decode_at(st, e))?;
                 check_hresult(st, answer.hresult)?;
                 method_out(answer, st)
-            })
-            .collect()
+            });
+            keep(i, out)
+        };
+        self.services_calls(st, ExecMethodRequest::OPNUM, services, n, &stub, &answer)
+            .await
     }
 
     /// Gives back the finished enumerators' references (quietly: a failure only means the
@@ -745,9 +745,18 @@ fn method_out(resp: ExecMethodResponse, st: Stage) -> Result<Option<Instance>, C
     }
 }
 
-/// Octets a decoded object holds in memory, estimated (a lower bound: allocator overhead
-/// is left out): its class definitions, which every decoded instance carries whole, and
-/// its values.
+/// What the allocator spends on one heap block beyond its bytes, counted for each string
+/// and vector of a decoded object (glibc's header and rounding: 8 to 16 octets; mimalloc's
+/// size classes round up as much).
+const BLOCK_OVERHEAD: usize = 16;
+
+/// Octets a decoded object holds in memory, estimated: the object itself (and its room in
+/// the vector of results), its values (each string and array a heap block,
+/// [`BLOCK_OVERHEAD`] each), its decoration, and its class definitions, counted for every
+/// instance although the instances of one class part share one (`Arc<ClassDef>`): their
+/// values take more than this counts of them, and the class is the margin. Measured: with
+/// a shared class counted once, the default 32 MiB let an endless enumeration of
+/// `Win32_Service` grow `winventory query` to 78 MiB resident (tests/hostile.rs allows 64).
 fn held_estimate(o: &Object) -> usize {
     use std::mem::size_of;
     fn value(v: &winv_wmio::Value) -> usize {
@@ -755,8 +764,10 @@ fn held_estimate(o: &Object) -> usize {
             + match v {
                 winv_wmio::Value::String(s)
                 | winv_wmio::Value::DateTime(s)
-                | winv_wmio::Value::Reference(s) => s.len(),
-                winv_wmio::Value::Array(_, items) => items.iter().map(value).sum(),
+                | winv_wmio::Value::Reference(s) => s.len() + BLOCK_OVERHEAD,
+                winv_wmio::Value::Array(_, items) => {
+                    BLOCK_OVERHEAD + items.iter().map(value).sum::<usize>()
+                }
                 winv_wmio::Value::Object(o) => held_estimate(o),
                 _ => 0,
             }
@@ -788,18 +799,26 @@ fn held_estimate(o: &Object) -> usize {
                 .sum::<usize>()
             + c.methods.len() * size_of::<winv_wmio::Method>()
     }
-    match &o.kind {
-        ObjectKind::Instance(i) => {
-            class(&i.class)
-                + i.values.iter().map(slot).sum::<usize>()
-                + quals(&i.qualifiers)
-                + i.property_qualifiers
-                    .iter()
-                    .map(|(n, q)| n.len() + quals(q))
-                    .sum::<usize>()
+    // Three times the object: the vector of results it lands in grows by doubling, and
+    // while it moves the old and the new vectors are both held.
+    let object = 3 * size_of::<Object>()
+        + o.decoration.as_ref().map_or(0, |d| {
+            d.server.len() + d.namespace.len() + 2 * BLOCK_OVERHEAD
+        });
+    object
+        + match &o.kind {
+            ObjectKind::Instance(i) => {
+                class(&i.class)
+                    + BLOCK_OVERHEAD
+                    + i.values.iter().map(slot).sum::<usize>()
+                    + quals(&i.qualifiers)
+                    + i.property_qualifiers
+                        .iter()
+                        .map(|(n, q)| n.len() + quals(q))
+                        .sum::<usize>()
+            }
+            ObjectKind::Class { parent, current } => class(parent) + class(current),
         }
-        ObjectKind::Class { parent, current } => class(parent) + class(current),
-    }
 }
 
 /// Whether the server answered (an HRESULT, a fault): the connection stays in step.
@@ -863,5 +882,31 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.stage(), Stage::Connect135);
         assert!(matches!(e.cause(), Cause::Resolve { .. }), "{e}");
+    }
+
+    /// The octet budget counts each instance with its class (shared or not: the margin
+    /// for what its values take beyond their bytes) and each string with its block.
+    #[test]
+    fn an_instance_is_counted_with_its_class_and_its_strings() {
+        use winv_wmio::{CimBase, CimType, Qualifier, Value};
+        let class = ClassDef::new("Win32_Service", &["CIM_Service"])
+            .with_qualifier(Qualifier::new(
+                "Description",
+                Value::String("x".repeat(2000)),
+            ))
+            .with_property("Name", CimType::scalar(CimBase::String), Vec::new());
+        let first = Instance::new(class);
+        let mut second = first.clone();
+        second.set("Name", Value::String("s".repeat(500))).unwrap();
+        let object = |i: &Instance| Object {
+            decoration: None,
+            kind: ObjectKind::Instance(i.clone()),
+        };
+        let (a, b) = (
+            held_estimate(&object(&first)),
+            held_estimate(&object(&second)),
+        );
+        assert!(a > 2000, "the class's qualifier is held: {a}");
+        assert!(b >= a + 500 + BLOCK_OVERHEAD, "the name: {a} -> {b}");
     }
 }

@@ -147,40 +147,56 @@ impl WmiClient {
         }
     }
 
-    /// Calls `opnum` of `IWbemServices` on `ipid` once per stub, spread over the first
-    /// connection and the lanes ([`over_lines`]). Returns each call's response
-    /// stub (or error at `stage`), in the stubs' order.
-    pub(crate) async fn services_calls(
+    /// Calls `opnum` of `IWbemServices` on `ipid` for calls `0..n`, spread over the first
+    /// connection and the lanes ([`over_lines`]): call `i`'s request stub is `stub(i)`,
+    /// made when a connection takes it (a stub that cannot be made is that call's error,
+    /// and its connection stays in step), and its response stub (or error at `stage`) goes
+    /// to `answer(i, ..)` as it arrives. Returns what `answer` made of each, in order.
+    pub(crate) async fn services_calls<T: Send>(
         &mut self,
         stage: Stage,
         opnum: u16,
         ipid: Uuid,
-        stubs: &[Vec<u8>],
-    ) -> Vec<Result<Vec<u8>, ClientError>> {
-        if stubs.is_empty() {
+        n: usize,
+        stub: &(dyn Fn(usize) -> Result<Vec<u8>, ClientError> + Sync),
+        answer: &(dyn Fn(usize, Result<Vec<u8>, ClientError>) -> T + Sync),
+    ) -> Vec<T> {
+        if n == 0 {
             return Vec::new();
         }
         if let Err(e) = self.line().context(IWBEMSERVICES, stage).await {
-            return first_error(e, stubs.len(), stage);
+            let first = first_error(e, n, stage).into_iter();
+            return first.enumerate().map(|(i, r)| answer(i, r)).collect();
         }
-        // Every call ends in `done`, made or "not made".
-        let results: Mutex<Vec<_>> = Mutex::new(stubs.iter().map(|_| Err(unmade(stage))).collect());
-        let done = |i: usize, r| {
+        // Every call ends in `done`, made or "not made" ([`over_lines`]).
+        let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+        let done = |i: usize, r: Result<Result<Vec<u8>, ClientError>, ClientError>| {
+            let made = answer(i, r.and_then(|r| r));
             if let Some(slot) = lock(&results).get_mut(i) {
-                *slot = r;
+                *slot = Some(made);
             }
         };
-        self.open_lanes(stubs.len() - 1).await;
+        self.open_lanes(n - 1).await;
         let lines = self.lines(None);
-        let broken = over_lines(lines, stubs.len(), stage, &done, |mut line, i| async move {
-            let r = line
-                .orpc(stage, IWBEMSERVICES, opnum, ipid, &stubs[i])
-                .await;
+        let broken = over_lines(lines, n, stage, &done, |mut line, i| async move {
+            // The outer result is the connection's; a stub not made leaves it in step.
+            let r = match stub(i) {
+                Ok(request) => line
+                    .orpc(stage, IWBEMSERVICES, opnum, ipid, &request)
+                    .await
+                    .map(Ok),
+                Err(e) => Ok(Err(e)),
+            };
             (line, r)
         })
         .await;
         self.drop_broken(broken);
-        results.into_inner().unwrap_or_else(|p| p.into_inner())
+        let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.unwrap_or_else(|| answer(i, Err(unmade(stage)))))
+            .collect()
     }
 
     /// Runs each of `queries` in `namespace` as [`WmiClient::query_each_in`] does, handing

@@ -145,27 +145,31 @@ struct Call<'a> {
     args: Vec<(&'a str, &'a str)>,
 }
 
-/// The input parameters of `method` of `class`: `hDefKey`, `sSubKeyName` and `args`.
-fn input(
-    class: &ClassDef,
-    method: &str,
-    hive: Hive,
-    path: &str,
-    args: &[(&str, &str)],
-) -> Result<Instance, ClientError> {
+/// The in-parameters' class of `method` of `class` (its `__PARAMETERS` signature), shared
+/// by the inputs of every call of it.
+fn signature(class: &ClassDef, method: &str) -> Result<Arc<ClassDef>, ClientError> {
     let m = class.method_named(method).ok_or_else(|| {
         ClientError::new(
             Stage::Registry,
             Cause::Protocol(format!("StdRegProv has no method {method}")),
         )
     })?;
-    let input = m
-        .input
+    m.input
         .as_deref()
         .and_then(Object::class_def)
-        .cloned()
-        .ok_or_else(|| missing(method, "input signature"))?;
-    let mut inp = Instance::new(input);
+        .map(|c| Arc::new(c.clone()))
+        .ok_or_else(|| missing(method, "input signature"))
+}
+
+/// The input parameters of a method of signature `sig` ([`signature`]): `hDefKey`,
+/// `sSubKeyName` and `args`.
+fn input(
+    sig: &Arc<ClassDef>,
+    hive: Hive,
+    path: &str,
+    args: &[(&str, &str)],
+) -> Result<Instance, ClientError> {
+    let mut inp = Instance::of(Arc::clone(sig));
     let bad = |e: winv_wmio::WmioError| ClientError::decode_at(Stage::Registry, e);
     inp.set("hDefKey", Value::Uint32(hive.code()))
         .map_err(bad)?;
@@ -250,7 +254,7 @@ impl Registry<'_> {
         args: &[(&str, &str)],
     ) -> Result<Instance, ClientError> {
         let class = self.class().await?;
-        let inp = input(&class, method, hive, path, args)?;
+        let inp = input(&signature(&class, method)?, hive, path, args)?;
         let out = self
             .client
             .exec_method_in(STDREGPROV_NAMESPACE, "StdRegProv", method, Some(inp))
@@ -259,29 +263,51 @@ impl Registry<'_> {
     }
 
     /// [`Self::call`] for several calls that do not depend on each other, made at once
-    /// over the session's connections ([`crate::lanes`]): one result per call, in order,
-    /// each what [`Self::call`] would have returned.
-    async fn calls(&mut self, calls: &[Call<'_>]) -> Vec<Result<Instance, ClientError>> {
+    /// over the session's connections ([`crate::lanes`]): call `i`'s result, what
+    /// [`Self::call`] would have returned, goes to `keep` as it arrives, and what `keep`
+    /// makes of it is returned, in order. Each call's input is made when a connection takes
+    /// it, on its method's one signature.
+    async fn calls<T: Send>(
+        &mut self,
+        calls: &[Call<'_>],
+        keep: impl Fn(Result<Instance, ClientError>) -> T + Sync,
+    ) -> Vec<T> {
         let class = match self.class().await {
             Ok(c) => c,
-            Err(e) => return crate::lanes::first_error(e, calls.len(), Stage::Registry),
+            Err(e) => {
+                let first = crate::lanes::first_error(e, calls.len(), Stage::Registry);
+                return first.into_iter().map(keep).collect();
+            }
         };
-        let inputs: Vec<(&str, Instance)> = match calls
-            .iter()
-            .map(|c| Ok((c.method, input(&class, c.method, c.hive, &c.path, &c.args)?)))
-            .collect::<Result<_, ClientError>>()
-        {
-            Ok(v) => v,
-            Err(e) => return crate::lanes::first_error(e, calls.len(), Stage::Registry),
+        // The batch's methods, each with its signature (none: the call's error says why).
+        let mut sigs: Vec<(&str, Option<Arc<ClassDef>>)> = Vec::new();
+        for c in calls {
+            if !sigs.iter().any(|(m, _)| *m == c.method) {
+                sigs.push((c.method, signature(&class, c.method).ok()));
+            }
+        }
+        let make = |i: usize| {
+            let c = calls.get(i).ok_or_else(|| missing("a batch", "call"))?;
+            let known = sigs.iter().find(|(m, _)| *m == c.method);
+            let sig = match known.and_then(|(_, s)| s.as_ref()) {
+                Some(sig) => Arc::clone(sig),
+                None => signature(&class, c.method)?,
+            };
+            Ok((c.method, input(&sig, c.hive, &c.path, &c.args)?))
         };
-        let outs = self
-            .client
-            .exec_methods_in(STDREGPROV_NAMESPACE, "StdRegProv", inputs)
-            .await;
-        outs.into_iter()
-            .zip(calls)
-            .map(|(r, c)| r.and_then(|out| output(c.method, out)))
-            .collect()
+        let answered = |i: usize, r: Result<Option<Instance>, ClientError>| {
+            let method = calls.get(i).map_or("", |c| c.method);
+            keep(r.and_then(|out| output(method, out)))
+        };
+        self.client
+            .exec_methods_in(
+                STDREGPROV_NAMESPACE,
+                "StdRegProv",
+                calls.len(),
+                make,
+                answered,
+            )
+            .await
     }
 
     /// `EnumKey`: the subkey names of `path`.
@@ -454,9 +480,10 @@ impl Registry<'_> {
             .collect();
         // (view, subkey) in the order one after another would read them.
         let mut keys: Vec<(usize, String)> = Vec::new();
-        for (v, r) in self.calls(&views).await.into_iter().enumerate() {
+        let subkeys = |r: Result<Instance, ClientError>| r.map(|out| strings(out.get("sNames")));
+        for (v, r) in self.calls(&views, subkeys).await.into_iter().enumerate() {
             match r {
-                Ok(out) => keys.extend(strings(out.get("sNames")).into_iter().map(|k| (v, k))),
+                Ok(names) => keys.extend(names.into_iter().map(|k| (v, k))),
                 Err(e) if is_not_found(&e) => {}
                 // Later views' keys would only have been read after this one's.
                 Err(e) => return Err(e),
@@ -466,8 +493,8 @@ impl Registry<'_> {
         let names: Vec<Call<'_>> = keys.iter().map(|k| get(&path(k), "DisplayName")).collect();
         let mut named: Vec<(usize, String)> = Vec::new();
         let mut failed_name: Option<(usize, ClientError)> = None;
-        for (i, r) in self.calls(&names).await.into_iter().enumerate() {
-            match optional(r) {
+        for (i, r) in self.calls(&names, optional).await.into_iter().enumerate() {
+            match r {
                 Ok(Some(name)) if !name.trim().is_empty() => named.push((i, name)),
                 Ok(_) => {}
                 Err(e) => {
@@ -481,7 +508,7 @@ impl Registry<'_> {
             .iter()
             .flat_map(|(i, _)| OTHERS.map(|n| get(&path(&keys[*i]), n)))
             .collect();
-        let mut values = self.calls(&rest).await.into_iter().map(optional);
+        let mut values = self.calls(&rest, optional).await.into_iter();
         let mut out = Vec::new();
         for (i, name) in named {
             let mut next = || values.next().unwrap_or(Ok(None));

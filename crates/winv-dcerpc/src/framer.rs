@@ -36,7 +36,11 @@ pub fn next_pdu_len(buf: &[u8], max_pdu: usize) -> Result<Option<usize>> {
 /// A growable receive buffer that yields whole PDUs, [C706] 12.6.3.1. A connection keeps
 /// one for its life: bytes are read straight into its spare capacity ([`PduBuffer::reader`]),
 /// each PDU is copied out once, and the consumed prefix is dropped only before the next read,
-/// so a read that brings several PDUs costs no copy of the ones behind them per PDU.
+/// so a read that brings several PDUs costs no copy of the ones behind them per PDU. Once
+/// every byte is handed out, the buffer gives its memory back, and when it waits for the
+/// rest of a PDU it keeps only the bytes that came: a connection waiting for its next answer
+/// holds none, one between two fragments only the partial one (a scan has about a thousand
+/// connections at once).
 #[derive(Debug, Default)]
 pub struct PduBuffer {
     buf: Vec<u8>,
@@ -72,6 +76,13 @@ impl PduBuffer {
         &mut self.buf
     }
 
+    /// Gives back the room reserved by [`PduBuffer::reader`] that no read filled (a read
+    /// that found nothing after all): the buffer keeps only the bytes it holds.
+    pub fn shrink(&mut self) {
+        self.compact();
+        self.buf.shrink_to_fit();
+    }
+
     fn compact(&mut self) {
         if self.start > 0 {
             self.buf.drain(..self.start);
@@ -89,12 +100,19 @@ impl PduBuffer {
                 let pdu = rest[..n].to_vec();
                 self.start += n;
                 if self.start == self.buf.len() {
-                    self.buf.clear();
+                    // Drained: the memory goes back; the next read reserves its room.
+                    self.buf = Vec::new();
                     self.start = 0;
                 }
                 Ok(Some(pdu))
             }
-            None => Ok(None),
+            None => {
+                // Waiting for the rest of a PDU (or for the next one): hold only the bytes
+                // that came, not the room of the last read (a scan has hundreds of
+                // connections between two fragments of an answer at once).
+                self.shrink();
+                Ok(None)
+            }
         }
     }
 
@@ -175,6 +193,33 @@ mod tests {
             assert!(b.is_empty());
         }
         assert!(b.reader(0).capacity() <= 2 * (16 * 1024 + c.len()));
+    }
+
+    /// Drained, the buffer holds no memory (a connection waiting for an answer keeps
+    /// nothing); with a partial PDU behind the last one handed out, it keeps that.
+    #[test]
+    fn a_drained_buffer_holds_no_memory() {
+        let a = pdu(1, 40);
+        let mut b = PduBuffer::new(DEFAULT_MAX_PDU);
+        b.reader(16 * 1024).extend_from_slice(&a);
+        assert!(b.reader(0).capacity() >= 16 * 1024);
+        assert_eq!(b.next_pdu().unwrap(), Some(a.clone()));
+        assert_eq!(b.reader(0).capacity(), 0);
+        // Room reserved for a read that found nothing goes back.
+        b.reader(16 * 1024);
+        b.shrink();
+        assert_eq!(b.reader(0).capacity(), 0);
+        let mut two = a.clone();
+        two.extend_from_slice(&a[..5]);
+        b.reader(16 * 1024).extend_from_slice(&two);
+        assert_eq!(b.next_pdu().unwrap(), Some(a.clone()));
+        assert_eq!(b.len(), 5);
+        assert_eq!(b.next_pdu().unwrap(), None);
+        let held = b.reader(0).capacity();
+        assert!((5..64).contains(&held), "only the partial PDU: {held}");
+        // The next read gets its room again, and the PDU comes out whole.
+        b.reader(16 * 1024).extend_from_slice(&a[5..]);
+        assert_eq!(b.next_pdu().unwrap(), Some(a));
     }
 
     /// A header announcing more than the cap is refused before its bytes are awaited.

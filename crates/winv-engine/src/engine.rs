@@ -632,6 +632,20 @@ impl Engine {
         self.guard.lock().stats()
     }
 
+    /// A target of a local run as the computer the policy works on, ready from `start`.
+    fn computer(&self, target: String, start: Instant) -> Computer {
+        let items = self.profile.collection();
+        let resolve = self.resolver.is_some();
+        Computer::new(
+            target,
+            items,
+            self.accounts.clone(),
+            self.rules(),
+            resolve,
+            start,
+        )
+    }
+
     /// The numbers of the per-computer policy.
     fn rules(&self) -> Rules {
         Rules {
@@ -664,18 +678,13 @@ impl Engine {
         events: mpsc::Sender<Event>,
         stop: watch::Receiver<bool>,
     ) {
-        let start = Instant::now();
-        let rules = self.rules();
-        let resolve = self.resolver.is_some();
-        let queue: VecDeque<Computer> = targets
-            .into_iter()
-            .map(|t| {
-                let items = self.profile.collection();
-                Computer::new(t, items, self.accounts.clone(), rules, resolve, start)
-            })
-            .collect();
+        let queue = Queue::Local {
+            fresh: targets.into(),
+            start: Instant::now(),
+            waiting: VecDeque::new(),
+        };
         // A local queue cannot fail.
-        let _ = self.drive(Queue::Local(queue), events, stop).await;
+        let _ = self.drive(queue, events, stop).await;
     }
 
     /// Works on the computers of a queue shared with other scanners ([`crate::work`]):
@@ -732,12 +741,25 @@ impl Engine {
                     break;
                 }
                 let jobs: Vec<Computer> = match &mut queue {
-                    Queue::Local(q) => {
-                        let Some(pos) = q.iter().position(|j| j.not_before() <= now) else {
-                            break;
-                        };
-                        let Some(job) = q.remove(pos) else { break };
-                        vec![job]
+                    Queue::Local {
+                        fresh,
+                        start,
+                        waiting,
+                    } => {
+                        // The targets never tried, in order, then the requeued ones whose
+                        // retry time has come (behind them in the queue's order).
+                        if let Some(t) = fresh.pop_front() {
+                            vec![self.computer(t, *start)]
+                        } else {
+                            let Some(pos) = waiting.iter().position(|j| j.not_before() <= now)
+                            else {
+                                break;
+                            };
+                            let Some(job) = waiting.remove(pos) else {
+                                break;
+                            };
+                            vec![job]
+                        }
                     }
                     Queue::Shared {
                         source,
@@ -855,9 +877,14 @@ impl Engine {
             }
         }
         match queue {
-            Queue::Local(mut q) => {
+            Queue::Local {
+                fresh,
+                start,
+                waiting,
+            } => {
                 // Stopped: whatever never ran, or was waiting for a retry, is not completed.
-                for mut c in q.drain(..) {
+                let never = fresh.into_iter().map(|t| self.computer(t, start));
+                for mut c in waiting.into_iter().chain(never) {
                     if let Settled::Finished(r) = c.not_completed(now()) {
                         let _ = events.send(Event::Finished(r)).await;
                     }
@@ -886,8 +913,15 @@ fn claim_threshold(concurrency: usize, running: usize) -> usize {
 
 /// The computers the scheduler works on: a local queue, or a shared one.
 enum Queue<'a> {
-    /// The whole run, in this process.
-    Local(VecDeque<Computer>),
+    /// The whole run, in this process: the targets not tried yet (a computer's state is
+    /// made when it starts: 10,000 waiting targets would otherwise hold 10,000 copies of
+    /// the profile's items), then the computers waiting for a retry.
+    Local {
+        fresh: VecDeque<String>,
+        /// The run's start: when every fresh target became ready.
+        start: Instant,
+        waiting: VecDeque<Computer>,
+    },
     /// Claimed from a source shared with other scanners.
     Shared {
         source: &'a dyn WorkSource,
@@ -904,7 +938,7 @@ impl Queue<'_> {
     /// Nothing more will start.
     fn is_done(&self) -> bool {
         match self {
-            Queue::Local(q) => q.is_empty(),
+            Queue::Local { fresh, waiting, .. } => fresh.is_empty() && waiting.is_empty(),
             Queue::Shared {
                 exhausted, failed, ..
             } => *exhausted || failed.is_some(),
@@ -914,7 +948,7 @@ impl Queue<'_> {
     /// Computers waiting here (a shared queue holds none).
     fn len(&self) -> usize {
         match self {
-            Queue::Local(q) => q.len(),
+            Queue::Local { fresh, waiting, .. } => fresh.len() + waiting.len(),
             Queue::Shared { .. } => 0,
         }
     }
@@ -922,7 +956,8 @@ impl Queue<'_> {
     /// When to try starting again, with `running` of `concurrency` slots taken.
     fn next_start(&self, concurrency: usize, running: usize) -> Option<Instant> {
         match self {
-            Queue::Local(q) => q.iter().map(Computer::not_before).min(),
+            Queue::Local { fresh, start, .. } if !fresh.is_empty() => Some(*start),
+            Queue::Local { waiting, .. } => waiting.iter().map(Computer::not_before).min(),
             Queue::Shared { next_claim, .. } if !self.is_done() => (concurrency - running
                 >= claim_threshold(concurrency, running))
             .then_some(*next_claim),
@@ -934,7 +969,7 @@ impl Queue<'_> {
     /// source with what it carries.
     async fn requeue(&mut self, c: Computer, not_before: Instant) {
         match self {
-            Queue::Local(q) => q.push_back(c),
+            Queue::Local { waiting, .. } => waiting.push_back(c),
             Queue::Shared {
                 source,
                 exhausted,

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::{debug, trace};
 use uuid::Uuid;
@@ -364,7 +364,9 @@ impl RpcConnection {
 
     /// The next PDU, read straight into the connection's receive buffer: no read buffer
     /// of its own lives in this future (a 16 KiB array here made every call's future 34 KB,
-    /// zeroed and moved on each call).
+    /// zeroed and moved on each call). The buffer's room is reserved only once the socket
+    /// is readable, and a drained buffer frees its memory ([`PduBuffer`]): while it waits
+    /// for the server, a connection holds no receive memory.
     async fn read_pdu(&mut self) -> Result<Vec<u8>, RpcError> {
         loop {
             if let Some(pdu) = self.buf.next_pdu()? {
@@ -372,7 +374,17 @@ impl RpcConnection {
             }
             let read = self.deadlines.read;
             let n = with_deadline("read", read, async {
-                Ok(self.stream.read_buf(self.buf.reader(READ_ROOM)).await?)
+                loop {
+                    self.stream.readable().await?;
+                    match self.stream.try_read_buf(self.buf.reader(READ_ROOM)) {
+                        Ok(n) => return Ok(n),
+                        // Readiness can be stale (the last read did not drain the socket,
+                        // so it was never cleared): wait again, without the room reserved
+                        // for this read, which the wait for the server would otherwise hold.
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.buf.shrink(),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             })
             .await?;
             if n == 0 {
@@ -385,6 +397,7 @@ impl RpcConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
     use winv_dcerpc::interfaces::EPM;
 

@@ -172,9 +172,15 @@ impl ClassDef {
 impl Instance {
     /// An instance of `class` with every property `Default` (the class default applies).
     pub fn new(class: ClassDef) -> Instance {
+        Instance::of(Arc::new(class))
+    }
+
+    /// [`Instance::new`] on a class shared with other instances (the in-parameters of many
+    /// calls of one method share its signature).
+    pub fn of(class: Arc<ClassDef>) -> Instance {
         let values = vec![Slot::Default; class.properties.len()];
         Instance {
-            class: Arc::new(class),
+            class,
             values,
             qualifiers: Vec::new(),
             property_qualifiers: Vec::new(),

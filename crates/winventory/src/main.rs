@@ -7,7 +7,9 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 /// mimalloc instead of glibc's allocator: a scan allocates and frees per PDU, per object
 /// and per row from many tasks, and the profile of the fleet benchmark put glibc's
 /// malloc, free and chunk consolidation at about a quarter of the scanner's CPU
-/// (benches/README.md, "profile").
+/// (benches/README.md, "profile"). The `system-allocator` feature keeps glibc's, for heap
+/// profilers that wrap malloc (heaptrack: `BENCH_HEAPTRACK` in benches/scan_fleet.sh).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
