@@ -3,7 +3,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tracing::debug;
@@ -175,15 +176,30 @@ impl fmt::Debug for WmiClient {
     }
 }
 
-pub(crate) fn random_uuid() -> Uuid {
-    let mut b = [0u8; 16];
-    // A failing system RNG leaves a constant causality id, which servers accept.
-    let _ = getrandom::fill(&mut b);
+/// A GUID no other call or enumerator of this process uses: a call's causality id
+/// ([MS-DCOM] 2.2.13.1 `ORPCTHIS.cid`) or a smart enumerator's proxy GUID ([MS-WMI]
+/// 3.1.4.7.1). Both must be unique, neither is a secret: one random base drawn once per
+/// process, its last 48 bits XORed with a counter, costs no system call per call (a
+/// `getrandom` each was 5 system calls a query). The version 4 and variant bits stay set.
+pub(crate) fn fresh_uuid() -> Uuid {
+    static BASE: OnceLock<[u8; 16]> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = BASE.get_or_init(|| {
+        let mut b = [0u8; 16];
+        // A failing system RNG leaves a constant base; the counter still tells calls apart.
+        let _ = getrandom::fill(&mut b);
+        b
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    let mut b = *base;
+    for (x, c) in b[10..].iter_mut().zip(&n[2..]) {
+        *x ^= c;
+    }
     uuid::Builder::from_random_bytes(b).into_uuid()
 }
 
 pub(crate) fn orpc_this() -> OrpcThis {
-    OrpcThis::new(random_uuid())
+    OrpcThis::new(fresh_uuid())
 }
 
 /// The standard reference in an interface pointer.
@@ -843,6 +859,19 @@ pub(crate) fn decode_class_object(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_guids_are_distinct_version_4_guids() {
+        let ids: Vec<Uuid> = (0..10_000).map(|_| fresh_uuid()).collect();
+        let distinct: std::collections::HashSet<&Uuid> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        for id in &ids {
+            assert_eq!(id.get_version_num(), 4);
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        }
+        // One process-wide base: two ids differ only in the counter's last 48 bits.
+        assert_eq!(ids[0].as_bytes()[..10], ids[9_999].as_bytes()[..10]);
+    }
 
     #[test]
     fn defaults_are_finite_and_private() {

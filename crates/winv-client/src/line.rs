@@ -27,7 +27,7 @@ use winv_wmio::object_array::{decode_object_array, ClassCache};
 use winv_wmio::Object;
 
 use crate::client::{
-    answered, check_hresult, decode_class_object, held_of, orpc_this, random_uuid, required,
+    answered, check_hresult, decode_class_object, held_of, fresh_uuid, orpc_this, required,
     std_ref, Held, WmiAnswer, WmiOptions,
 };
 use crate::error::{Cause, ClientError, Stage};
@@ -286,7 +286,7 @@ impl Line<'_> {
         keep: &mut (dyn FnMut(Object) -> usize + Send),
     ) -> Result<(), ClientError> {
         let st = Stage::Enumerate;
-        let proxy = random_uuid();
+        let proxy = fresh_uuid();
         let mut cache = ClassCache::new(256);
         let mut budget = Budget::new();
         let mut progress = Instant::now();

@@ -57,7 +57,9 @@ impl NdrWriter {
     /// A new, empty encoder whose first referent id will be 0x00020000.
     pub fn new() -> Self {
         Self {
-            buf: Vec::new(),
+            // Most stubs are a few hundred octets: one allocation for them, not a growth
+            // step per field.
+            buf: Vec::with_capacity(256),
             next_referent: FIRST_REFERENT_ID,
             full: HashMap::new(),
         }

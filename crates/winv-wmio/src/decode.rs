@@ -72,6 +72,10 @@ impl<'a> Cur<'a> {
         self.pos = end;
         Ok(s)
     }
+    /// What is left to read, without consuming it.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.data.get(self.pos..).unwrap_or_default()
+    }
     pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, WmioError> {
         Ok(self.take(1, what)?[0])
     }
@@ -180,27 +184,48 @@ impl<'a, 'b> Heap<'a, 'b> {
 pub(crate) fn read_encoded_string(cur: &mut Cur<'_>) -> Result<String, WmioError> {
     match cur.u8("string flag")? {
         0 => {
-            let mut s = String::new();
-            loop {
-                let b = cur.u8("latin-1 string")?;
-                if b == 0 {
-                    return Ok(s);
-                }
-                s.push(char::from(b));
-            }
+            let rest = cur.rest();
+            let len = rest
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or(WmioError::Truncated("latin-1 string"))?;
+            let text = cur.take(len + 1, "latin-1 string")?;
+            // INVARIANT: `len` is the terminator's index, so `text[..len]` holds no NUL.
+            Ok(latin1(&text[..len]))
         }
         1 => {
-            let mut units = Vec::new();
-            loop {
-                let u = cur.u16("utf-16 string")?;
-                if u == 0 {
-                    return Ok(String::from_utf16_lossy(&units));
-                }
-                units.push(u);
-            }
+            let rest = cur.rest();
+            let units = rest
+                .chunks_exact(2)
+                .position(|u| u == [0, 0])
+                .ok_or(WmioError::Truncated("utf-16 string"))?;
+            let text = cur.take(2 * units + 2, "utf-16 string")?;
+            let mut s = String::with_capacity(units);
+            s.extend(
+                char::decode_utf16(
+                    text[..2 * units]
+                        .chunks_exact(2)
+                        .map(|u| u16::from_le_bytes([u[0], u[1]])),
+                )
+                .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)),
+            );
+            Ok(s)
         }
         _ => Err(WmioError::Invalid("string flag")),
     }
+}
+
+/// Latin-1 octets as a string, in one allocation: ASCII as it is (the common case: one
+/// copy), any other octet as the code point of its value.
+fn latin1(bytes: &[u8]) -> String {
+    if bytes.is_ascii() {
+        // INVARIANT: ASCII is valid UTF-8.
+        return String::from_utf8(bytes.to_vec()).unwrap_or_default();
+    }
+    let extra = bytes.iter().filter(|b| !b.is_ascii()).count();
+    let mut s = String::with_capacity(bytes.len() + extra);
+    s.extend(bytes.iter().map(|&b| char::from(b)));
+    s
 }
 
 /// Size in the value table (and in a qualifier) of a value of type `t` ([MS-WMIO] 2.2.71).
@@ -829,6 +854,33 @@ mod tests {
             read_encoded_string(&mut Cur::new(b"\x00abc")).is_err(),
             "unterminated"
         );
+    }
+
+    #[test]
+    fn an_encoded_string_ends_at_its_terminator_and_the_cursor_after_it() {
+        // ASCII, then Latin-1 with octets above 0x7f, then what follows is left unread.
+        let mut c = Cur::new(b"\x00Win32_Service\x00\x00\xc0\xff\x00tail");
+        assert_eq!(read_encoded_string(&mut c).unwrap(), "Win32_Service");
+        assert_eq!(read_encoded_string(&mut c).unwrap(), "\u{c0}\u{ff}");
+        assert_eq!(c.rest(), b"tail");
+        // The UTF-16 terminator is a whole unit at an even offset from the string's start: a
+        // zero octet pair across two units ends nothing.
+        let mut c = Cur::new(b"\x01\x00\x41\x42\x00\x00\x00!");
+        assert_eq!(read_encoded_string(&mut c).unwrap(), "\u{4100}B");
+        assert_eq!(c.rest(), b"!");
+        // An unpaired surrogate is replaced, as in a lossy decode; the next units stay.
+        let mut c = Cur::new(b"\x01\x00\xd8a\x00\x00\x00");
+        assert_eq!(read_encoded_string(&mut c).unwrap(), "\u{fffd}a");
+        // An odd octet after the last whole unit is no terminator.
+        assert_eq!(
+            read_encoded_string(&mut Cur::new(b"\x01a\x00\x00")),
+            Err(WmioError::Truncated("utf-16 string"))
+        );
+        assert_eq!(
+            read_encoded_string(&mut Cur::new(b"\x00")),
+            Err(WmioError::Truncated("latin-1 string"))
+        );
+        assert_eq!(read_encoded_string(&mut Cur::new(b"\x00\x00")).unwrap(), "");
     }
 
     #[test]
