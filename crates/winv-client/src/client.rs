@@ -22,6 +22,7 @@ use winv_wmi::{
     GetObjectResponse, GetSmartEnumResponse, NtlmLoginRequest, NtlmLoginResponse,
     SmartEnumNextResponse,
 };
+use winv_wmio::object_array::ClassMemo;
 use winv_wmio::{ClassDef, Instance, Object, ObjectKind};
 
 use crate::error::{Cause, ClientError, Stage};
@@ -82,7 +83,19 @@ pub struct WmiOptions {
     pub connections: usize,
     /// This machine's NetBIOS name for NTLM (default empty).
     pub workstation: String,
+    /// Class parts already decoded, shared by every session made with clones of these
+    /// options (a scan's hosts, a monitor's repeated queries): a class a host sends again,
+    /// or another host of the same build sends, is not decoded again. Default: a new memo of
+    /// [`CLASS_MEMO_ENTRIES`] classes and [`CLASS_MEMO_OCTETS`] octets.
+    pub class_memo: Arc<ClassMemo>,
 }
+
+/// The classes a default [`WmiOptions::class_memo`] holds: the standard profile queries 12
+/// classes in `root\cimv2`; room for several builds' versions of them.
+pub const CLASS_MEMO_ENTRIES: usize = 64;
+/// The octets of class parts a default [`WmiOptions::class_memo`] holds (the standard
+/// classes' parts are 2 to 12 KiB; decoded, each is a few times that).
+pub const CLASS_MEMO_OCTETS: usize = 1 << 20;
 
 impl Default for WmiOptions {
     fn default() -> Self {
@@ -100,6 +113,7 @@ impl Default for WmiOptions {
             release_deadline: Duration::from_secs(3),
             connections: 4,
             workstation: String::new(),
+            class_memo: Arc::new(ClassMemo::new(CLASS_MEMO_ENTRIES, CLASS_MEMO_OCTETS)),
         }
     }
 }

@@ -27,7 +27,7 @@ use winv_wmio::object_array::{decode_object_array, ClassCache};
 use winv_wmio::Object;
 
 use crate::client::{
-    answered, check_hresult, decode_class_object, held_of, fresh_uuid, orpc_this, required,
+    answered, check_hresult, decode_class_object, fresh_uuid, held_of, orpc_this, required,
     std_ref, Held, WmiAnswer, WmiOptions,
 };
 use crate::error::{Cause, ClientError, Stage};
@@ -287,7 +287,7 @@ impl Line<'_> {
     ) -> Result<(), ClientError> {
         let st = Stage::Enumerate;
         let proxy = fresh_uuid();
-        let mut cache = ClassCache::new(256);
+        let mut cache = ClassCache::with_memo(256, self.opts.class_memo.clone());
         let mut budget = Budget::new();
         let mut progress = Instant::now();
         loop {

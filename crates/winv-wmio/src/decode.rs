@@ -719,6 +719,44 @@ pub(crate) fn decode_block_with_class(
     }
 }
 
+/// [`decode_block_with_class`] for an instance whose class part may be in `memo`: the
+/// class part's octets (its `EncodingLength` covers them, [MS-WMIO] 2.2.16) are looked up
+/// and decoded only when absent, then remembered. The result is the same either way: a
+/// class part is self-contained (its own heap), so the same octets decode to the same class.
+/// Only at the root level: deeper, the nesting limit could refuse what the root accepts.
+pub(crate) fn decode_instance_block_memo(
+    data: &[u8],
+    depth: Ctx<'_>,
+    memo: &crate::object_array::ClassMemo,
+) -> Result<(Object, Option<ClassPartInfo>), WmioError> {
+    let mut cur = Cur::new(data);
+    let (flags, decoration) = read_flags_and_decoration(&mut cur)?;
+    if depth.level != 0 || flags & OBJECT_FLAG_CLASS != 0 || flags & OBJECT_FLAG_INSTANCE == 0 {
+        return decode_block_with_class(data, depth);
+    }
+    let enc_len = usize_of(cur.clone().u32("class part length")?);
+    let octets = cur.clone().take(enc_len, "class part")?;
+    let info = match memo.get(octets) {
+        Some(info) => {
+            cur.take(enc_len, "class part")?;
+            info
+        }
+        None => {
+            let info = read_class_part(&mut cur, depth)?;
+            memo.insert(octets, &info);
+            info
+        }
+    };
+    let instance = read_instance(&mut cur, info.clone(), depth)?;
+    Ok((
+        Object {
+            decoration,
+            kind: ObjectKind::Instance(instance),
+        },
+        Some(info),
+    ))
+}
+
 pub(crate) fn decode_block(data: &[u8], depth: Ctx<'_>) -> Result<Object, WmioError> {
     decode_block_with_class(data, depth).map(|(o, _)| o)
 }

@@ -13,10 +13,11 @@
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use crate::decode::{
-    budget_for, decode_block_with_class, read_flags_and_decoration, read_instance, ClassPartInfo,
-    Ctx, Cur,
+    budget_for, decode_block_with_class, decode_instance_block_memo, read_flags_and_decoration,
+    read_instance, ClassPartInfo, Ctx, Cur,
 };
 use crate::encode::{class_part, encode_object_block, instance_part, write_flags_and_decoration};
 use crate::error::WmioError;
@@ -32,10 +33,12 @@ pub const TYPE_INSTANCE: u8 = 2;
 pub const TYPE_INSTANCE_NOCLASS: u8 = 3;
 
 /// The per-enumerator class cache of a reader ([MS-WMI] 2.2.14.4): class parts seen in
-/// `WBEMOBJECT_INSTANCE`s by `classID`, at most `capacity` of them (the oldest goes first).
+/// `WBEMOBJECT_INSTANCE`s by `classID`, at most `capacity` of them (the oldest goes first),
+/// and optionally a [`ClassMemo`] shared with other enumerators.
 pub struct ClassCache {
     entries: VecDeque<([u8; 16], ClassPartInfo)>,
     capacity: usize,
+    memo: Option<Arc<ClassMemo>>,
 }
 
 impl ClassCache {
@@ -44,6 +47,15 @@ impl ClassCache {
         ClassCache {
             entries: VecDeque::new(),
             capacity: capacity.max(1),
+            memo: None,
+        }
+    }
+    /// An empty cache that decodes each class part it is sent only when `memo` does not
+    /// hold the same octets already (and leaves it there for the next enumerator).
+    pub fn with_memo(capacity: usize, memo: Arc<ClassMemo>) -> ClassCache {
+        ClassCache {
+            memo: Some(memo),
+            ..ClassCache::new(capacity)
         }
     }
     /// The number of cached classes.
@@ -63,6 +75,99 @@ impl ClassCache {
     }
     fn get(&self, id: &[u8; 16]) -> Option<&ClassPartInfo> {
         self.entries.iter().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+}
+
+/// Class parts already decoded, by their octets, shared by the enumerators of a session or
+/// of a whole scan: every enumerator of a class is sent that class's part once (with its
+/// first instance, [MS-WMI] 2.2.14.3), and a host of a given build sends the same octets
+/// each time, as do the hosts of one build. A part found here is not decoded again; the
+/// decoded class is shared ([`crate::Instance::class`] is an `Arc`).
+///
+/// Bounded: at most `max_entries` parts of at most [`ClassMemo::MAX_PART`] octets each and
+/// `max_octets` in all (the oldest goes first); a larger part is decoded every time. A host
+/// cannot change what another host's octets decode to: the key is all of them, compared
+/// whole.
+pub struct ClassMemo {
+    inner: Mutex<MemoEntries>,
+    max_entries: usize,
+    max_octets: usize,
+}
+
+#[derive(Default)]
+struct MemoEntries {
+    entries: VecDeque<(Box<[u8]>, ClassPartInfo)>,
+    octets: usize,
+    hits: u64,
+}
+
+impl ClassMemo {
+    /// The largest class part remembered: parts of the standard classes are 2 to 12 KiB.
+    pub const MAX_PART: usize = 64 * 1024;
+
+    /// An empty memo of at most `max_entries` class parts and `max_octets` of them in all.
+    pub fn new(max_entries: usize, max_octets: usize) -> ClassMemo {
+        ClassMemo {
+            inner: Mutex::new(MemoEntries::default()),
+            max_entries: max_entries.max(1),
+            max_octets,
+        }
+    }
+    /// The number of class parts held.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// How many class parts were found here instead of decoded.
+    pub fn hits(&self) -> u64 {
+        self.lock().hits
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoEntries> {
+        // A panic elsewhere while holding it leaves entries that are each whole.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    pub(crate) fn get(&self, octets: &[u8]) -> Option<ClassPartInfo> {
+        let mut m = self.lock();
+        let found = m
+            .entries
+            .iter()
+            .find(|(k, _)| k.len() == octets.len() && **k == *octets)
+            .map(|(_, v)| v.clone());
+        if found.is_some() {
+            m.hits += 1;
+        }
+        found
+    }
+    pub(crate) fn insert(&self, octets: &[u8], info: &ClassPartInfo) {
+        if octets.len() > Self::MAX_PART || octets.len() > self.max_octets {
+            return;
+        }
+        let mut m = self.lock();
+        if m.entries.iter().any(|(k, _)| **k == *octets) {
+            return;
+        }
+        while m.entries.len() >= self.max_entries || m.octets + octets.len() > self.max_octets {
+            let Some((k, _)) = m.entries.pop_front() else {
+                break;
+            };
+            m.octets -= k.len();
+        }
+        m.octets += octets.len();
+        m.entries.push_back((octets.into(), info.clone()));
+    }
+}
+
+impl std::fmt::Debug for ClassMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.lock();
+        f.debug_struct("ClassMemo")
+            .field("len", &m.entries.len())
+            .field("octets", &m.octets)
+            .field("hits", &m.hits)
+            .finish()
     }
 }
 
@@ -144,7 +249,10 @@ pub fn decode_object_array(data: &[u8], cache: &mut ClassCache) -> Result<Object
                 id.copy_from_slice(p.take(16, "class id")?);
                 let block = p.take(n, "instance data")?;
                 if kind == TYPE_INSTANCE {
-                    let (obj, info) = decode_block_with_class(block, Ctx::root(&budget))?;
+                    let (obj, info) = match &cache.memo {
+                        Some(memo) => decode_instance_block_memo(block, Ctx::root(&budget), memo)?,
+                        None => decode_block_with_class(block, Ctx::root(&budget))?,
+                    };
                     let info = info.ok_or(WmioError::Invalid("instance packet holds a class"))?;
                     cache.insert(id, info);
                     obj
@@ -347,5 +455,84 @@ mod tests {
             decode_object_array(&b, &mut cache).unwrap();
         }
         assert_eq!(cache.len(), 2);
+    }
+
+    fn one_of(class: &str, x: u8) -> Object {
+        let c =
+            ClassDef::new(class, &[]).with_property("X", CimType::scalar(CimBase::Uint8), vec![]);
+        let mut i = Instance::new(c);
+        i.set("X", Value::Uint8(x)).unwrap();
+        Object::from_instance(i)
+    }
+
+    #[test]
+    fn a_memo_decodes_a_class_part_once_across_enumerators_and_the_objects_stay_equal() {
+        let memo = Arc::new(ClassMemo::new(8, 1 << 20));
+        let objs = vec![proc_instance(4), proc_instance(8)];
+        let mut decoded = Vec::new();
+        // Three enumerators, each sent the class with its first instance.
+        for _ in 0..3 {
+            let bytes = encode_object_array(&objs, 0, &mut SentClasses::new()).unwrap();
+            let mut cache = ClassCache::with_memo(4, memo.clone());
+            let arr = decode_object_array(&bytes, &mut cache).unwrap();
+            assert_eq!(arr.objects, objs);
+            decoded.push(arr.objects);
+        }
+        assert_eq!(memo.len(), 1);
+        assert_eq!(memo.hits(), 2, "decoded by the first enumerator only");
+        // The later enumerators' instances share the first one's class.
+        let class = |o: &Object| match &o.kind {
+            ObjectKind::Instance(i) => i.class.clone(),
+            ObjectKind::Class { .. } => panic!("an instance was sent"),
+        };
+        assert!(Arc::ptr_eq(&class(&decoded[0][0]), &class(&decoded[2][1])));
+        // Another class's octets are not mistaken for it.
+        let other = vec![one_of("Win32_Process2", 1)];
+        let bytes = encode_object_array(&other, 0, &mut SentClasses::new()).unwrap();
+        let arr = decode_object_array(&bytes, &mut ClassCache::with_memo(4, memo.clone())).unwrap();
+        assert_eq!(arr.objects, other);
+        assert_eq!((memo.len(), memo.hits()), (2, 2));
+    }
+
+    #[test]
+    fn a_memo_is_bounded_in_entries_and_octets() {
+        let memo = Arc::new(ClassMemo::new(2, 1 << 20));
+        for n in ["A", "B", "C"] {
+            let b = encode_object_array(&[one_of(n, 1)], 0, &mut SentClasses::new()).unwrap();
+            decode_object_array(&b, &mut ClassCache::with_memo(4, memo.clone())).unwrap();
+        }
+        assert_eq!(memo.len(), 2);
+        // "A", the oldest, went first: sending it again decodes it (no hit) and evicts "B".
+        let b = encode_object_array(&[one_of("A", 2)], 0, &mut SentClasses::new()).unwrap();
+        decode_object_array(&b, &mut ClassCache::with_memo(4, memo.clone())).unwrap();
+        assert_eq!((memo.len(), memo.hits()), (2, 0));
+        // A memo with too little room for one class part holds none and decodes every time.
+        let tiny = Arc::new(ClassMemo::new(8, 16));
+        for _ in 0..2 {
+            decode_object_array(&b, &mut ClassCache::with_memo(4, tiny.clone())).unwrap();
+        }
+        assert_eq!((tiny.len(), tiny.hits()), (0, 0));
+    }
+
+    #[test]
+    fn a_damaged_class_part_is_refused_with_a_memo_as_without_and_not_remembered() {
+        let memo = Arc::new(ClassMemo::new(8, 1 << 20));
+        let good = encode_object_array(&[proc_instance(4)], 0, &mut SentClasses::new()).unwrap();
+        for cut in [60, good.len() / 2, good.len() - 3] {
+            let mut bad = good.clone();
+            bad.truncate(cut);
+            let with = decode_object_array(&bad, &mut ClassCache::with_memo(4, memo.clone()));
+            let without = decode_object_array(&bad, &mut ClassCache::new(4));
+            assert_eq!(with, without);
+            assert!(with.is_err());
+        }
+        // Octets flipped inside the class part's heap: the same verdict both ways.
+        for at in 80..good.len() {
+            let mut bad = good.clone();
+            bad[at] ^= 0x5a;
+            let with = decode_object_array(&bad, &mut ClassCache::with_memo(4, memo.clone()));
+            let without = decode_object_array(&bad, &mut ClassCache::new(4));
+            assert_eq!(with, without, "octet {at}");
+        }
     }
 }
