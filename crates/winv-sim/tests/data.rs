@@ -306,3 +306,47 @@ fn the_computer_system_product_names_the_machine() {
         "00000000-0000-0000-0000-000000000000"
     );
 }
+
+/// Every class the simulator serves is one the class memo keeps (its decode spends no more
+/// than the memo allows), so two enumerators of a class decode its part once; and two
+/// hosts of one build send the same octets for it.
+#[test]
+fn every_served_class_part_is_remembered_by_the_class_memo() {
+    use std::sync::Arc;
+    use winv_wmio::object_array::{
+        decode_object_array, encode_object_array, ClassCache, ClassMemo, SentClasses,
+    };
+    use winv_wmio::Object;
+    let hosts = [
+        host(7, "SRV01", "127.0.9.1", "server-2022"),
+        host(8, "SRV02", "127.0.9.2", "server-2022"),
+    ];
+    let memo = Arc::new(ClassMemo::new(64, 1 << 20));
+    let mut served = 0;
+    for h in &hosts {
+        for c in CIMV2_CLASSES {
+            let Some(rows) = h.instances(NS_CIMV2, c).filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            let objects: Vec<Object> = rows.iter().cloned().map(Object::from_instance).collect();
+            let bytes = encode_object_array(&objects, 0, &mut SentClasses::new()).unwrap();
+            let mut cache = ClassCache::with_memo(256, memo.clone());
+            assert_eq!(
+                decode_object_array(&bytes, &mut cache).unwrap().objects,
+                objects
+            );
+            served += 1;
+        }
+    }
+    assert!(served >= 2 * 8, "{served} class tables served");
+    assert_eq!(
+        memo.len(),
+        served / 2,
+        "one part per class, the same for both hosts"
+    );
+    assert_eq!(
+        memo.hits(),
+        (served / 2) as u64,
+        "the second host's parts were found"
+    );
+}

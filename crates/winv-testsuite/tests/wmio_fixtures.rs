@@ -689,3 +689,52 @@ fn every_bin_decodes() {
     }
     assert!(n >= 5, "expected the five fixtures, found {n}");
 }
+
+/// The real Windows instance (its class part as Windows encodes it, every property with its
+/// qualifiers) sent by two enumerators in an `ObjectArray` ([MS-WMI] 2.2.14.3): the class
+/// memo keeps its part (Windows' encoding spends no more than the memo allows) and the
+/// second enumerator decodes the same object without decoding the part again.
+#[test]
+fn a_real_windows_class_part_is_remembered_by_the_class_memo() {
+    use std::sync::Arc;
+    use winv_wmio::object_array::{decode_object_array, ClassCache, ClassMemo, TYPE_INSTANCE};
+    let Some((bin, _)) = load("impacket_win32_currenttime.objref.bin") else {
+        return;
+    };
+    let unit = objref_custom_payload(&bin);
+    let len = u32::from_le_bytes(unit[4..8].try_into().unwrap()) as usize;
+    let block = &unit[8..8 + len];
+    let put = |v: &mut Vec<u8>, n: usize| v.extend_from_slice(&(n as u32).to_le_bytes());
+    let mut inner = Vec::new();
+    put(&mut inner, 0x18);
+    put(&mut inner, block.len());
+    inner.extend_from_slice(&[7; 16]);
+    inner.extend_from_slice(block);
+    let mut d3 = Vec::new();
+    put(&mut d3, 12);
+    put(&mut d3, 9 + inner.len());
+    put(&mut d3, 1);
+    put(&mut d3, 9);
+    put(&mut d3, inner.len());
+    d3.push(TYPE_INSTANCE);
+    d3.extend_from_slice(&inner);
+    let mut array = Vec::new();
+    put(&mut array, 0);
+    array.extend_from_slice(b"WBEMDATA");
+    put(&mut array, 0x1a);
+    put(&mut array, d3.len() + 8);
+    put(&mut array, 0);
+    array.extend_from_slice(&[1, 0]);
+    put(&mut array, 8);
+    put(&mut array, d3.len());
+    array.extend_from_slice(&d3);
+
+    let alone = decode_encoding_unit(unit).expect("decode");
+    let memo = Arc::new(ClassMemo::new(8, 1 << 20));
+    for _ in 0..2 {
+        let mut cache = ClassCache::with_memo(4, memo.clone());
+        let got = decode_object_array(&array, &mut cache).expect("object array");
+        assert_eq!(got.objects, [alone.clone()]);
+    }
+    assert_eq!((memo.len(), memo.hits()), (1, 1));
+}

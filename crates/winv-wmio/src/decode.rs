@@ -719,6 +719,10 @@ pub(crate) fn decode_block_with_class(
     }
 }
 
+/// A class part is remembered by a [`crate::object_array::ClassMemo`] only if its decode
+/// spent at most this many times its length from the budget (see [`Ctx`]).
+const MEMO_SPEND_FACTOR: usize = 2;
+
 /// [`decode_block_with_class`] for an instance whose class part may be in `memo`: the
 /// class part's octets (its `EncodingLength` covers them, [MS-WMIO] 2.2.16) are looked up
 /// and decoded only when absent, then remembered. The result is the same either way: a
@@ -742,8 +746,16 @@ pub(crate) fn decode_instance_block_memo(
             info
         }
         None => {
+            let before = depth.budget.get();
             let info = read_class_part(&mut cur, depth)?;
-            memo.insert(octets, &info);
+            // What the decode spent bounds what the class holds. A class part whose heap
+            // items are each read about once spends about its length; one that references
+            // the same items over and over (allowed, up to the whole array's budget) could
+            // decode to several times the memo's octet bound, so it is not remembered.
+            let spent = before.saturating_sub(depth.budget.get());
+            if spent <= MEMO_SPEND_FACTOR.saturating_mul(octets.len()) {
+                memo.insert(octets, &info);
+            }
             info
         }
     };

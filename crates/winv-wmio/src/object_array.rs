@@ -535,4 +535,68 @@ mod tests {
             assert_eq!(with, without, "octet {at}");
         }
     }
+
+    #[test]
+    fn a_class_part_that_references_one_heap_item_over_and_over_is_not_remembered() {
+        // Eight string properties: the first's default 3,000 octets, the others' short.
+        let mut c = ClassDef::new("Winv_Shared", &[]);
+        let texts: Vec<String> = (0..8)
+            .map(|k| {
+                if k == 0 {
+                    "a".repeat(3000)
+                } else {
+                    format!("b{k}")
+                }
+            })
+            .collect();
+        for (k, t) in texts.iter().enumerate() {
+            c = c
+                .with_property(&format!("S{k}"), CimType::scalar(CimBase::String), vec![])
+                .default_value(Value::String(t.clone()));
+        }
+        let honest = vec![Object::from_instance(Instance::new(c))];
+        let good = encode_object_array(&honest, 0, &mut SentClasses::new()).unwrap();
+        let memo = Arc::new(ClassMemo::new(8, 1 << 20));
+        decode_object_array(&good, &mut ClassCache::with_memo(4, memo.clone())).unwrap();
+        assert_eq!(memo.len(), 1, "an honest class part is remembered");
+
+        // The same class part with every default pointing at the long string: valid, and
+        // decoded the same with a memo or without, but eight times the text for 3 KB.
+        let find = |needle: &[u8]| {
+            good.windows(needle.len())
+                .position(|w| w == needle)
+                .unwrap()
+        };
+        let pos: Vec<usize> = texts
+            .iter()
+            .map(|t| find(&[&[0u8][..], t.as_bytes(), &[0]].concat()))
+            .collect();
+        let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        let table = (0..good.len() - 32)
+            .find(|&i| {
+                (1..8).all(|k| {
+                    u32_at(&good, i + 4 * k).wrapping_sub(u32_at(&good, i))
+                        == (pos[k] - pos[0]) as u32
+                })
+            })
+            .expect("the defaults' heap references");
+        let mut shared = good.clone();
+        let first = u32_at(&good, table).to_le_bytes();
+        for k in 1..8 {
+            shared[table + 4 * k..table + 4 * k + 4].copy_from_slice(&first);
+        }
+        let memo = Arc::new(ClassMemo::new(8, 1 << 20));
+        let with = decode_object_array(&shared, &mut ClassCache::with_memo(4, memo.clone()));
+        let without = decode_object_array(&shared, &mut ClassCache::new(4));
+        assert_eq!(with, without);
+        let ObjectKind::Instance(i) = &with.unwrap().objects[0].kind else {
+            panic!("an instance was sent");
+        };
+        assert!(i
+            .class
+            .properties
+            .iter()
+            .all(|p| p.default == crate::Slot::Set(Value::String(texts[0].clone()))));
+        assert_eq!(memo.len(), 0, "not remembered");
+    }
 }
