@@ -6,7 +6,8 @@
 #
 # Usage: benches/wmi_queries.sh [N] [REPS]     (as root: port 135, which impacket requires)
 # Env: WINVENTORY (binary), BENCH_EXAMPLE (bench_queries binary), VENV (.venv-tests),
-#      CARGO_TARGET_DIR (default target), BENCH_ADDR (127.0.9.1), BENCH_SKIP_BUILD=1.
+#      CARGO_TARGET_DIR (default target), BENCH_ADDR (127.0.9.1), BENCH_SKIP_BUILD=1,
+#      BENCH_AB="BINARY BINARY..." (only those bench_queries builds, alternated; see below).
 # Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,36 @@ for _ in $(seq 100); do grep -q ready "$WORK/sim.out" && break; sleep 0.1; done
 grep -q ready "$WORK/sim.out" || { cat "$WORK/sim.err" >&2; exit 1; }
 echo "# $(date -u +%FT%TZ) $(nproc) cores; $(cat "$WORK/sim.out")"
 echo "# $N queries (cycle of $(sort -u "$WORK/queries.txt" | wc -l) distinct), $REPS repetitions, packet privacy"
+
+# BENCH_AB="BINARY BINARY...": only these builds of bench_queries, one after the other REPS
+# times (the machine's drift spread over all of them), and each one's median and least CPU
+# per query, against the first.
+if [[ -n ${BENCH_AB:-} ]]; then
+    read -r -a builds <<< "$BENCH_AB"
+    for _ in $(seq "$REPS"); do
+        for b in "${builds[@]}"; do
+            printf '%s ' "$b"
+            "$b" "$ADDR" "$WORK/queries.txt" | tail -1
+        done
+    done > "$WORK/ab.txt"
+    python3 - "$WORK/ab.txt" "${builds[@]}" <<'PY'
+import json, statistics, sys
+runs, order = sys.argv[1], sys.argv[2:]
+per = {b: [] for b in order}
+for line in open(runs):
+    b, _, js = line.partition(" ")
+    r = json.loads(js)
+    if r.get("errors"):
+        print(f"# {b}: {r['errors']} queries failed", file=sys.stderr)
+    per[b].append(1000 * r["cpu_s"] / r["queries"])
+base = statistics.median(per[order[0]])
+print(f"{'build':40} {'median ms/q':>12} {'least':>8} {'vs first':>9}")
+for b in order:
+    m = statistics.median(per[b])
+    print(f"{b[-40:]:40} {m:12.4f} {min(per[b]):8.4f} {m / base:9.2f}")
+PY
+    exit 0
+fi
 
 # User+system CPU seconds of the simulator so far (all its threads).
 sim_cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$SIM_PID/stat"; }

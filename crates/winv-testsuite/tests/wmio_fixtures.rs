@@ -734,7 +734,7 @@ fn a_real_windows_class_part_is_remembered_by_the_class_memo() {
     for _ in 0..2 {
         let mut cache = ClassCache::with_memo(4, memo.clone());
         let got = decode_object_array(&array, &mut cache).expect("object array");
-        assert_eq!(got.objects, [alone.clone()]);
+        assert_eq!(got.objects, std::slice::from_ref(&alone));
     }
     assert_eq!((memo.len(), memo.hits()), (1, 1));
 }

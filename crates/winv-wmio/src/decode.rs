@@ -706,17 +706,28 @@ pub(crate) fn decode_block_with_class(
         ))
     } else if flags & OBJECT_FLAG_INSTANCE != 0 {
         let info = read_class_part(&mut cur, depth)?;
-        let instance = read_instance(&mut cur, info.clone(), depth)?;
-        Ok((
-            Object {
-                decoration,
-                kind: ObjectKind::Instance(instance),
-            },
-            Some(info),
-        ))
+        instance_object(&mut cur, decoration, info, depth)
     } else {
         Err(WmioError::Invalid("object flags"))
     }
+}
+
+/// The instance part that follows a class part ([MS-WMIO] 2.2.6), as an object with its
+/// decoration, and the class part for the caller's cache.
+fn instance_object(
+    cur: &mut Cur<'_>,
+    decoration: Option<Decoration>,
+    info: ClassPartInfo,
+    depth: Ctx<'_>,
+) -> Result<(Object, Option<ClassPartInfo>), WmioError> {
+    let instance = read_instance(cur, info.clone(), depth)?;
+    Ok((
+        Object {
+            decoration,
+            kind: ObjectKind::Instance(instance),
+        },
+        Some(info),
+    ))
 }
 
 /// A class part is remembered by a [`crate::object_array::ClassMemo`] only if its decode
@@ -759,14 +770,7 @@ pub(crate) fn decode_instance_block_memo(
             info
         }
     };
-    let instance = read_instance(&mut cur, info.clone(), depth)?;
-    Ok((
-        Object {
-            decoration,
-            kind: ObjectKind::Instance(instance),
-        },
-        Some(info),
-    ))
+    instance_object(&mut cur, decoration, info, depth)
 }
 
 pub(crate) fn decode_block(data: &[u8], depth: Ctx<'_>) -> Result<Object, WmioError> {

@@ -551,7 +551,7 @@ mod tests {
             .collect();
         for (k, t) in texts.iter().enumerate() {
             c = c
-                .with_property(&format!("S{k}"), CimType::scalar(CimBase::String), vec![])
+                .with_property(format!("S{k}"), CimType::scalar(CimBase::String), vec![])
                 .default_value(Value::String(t.clone()));
         }
         let honest = vec![Object::from_instance(Instance::new(c))];
