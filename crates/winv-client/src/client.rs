@@ -452,8 +452,9 @@ impl WmiClient {
         wql: &str,
     ) -> Result<Vec<Object>, ClientError> {
         let mut out = Vec::new();
+        let mut last = None;
         let mut keep = |o: Object| {
-            let held = held_estimate(&o);
+            let held = held_estimate_in(&o, &mut last);
             out.push(o);
             held
         };
@@ -788,6 +789,12 @@ const BLOCK_OVERHEAD: usize = 16;
 /// a shared class counted once, the default 32 MiB let an endless enumeration of
 /// `Win32_Service` grow `winventory query` to 78 MiB resident (tests/hostile.rs allows 64).
 fn held_estimate(o: &Object) -> usize {
+    held_estimate_in(o, &mut None)
+}
+
+/// [`held_estimate`] with the last class counted and its count: the instances of a batch
+/// share their class, which is walked once for them instead of once each (the same count).
+fn held_estimate_in(o: &Object, last: &mut Option<(Arc<ClassDef>, usize)>) -> usize {
     use std::mem::size_of;
     fn value(v: &winv_wmio::Value) -> usize {
         size_of::<winv_wmio::Value>()
@@ -838,7 +845,15 @@ fn held_estimate(o: &Object) -> usize {
     object
         + match &o.kind {
             ObjectKind::Instance(i) => {
-                class(&i.class)
+                let class = match last {
+                    Some((c, n)) if Arc::ptr_eq(c, &i.class) => *n,
+                    _ => {
+                        let n = class(&i.class);
+                        *last = Some((i.class.clone(), n));
+                        n
+                    }
+                };
+                class
                     + BLOCK_OVERHEAD
                     + i.values.iter().map(slot).sum::<usize>()
                     + quals(&i.qualifiers)
@@ -951,5 +966,22 @@ mod tests {
         );
         assert!(a > 2000, "the class's qualifier is held: {a}");
         assert!(b >= a + 500 + BLOCK_OVERHEAD, "the name: {a} -> {b}");
+        // Counted along a batch, the class walked once gives the same counts, and another
+        // class (another Arc, even an equal one) is walked again.
+        let other = Instance::new(ClassDef::new("Win32_Process", &[]));
+        let copy = Instance {
+            class: Arc::new((*first.class).clone()),
+            ..second.clone()
+        };
+        let mut last = None;
+        for (i, want) in [
+            (&first, a),
+            (&second, b),
+            (&other, held_estimate(&object(&other))),
+            (&copy, b),
+            (&first, a),
+        ] {
+            assert_eq!(held_estimate_in(&object(i), &mut last), want);
+        }
     }
 }
