@@ -11,6 +11,7 @@ use crate::error::WmioError;
 use crate::object::{
     ClassDef, Decoration, Instance, Method, Object, ObjectKind, Property, Qualifier, Slot,
 };
+use crate::object_array::ClassMemo;
 use crate::value::{CimBase, CimType, Value};
 
 /// `Signature` of an `EncodingUnit` ([MS-WMIO] 2.2.77).
@@ -688,6 +689,7 @@ pub(crate) fn read_flags_and_decoration(
 pub(crate) fn decode_block_with_class(
     data: &[u8],
     depth: Ctx<'_>,
+    memo: Option<&ClassMemo>,
 ) -> Result<(Object, Option<ClassPartInfo>), WmioError> {
     if depth.level > MAX_DEPTH {
         return Err(WmioError::TooDeep);
@@ -705,76 +707,60 @@ pub(crate) fn decode_block_with_class(
             None,
         ))
     } else if flags & OBJECT_FLAG_INSTANCE != 0 {
-        let info = read_class_part(&mut cur, depth)?;
-        instance_object(&mut cur, decoration, info, depth)
+        let info = match memo {
+            // Only at the root level: deeper, the nesting limit could refuse what the root
+            // accepts.
+            Some(memo) if depth.level == 0 => read_class_part_memo(&mut cur, depth, memo)?,
+            _ => read_class_part(&mut cur, depth)?,
+        };
+        let instance = read_instance(&mut cur, info.clone(), depth)?;
+        Ok((
+            Object {
+                decoration,
+                kind: ObjectKind::Instance(instance),
+            },
+            Some(info),
+        ))
     } else {
         Err(WmioError::Invalid("object flags"))
     }
 }
 
-/// The instance part that follows a class part ([MS-WMIO] 2.2.6), as an object with its
-/// decoration, and the class part for the caller's cache.
-fn instance_object(
-    cur: &mut Cur<'_>,
-    decoration: Option<Decoration>,
-    info: ClassPartInfo,
-    depth: Ctx<'_>,
-) -> Result<(Object, Option<ClassPartInfo>), WmioError> {
-    let instance = read_instance(cur, info.clone(), depth)?;
-    Ok((
-        Object {
-            decoration,
-            kind: ObjectKind::Instance(instance),
-        },
-        Some(info),
-    ))
-}
-
-/// A class part is remembered by a [`crate::object_array::ClassMemo`] only if its decode
-/// spent at most this many times its length from the budget (see [`Ctx`]).
+/// A class part is remembered by a [`ClassMemo`] only if its decode spent at most this many
+/// times its length from the budget (see [`Ctx`]).
 const MEMO_SPEND_FACTOR: usize = 2;
 
-/// [`decode_block_with_class`] for an instance whose class part may be in `memo`: the
-/// class part's octets (its `EncodingLength` covers them, [MS-WMIO] 2.2.16) are looked up
-/// and decoded only when absent, then remembered. The result is the same either way: a
-/// class part is self-contained (its own heap), so the same octets decode to the same class.
-/// Only at the root level: deeper, the nesting limit could refuse what the root accepts.
-pub(crate) fn decode_instance_block_memo(
-    data: &[u8],
+/// [`read_class_part`] through `memo`: the class part's octets (its `EncodingLength` covers
+/// them, [MS-WMIO] 2.2.16) are looked up and decoded only when absent, then remembered. A
+/// class part is self-contained (its own heap), so the same octets give the same class either
+/// way; a hit spends none of the decode budget, so an array that would run out of budget
+/// decoding the same part again may decode whole with the memo (never the reverse).
+fn read_class_part_memo(
+    cur: &mut Cur<'_>,
     depth: Ctx<'_>,
-    memo: &crate::object_array::ClassMemo,
-) -> Result<(Object, Option<ClassPartInfo>), WmioError> {
-    let mut cur = Cur::new(data);
-    let (flags, decoration) = read_flags_and_decoration(&mut cur)?;
-    if depth.level != 0 || flags & OBJECT_FLAG_CLASS != 0 || flags & OBJECT_FLAG_INSTANCE == 0 {
-        return decode_block_with_class(data, depth);
-    }
+    memo: &ClassMemo,
+) -> Result<ClassPartInfo, WmioError> {
     let enc_len = usize_of(cur.clone().u32("class part length")?);
     let octets = cur.clone().take(enc_len, "class part")?;
-    let info = match memo.get(octets) {
-        Some(info) => {
-            cur.take(enc_len, "class part")?;
-            info
-        }
-        None => {
-            let before = depth.budget.get();
-            let info = read_class_part(&mut cur, depth)?;
-            // What the decode spent bounds what the class holds. A class part whose heap
-            // items are each read about once spends about its length; one that references
-            // the same items over and over (allowed, up to the whole array's budget) could
-            // decode to several times the memo's octet bound, so it is not remembered.
-            let spent = before.saturating_sub(depth.budget.get());
-            if spent <= MEMO_SPEND_FACTOR.saturating_mul(octets.len()) {
-                memo.insert(octets, &info);
-            }
-            info
-        }
-    };
-    instance_object(&mut cur, decoration, info, depth)
+    if let Some(info) = memo.get(octets) {
+        cur.take(enc_len, "class part")?;
+        return Ok(info);
+    }
+    let before = depth.budget.get();
+    let info = read_class_part(cur, depth)?;
+    // What the decode spent bounds what the class holds. A class part whose heap items are
+    // each read about once spends about its length; one that references the same items over
+    // and over (allowed, up to the whole array's budget) could decode to several times the
+    // memo's octet bound, so it is not remembered.
+    let spent = before.saturating_sub(depth.budget.get());
+    if spent <= MEMO_SPEND_FACTOR.saturating_mul(octets.len()) {
+        memo.insert(octets, &info);
+    }
+    Ok(info)
 }
 
 pub(crate) fn decode_block(data: &[u8], depth: Ctx<'_>) -> Result<Object, WmioError> {
-    decode_block_with_class(data, depth).map(|(o, _)| o)
+    decode_block_with_class(data, depth, None).map(|(o, _)| o)
 }
 
 /// Decodes an `ObjectBlock` ([MS-WMIO] 2.2.5). Bytes after the object are ignored.
@@ -800,12 +786,23 @@ pub fn decode_encoding_unit(data: &[u8]) -> Result<Object, WmioError> {
 /// Decodes arbitrary bytes as an `EncodingUnit`, an `ObjectBlock` and an `ObjectArray`
 /// ([MS-WMI] 2.2.14), discarding the results: the fuzzing entry point (never panics).
 pub fn fuzz_decode(data: &[u8]) {
+    use crate::object_array::{decode_object_array, ClassCache};
     let _ = decode_encoding_unit(data);
     let _ = decode_object_block(data);
-    let _ = crate::object_array::decode_object_array(
-        data,
-        &mut crate::object_array::ClassCache::new(8),
-    );
+    let plain = decode_object_array(data, &mut ClassCache::new(8));
+    // Through a class memo, twice (the second finds what the first kept): whatever decodes
+    // without it decodes to the same objects with it.
+    let memo = std::sync::Arc::new(ClassMemo::new(8, 1 << 20));
+    for _ in 0..2 {
+        let with = decode_object_array(data, &mut ClassCache::with_memo(8, memo.clone()));
+        if let Ok(plain) = &plain {
+            assert_eq!(
+                with.as_ref().ok(),
+                Some(plain),
+                "the class memo changed a decode"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -820,6 +817,25 @@ mod tests {
         let mut i = Instance::new(c);
         i.set("S", Value::String("x".repeat(3000))).unwrap();
         crate::encode_object_block(&Object::from_instance(i)).unwrap()
+    }
+
+    #[test]
+    fn damaged_object_arrays_decode_the_same_with_a_class_memo() {
+        use crate::object_array::{encode_object_array, SentClasses};
+        let one = Object::from_instance(Instance::new(ClassDef::new("T", &[]).with_property(
+            "S",
+            CimType::scalar(CimBase::String),
+            vec![],
+        )));
+        let good = encode_object_array(&[one], 0, &mut SentClasses::new()).unwrap();
+        fuzz_decode(&good);
+        for at in 0..good.len() {
+            for bit in [0x01, 0x80] {
+                let mut bad = good.clone();
+                bad[at] ^= bit;
+                fuzz_decode(&bad);
+            }
+        }
     }
 
     #[test]

@@ -16,8 +16,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use crate::decode::{
-    budget_for, decode_block_with_class, decode_instance_block_memo, read_flags_and_decoration,
-    read_instance, ClassPartInfo, Ctx, Cur,
+    budget_for, decode_block_with_class, read_flags_and_decoration, read_instance, ClassPartInfo,
+    Ctx, Cur,
 };
 use crate::encode::{class_part, encode_object_block, instance_part, write_flags_and_decoration};
 use crate::error::WmioError;
@@ -134,7 +134,7 @@ impl ClassMemo {
         let found = m
             .entries
             .iter()
-            .find(|(k, _)| k.len() == octets.len() && **k == *octets)
+            .find(|(k, _)| **k == *octets)
             .map(|(_, v)| v.clone());
         if found.is_some() {
             m.hits += 1;
@@ -239,7 +239,7 @@ pub fn decode_object_array(data: &[u8], cache: &mut ClassCache) -> Result<Object
             TYPE_CLASS => {
                 expect_u32(&mut p, "class header size", 8)?;
                 let block = sized(&mut p, "class data size")?;
-                decode_block_with_class(block, Ctx::root(&budget))?.0
+                decode_block_with_class(block, Ctx::root(&budget), None)?.0
             }
             TYPE_INSTANCE | TYPE_INSTANCE_NOCLASS => {
                 expect_u32(&mut p, "instance header size", 0x18)?;
@@ -249,10 +249,8 @@ pub fn decode_object_array(data: &[u8], cache: &mut ClassCache) -> Result<Object
                 id.copy_from_slice(p.take(16, "class id")?);
                 let block = p.take(n, "instance data")?;
                 if kind == TYPE_INSTANCE {
-                    let (obj, info) = match &cache.memo {
-                        Some(memo) => decode_instance_block_memo(block, Ctx::root(&budget), memo)?,
-                        None => decode_block_with_class(block, Ctx::root(&budget))?,
-                    };
+                    let memo = cache.memo.as_deref();
+                    let (obj, info) = decode_block_with_class(block, Ctx::root(&budget), memo)?;
                     let info = info.ok_or(WmioError::Invalid("instance packet holds a class"))?;
                     cache.insert(id, info);
                     obj
