@@ -5,6 +5,9 @@
 //! default `LAB\admin`) and the password in the environment variable named by
 //! `BENCH_PASSWORD_ENV` (default `BENCH_PASSWORD`); never on the command line.
 //! `QUERIES_FILE` holds one WQL query a line; every line is run once, in order.
+//! `BENCH_ROWS=few` or `many` runs every query through `query_each_in` with that hint
+//! (`Rows::Few`: plain `Next`; `Rows::Many`: the smart enumerator), the objects kept in a
+//! vector, to compare the two ways on the same queries; unset, `query` as before.
 //!
 //! Output: `{"client":"winventory-lib","connect_s":..,"wall_s":..,"cpu_s":..,
 //! "queries":N,"rows":R,"errors":E,"row_counts":[..]}` where `wall_s` and `cpu_s`
@@ -12,7 +15,7 @@
 
 use std::time::Instant;
 
-use winv_client::{Credentials, WmiClient, WmiOptions};
+use winv_client::{Credentials, Rows, WmiClient, WmiOptions};
 
 /// CPU seconds of this process's main thread so far (the first field of
 /// `/proc/self/schedstat`, nanoseconds; the runtime is single-threaded, so that is all
@@ -77,9 +80,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t1 = Instant::now();
     let mut row_counts = Vec::with_capacity(queries.len());
     let mut errors = 0usize;
+    let hint = match std::env::var("BENCH_ROWS").as_deref() {
+        Ok("few") => Some(Rows::Few),
+        Ok("many") => Some(Rows::Many),
+        _ => None,
+    };
+    let ns = client.options().namespace.clone();
     for q in &queries {
-        match client.query(q).await {
-            Ok(rows) => row_counts.push(rows.len()),
+        let got = match hint {
+            None => client.query(q).await.map(|rows| rows.len()),
+            Some(hint) => {
+                let mut objects = Vec::new();
+                let mut keep = |o: winv_client::Object| {
+                    objects.push(o);
+                    1
+                };
+                let r = client.query_each_in(&ns, q, hint, &mut keep).await;
+                r.map(|()| objects.len())
+            }
+        };
+        match got {
+            Ok(n) => row_counts.push(n),
             Err(e) => {
                 eprintln!("bench_queries: {q}: {e}");
                 errors += 1;

@@ -118,6 +118,24 @@ impl Default for WmiOptions {
     }
 }
 
+/// How many objects a query is expected to return, which decides how they are fetched
+/// (both ways fetch every object the query returns).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rows {
+    /// Any number: through the smart enumerator when enabled and offered
+    /// ([`WmiOptions::smart_enum`]), which sends a batch's class once: four calls
+    /// (`ExecQuery`, `RemQueryInterface`, `GetSmartEnum`, its `Next`) and a `Next` per
+    /// further batch.
+    #[default]
+    Many,
+    /// One or a few (a computer's `Win32_OperatingSystem`): `IEnumWbemClassObject::Next`
+    /// ([MS-WMI] 3.1.4.4.2) on the enumerator `ExecQuery` returns, two calls instead of
+    /// four. Every object carries its whole class, which costs nothing more for one object
+    /// than the smart enumerator's first batch; the class is decoded once per scan
+    /// ([`WmiOptions::class_memo`]).
+    Few,
+}
+
 /// A reference granted by the server ([MS-DCOM] 2.2.18.2 STDOBJREF), to release at close.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Held {
@@ -458,7 +476,8 @@ impl WmiClient {
             out.push(o);
             held
         };
-        self.query_each_in(namespace, wql, &mut keep).await?;
+        self.query_each_in(namespace, wql, Rows::Many, &mut keep)
+            .await?;
         Ok(out)
     }
 
@@ -466,16 +485,21 @@ impl WmiClient {
     /// each object to `keep` as its batch arrives instead of collecting them: `keep`
     /// returns the octets it holds on to for it (0 when it drops it), which the octet
     /// budget (`WmiOptions::max_result_bytes`) counts. A caller that keeps a smaller form
-    /// (JSON, a few fields) holds that, not every decoded object with its class.
+    /// (JSON, a few fields) holds that, not every decoded object with its class. `rows`
+    /// says how many objects to expect, which decides how they are fetched ([`Rows`]).
     pub async fn query_each_in(
         &mut self,
         namespace: &str,
         wql: &str,
+        rows: Rows,
         keep: &mut (dyn FnMut(Object) -> usize + Send),
     ) -> Result<(), ClientError> {
         let services = self.services(namespace).await?;
         let mut granted = Vec::new();
-        let result = self.line().query(services, wql, &mut granted, keep).await;
+        let result = self
+            .line()
+            .query(services, wql, rows, &mut granted, keep)
+            .await;
         self.spend(granted, &result).await;
         result
     }
@@ -524,7 +548,7 @@ impl WmiClient {
             )
             .await?;
         let p = required(resp.object.flatten(), st, "GetObject returned no object")?;
-        decode_class_object(&p, st)
+        decode_class_object(&p, st, Some(&self.opts.class_memo))
     }
 
     /// `IWbemServices::ExecMethod` in the default namespace.
@@ -572,7 +596,7 @@ impl WmiClient {
                 request,
             )
             .await?;
-        method_out(resp, st)
+        method_out(resp, st, &self.opts.class_memo)
     }
 
     /// [`Self::exec_method_in`] of `path` for calls `0..n`, made at once over the session's
@@ -613,12 +637,15 @@ impl WmiClient {
                 .encode()
                 .map_err(|e| ClientError::decode_at(st, e))
         };
+        // The session's calls borrow it mutably; the closure holds the memo's own handle.
+        let memo = self.opts.class_memo.clone();
+        let memo = &*memo;
         let answer = |i: usize, resp: Result<Vec<u8>, ClientError>| {
             let out = resp.and_then(|resp| {
                 let answer =
                     ExecMethodResponse::decode(&resp).map_err(|e| ClientError::decode_at(st, e))?;
                 check_hresult(st, answer.hresult)?;
-                method_out(answer, st)
+                method_out(answer, st, memo)
             });
             keep(i, out)
         };
@@ -762,11 +789,16 @@ impl WmiClient {
     }
 }
 
-/// The out-parameters instance of an `ExecMethod` answer ([MS-WMI] 3.1.4.3.20).
-fn method_out(resp: ExecMethodResponse, st: Stage) -> Result<Option<Instance>, ClientError> {
+/// The out-parameters instance of an `ExecMethod` answer ([MS-WMI] 3.1.4.3.20), its class
+/// (one per method: a batch of registry reads sends the same few) through `memo`.
+fn method_out(
+    resp: ExecMethodResponse,
+    st: Stage,
+    memo: &ClassMemo,
+) -> Result<Option<Instance>, ClientError> {
     match resp.out_params.flatten() {
         None => Ok(None),
-        Some(p) => match decode_class_object(&p, st)?.kind {
+        Some(p) => match decode_class_object(&p, st, Some(memo))?.kind {
             ObjectKind::Instance(i) => Ok(Some(i)),
             ObjectKind::Class { .. } => Err(ClientError::new(
                 st,
@@ -874,14 +906,16 @@ pub(crate) fn answered(e: &ClientError) -> bool {
     )
 }
 
-/// Decodes a marshaled `IWbemClassObject` ([MS-WMI] 2.2.4) into an object.
+/// The marshaled `IWbemClassObject` of `p` ([MS-WMI] 2.2.4.1), its class part looked up
+/// in and kept by `memo` when given.
 pub(crate) fn decode_class_object(
     p: &MInterfacePointer,
     stage: Stage,
+    memo: Option<&ClassMemo>,
 ) -> Result<Object, ClientError> {
     let unit = winv_wmi::marshal::class_object_from_pointer(p)
         .map_err(|e| ClientError::decode_at(stage, e))?;
-    winv_wmio::decode_encoding_unit(&unit).map_err(|e| ClientError::decode_at(stage, e))
+    winv_wmio::decode_encoding_unit_with(&unit, memo).map_err(|e| ClientError::decode_at(stage, e))
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use winv_rpc::RpcConnection;
 
 use winv_wmio::Object;
 
-use crate::client::{answered, Held, WmiClient};
+use crate::client::{answered, Held, Rows, WmiClient};
 use crate::error::{Cause, ClientError, Stage};
 use crate::flow::{rpc_config, security};
 use crate::line::Line;
@@ -199,18 +199,19 @@ impl WmiClient {
             .collect()
     }
 
-    /// Runs each of `queries` in `namespace` as [`WmiClient::query_each_in`] does, handing
-    /// the objects of query `i` to `keeps[i]` and its result to `finished(i, result)` as
-    /// soon as it ends (a caller that stops waiting keeps what ended before), the queries
-    /// made at once over the session's connections (`over_lines`): each
-    /// connection runs a query whole (`ExecQuery`, the smart enumerator, every `Next`)
+    /// Runs each of `queries` (its WQL and the rows it expects) in `namespace` as
+    /// [`WmiClient::query_each_in`] does, handing the objects of query `i` to `keeps[i]`
+    /// and its result to `finished(i, result)` as soon as it ends (a caller that stops
+    /// waiting keeps what ended before), the queries made at once over the session's
+    /// connections (`over_lines`): each connection runs a query whole (`ExecQuery`, the
+    /// enumerator's calls, every `Next`)
     /// with its own call deadlines, so a query's result and error are what it would have
     /// had alone. The octet budget counts the objects of all of them together, as it would
     /// one after another.
     pub async fn query_each_many_in<K>(
         &mut self,
         namespace: &str,
-        queries: &[&str],
+        queries: &[(&str, Rows)],
         keeps: &mut [K],
         finished: &(dyn Fn(usize, Result<(), ClientError>) + Sync),
     ) where
@@ -242,11 +243,11 @@ impl WmiClient {
         let broken = over_lines(lines, n, st, finished, |mut line, i| async move {
             // INVARIANT: every `i < n` is taken once, so its query and `keep` are there.
             let keep = lock(slots).get_mut(i).and_then(Option::take);
-            let (Some(wql), Some(keep)) = (queries.get(i), keep) else {
+            let (Some(&(wql, rows)), Some(keep)) = (queries.get(i), keep) else {
                 return (line, Err(unmade(st)));
             };
             let mut granted = Vec::new();
-            let r = line.query(services, wql, &mut granted, keep).await;
+            let r = line.query(services, wql, rows, &mut granted, keep).await;
             if r.as_ref().map_or_else(answered, |_| true) {
                 lock(spent).extend(granted);
             }

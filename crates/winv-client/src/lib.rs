@@ -47,12 +47,12 @@ pub mod rate;
 pub mod registry;
 pub mod security;
 
-pub use client::{WmiClient, WmiOptions};
+pub use client::{Rows, WmiClient, WmiOptions};
+pub use error::{code_with_name, Cause, ClientError, Stage};
 pub use flow::{FlowConfig, FlowObserver, FlowStep, NameResolver, Target};
 pub use kerberos::{Kerberos, Negotiate};
 pub use rate::ConnectRate;
 pub use security::{Account, Credentials, Mechanism, Ntlm};
-pub use error::{code_with_name, Cause, ClientError, Stage};
 pub use winv_auth::ntlm::NtlmSecret;
 pub use winv_auth::{AuthLevel, SecurityContext};
 pub use winv_krb as krb;

@@ -28,7 +28,7 @@ use winv_wmio::Object;
 
 use crate::client::{
     answered, check_hresult, decode_class_object, fresh_uuid, held_of, orpc_this, required,
-    std_ref, Held, WmiAnswer, WmiOptions,
+    std_ref, Held, Rows, WmiAnswer, WmiOptions,
 };
 use crate::error::{Cause, ClientError, Stage};
 
@@ -95,7 +95,9 @@ impl Line<'_> {
 
     /// The interfaces a class query calls on a connection: `IWbemServices`
     /// (`ExecQuery`), then `IRemUnknown2`, `IWbemFetchSmartEnum` and `IWbemWCOSmartEnum`
-    /// for the smart enumerator, or `IEnumWbemClassObject` without it.
+    /// for the smart enumerator and `IEnumWbemClassObject` for a query of few rows
+    /// ([`Rows::Few`]) or a server that refuses the smart enumerator; only
+    /// `IEnumWbemClassObject` without it.
     fn query_interfaces(&self) -> &'static [SyntaxId] {
         if self.opts.smart_enum {
             &[
@@ -103,6 +105,7 @@ impl Line<'_> {
                 IREMUNKNOWN2,
                 IWBEMFETCHSMARTENUM,
                 IWBEMWCOSMARTENUM,
+                IENUMWBEMCLASSOBJECT,
             ]
         } else {
             &[IWBEMSERVICES, IENUMWBEMCLASSOBJECT]
@@ -146,12 +149,14 @@ impl Line<'_> {
 
     /// Runs `wql` on the `IWbemServices` `services` (`ExecQuery` with
     /// `WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY`, [MS-WMI] 3.1.4.3.18) and
-    /// hands every object to `keep`, through the smart enumerator when enabled and
-    /// offered, else `Next`. The references the server granted are added to `granted`.
+    /// hands every object to `keep`: through the smart enumerator when enabled, offered
+    /// and `rows` is [`Rows::Many`], else `Next`. The references the server granted are
+    /// added to `granted`.
     pub(crate) async fn query(
         &mut self,
         services: Uuid,
         wql: &str,
+        rows: Rows,
         granted: &mut Vec<Held>,
         keep: &mut (dyn FnMut(Object) -> usize + Send),
     ) -> Result<(), ClientError> {
@@ -169,16 +174,17 @@ impl Line<'_> {
         let p = required(resp.enumerator, st, "ExecQuery returned no enumerator")?;
         let enumerator = std_ref(&p, st)?;
         granted.push(enumerator);
-        self.enumerate(enumerator.ipid, granted, keep).await
+        self.enumerate(enumerator.ipid, rows, granted, keep).await
     }
 
     async fn enumerate(
         &mut self,
         enum_ipid: Uuid,
+        rows: Rows,
         granted: &mut Vec<Held>,
         keep: &mut (dyn FnMut(Object) -> usize + Send),
     ) -> Result<(), ClientError> {
-        if self.opts.smart_enum {
+        if self.opts.smart_enum && rows == Rows::Many {
             match self.smart_enum(enum_ipid, granted).await {
                 Ok(smart) => return self.next_smart(smart, keep).await,
                 Err(e) if answered(&e) || matches!(e.cause(), Cause::BindRejected(_)) => {
@@ -364,7 +370,7 @@ impl Line<'_> {
             let mut got = 0;
             let mut held = 0;
             for p in resp.objects.iter().flatten() {
-                let o = decode_class_object(p, st)?;
+                let o = decode_class_object(p, st, Some(&self.opts.class_memo))?;
                 held += keep(o);
                 got += 1;
             }

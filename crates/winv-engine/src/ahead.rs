@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use winv_client::{ClientError, WmiClient};
+use winv_client::{ClientError, Rows, WmiClient};
 
 use crate::policy::Now;
 use crate::profile::{namespace_pattern, Item};
@@ -262,11 +262,11 @@ pub async fn collect_batch(client: &mut WmiClient, batch: &[&Item], slots: &Slot
     let Some(ns) = batch.first().and_then(|i| plain_query(i)) else {
         return;
     };
-    let wqls: Vec<&str> = batch
+    let queries: Vec<(&str, Rows)> = batch
         .iter()
         .map(|i| match i {
-            Item::Wmi { wql, .. } => wql.as_str(),
-            _ => "",
+            Item::Wmi { wql, .. } => (wql.as_str(), i.rows()),
+            _ => ("", Rows::Many),
         })
         .collect();
     let mut keeps: Vec<_> = (0..batch.len())
@@ -282,7 +282,7 @@ pub async fn collect_batch(client: &mut WmiClient, batch: &[&Item], slots: &Slot
         .collect();
     let finished = |i: usize, r: Result<(), ClientError>| slots.end(i, r, crate::engine::now());
     client
-        .query_each_many_in(ns, &wqls, &mut keeps, &finished)
+        .query_each_many_in(ns, &queries, &mut keeps, &finished)
         .await;
 }
 
@@ -298,6 +298,7 @@ mod tests {
             namespace: ns.into(),
             wql: format!("SELECT * FROM {class}"),
             optional: false,
+            few_rows: false,
         }
     }
 

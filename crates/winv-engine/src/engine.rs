@@ -30,7 +30,9 @@ use winv_client::flow::{
     FlowConfig, NameResolver, ResolveError, ResolveFailure, ResolveFuture, Target,
 };
 use winv_client::registry::{is_not_found, Hive, RegType};
-use winv_client::{ClientError, ConnectRate, Credentials, Mechanism, Ntlm, WmiClient, WmiOptions};
+use winv_client::{
+    ClientError, ConnectRate, Credentials, Mechanism, Ntlm, Rows, WmiClient, WmiOptions,
+};
 use winv_discovery::resolve::{NotFoundReason, Resolution, Resolver};
 use winv_wmio::ObjectKind;
 
@@ -1489,11 +1491,13 @@ pub(crate) fn kept(o: &winv_wmio::Object) -> Option<(Instance, usize)> {
 
 /// Runs `wql` in `namespace`, keeping each instance as JSON text as its batch arrives (a
 /// decoded batch, its values and the classes they share, is several times that text): the
-/// query's octet budget counts the text held. Returns the instances and their octets.
+/// query's octet budget counts the text held; `expect` says how many objects to expect.
+/// Returns the instances and their octets.
 async fn query_json(
     client: &mut WmiClient,
     namespace: &str,
     wql: &str,
+    expect: Rows,
 ) -> Result<(Vec<Instance>, usize), ClientError> {
     let mut rows = Vec::new();
     let mut held = 0;
@@ -1505,7 +1509,9 @@ async fn query_json(
         }
         None => 0,
     };
-    client.query_each_in(namespace, wql, &mut keep).await?;
+    client
+        .query_each_in(namespace, wql, expect, &mut keep)
+        .await?;
     Ok((rows, held))
 }
 
@@ -1520,7 +1526,7 @@ async fn collect(
     let data = match item {
         Item::Wmi { namespace, wql, .. } => match namespace_pattern(namespace) {
             None => {
-                let (rows, n) = query_json(client, namespace, wql).await?;
+                let (rows, n) = query_json(client, namespace, wql, item.rows()).await?;
                 *held += n;
                 Collected::Instances(rows)
             }
@@ -1537,7 +1543,7 @@ async fn collect(
                     });
                 };
                 let used = format!("{parent}\\{child}");
-                let (rows, n) = query_json(client, &used, wql).await?;
+                let (rows, n) = query_json(client, &used, wql, item.rows()).await?;
                 *held += n;
                 Collected::InstancesIn {
                     namespace: used,

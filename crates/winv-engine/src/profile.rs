@@ -10,6 +10,7 @@
 //! # namespace = "root\\cimv2"         (the default)
 //! # properties = ["Caption", "Version"]  (default: every property)
 //! # where = "IPEnabled = TRUE"        (optional WQL condition)
+//! few_rows = true   # one instance per computer, or a few: fetched in two calls, not four
 //!
 //! [[registry]]
 //! item = "os-edition"
@@ -50,6 +51,7 @@
 //! `Win32_Product`) and the OS edition from the registry.
 
 use serde::Deserialize;
+use winv_client::Rows;
 
 pub use crate::scenario::{is_not_present, NotPresentRule};
 
@@ -70,6 +72,9 @@ pub enum Item {
         /// A namespace or class the host does not have is recorded as not present, never
         /// as a failure of the computer ([`is_not_present`]).
         optional: bool,
+        /// The class has one instance per computer, or a few ([`Rows::Few`]): its objects
+        /// are fetched without the smart enumerator, in two calls instead of four.
+        few_rows: bool,
     },
     /// One string value of `HKEY_LOCAL_MACHINE` through `StdRegProv`.
     RegistryValue {
@@ -144,6 +149,15 @@ impl Item {
         }
     }
 
+    /// How many objects its query is expected to return, which decides how they are
+    /// fetched ([`Rows`]).
+    pub fn rows(&self) -> Rows {
+        match self {
+            Item::Wmi { few_rows: true, .. } => Rows::Few,
+            _ => Rows::Many,
+        }
+    }
+
     /// The namespace it is collected from.
     pub fn namespace(&self) -> &str {
         match self {
@@ -173,7 +187,12 @@ impl Profile {
         self.items
             .iter()
             .cloned()
-            .chain(self.registry_tables.iter().cloned().map(Item::RegistryTable))
+            .chain(
+                self.registry_tables
+                    .iter()
+                    .cloned()
+                    .map(Item::RegistryTable),
+            )
             .collect()
     }
 }
@@ -226,6 +245,8 @@ struct WmiSpec {
     condition: Option<String>,
     #[serde(default)]
     optional: bool,
+    #[serde(default)]
+    few_rows: bool,
 }
 
 #[derive(Deserialize)]
@@ -248,10 +269,13 @@ name = "standard"
 
 [[wmi]]
 class = "Win32_ComputerSystem"
+few_rows = true
 [[wmi]]
 class = "Win32_OperatingSystem"
+few_rows = true
 [[wmi]]
 class = "Win32_BIOS"
+few_rows = true
 [[wmi]]
 class = "Win32_Processor"
 [[wmi]]
@@ -272,8 +296,10 @@ class = "Win32_Service"
 properties = ["Name", "DisplayName", "State", "StartMode", "StartName", "PathName", "ServiceType", "ProcessId"]
 [[wmi]]
 class = "Win32_SystemEnclosure"
+few_rows = true
 [[wmi]]
 class = "Win32_ComputerSystemProduct"
+few_rows = true
 
 [[registry]]
 item = "os-edition"
@@ -327,12 +353,15 @@ name = "virtualization"
 [[wmi]]
 class = "Win32_ComputerSystem"
 properties = ["Name", "Manufacturer", "Model", "HypervisorPresent", "NumberOfProcessors", "NumberOfLogicalProcessors"]
+few_rows = true
 [[wmi]]
 class = "Win32_BIOS"
 properties = ["SerialNumber", "Manufacturer", "SMBIOSBIOSVersion", "Version"]
+few_rows = true
 [[wmi]]
 class = "Win32_SystemEnclosure"
 properties = ["Manufacturer", "SerialNumber", "ChassisTypes", "Tag"]
+few_rows = true
 [[wmi]]
 class = "Win32_Processor"
 properties = ["DeviceID", "NumberOfCores", "NumberOfLogicalProcessors"]
@@ -360,12 +389,14 @@ where = "PartialProductKey IS NOT NULL"
 [[wmi]]
 class = "SoftwareLicensingService"
 properties = ["Version", "KeyManagementServiceMachine", "KeyManagementServicePort", "DiscoveredKeyManagementServiceMachineName", "IsKeyManagementServiceMachine", "ClientMachineID"]
+few_rows = true
 [[wmi]]
 class = "Win32_Processor"
 properties = ["DeviceID", "NumberOfCores", "NumberOfLogicalProcessors"]
 [[wmi]]
 class = "Win32_OperatingSystem"
 properties = ["Caption", "ProductType", "OperatingSystemSKU", "Version"]
+few_rows = true
 "#;
 
 /// The built-in profiles by name.
@@ -434,7 +465,9 @@ impl Profile {
     /// The profiles combined in order, named `a,b,c`: every item once, where it first
     /// appears; an item that two profiles define differently (the same class with
     /// another namespace, properties or condition) is an error, except that a later
-    /// definition with every property (`SELECT *`) replaces an earlier narrower one.
+    /// definition with every property (`SELECT *`) replaces an earlier narrower one. A
+    /// class is `optional` only if every profile says so, `few_rows` if one does (a fact
+    /// of the class that one profile knowing is enough).
     pub fn combine(profiles: Vec<Profile>) -> Result<Profile, ProfileError> {
         let mut names = Vec::new();
         let mut items: Vec<Item> = Vec::new();
@@ -461,12 +494,14 @@ impl Profile {
                                 namespace: a,
                                 wql: wa,
                                 optional: oa,
+                                few_rows: fa,
                                 ..
                             },
                             Item::Wmi {
                                 namespace: b,
                                 wql: wb,
                                 optional: ob,
+                                few_rows: fb,
                                 ..
                             },
                         ) if a.eq_ignore_ascii_case(b) => {
@@ -487,15 +522,17 @@ impl Profile {
                             } else {
                                 merge_properties(wa, wb)
                             };
-                            let optional = *oa && *ob;
+                            let (optional, few) = (*oa && *ob, *fa || *fb);
                             if let Item::Wmi {
                                 wql: w,
                                 optional: o,
+                                few_rows: f,
                                 ..
                             } = &mut items[at]
                             {
                                 *w = wql;
                                 *o = optional;
+                                *f = few;
                             }
                         }
                         _ => {
@@ -587,6 +624,7 @@ impl Profile {
                 class: w.class,
                 wql,
                 optional: w.optional,
+                few_rows: w.few_rows,
             });
         }
         for r in f.registry {
@@ -765,7 +803,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(p.items[2].optional());
-        assert_eq!(p.registry_tables[0].values[3], ("SP".into(), RegKind::Dword));
+        assert_eq!(
+            p.registry_tables[0].values[3],
+            ("SP".into(), RegKind::Dword)
+        );
     }
 
     #[test]
@@ -803,6 +844,7 @@ mod tests {
                     "SELECT InstanceName, PredictFailure FROM MSStorageDriver_FailurePredictStatus"
                         .into(),
                 optional: false,
+                few_rows: false,
             }]
         );
     }
@@ -871,6 +913,44 @@ mod tests {
         );
         assert!(Profile::builtin("standard,nosuch").is_none());
         assert!(Profile::builtin("standard,standard").is_some());
+    }
+
+    #[test]
+    fn classes_of_few_rows_are_marked_and_combine_with_either() {
+        let few = |p: &Profile| -> Vec<String> {
+            let f = p.items.iter().filter(|i| i.rows() == Rows::Few);
+            f.map(Item::name).collect()
+        };
+        assert_eq!(
+            few(&Profile::standard()),
+            [
+                "Win32_ComputerSystem",
+                "Win32_OperatingSystem",
+                "Win32_BIOS",
+                "Win32_SystemEnclosure",
+                "Win32_ComputerSystemProduct",
+            ]
+        );
+        // Registry items and classes of many rows are fetched as before.
+        assert!(Profile::standard()
+            .items
+            .iter()
+            .filter(|i| !matches!(i, Item::Wmi { .. }))
+            .all(|i| i.rows() == Rows::Many));
+        let one = |few: bool| {
+            let text =
+                format!("name = \"p{few}\"\n[[wmi]]\nclass = \"Win32_BIOS\"\nfew_rows = {few}");
+            Profile::parse(&text).unwrap()
+        };
+        assert_eq!(few(&one(true)), ["Win32_BIOS"]);
+        assert!(few(&one(false)).is_empty());
+        for order in [[true, false], [false, true]] {
+            let p = Profile::combine(order.iter().map(|f| one(*f)).collect()).unwrap();
+            assert_eq!(few(&p), ["Win32_BIOS"], "{order:?}");
+        }
+        assert!(
+            Profile::parse("name = \"x\"\n[[wmi]]\nclass = \"A\"\nfew_rows = \"yes\"").is_err()
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use winv_client::registry::Hive;
 use winv_client::{
-    AuthLevel, Cause, ClientError, Credentials, Deadlines, Stage, Value, WmiClient, WmiOptions,
+    AuthLevel, Cause, ClientError, Credentials, Deadlines, Rows, Stage, Value, WmiClient,
+    WmiOptions,
 };
 use winv_sim::fleet::Fleet;
 use winv_sim::server::SimServer;
@@ -814,6 +815,85 @@ async fn finished_enumerators_are_released_in_one_call() {
     sim.stop().await;
 }
 
+/// A query that expects few rows (`Rows::Few`) fetches its objects with
+/// `IEnumWbemClassObject::Next` on the enumerator `ExecQuery` returned: two calls, neither
+/// `RemQueryInterface` nor `GetSmartEnum`, counted on the wire by the re-sealing proxy in
+/// pass-through; it reads what the smart enumerator reads, and its interface comes in the
+/// connection's one alter_context. (127.0.31.47 in front of 127.0.31.48)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_of_few_rows_is_fetched_in_two_calls() {
+    use winv_dcerpc::interfaces::{
+        IENUMWBEMCLASSOBJECT, IREMUNKNOWN2, IWBEMFETCHSMARTENUM, IWBEMSERVICES, IWBEMWCOSMARTENUM,
+    };
+    use winv_testsuite::reseal::{Behaviour, ResealProxy, Route};
+    let (listen, upstream) = ("127.0.31.47", "127.0.31.48");
+    let (sim, _) = serve(upstream, "").await;
+    let route = Route {
+        listen: listen.parse().unwrap(),
+        upstream: upstream.parse().unwrap(),
+        behaviour: Behaviour::Passthrough,
+    };
+    let proxy = ResealProxy::start(&[route], sim.epm_port, sim.dynamic_port, PASSWORD)
+        .await
+        .unwrap();
+    let o = WmiOptions {
+        epm_port: proxy.epm_port,
+        ..opts(&sim, AuthLevel::PktPrivacy)
+    };
+    let memo = o.class_memo.clone();
+    let mut c = WmiClient::connect(listen, creds(PASSWORD), o)
+        .await
+        .unwrap();
+    async fn objects(c: &mut WmiClient, rows: Rows) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let mut keep = |o: winv_wmio::Object| {
+            out.push(winv_wmio::to_json(&o));
+            1
+        };
+        let wql = "SELECT * FROM Win32_OperatingSystem";
+        c.query_each_in(r"root\cimv2", wql, rows, &mut keep)
+            .await
+            .unwrap();
+        out
+    }
+    let few = objects(&mut c, Rows::Few).await;
+    let counts = &proxy.counts;
+    // IWbemServices::ExecQuery is opnum 20, IEnumWbemClassObject::Next opnum 4,
+    // IRemUnknown2::RemQueryInterface, IWbemFetchSmartEnum::GetSmartEnum and
+    // IWbemWCOSmartEnum::Next opnum 3.
+    assert_eq!(counts.requests(&IWBEMSERVICES, 20), 1);
+    assert_eq!(counts.requests(&IENUMWBEMCLASSOBJECT, 4), 1);
+    assert_eq!(counts.requests(&IREMUNKNOWN2, 3), 0);
+    assert_eq!(counts.requests(&IWBEMFETCHSMARTENUM, 3), 0);
+    let many = objects(&mut c, Rows::Many).await;
+    assert_eq!(few.len(), 1);
+    assert_eq!(
+        few, many,
+        "the plain Next reads what the smart enumerator reads"
+    );
+    assert_eq!(counts.requests(&IWBEMSERVICES, 20), 2);
+    assert_eq!(counts.requests(&IENUMWBEMCLASSOBJECT, 4), 1);
+    assert_eq!(counts.requests(&IREMUNKNOWN2, 3), 1);
+    assert_eq!(counts.requests(&IWBEMWCOSMARTENUM, 3), 1);
+    // The class a plain Next sent, kept by the memo, is found again by a second query.
+    let hits = memo.hits();
+    assert_eq!(objects(&mut c, Rows::Few).await, few);
+    assert!(
+        memo.hits() > hits,
+        "the second plain Next found its class in the memo"
+    );
+    c.close().await.unwrap();
+    let alters = counts
+        .alter_contexts
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        alters, 1,
+        "IEnumWbemClassObject came with the query's other interfaces"
+    );
+    drop(proxy);
+    sim.stop().await;
+}
+
 /// The classes the query batches below run, one of them absent (`invalid_class`).
 const BATCH: [&str; 8] = [
     "Win32_ComputerSystem",
@@ -833,7 +913,12 @@ type QueryEnd = Result<(), (Option<u32>, String)>;
 /// session's connections, and the octets the keeps counted.
 async fn batch_over(c: &mut WmiClient) -> (Vec<(Vec<serde_json::Value>, QueryEnd)>, usize) {
     let wqls: Vec<String> = BATCH.iter().map(|c| format!("SELECT * FROM {c}")).collect();
-    let wqls: Vec<&str> = wqls.iter().map(String::as_str).collect();
+    // Every other query expects few rows: plain `Next` and the smart enumerator side by side.
+    let wqls: Vec<(&str, Rows)> = wqls
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_str(), if i % 2 == 1 { Rows::Few } else { Rows::Many }))
+        .collect();
     let rows: Vec<std::sync::Mutex<Vec<serde_json::Value>>> = BATCH
         .iter()
         .map(|_| std::sync::Mutex::new(Vec::new()))

@@ -772,6 +772,16 @@ pub fn decode_object_block(data: &[u8]) -> Result<Object, WmioError> {
 /// Decodes an `EncodingUnit` ([MS-WMIO] 2.2.1): `Signature`, `ObjectEncodingLength`,
 /// `ObjectBlock`.
 pub fn decode_encoding_unit(data: &[u8]) -> Result<Object, WmioError> {
+    decode_encoding_unit_with(data, None)
+}
+
+/// [`decode_encoding_unit`] with the instance's class part looked up in and kept by `memo`
+/// when given ([`ClassMemo`]): an object fetched alone (`IEnumWbemClassObject::Next`,
+/// `GetObject`) carries its whole class every time, which the memo decodes once per scan.
+pub fn decode_encoding_unit_with(
+    data: &[u8],
+    memo: Option<&ClassMemo>,
+) -> Result<Object, WmioError> {
     let mut cur = Cur::new(data);
     let sig = cur.u32("signature")?;
     if sig != SIGNATURE {
@@ -780,20 +790,28 @@ pub fn decode_encoding_unit(data: &[u8]) -> Result<Object, WmioError> {
     let len = usize_of(cur.u32("object encoding length")?);
     let block = cur.take(len, "object block")?;
     let budget = budget_for(block.len());
-    decode_block(block, Ctx::root(&budget))
+    decode_block_with_class(block, Ctx::root(&budget), memo).map(|(o, _)| o)
 }
 
 /// Decodes arbitrary bytes as an `EncodingUnit`, an `ObjectBlock` and an `ObjectArray`
 /// ([MS-WMI] 2.2.14), discarding the results: the fuzzing entry point (never panics).
 pub fn fuzz_decode(data: &[u8]) {
     use crate::object_array::{decode_object_array, ClassCache};
-    let _ = decode_encoding_unit(data);
+    let unit = decode_encoding_unit(data);
     let _ = decode_object_block(data);
     let plain = decode_object_array(data, &mut ClassCache::new(8));
     // Through a class memo, twice (the second finds what the first kept): whatever decodes
     // without it decodes to the same objects with it.
     let memo = std::sync::Arc::new(ClassMemo::new(8, 1 << 20));
     for _ in 0..2 {
+        let with = decode_encoding_unit_with(data, Some(&memo));
+        if let Ok(unit) = &unit {
+            assert_eq!(
+                with.as_ref().ok(),
+                Some(unit),
+                "the class memo changed a decode"
+            );
+        }
         let with = decode_object_array(data, &mut ClassCache::with_memo(8, memo.clone()));
         if let Ok(plain) = &plain {
             assert_eq!(
@@ -832,6 +850,37 @@ mod tests {
         for at in 0..good.len() {
             for bit in [0x01, 0x80] {
                 let mut bad = good.clone();
+                bad[at] ^= bit;
+                fuzz_decode(&bad);
+            }
+        }
+    }
+
+    #[test]
+    fn encoding_units_decode_once_and_the_same_through_a_class_memo() {
+        let mut i = Instance::new(ClassDef::new("T", &[]).with_property(
+            "S",
+            CimType::scalar(CimBase::String),
+            vec![],
+        ));
+        i.set("S", Value::String("one".into())).unwrap();
+        let unit = crate::encode_encoding_unit(&Object::from_instance(i)).unwrap();
+        let memo = ClassMemo::new(8, 1 << 20);
+        let plain = decode_encoding_unit(&unit).unwrap();
+        assert_eq!(
+            decode_encoding_unit_with(&unit, Some(&memo)).unwrap(),
+            plain
+        );
+        assert_eq!((memo.len(), memo.hits()), (1, 0));
+        assert_eq!(
+            decode_encoding_unit_with(&unit, Some(&memo)).unwrap(),
+            plain
+        );
+        assert_eq!((memo.len(), memo.hits()), (1, 1));
+        fuzz_decode(&unit);
+        for at in 0..unit.len() {
+            for bit in [0x01, 0x80] {
+                let mut bad = unit.clone();
                 bad[at] ^= bit;
                 fuzz_decode(&bad);
             }

@@ -19,7 +19,9 @@ pub mod object;
 pub mod object_array;
 pub mod value;
 
-pub use decode::{decode_encoding_unit, decode_object_block, fuzz_decode, MAX_DEPTH};
+pub use decode::{
+    decode_encoding_unit, decode_encoding_unit_with, decode_object_block, fuzz_decode, MAX_DEPTH,
+};
 pub use encode::{encode_encoding_unit, encode_object_block};
 pub use error::WmioError;
 pub use json::{to_json, value_to_json};

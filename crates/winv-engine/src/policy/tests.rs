@@ -10,6 +10,7 @@ fn item(class: &str) -> Item {
         namespace: r"root\cimv2".into(),
         wql: format!("SELECT * FROM {class}"),
         optional: false,
+        few_rows: false,
     }
 }
 
@@ -568,6 +569,7 @@ fn scenario_item(class: &str, namespace: &str) -> Item {
         namespace: namespace.into(),
         wql: format!("SELECT * FROM {class}"),
         optional: true,
+        few_rows: false,
     }
 }
 
@@ -733,6 +735,7 @@ fn a_pattern_without_a_matching_namespace_is_not_present_when_optional() {
         namespace: pattern.into(),
         wql: "SELECT * FROM SqlService".into(),
         optional: false,
+        few_rows: false,
     };
     let mut c = with_items(vec![required], &clock);
     let a = run_once(&mut c, &mut clock, vec![none()]);
