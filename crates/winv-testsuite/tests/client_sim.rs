@@ -764,16 +764,13 @@ async fn the_simulators_latency_delays_every_answer() {
     sim.stop().await;
 }
 
-/// References of finished enumerators go back together: five queries and a close make one
-/// `IRemUnknown2::RemRelease` ([MS-DCOM] 3.1.1.5.6.1.3), and the interfaces the queries
-/// use are negotiated in one alter_context, counted on the wire by the
-/// re-sealing proxy in pass-through (`winv_client::client::RELEASE_BATCH`). (127.0.31.43 in
-/// front of 127.0.31.44)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finished_enumerators_are_released_in_one_call() {
-    use winv_dcerpc::interfaces::{IREMUNKNOWN2, IWBEMSERVICES};
+/// A simulated host on `upstream` behind the re-sealing proxy in pass-through on `listen`,
+/// which counts the requests by interface and method, and options that reach it.
+async fn counted(
+    listen: &str,
+    upstream: &str,
+) -> (SimServer, winv_testsuite::reseal::ResealProxy, WmiOptions) {
     use winv_testsuite::reseal::{Behaviour, ResealProxy, Route};
-    let (listen, upstream) = ("127.0.31.43", "127.0.31.44");
     let (sim, _) = serve(upstream, "").await;
     let route = Route {
         listen: listen.parse().unwrap(),
@@ -787,6 +784,19 @@ async fn finished_enumerators_are_released_in_one_call() {
         epm_port: proxy.epm_port,
         ..opts(&sim, AuthLevel::PktPrivacy)
     };
+    (sim, proxy, o)
+}
+
+/// References of finished enumerators go back together: five queries and a close make one
+/// `IRemUnknown2::RemRelease` ([MS-DCOM] 3.1.1.5.6.1.3), and the interfaces the queries
+/// use are negotiated in one alter_context, counted on the wire by the
+/// re-sealing proxy in pass-through (`winv_client::client::RELEASE_BATCH`). (127.0.31.43 in
+/// front of 127.0.31.44)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_enumerators_are_released_in_one_call() {
+    use winv_dcerpc::interfaces::{IREMUNKNOWN2, IWBEMSERVICES};
+    let (listen, upstream) = ("127.0.31.43", "127.0.31.44");
+    let (sim, proxy, o) = counted(listen, upstream).await;
     let mut c = WmiClient::connect(listen, creds(PASSWORD), o)
         .await
         .unwrap();
@@ -825,21 +835,8 @@ async fn a_query_of_few_rows_is_fetched_in_two_calls() {
     use winv_dcerpc::interfaces::{
         IENUMWBEMCLASSOBJECT, IREMUNKNOWN2, IWBEMFETCHSMARTENUM, IWBEMSERVICES, IWBEMWCOSMARTENUM,
     };
-    use winv_testsuite::reseal::{Behaviour, ResealProxy, Route};
     let (listen, upstream) = ("127.0.31.47", "127.0.31.48");
-    let (sim, _) = serve(upstream, "").await;
-    let route = Route {
-        listen: listen.parse().unwrap(),
-        upstream: upstream.parse().unwrap(),
-        behaviour: Behaviour::Passthrough,
-    };
-    let proxy = ResealProxy::start(&[route], sim.epm_port, sim.dynamic_port, PASSWORD)
-        .await
-        .unwrap();
-    let o = WmiOptions {
-        epm_port: proxy.epm_port,
-        ..opts(&sim, AuthLevel::PktPrivacy)
-    };
+    let (sim, proxy, o) = counted(listen, upstream).await;
     let memo = o.class_memo.clone();
     let mut c = WmiClient::connect(listen, creds(PASSWORD), o)
         .await
